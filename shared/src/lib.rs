@@ -1,1 +1,12 @@
-//! placeholder
+//! Domain types of the campus canteen till, shared by the firmware, the sync daemon and the tests,
+//! and the only crate that knows how they are encoded for storage and the wire ([`codec`]).
+//!
+//! Money is [`Fen`] (integer fen, checked arithmetic, never floats).
+
+pub mod codec;
+pub mod ids;
+pub mod money;
+pub mod record;
+
+pub use ids::{CardUid, LocalDay, MachineNumber, MinuteOfDay, Seq, TerminalId, UnixMillis};
+pub use money::{Fen, MoneyParseError};

@@ -1,0 +1,258 @@
+//! The one place that turns domain types into bytes and back (postcard inside a versioned
+//! envelope). Everything stored or sent goes through here, so a format change is visible in one
+//! file and is caught by the golden-bytes tests below.
+
+use crate::record::{JournalRecord, TillSnapshot};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// Journal records as stored. Append-only: a new format is a new variant; old ones stay readable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecordEnvelope {
+    V1(JournalRecord),
+}
+
+/// The till snapshot as stored. Append-only, like [`RecordEnvelope`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnapshotEnvelope {
+    V1(TillSnapshot),
+}
+
+/// Bytes that are not a valid encoding of what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("malformed {what}: {detail}")]
+    Malformed { what: &'static str, detail: String },
+    #[error("{what} has {extra} unexpected trailing bytes")]
+    TrailingBytes { what: &'static str, extra: usize },
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // postcard's serializer only fails on types serde cannot express (maps with unknown length,
+    // unsized sequences); ours are plain structs, enums, options and vecs.
+    postcard::to_stdvec(value).expect("postcard encodes the journal's plain data types")
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
+    let (value, rest) =
+        postcard::take_from_bytes::<T>(bytes).map_err(|e| DecodeError::Malformed {
+            what,
+            detail: e.to_string(),
+        })?;
+    if rest.is_empty() {
+        Ok(value)
+    } else {
+        Err(DecodeError::TrailingBytes {
+            what,
+            extra: rest.len(),
+        })
+    }
+}
+
+/// Encodes a record in the current envelope version.
+pub fn encode_record(record: &JournalRecord) -> Vec<u8> {
+    encode(&RecordEnvelope::V1(record.clone()))
+}
+
+/// Decodes a record from any known envelope version.
+pub fn decode_record(bytes: &[u8]) -> Result<JournalRecord, DecodeError> {
+    match decode::<RecordEnvelope>(bytes, "journal record")? {
+        RecordEnvelope::V1(record) => Ok(record),
+    }
+}
+
+pub fn encode_snapshot(snapshot: &TillSnapshot) -> Vec<u8> {
+    encode(&SnapshotEnvelope::V1(snapshot.clone()))
+}
+
+pub fn decode_snapshot(bytes: &[u8]) -> Result<TillSnapshot, DecodeError> {
+    match decode::<SnapshotEnvelope>(bytes, "till snapshot")? {
+        SnapshotEnvelope::V1(snapshot) => Ok(snapshot),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Golden bytes: if one of these fails, the stored format changed. Never "fix" the expected
+    //! bytes; add a new envelope version instead and keep decoding the old one.
+    use super::*;
+    use crate::ids::*;
+    use crate::money::Fen;
+    use crate::record::*;
+
+    fn machine() -> MachineNumber {
+        MachineNumber::new(58).unwrap()
+    }
+
+    fn uid() -> CardUid {
+        CardUid::new(&[0xDE, 0xAD, 0xBE, 0xEF]).unwrap()
+    }
+
+    fn intent_record() -> JournalRecord {
+        JournalRecord {
+            seq: Seq(7),
+            at: UnixMillis(1_700_000_000_000),
+            machine: machine(),
+            body: RecordBody::SaleIntent(SaleIntent {
+                amount: Fen::new(1250),
+                payer: Payer::CampusCard(uid()),
+                card: CardDebitPlan {
+                    counter_before: 3,
+                    balance_before: Fen::new(10_000),
+                    tag: TxnTag(0x0102_0304),
+                },
+                fixed_price: false,
+            }),
+        }
+    }
+
+    #[test]
+    fn sale_intent_golden_bytes() {
+        let bytes = encode_record(&intent_record());
+        #[rustfmt::skip]
+        let golden: &[u8] = &[
+            0x00,                                     // RecordEnvelope::V1
+            0x07,                                     // seq 7
+            0x80, 0xA0, 0xAB, 0xFE, 0xF9, 0x62,       // at: zigzag varint of 1.7e12 ms
+            0x3A,                                     // machine 58
+            0x00,                                     // RecordBody::SaleIntent
+            0xE2, 0x09,                               // amount 1250
+            0x00,                                     // Payer::CampusCard
+            0x04, 0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 0, 0, 0, // uid: len 4, 10 bytes
+            0x03,                                     // counter_before
+            0x90, 0x4E,                               // balance_before 10000
+            0x84, 0x86, 0x88, 0x08,                   // tag
+            0x00,                                     // fixed_price false
+        ];
+        assert_eq!(bytes, golden);
+        assert_eq!(decode_record(&bytes), Ok(intent_record()));
+    }
+
+    #[test]
+    fn other_record_bodies_golden_bytes() {
+        let cases: Vec<(RecordBody, &[u8])> = vec![
+            (
+                RecordBody::SaleCommitted(SaleCommitted {
+                    intent: Seq(7),
+                    amount: Fen::new(1250),
+                    payer: Payer::CampusCard(uid()),
+                    balance_after: Fen::new(8750),
+                    recovered: true,
+                }),
+                &[
+                    0x01, 0x07, 0xE2, 0x09, 0x00, 0x04, 0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 0, 0, 0,
+                    0xAE, 0x44, 0x01,
+                ],
+            ),
+            (
+                RecordBody::SaleAborted(SaleAborted {
+                    intent: Seq(7),
+                    reason: AbortReason::WriteRefused,
+                }),
+                &[0x02, 0x07, 0x01],
+            ),
+            (
+                RecordBody::SaleInDoubt(SaleInDoubt {
+                    intent: Seq(7),
+                    reason: InDoubtReason::CardMovedOn,
+                }),
+                &[0x03, 0x07, 0x01],
+            ),
+            (
+                RecordBody::ModeChanged(ModeChange::FixedPriceOn(Fen::new(800))),
+                &[0x04, 0x02, 0xA0, 0x06],
+            ),
+            (
+                RecordBody::ModeChanged(ModeChange::OfflineOff),
+                &[0x04, 0x01],
+            ),
+            (
+                RecordBody::MachineNumberChanged {
+                    old: machine(),
+                    new: MachineNumber::new(300).unwrap(),
+                },
+                &[0x05, 0x3A, 0xAC, 0x02],
+            ),
+        ];
+        for (body, golden_body) in cases {
+            let record = JournalRecord {
+                seq: Seq(1),
+                at: UnixMillis(0),
+                machine: machine(),
+                body,
+            };
+            let mut golden = vec![0x00, 0x01, 0x00, 0x3A];
+            golden.extend_from_slice(golden_body);
+            let bytes = encode_record(&record);
+            assert_eq!(bytes, golden, "{:?}", record.body);
+            assert_eq!(decode_record(&bytes), Ok(record));
+        }
+    }
+
+    #[test]
+    fn snapshot_golden_bytes() {
+        let snapshot = TillSnapshot {
+            next_seq: Seq(9),
+            machine: machine(),
+            offline: true,
+            fixed_price: Some(Fen::new(800)),
+            today: Some(DayTally {
+                day: LocalDay(20_000),
+                tally: SalesTally {
+                    count: 2,
+                    total: Fen::new(1500),
+                },
+            }),
+            meal: None,
+            recent_amounts: vec![Fen::new(700), Fen::new(800)],
+            last_sale: None,
+            pending: vec![],
+        };
+        let bytes = encode_snapshot(&snapshot);
+        #[rustfmt::skip]
+        let golden: &[u8] = &[
+            0x00,             // SnapshotEnvelope::V1
+            0x09,             // next_seq
+            0x3A,             // machine
+            0x01,             // offline
+            0x01, 0xA0, 0x06, // fixed_price Some(800)
+            0x01, 0xC0, 0xB8, 0x02, 0x02, 0xDC, 0x0B, // today: day 20000 (zigzag), 2 sales, 1500
+            0x00,             // meal None
+            0x02, 0xBC, 0x05, 0xA0, 0x06, // recent amounts [700, 800]
+            0x00,             // last_sale None
+            0x00,             // pending []
+        ];
+        assert_eq!(bytes, golden);
+        assert_eq!(decode_snapshot(&bytes), Ok(snapshot));
+        assert_eq!(
+            decode_snapshot(&encode_snapshot(&TillSnapshot::factory_new())),
+            Ok(TillSnapshot::factory_new())
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(matches!(
+            decode_record(&[]),
+            Err(DecodeError::Malformed { .. })
+        ));
+        assert!(matches!(
+            decode_record(&[0x09, 0x01]),
+            Err(DecodeError::Malformed { .. })
+        ));
+        let mut bytes = encode_record(&intent_record());
+        bytes.push(0);
+        assert_eq!(
+            decode_record(&bytes),
+            Err(DecodeError::TrailingBytes {
+                what: "journal record",
+                extra: 1
+            })
+        );
+        for cut in 0..bytes.len() - 1 {
+            assert!(
+                decode_record(&bytes[..cut]).is_err(),
+                "prefix of {cut} bytes decoded"
+            );
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! What the till writes to its journal: one [`JournalRecord`] per event that matters for money or
+//! for how the till behaves, and the [`TillSnapshot`] written in the same transaction so that a
+//! restart knows totals, modes and unresolved sales without replaying the journal.
+//!
+//! These types are encoded with postcard (see [`crate::codec`]), which writes enum variants by
+//! position and structs without field names. Therefore: enums here are append-only (new variants
+//! at the end, never reorder or remove), and a struct that must change gets a new envelope
+//! version instead of an edited field list.
+
+use crate::ids::{CardUid, LocalDay, MachineNumber, MinuteOfDay, Seq, UnixMillis};
+use crate::money::Fen;
+use serde::{Deserialize, Serialize};
+
+/// One journal entry. `seq` is contiguous per terminal; `machine` is the machine number the till
+/// had when it wrote the record (records keep it even if staff renumber the till later).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalRecord {
+    pub seq: Seq,
+    pub at: UnixMillis,
+    pub machine: MachineNumber,
+    pub body: RecordBody,
+}
+
+/// What happened. Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecordBody {
+    /// A sale is about to touch the payer's money. Written durably before the card is written.
+    SaleIntent(SaleIntent),
+    /// The money moved: the card holds the debit. Resolves the intent `intent`.
+    SaleCommitted(SaleCommitted),
+    /// The money did not move. Resolves the intent `intent`.
+    SaleAborted(SaleAborted),
+    /// The till cannot learn whether the money moved; the server settles it.
+    SaleInDoubt(SaleInDoubt),
+    /// Offline or fixed-price mode switched.
+    ModeChanged(ModeChange),
+    /// Staff gave the till a new machine number.
+    MachineNumberChanged {
+        old: MachineNumber,
+        new: MachineNumber,
+    },
+}
+
+/// Who pays. Append-only: virtual cards and payment codes come later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Payer {
+    CampusCard(CardUid),
+}
+
+/// A short tag the till writes onto the card together with each debit, so that a later read of
+/// the card tells whether this very debit reached it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TxnTag(pub u32);
+
+/// The card's state the debit starts from and the state it must end in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardDebitPlan {
+    pub counter_before: u32,
+    pub balance_before: Fen,
+    pub tag: TxnTag,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleIntent {
+    pub amount: Fen,
+    pub payer: Payer,
+    pub card: CardDebitPlan,
+    pub fixed_price: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleCommitted {
+    pub intent: Seq,
+    pub amount: Fen,
+    pub payer: Payer,
+    pub balance_after: Fen,
+    /// Resolved from a later read of the card (re-tap or after a restart), not from the write.
+    pub recovered: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleAborted {
+    pub intent: Seq,
+    pub reason: AbortReason,
+}
+
+/// Why a sale did not take money. Append-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AbortReason {
+    /// A read of the card after an interrupted write showed the debit never reached it.
+    CardNotDebited,
+    /// The reader reported the write failed before it changed the card.
+    WriteRefused,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleInDoubt {
+    pub intent: Seq,
+    pub reason: InDoubtReason,
+}
+
+/// Why the till gave up resolving a sale itself. Append-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InDoubtReason {
+    /// Too many unresolved sales were waiting for their cards; the oldest goes to the server.
+    TooManyUnresolved,
+    /// The card came back, but it was used elsewhere since, so its state cannot tell.
+    CardMovedOn,
+}
+
+/// Append-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModeChange {
+    OfflineOn,
+    OfflineOff,
+    FixedPriceOn(Fen),
+    FixedPriceOff,
+}
+
+/// A count of sales and their sum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SalesTally {
+    pub count: u32,
+    pub total: Fen,
+}
+
+impl SalesTally {
+    /// Adds one sale; `None` if the total would overflow (the caller treats that as a fault).
+    pub fn plus(self, amount: Fen) -> Option<SalesTally> {
+        Some(SalesTally {
+            count: self.count.checked_add(1)?,
+            total: self.total.checked_add(amount)?,
+        })
+    }
+}
+
+/// Today's sales (per local day).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayTally {
+    pub day: LocalDay,
+    pub tally: SalesTally,
+}
+
+/// The sales of one meal period of one day; the period is named by its start minute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MealTally {
+    pub day: LocalDay,
+    pub meal_start: MinuteOfDay,
+    pub tally: SalesTally,
+}
+
+/// The last committed sale, for the duplicate-payment reminder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastSale {
+    pub payer: Payer,
+    pub amount: Fen,
+    pub at: UnixMillis,
+}
+
+/// A sale whose intent is durable but whose outcome is not known yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSale {
+    pub intent: Seq,
+    pub at: UnixMillis,
+    pub sale: SaleIntent,
+}
+
+/// The most recent sale amounts kept for Clear+1/2/3.
+pub const RECENT_AMOUNTS_LEN: usize = 3;
+
+/// The till's durable state, rewritten with every record. A restart starts from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TillSnapshot {
+    /// The seq the next record gets; always last record's seq + 1.
+    pub next_seq: Seq,
+    pub machine: MachineNumber,
+    pub offline: bool,
+    pub fixed_price: Option<Fen>,
+    pub today: Option<DayTally>,
+    pub meal: Option<MealTally>,
+    /// Oldest first; at most [`RECENT_AMOUNTS_LEN`].
+    pub recent_amounts: Vec<Fen>,
+    pub last_sale: Option<LastSale>,
+    /// Oldest first; bounded by the firmware's limit on unresolved sales.
+    pub pending: Vec<PendingSale>,
+}
+
+impl TillSnapshot {
+    /// The state of a till that has never written a record.
+    pub fn factory_new() -> TillSnapshot {
+        TillSnapshot {
+            next_seq: Seq::FIRST,
+            machine: MachineNumber::FACTORY_DEFAULT,
+            offline: false,
+            fixed_price: None,
+            today: None,
+            meal: None,
+            recent_amounts: Vec::new(),
+            last_sale: None,
+            pending: Vec::new(),
+        }
+    }
+}
