@@ -173,7 +173,9 @@ impl FromStr for Command {
             None => (s, None),
         };
         match (name, argument) {
-            ("Digit", Some(arg)) => parse_single_digit(arg).map(Command::Digit).ok_or_else(error),
+            ("Digit", Some(arg)) => parse_single_digit(arg)
+                .map(Command::Digit)
+                .ok_or_else(error),
             ("ShowRecentAmount", Some(arg)) => arg
                 .parse::<RecentSlot>()
                 .map(Command::ShowRecentAmount)

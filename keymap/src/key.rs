@@ -152,7 +152,8 @@ impl FromStr for TillKey {
 /// `Some(n)` if `s` is exactly one ASCII digit.
 pub(crate) fn parse_single_digit(s: &str) -> Option<u8> {
     match s.as_bytes() {
-        [b @ b'0'..=b'9'] => Some(b - b'0'),
+        // `checked_sub` cannot fail inside this range; it keeps the no-arithmetic lint honest.
+        [b @ b'0'..=b'9'] => b.checked_sub(b'0'),
         _ => None,
     }
 }
@@ -170,7 +171,11 @@ pub enum RecentSlot {
 
 impl RecentSlot {
     /// Every slot, oldest first.
-    pub const ALL: [RecentSlot; 3] = [RecentSlot::ThirdLast, RecentSlot::SecondLast, RecentSlot::Last];
+    pub const ALL: [RecentSlot; 3] = [
+        RecentSlot::ThirdLast,
+        RecentSlot::SecondLast,
+        RecentSlot::Last,
+    ];
 
     /// How many sales lie between this one and the last one: 2, 1 or 0.
     ///
@@ -213,7 +218,9 @@ impl FromStr for RecentSlot {
 }
 
 /// Deserializes a digit key's value, refusing anything above [`MAX_DIGIT`].
-pub(crate) fn deserialize_digit<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u8, D::Error> {
+pub(crate) fn deserialize_digit<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<u8, D::Error> {
     let n = u8::deserialize(deserializer)?;
     if n <= MAX_DIGIT {
         Ok(n)
@@ -250,7 +257,9 @@ mod tests {
 
     #[test]
     fn junk_does_not_parse() {
-        for bad in ["", " 1", "1 ", "10", "-1", "١", "F3", "tick", "Clear+1", "Digit(1)"] {
+        for bad in [
+            "", " 1", "1 ", "10", "-1", "١", "F3", "tick", "Clear+1", "Digit(1)",
+        ] {
             let err = bad.parse::<TillKey>().expect_err(bad);
             assert!(err.to_string().contains("till key"), "{err}");
         }
@@ -283,7 +292,8 @@ mod tests {
             let bytes = postcard::to_stdvec(&key).expect("serializing to a Vec cannot fail");
             assert_eq!(postcard::from_bytes::<TillKey>(&bytes), Ok(key));
         }
-        let bad = postcard::to_stdvec(&TillKey::Digit(10)).expect("serializing to a Vec cannot fail");
+        let bad =
+            postcard::to_stdvec(&TillKey::Digit(10)).expect("serializing to a Vec cannot fail");
         assert!(postcard::from_bytes::<TillKey>(&bad).is_err());
     }
 }

@@ -1,0 +1,163 @@
+//! The till's behaviour settings as the core sees them (already parsed and validated), with the
+//! named limits and their defaults. Reading them from a file is the driver's job
+//! (`crate::settings`).
+
+use shared::{Fen, MinuteOfDay};
+
+/// Default most one sale may charge. Canteen meals cost a few yuan; a typo of an extra digit
+/// must not charge a student ¥150 instead of ¥15.
+pub const DEFAULT_MAX_SALE: Fen = Fen::from_yuan(200);
+/// The most any configuration may allow per sale.
+pub const MAX_SALE_CEILING: Fen = Fen::from_yuan(10_000);
+/// China Standard Time, the campus's local time.
+pub const DEFAULT_UTC_OFFSET_MINUTES: i32 = 8 * 60;
+/// How long after a sale the same payer paying the same amount gets the duplicate reminder.
+pub const DEFAULT_DUPLICATE_WINDOW_MS: u64 = 10 * 60 * 1000;
+/// The staff PIN of a till fresh from the factory; card-center staff change it in the settings.
+pub const DEFAULT_STAFF_PIN: &str = "123456";
+/// The most meal periods a day can have.
+pub const MAX_MEAL_PERIODS: usize = 6;
+/// PIN length bounds.
+pub const STAFF_PIN_LEN_MIN: usize = 4;
+pub const STAFF_PIN_LEN_MAX: usize = 8;
+
+/// The language of the till's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+/// How a meal period is called on the display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MealLabel {
+    Breakfast,
+    Lunch,
+    Dinner,
+    Named(String),
+}
+
+/// A meal period of the day, start inclusive, end exclusive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MealPeriod {
+    pub label: MealLabel,
+    pub start: MinuteOfDay,
+    pub end: MinuteOfDay,
+}
+
+impl MealPeriod {
+    pub fn contains(&self, minute: MinuteOfDay) -> bool {
+        self.start <= minute && minute < self.end
+    }
+}
+
+/// Why a configuration is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("max_sale must be between 0.01 and {MAX_SALE_CEILING}")]
+    MaxSale,
+    #[error("meal period {0}: start must be before end")]
+    MealOrder(usize),
+    #[error("meal periods {0} and {1} overlap")]
+    MealOverlap(usize, usize),
+    #[error("at most {MAX_MEAL_PERIODS} meal periods")]
+    TooManyMeals,
+    #[error("staff PIN must be {STAFF_PIN_LEN_MIN} to {STAFF_PIN_LEN_MAX} digits")]
+    StaffPin,
+    #[error("UTC offset must be within ±14 hours")]
+    UtcOffset,
+}
+
+/// Everything the core needs to know about how this till should behave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TillConfig {
+    pub lang: Lang,
+    pub max_sale: Fen,
+    pub meal_periods: Vec<MealPeriod>,
+    pub utc_offset_minutes: i32,
+    pub duplicate_window_ms: u64,
+    pub staff_pin: String,
+    pub merchant_name: String,
+}
+
+impl Default for TillConfig {
+    fn default() -> Self {
+        let hm = |h, m| MinuteOfDay::from_hm(h, m).unwrap_or(MinuteOfDay::new(0).expect("0 is a minute"));
+        TillConfig {
+            lang: Lang::Zh,
+            max_sale: DEFAULT_MAX_SALE,
+            meal_periods: vec![
+                MealPeriod { label: MealLabel::Breakfast, start: hm(6, 0), end: hm(9, 30) },
+                MealPeriod { label: MealLabel::Lunch, start: hm(10, 30), end: hm(13, 30) },
+                MealPeriod { label: MealLabel::Dinner, start: hm(16, 30), end: hm(19, 30) },
+            ],
+            utc_offset_minutes: DEFAULT_UTC_OFFSET_MINUTES,
+            duplicate_window_ms: DEFAULT_DUPLICATE_WINDOW_MS,
+            staff_pin: DEFAULT_STAFF_PIN.to_string(),
+            merchant_name: String::new(),
+        }
+    }
+}
+
+impl TillConfig {
+    /// Checks the invariants the core relies on.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_sale.is_zero() || self.max_sale > MAX_SALE_CEILING {
+            return Err(ConfigError::MaxSale);
+        }
+        if self.meal_periods.len() > MAX_MEAL_PERIODS {
+            return Err(ConfigError::TooManyMeals);
+        }
+        for (i, meal) in self.meal_periods.iter().enumerate() {
+            if meal.start >= meal.end {
+                return Err(ConfigError::MealOrder(i));
+            }
+            for (j, other) in self.meal_periods.iter().enumerate().skip(i + 1) {
+                if meal.start < other.end && other.start < meal.end {
+                    return Err(ConfigError::MealOverlap(i, j));
+                }
+            }
+        }
+        let pin_ok = (STAFF_PIN_LEN_MIN..=STAFF_PIN_LEN_MAX).contains(&self.staff_pin.len())
+            && self.staff_pin.bytes().all(|b| b.is_ascii_digit());
+        if !pin_ok {
+            return Err(ConfigError::StaffPin);
+        }
+        if self.utc_offset_minutes.abs() > 14 * 60 {
+            return Err(ConfigError::UtcOffset);
+        }
+        Ok(())
+    }
+
+    /// The meal period `minute` falls in, if any.
+    pub fn meal_at(&self, minute: MinuteOfDay) -> Option<&MealPeriod> {
+        self.meal_periods.iter().find(|meal| meal.contains(minute))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_the_brief() {
+        let config = TillConfig::default();
+        assert_eq!(config.validate(), Ok(()));
+        let lunch = config.meal_at(MinuteOfDay::from_hm(12, 0).unwrap()).unwrap();
+        assert_eq!(lunch.label, MealLabel::Lunch);
+        assert!(config.meal_at(MinuteOfDay::from_hm(9, 30).unwrap()).is_none());
+        assert!(config.meal_at(MinuteOfDay::from_hm(19, 29).unwrap()).is_some());
+    }
+
+    #[test]
+    fn bad_configs_are_refused() {
+        let mut config = TillConfig { max_sale: Fen::ZERO, ..TillConfig::default() };
+        assert_eq!(config.validate(), Err(ConfigError::MaxSale));
+        config.max_sale = Fen::from_yuan(20);
+        config.meal_periods[1].start = MinuteOfDay::from_hm(9, 0).unwrap();
+        assert_eq!(config.validate(), Err(ConfigError::MealOverlap(0, 1)));
+        config = TillConfig { staff_pin: "12a4".into(), ..TillConfig::default() };
+        assert_eq!(config.validate(), Err(ConfigError::StaffPin));
+    }
+}

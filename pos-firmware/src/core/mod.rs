@@ -1,0 +1,1099 @@
+//! The till core: a deterministic state machine with no I/O and no clock. Drivers feed it inputs
+//! (`handle_*`: commands from the keymap, card reads, card-write outcomes, scanned codes, journal
+//! answers, time) and carry out what it asks (`poll_effect`: journal appends, card writes, journal
+//! look-ups, beeps); `displays()` says what both screens show.
+//!
+//! The driver contract that protects money: effects are carried out in the order they are
+//! polled, a `Journal` effect is durable before the next effect runs, a failed journal append
+//! stops the till, and the screens are redrawn only after every polled effect has run. So
+//! "交易成功" is never visible before its record is durable.
+
+pub mod calendar;
+pub mod card;
+pub mod config;
+pub mod entry;
+pub mod text;
+
+use std::collections::VecDeque;
+
+use keymap::{Command, RecentSlot};
+use shared::record::{
+    AbortReason, CardDebitPlan, DayTally, InDoubtReason, JournalRecord, LastSale, MealTally, ModeChange, Payer,
+    PendingSale, RecordBody, SaleAborted, SaleCommitted, SaleInDoubt, SaleIntent, SalesTally, TillSnapshot,
+    RECENT_AMOUNTS_LEN,
+};
+use shared::{Fen, MachineNumber, Seq, TerminalId, UnixMillis};
+
+use self::calendar::{format_short, format_wall, local_time};
+use self::card::{debit_evidence, txn_tag, CardImage, CardProblem, CardRead, CardWrite, CardWriteOutcome, DebitEvidence};
+use self::config::{Lang, TillConfig};
+use self::entry::{AmountEntry, EntryError};
+use self::text::{balance, count_and_total, meal_name, tr, yuan};
+
+/// The firmware version shown by Clear+8.
+pub const FIRMWARE_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// How long a message (a combo's answer, an error) stays before the screen returns.
+pub const MESSAGE_SHOW_MS: u64 = 3_000;
+/// How long the success screen stays (the next key or tap ends it sooner).
+pub const SUCCESS_SHOW_MS: u64 = 3_000;
+/// The most sales that may wait for their card to come back; past it the oldest goes to the
+/// server as "in doubt".
+pub const MAX_UNRESOLVED_SALES: usize = 32;
+/// Wrong staff PINs in a row before the staff menu locks.
+pub const MAX_STAFF_PIN_ATTEMPTS: u8 = 3;
+/// How long the staff menu stays locked after too many wrong PINs.
+pub const STAFF_PIN_LOCKOUT_MS: u64 = 5 * 60 * 1000;
+/// Lines of the merchant's display (the first is the status line).
+pub const MERCHANT_LINES: usize = 4;
+/// Lines of the customer's display.
+pub const CUSTOMER_LINES: usize = 2;
+
+/// What one display shows, top line first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Screen {
+    pub lines: Vec<String>,
+}
+
+impl Screen {
+    fn new(lines: impl IntoIterator<Item = String>, len: usize) -> Screen {
+        let mut lines: Vec<String> = lines.into_iter().take(len).collect();
+        lines.resize(len, String::new());
+        Screen { lines }
+    }
+}
+
+/// Both displays of the till.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Displays {
+    pub merchant: Screen,
+    pub customer: Screen,
+}
+
+/// The buzzer's patterns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beep {
+    Success,
+    Error,
+    Attention,
+}
+
+/// Which way the journal browser (Clear+9) moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrowseDirection {
+    Older,
+    Newer,
+}
+
+/// What the core asks its drivers to do, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Append `record` and store `snapshot` atomically and durably before anything else happens.
+    Journal { record: JournalRecord, snapshot: TillSnapshot },
+    /// Write the card; answer with [`Till::handle_card_written`].
+    WriteCard(CardWrite),
+    /// Find the nearest committed sale before/after `from` (None: from the newest/oldest end);
+    /// answer with [`Till::handle_sale_found`].
+    FindSale { from: Option<Seq>, direction: BrowseDirection },
+    Beep(Beep),
+}
+
+/// A transient message over the normal screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Overlay {
+    merchant: Vec<String>,
+    customer: Option<Vec<String>>,
+    until: UnixMillis,
+}
+
+/// A sale waiting for its payer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Payment {
+    amount: Fen,
+    fixed: bool,
+    /// The payer whose duplicate payment the merchant confirmed.
+    duplicate_confirmed: Option<Payer>,
+    /// An interrupted debit of this sale, waiting for the same card to come back.
+    retry: Option<Seq>,
+}
+
+impl Payment {
+    fn new(amount: Fen, fixed: bool) -> Payment {
+        Payment { amount, fixed, duplicate_confirmed: None, retry: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    /// Idle or typing an amount.
+    Entry(AmountEntry),
+    AwaitingPayment(Payment),
+    /// The card write is under way.
+    Debiting {
+        payment: Payment,
+        intent: Seq,
+    },
+    /// The same payer is paying the same amount again: the merchant must confirm.
+    ConfirmDuplicate {
+        payment: Payment,
+    },
+    /// Clear+9: one committed sale at a time.
+    Browsing {
+        shown: Option<JournalRecord>,
+    },
+    StaffPin(String),
+    StaffMachineNumber(String),
+}
+
+/// The till.
+#[derive(Debug)]
+pub struct Till {
+    config: TillConfig,
+    terminal: TerminalId,
+    snap: TillSnapshot,
+    mode: Mode,
+    overlay: Option<Overlay>,
+    effects: VecDeque<Effect>,
+    now: UnixMillis,
+    pin_failures: u8,
+    pin_locked_until: Option<UnixMillis>,
+}
+
+impl Till {
+    /// Starts the till from its durable snapshot (what the journal holds).
+    pub fn new(config: TillConfig, terminal: TerminalId, snapshot: TillSnapshot, now: UnixMillis) -> Till {
+        let mode = match snapshot.fixed_price {
+            Some(amount) => Mode::AwaitingPayment(Payment::new(amount, true)),
+            None => Mode::Entry(AmountEntry::default()),
+        };
+        let mut till = Till {
+            config,
+            terminal,
+            snap: snapshot,
+            mode,
+            overlay: None,
+            effects: VecDeque::new(),
+            now,
+            pin_failures: 0,
+            pin_locked_until: None,
+        };
+        if !till.snap.pending.is_empty() {
+            let lang = till.lang();
+            let count = till.snap.pending.len();
+            let lines = vec![
+                tr(lang, "有未完成交易待核对", "Unfinished sales to check"),
+                match lang {
+                    Lang::Zh => format!("{count}笔: 请原卡再刷一次"),
+                    Lang::En => format!("{count}: tap those cards again"),
+                },
+            ];
+            till.show_message(lines, None, Beep::Attention);
+        }
+        till
+    }
+
+    pub fn config(&self) -> &TillConfig {
+        &self.config
+    }
+
+    pub fn snapshot(&self) -> &TillSnapshot {
+        &self.snap
+    }
+
+    pub fn terminal(&self) -> TerminalId {
+        self.terminal
+    }
+
+    /// The next effect to carry out.
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        self.effects.pop_front()
+    }
+
+    /// When [`Till::handle_tick`] next has something to do.
+    pub fn next_deadline(&self) -> Option<UnixMillis> {
+        self.overlay.as_ref().map(|overlay| overlay.until)
+    }
+
+    /// Time passes.
+    pub fn handle_tick(&mut self, now: UnixMillis) {
+        self.observe_time(now);
+    }
+
+    /// A command from the keymap.
+    pub fn handle_command(&mut self, command: Command, now: UnixMillis) {
+        self.observe_time(now);
+        self.overlay = None; // any key ends a message, then acts
+        let lang = self.lang();
+        if is_combo(command) && !self.combos_allowed() {
+            let why = match self.mode {
+                Mode::Browsing { .. } => tr(lang, "浏览中: 清零退出", "Browsing: Clear to exit"),
+                Mode::StaffPin(_) | Mode::StaffMachineNumber(_) => {
+                    tr(lang, "设置中: 清零退出", "In setup: Clear to exit")
+                }
+                _ => tr(lang, "请先完成或取消交易", "Finish or cancel the sale first"),
+            };
+            self.show_error(vec![why]);
+            return;
+        }
+        match command {
+            Command::InvalidCombo => self.show_error(vec![tr(lang, "无效组合键", "Invalid key combo")]),
+            Command::ShowRecentAmount(slot) => self.show_recent_amount(slot),
+            Command::ShowTodayTotal => self.show_today_total(),
+            Command::ShowMealTotal => self.show_meal_total(),
+            Command::ToggleOffline => self.toggle_offline(),
+            Command::ShowMachineInfo => self.show_machine_info(),
+            Command::BrowseJournal => {
+                self.mode = Mode::Browsing { shown: None };
+                self.effects.push_back(Effect::FindSale { from: None, direction: BrowseDirection::Older });
+            }
+            Command::ShowClock => {
+                let wall = local_time(self.now, self.config.utc_offset_minutes).wall;
+                self.show_info(vec![tr(lang, "本机时间", "Till time"), format_wall(wall)]);
+            }
+            Command::EnterFixedPrice => self.enter_fixed_price(),
+            Command::LeaveFixedPrice => self.leave_fixed_price(),
+            Command::SetMachineNumber => self.open_staff_menu(),
+            Command::Digit(_)
+            | Command::Dot
+            | Command::Delete
+            | Command::Clear
+            | Command::Enter
+            | Command::Up
+            | Command::Down
+            | Command::F1 => self.handle_plain_key(command),
+        }
+    }
+
+    /// A card was tapped and read.
+    pub fn handle_card(&mut self, read: CardRead, now: UnixMillis) {
+        self.observe_time(now);
+        self.overlay = None;
+        let lang = self.lang();
+        let card = match read {
+            CardRead::Card(card) => card,
+            CardRead::Unreadable(CardProblem::ReadFailed) => {
+                return self.show_error(vec![tr(lang, "读卡失败", "Card read failed"), tr(lang, "请重新刷卡", "Tap again")]);
+            }
+            CardRead::Unreadable(CardProblem::NotCampusCard) => {
+                return self.show_error(vec![tr(lang, "非本校园卡", "Not a campus card")]);
+            }
+        };
+        if let Mode::Debiting { .. } = self.mode {
+            return; // the write under way owns the reader; a second tap is noise
+        }
+        let payer = Payer::CampusCard(card.uid);
+        let retry_intent = match &self.mode {
+            Mode::AwaitingPayment(Payment { retry: Some(intent), .. }) => Some(*intent),
+            _ => None,
+        };
+        if let Some(pending) = self.pending_for(payer) {
+            if Some(pending.intent) == retry_intent {
+                return self.resume_interrupted_sale(pending, &card);
+            }
+            return self.resolve_pending(pending, &card);
+        }
+        match &self.mode {
+            Mode::AwaitingPayment(payment) if payment.retry.is_some() => {
+                let intent_payer = retry_intent.and_then(|i| self.snap.pending.iter().find(|p| p.intent == i));
+                let uid = intent_payer.map(|p| match p.sale.payer {
+                    Payer::CampusCard(uid) => uid.to_string(),
+                });
+                self.show_error(vec![
+                    tr(lang, "请用原卡重新刷卡", "Tap the same card again"),
+                    uid.unwrap_or_default(),
+                ]);
+            }
+            Mode::AwaitingPayment(payment) => {
+                let payment = payment.clone();
+                self.start_debit(payment, &card);
+            }
+            Mode::Entry(_) => {
+                self.show_info(vec![tr(lang, "卡号", "Card") + " " + &card.uid.to_string(), balance(lang, card.balance)]);
+            }
+            Mode::ConfirmDuplicate { .. } => {
+                self.show_error(vec![tr(lang, "请商户先确认", "Merchant must confirm first")]);
+            }
+            Mode::Browsing { .. } | Mode::StaffPin(_) | Mode::StaffMachineNumber(_) => {
+                self.show_error(vec![tr(lang, "请先退出(清零)", "Exit first (Clear)")]);
+            }
+            Mode::Debiting { .. } => {}
+        }
+    }
+
+    /// The card write asked for by [`Effect::WriteCard`] finished.
+    pub fn handle_card_written(&mut self, outcome: CardWriteOutcome, now: UnixMillis) {
+        self.observe_time(now);
+        let Mode::Debiting { payment, intent } = self.mode.clone() else {
+            return; // no write was asked for: a stale answer changes nothing
+        };
+        let Some(pending) = self.snap.pending.iter().find(|p| p.intent == intent).copied() else {
+            return;
+        };
+        match outcome {
+            CardWriteOutcome::Written(card)
+                if self.evidence(&pending, &card) == DebitEvidence::Debited =>
+            {
+                self.commit(pending, card.balance, false);
+            }
+            CardWriteOutcome::Refused => {
+                self.snap.pending.retain(|p| p.intent != intent);
+                self.write(RecordBody::SaleAborted(SaleAborted { intent, reason: AbortReason::WriteRefused }));
+                self.mode = Mode::AwaitingPayment(Payment { retry: None, ..payment });
+                let lang = self.lang();
+                self.show_error(vec![tr(lang, "写卡失败 未扣款", "Card write failed, not charged"), tr(lang, "请重新刷卡", "Tap again")]);
+            }
+            // Interrupted, or read back as something else: only a fresh read can tell.
+            CardWriteOutcome::Written(_) | CardWriteOutcome::Unknown => {
+                self.mode = Mode::AwaitingPayment(Payment { retry: Some(intent), ..payment });
+                self.effects.push_back(Effect::Beep(Beep::Error));
+            }
+        }
+    }
+
+    /// The scanner read a code.
+    pub fn handle_code(&mut self, code: &str, now: UnixMillis) {
+        self.observe_time(now);
+        self.overlay = None;
+        let lang = self.lang();
+        let kind = classify_code(code);
+        let name = match kind {
+            CodeKind::WeChat => tr(lang, "微信付款码", "WeChat Pay code"),
+            CodeKind::Alipay => tr(lang, "支付宝付款码", "Alipay code"),
+            CodeKind::UnionPay => tr(lang, "云闪付付款码", "UnionPay code"),
+            CodeKind::Unknown => {
+                return self.show_error(vec![tr(lang, "无法识别的码", "Unrecognised code")]);
+            }
+        };
+        let why = if self.snap.offline {
+            tr(lang, "脱机模式不能扫码付款", "Offline: codes cannot pay")
+        } else {
+            tr(lang, "本机未开通扫码付款", "Code payment not enabled")
+        };
+        self.show_error(vec![name, why, tr(lang, "请刷校园卡", "Please use the campus card")]);
+    }
+
+    /// The answer to [`Effect::FindSale`].
+    pub fn handle_sale_found(&mut self, found: Option<JournalRecord>, now: UnixMillis) {
+        self.observe_time(now);
+        let Mode::Browsing { shown } = &mut self.mode else {
+            return;
+        };
+        match found {
+            Some(record) => *shown = Some(record),
+            None => {
+                let first = shown.is_none();
+                let lang = self.lang();
+                let line = if first {
+                    tr(lang, "暂无流水", "No sales yet")
+                } else {
+                    tr(lang, "没有更多了", "No more sales")
+                };
+                self.show_info(vec![line]);
+            }
+        }
+    }
+
+    /// What both displays show now.
+    pub fn displays(&self) -> Displays {
+        let lang = self.lang();
+        let status = self.status_line();
+        let (body, customer) = self.mode_screens();
+        let (body, customer) = match &self.overlay {
+            Some(overlay) => (overlay.merchant.clone(), overlay.customer.clone().unwrap_or(customer)),
+            None => (body, customer),
+        };
+        let _ = lang;
+        Displays {
+            merchant: Screen::new(std::iter::once(status).chain(body), MERCHANT_LINES),
+            customer: Screen::new(customer, CUSTOMER_LINES),
+        }
+    }
+
+    // ----- inputs by mode -------------------------------------------------------------------
+
+    fn handle_plain_key(&mut self, command: Command) {
+        let lang = self.lang();
+        let mode = std::mem::replace(&mut self.mode, Mode::Entry(AmountEntry::default()));
+        self.mode = match mode {
+            Mode::Entry(mut entry) => {
+                match command {
+                    Command::Digit(d) => self.type_amount(&mut entry, Some(d)),
+                    Command::Dot => self.type_amount(&mut entry, None),
+                    Command::Delete => entry.delete(),
+                    Command::Clear => entry.clear(),
+                    Command::Enter => match entry.amount() {
+                        Some(amount) => return self.mode = Mode::AwaitingPayment(Payment::new(amount, false)),
+                        None => self.show_error(vec![tr(lang, "请先输入金额", "Enter an amount first")]),
+                    },
+                    _ => self.invalid_key(),
+                }
+                Mode::Entry(entry)
+            }
+            Mode::AwaitingPayment(payment) if payment.fixed => {
+                if payment.retry.is_some() && command == Command::Clear {
+                    self.abandon_interrupted_sale();
+                    return self.mode = Mode::AwaitingPayment(Payment::new(payment.amount, true));
+                }
+                self.show_error(vec![
+                    tr(lang, "定额模式", "Fixed-price mode"),
+                    tr(lang, "清零+删除 退出定额", "Clear+Del leaves it"),
+                ]);
+                Mode::AwaitingPayment(payment)
+            }
+            Mode::AwaitingPayment(payment) => match command {
+                Command::Clear => {
+                    if payment.retry.is_some() {
+                        self.abandon_interrupted_sale();
+                    } else {
+                        self.show_info(vec![tr(lang, "交易已取消", "Sale cancelled")]);
+                    }
+                    self.resting_mode()
+                }
+                _ => {
+                    self.show_error(vec![tr(lang, "等待付款", "Waiting for payment"), tr(lang, "清零取消交易", "Clear cancels")]);
+                    Mode::AwaitingPayment(payment)
+                }
+            },
+            Mode::Debiting { payment, intent } => {
+                self.show_error(vec![tr(lang, "正在扣款 请勿移卡", "Charging: keep the card still")]);
+                Mode::Debiting { payment, intent }
+            }
+            Mode::ConfirmDuplicate { payment } => match command {
+                Command::Enter => {
+                    self.show_info(vec![tr(lang, "已确认 请再次刷卡", "Confirmed: tap again")]);
+                    Mode::AwaitingPayment(payment)
+                }
+                Command::Clear => {
+                    self.show_info(vec![tr(lang, "交易已取消", "Sale cancelled")]);
+                    self.resting_mode()
+                }
+                _ => {
+                    self.show_error(vec![tr(lang, "回车确认 清零取消", "Enter confirms, Clear cancels")]);
+                    Mode::ConfirmDuplicate { payment }
+                }
+            },
+            Mode::Browsing { shown } => match command {
+                Command::Up | Command::Down => {
+                    let direction = if command == Command::Up { BrowseDirection::Older } else { BrowseDirection::Newer };
+                    let from = shown.as_ref().map(|r| r.seq);
+                    self.effects.push_back(Effect::FindSale { from, direction });
+                    Mode::Browsing { shown }
+                }
+                Command::Clear | Command::Enter => self.resting_mode(),
+                _ => {
+                    self.show_error(vec![tr(lang, "上下键翻看 清零退出", "Up/Down browse, Clear exits")]);
+                    Mode::Browsing { shown }
+                }
+            },
+            Mode::StaffPin(mut pin) => match command {
+                Command::Digit(d) if pin.len() < config::STAFF_PIN_LEN_MAX => {
+                    pin.push(char::from(b'0' + d.min(9)));
+                    Mode::StaffPin(pin)
+                }
+                Command::Delete => {
+                    pin.pop();
+                    Mode::StaffPin(pin)
+                }
+                Command::Clear => self.resting_mode(),
+                Command::Enter => self.check_staff_pin(&pin),
+                _ => {
+                    self.invalid_key();
+                    Mode::StaffPin(pin)
+                }
+            },
+            Mode::StaffMachineNumber(mut digits) => match command {
+                Command::Digit(d) if digits.len() < 4 => {
+                    digits.push(char::from(b'0' + d.min(9)));
+                    Mode::StaffMachineNumber(digits)
+                }
+                Command::Delete => {
+                    digits.pop();
+                    Mode::StaffMachineNumber(digits)
+                }
+                Command::Clear => self.resting_mode(),
+                Command::Enter => match MachineNumber::parse(&digits) {
+                    Ok(new) => {
+                        self.set_machine_number(new);
+                        self.resting_mode()
+                    }
+                    Err(_) => {
+                        self.show_error(vec![tr(lang, "机号须为1-9999", "Number must be 1-9999")]);
+                        Mode::StaffMachineNumber(digits)
+                    }
+                },
+                _ => {
+                    self.invalid_key();
+                    Mode::StaffMachineNumber(digits)
+                }
+            },
+        };
+    }
+
+    fn type_amount(&mut self, entry: &mut AmountEntry, key: Option<u8>) {
+        let lang = self.lang();
+        if let Err(error) = entry.push(key, self.config.max_sale) {
+            let line = match error {
+                EntryError::TooManyDecimals => tr(lang, "最多两位小数", "At most 2 decimals"),
+                EntryError::SecondPoint => tr(lang, "已有小数点", "Already has a point"),
+                EntryError::OverMax(max) => match lang {
+                    Lang::Zh => format!("超过单笔限额 {}", yuan(max)),
+                    Lang::En => format!("Over the limit {}", yuan(max)),
+                },
+            };
+            self.show_error(vec![line]);
+        }
+    }
+
+    fn invalid_key(&mut self) {
+        let lang = self.lang();
+        self.show_error(vec![tr(lang, "无效按键", "Key not used here")]);
+    }
+
+    // ----- combos ----------------------------------------------------------------------------
+
+    fn combos_allowed(&self) -> bool {
+        match &self.mode {
+            Mode::Entry(_) => true,
+            Mode::AwaitingPayment(payment) => payment.fixed && payment.retry.is_none(),
+            _ => false,
+        }
+    }
+
+    fn show_recent_amount(&mut self, slot: RecentSlot) {
+        let lang = self.lang();
+        let back = match slot {
+            RecentSlot::Last => 1,
+            RecentSlot::SecondLast => 2,
+            RecentSlot::ThirdLast => 3,
+        };
+        let title = match slot {
+            RecentSlot::Last => tr(lang, "倒数第一笔", "Last sale"),
+            RecentSlot::SecondLast => tr(lang, "倒数第二笔", "Second-last sale"),
+            RecentSlot::ThirdLast => tr(lang, "倒数第三笔", "Third-last sale"),
+        };
+        let recent = &self.snap.recent_amounts;
+        let amount = recent.len().checked_sub(back).and_then(|i| recent.get(i)).copied();
+        let line = amount.map(yuan).unwrap_or_else(|| tr(lang, "无记录", "None"));
+        self.show_info(vec![title, line]);
+    }
+
+    fn show_today_total(&mut self) {
+        let lang = self.lang();
+        let today = local_time(self.now, self.config.utc_offset_minutes).day;
+        let tally = self.snap.today.filter(|t| t.day == today).map(|t| t.tally).unwrap_or_default();
+        self.show_info(vec![tr(lang, "今日累计", "Today"), count_and_total(lang, tally.count, tally.total)]);
+    }
+
+    fn show_meal_total(&mut self) {
+        let lang = self.lang();
+        let local = local_time(self.now, self.config.utc_offset_minutes);
+        let Some(meal) = self.config.meal_at(local.minute).cloned() else {
+            return self.show_info(vec![
+                tr(lang, "餐累", "Meal total"),
+                tr(lang, "当前不在用餐时段", "Not in a meal period"),
+            ]);
+        };
+        let tally = self
+            .snap
+            .meal
+            .filter(|m| m.day == local.day && m.meal_start == meal.start)
+            .map(|m| m.tally)
+            .unwrap_or_default();
+        let title = match lang {
+            Lang::Zh => format!("{}累计 {}-{}", meal_name(lang, &meal.label), meal.start, meal.end),
+            Lang::En => format!("{} {}-{}", meal_name(lang, &meal.label), meal.start, meal.end),
+        };
+        self.show_info(vec![title, count_and_total(lang, tally.count, tally.total)]);
+    }
+
+    fn toggle_offline(&mut self) {
+        let lang = self.lang();
+        self.snap.offline = !self.snap.offline;
+        let change = if self.snap.offline { ModeChange::OfflineOn } else { ModeChange::OfflineOff };
+        self.write(RecordBody::ModeChanged(change));
+        let line = if self.snap.offline {
+            tr(lang, "已设为脱机模式", "Offline mode on")
+        } else {
+            tr(lang, "已恢复联机模式", "Offline mode off")
+        };
+        self.show_info(vec![line]);
+    }
+
+    fn show_machine_info(&mut self) {
+        let lang = self.lang();
+        self.show_info(vec![
+            format!("{} {}", tr(lang, "机号", "Machine"), self.snap.machine),
+            format!("{} {FIRMWARE_VERSION}", tr(lang, "版本", "Version")),
+            format!("{} {}", tr(lang, "终端", "Terminal"), self.terminal),
+        ]);
+    }
+
+    fn enter_fixed_price(&mut self) {
+        let lang = self.lang();
+        let amount = match &self.mode {
+            Mode::Entry(entry) => entry.amount(),
+            Mode::AwaitingPayment(_) => {
+                return self.show_error(vec![tr(lang, "已在定额模式", "Already fixed-price")]);
+            }
+            _ => None,
+        };
+        let Some(amount) = amount else {
+            return self.show_error(vec![tr(lang, "请先输入定额金额", "Type the fixed amount first")]);
+        };
+        self.snap.fixed_price = Some(amount);
+        self.write(RecordBody::ModeChanged(ModeChange::FixedPriceOn(amount)));
+        self.mode = Mode::AwaitingPayment(Payment::new(amount, true));
+        self.show_info(vec![tr(lang, "定额模式", "Fixed-price mode"), yuan(amount)]);
+    }
+
+    fn leave_fixed_price(&mut self) {
+        let lang = self.lang();
+        if self.snap.fixed_price.is_none() {
+            return self.show_error(vec![tr(lang, "未在定额模式", "Not in fixed-price mode")]);
+        }
+        self.snap.fixed_price = None;
+        self.write(RecordBody::ModeChanged(ModeChange::FixedPriceOff));
+        self.mode = Mode::Entry(AmountEntry::default());
+        self.show_info(vec![tr(lang, "已取消定额", "Fixed price off")]);
+    }
+
+    // ----- staff menu ------------------------------------------------------------------------
+
+    fn open_staff_menu(&mut self) {
+        let lang = self.lang();
+        if let Some(until) = self.pin_locked_until {
+            if self.now < until {
+                let minutes = until.millis_since(self.now).div_ceil(60_000);
+                return self.show_error(vec![match lang {
+                    Lang::Zh => format!("密码错误过多 {minutes}分钟后再试"),
+                    Lang::En => format!("Too many wrong PINs: wait {minutes} min"),
+                }]);
+            }
+            self.pin_locked_until = None;
+            self.pin_failures = 0;
+        }
+        self.mode = Mode::StaffPin(String::new());
+    }
+
+    fn check_staff_pin(&mut self, pin: &str) -> Mode {
+        let lang = self.lang();
+        if pin == self.config.staff_pin {
+            self.pin_failures = 0;
+            return Mode::StaffMachineNumber(String::new());
+        }
+        self.pin_failures = self.pin_failures.saturating_add(1);
+        if self.pin_failures >= MAX_STAFF_PIN_ATTEMPTS {
+            self.pin_locked_until = Some(self.now.saturating_add_millis(STAFF_PIN_LOCKOUT_MS));
+            self.show_error(vec![tr(lang, "密码错误 已锁定", "Wrong PIN: locked")]);
+            return self.resting_mode();
+        }
+        self.show_error(vec![tr(lang, "密码错误", "Wrong PIN")]);
+        Mode::StaffPin(String::new())
+    }
+
+    fn set_machine_number(&mut self, new: MachineNumber) {
+        let lang = self.lang();
+        let old = self.snap.machine;
+        if old == new {
+            return self.show_info(vec![tr(lang, "机号未变", "Number unchanged"), new.to_string()]);
+        }
+        self.snap.machine = new;
+        self.write(RecordBody::MachineNumberChanged { old, new });
+        self.show_info(vec![tr(lang, "机号已设为", "Machine number now"), new.to_string()]);
+    }
+
+    // ----- sales -----------------------------------------------------------------------------
+
+    fn start_debit(&mut self, payment: Payment, card: &CardImage) {
+        let lang = self.lang();
+        let payer = Payer::CampusCard(card.uid);
+        if payment.duplicate_confirmed != Some(payer) && self.is_duplicate(payer, payment.amount) {
+            self.mode = Mode::ConfirmDuplicate { payment };
+            self.effects.push_back(Effect::Beep(Beep::Attention));
+            return;
+        }
+        let Some(new_balance) = card.balance.checked_sub(payment.amount) else {
+            return self.show_error(vec![tr(lang, "余额不足", "Insufficient balance"), balance(lang, card.balance)]);
+        };
+        let Some(new_counter) = card.counter.checked_add(1) else {
+            return self.show_error(vec![tr(lang, "卡片计数已满 请到卡务中心", "Card worn out: see card centre")]);
+        };
+        if self.snap.pending.len() >= MAX_UNRESOLVED_SALES {
+            let oldest = self.snap.pending.remove(0);
+            self.write(RecordBody::SaleInDoubt(SaleInDoubt {
+                intent: oldest.intent,
+                reason: InDoubtReason::TooManyUnresolved,
+            }));
+        }
+        let intent = self.snap.next_seq;
+        let tag = txn_tag(self.terminal, intent);
+        let sale = SaleIntent {
+            amount: payment.amount,
+            payer,
+            card: CardDebitPlan { counter_before: card.counter, balance_before: card.balance, tag },
+            fixed_price: payment.fixed,
+        };
+        self.snap.pending.push(PendingSale { intent, at: self.now, sale });
+        let written = self.write(RecordBody::SaleIntent(sale));
+        debug_assert_eq!(written, intent);
+        self.effects.push_back(Effect::WriteCard(CardWrite {
+            uid: card.uid,
+            counter_before: card.counter,
+            new_counter,
+            new_balance,
+            tag,
+        }));
+        self.mode = Mode::Debiting { payment, intent };
+    }
+
+    /// The same card came back after its debit was interrupted during this sale.
+    fn resume_interrupted_sale(&mut self, pending: PendingSale, card: &CardImage) {
+        let Mode::AwaitingPayment(payment) = self.mode.clone() else {
+            return;
+        };
+        match self.evidence(&pending, card) {
+            DebitEvidence::Debited => self.commit(pending, card.balance, true),
+            DebitEvidence::NotDebited => {
+                // Same sale, same plan: the intent already on record covers this write.
+                let plan = pending.sale.card;
+                let Some(new_balance) = plan.balance_before.checked_sub(pending.sale.amount) else {
+                    return;
+                };
+                self.effects.push_back(Effect::WriteCard(CardWrite {
+                    uid: card.uid,
+                    counter_before: plan.counter_before,
+                    new_counter: plan.counter_before.saturating_add(1),
+                    new_balance,
+                    tag: plan.tag,
+                }));
+                self.mode = Mode::Debiting { payment: Payment { retry: None, ..payment }, intent: pending.intent };
+            }
+            DebitEvidence::Unknowable => {
+                self.settle_in_doubt(pending);
+                self.mode = Mode::AwaitingPayment(Payment { retry: None, ..payment });
+            }
+        }
+    }
+
+    /// A card with an unresolved sale from earlier (another sale, or before a restart) was
+    /// tapped: settle that sale from what the card holds, and let the current sale wait for the
+    /// next tap so the merchant sees what happened.
+    fn resolve_pending(&mut self, pending: PendingSale, card: &CardImage) {
+        let lang = self.lang();
+        let amount = yuan(pending.sale.amount);
+        match self.evidence(&pending, card) {
+            DebitEvidence::Debited => {
+                self.snap.pending.retain(|p| p.intent != pending.intent);
+                self.record_sale(&pending);
+                self.write(RecordBody::SaleCommitted(SaleCommitted {
+                    intent: pending.intent,
+                    amount: pending.sale.amount,
+                    payer: pending.sale.payer,
+                    balance_after: card.balance,
+                    recovered: true,
+                }));
+                self.show_message(
+                    vec![
+                        tr(lang, "上笔未完成交易: 已扣款", "Earlier unfinished sale: paid"),
+                        amount,
+                        balance(lang, card.balance),
+                    ],
+                    None,
+                    Beep::Attention,
+                );
+            }
+            DebitEvidence::NotDebited => {
+                self.snap.pending.retain(|p| p.intent != pending.intent);
+                self.write(RecordBody::SaleAborted(SaleAborted {
+                    intent: pending.intent,
+                    reason: AbortReason::CardNotDebited,
+                }));
+                self.show_message(
+                    vec![tr(lang, "上笔未完成交易: 未扣款", "Earlier unfinished sale: not charged"), amount, tr(lang, "请再刷一次", "Tap again to pay")],
+                    None,
+                    Beep::Attention,
+                );
+            }
+            DebitEvidence::Unknowable => self.settle_in_doubt(pending),
+        }
+    }
+
+    fn settle_in_doubt(&mut self, pending: PendingSale) {
+        let lang = self.lang();
+        self.snap.pending.retain(|p| p.intent != pending.intent);
+        self.write(RecordBody::SaleInDoubt(SaleInDoubt { intent: pending.intent, reason: InDoubtReason::CardMovedOn }));
+        self.show_message(
+            vec![
+                tr(lang, "上笔交易无法确认", "Earlier sale cannot be checked"),
+                yuan(pending.sale.amount),
+                tr(lang, "已记录 由后台核对", "Recorded for the server"),
+            ],
+            None,
+            Beep::Attention,
+        );
+    }
+
+    /// The merchant cancels a sale whose card write was interrupted: the intent stays pending
+    /// until that card is seen again.
+    fn abandon_interrupted_sale(&mut self) {
+        let lang = self.lang();
+        self.show_message(
+            vec![
+                tr(lang, "交易未完成", "Sale unfinished"),
+                tr(lang, "该卡下次刷卡时核对", "Checked at the card's next tap"),
+            ],
+            None,
+            Beep::Attention,
+        );
+    }
+
+    fn commit(&mut self, pending: PendingSale, balance_after: Fen, recovered: bool) {
+        let lang = self.lang();
+        self.snap.pending.retain(|p| p.intent != pending.intent);
+        self.record_sale(&pending);
+        self.write(RecordBody::SaleCommitted(SaleCommitted {
+            intent: pending.intent,
+            amount: pending.sale.amount,
+            payer: pending.sale.payer,
+            balance_after,
+            recovered,
+        }));
+        self.mode = self.resting_mode();
+        let amount = yuan(pending.sale.amount);
+        let success = tr(lang, "交易成功", "Payment OK");
+        self.overlay = Some(Overlay {
+            merchant: vec![success.clone(), amount.clone(), balance(lang, balance_after)],
+            customer: Some(vec![format!("{success} {amount}"), balance(lang, balance_after)]),
+            until: self.now.saturating_add_millis(SUCCESS_SHOW_MS),
+        });
+        self.effects.push_back(Effect::Beep(Beep::Success));
+    }
+
+    /// Adds a committed sale to the totals, the recent amounts and the duplicate reminder. The
+    /// sale counts in the day and meal in which its intent was made.
+    fn record_sale(&mut self, pending: &PendingSale) {
+        let amount = pending.sale.amount;
+        let local = local_time(pending.at, self.config.utc_offset_minutes);
+        self.snap.today = match self.snap.today {
+            Some(t) if t.day == local.day => Some(DayTally { day: t.day, tally: t.tally.plus(amount).unwrap_or(t.tally) }),
+            Some(t) if t.day > local.day => Some(t),
+            _ => Some(DayTally { day: local.day, tally: SalesTally::default().plus(amount).unwrap_or_default() }),
+        };
+        if let Some(meal) = self.config.meal_at(local.minute) {
+            let key = (local.day, meal.start);
+            self.snap.meal = match self.snap.meal {
+                Some(m) if (m.day, m.meal_start) == key => {
+                    Some(MealTally { tally: m.tally.plus(amount).unwrap_or(m.tally), ..m })
+                }
+                Some(m) if (m.day, m.meal_start) > key => Some(m),
+                _ => Some(MealTally {
+                    day: local.day,
+                    meal_start: meal.start,
+                    tally: SalesTally::default().plus(amount).unwrap_or_default(),
+                }),
+            };
+        }
+        self.snap.recent_amounts.push(amount);
+        while self.snap.recent_amounts.len() > RECENT_AMOUNTS_LEN {
+            self.snap.recent_amounts.remove(0);
+        }
+        self.snap.last_sale = Some(LastSale { payer: pending.sale.payer, amount, at: self.now });
+    }
+
+    fn is_duplicate(&self, payer: Payer, amount: Fen) -> bool {
+        self.snap.last_sale.is_some_and(|last| {
+            last.payer == payer
+                && last.amount == amount
+                && last.at <= self.now
+                && self.now.millis_since(last.at) < self.config.duplicate_window_ms
+        })
+    }
+
+    fn pending_for(&self, payer: Payer) -> Option<PendingSale> {
+        self.snap.pending.iter().find(|p| p.sale.payer == payer).copied()
+    }
+
+    fn evidence(&self, pending: &PendingSale, card: &CardImage) -> DebitEvidence {
+        let plan = pending.sale.card;
+        debit_evidence(card, plan.counter_before, plan.balance_before, pending.sale.amount, plan.tag)
+    }
+
+    // ----- plumbing --------------------------------------------------------------------------
+
+    fn lang(&self) -> Lang {
+        self.config.lang
+    }
+
+    fn resting_mode(&self) -> Mode {
+        match self.snap.fixed_price {
+            Some(amount) => Mode::AwaitingPayment(Payment::new(amount, true)),
+            None => Mode::Entry(AmountEntry::default()),
+        }
+    }
+
+    /// Allocates the next seq and asks for `body` to be journaled with the current snapshot.
+    /// Callers update `self.snap` first, so the snapshot stored with the record includes it.
+    fn write(&mut self, body: RecordBody) -> Seq {
+        let seq = self.snap.next_seq;
+        // 2^64 records at a sale a millisecond is 584 million years.
+        self.snap.next_seq = seq.next().expect("journal sequence numbers exhausted");
+        let record = JournalRecord { seq, at: self.now, machine: self.snap.machine, body };
+        self.effects.push_back(Effect::Journal { record, snapshot: self.snap.clone() });
+        seq
+    }
+
+    fn observe_time(&mut self, now: UnixMillis) {
+        if now < self.now {
+            self.overlay = None; // the clock was set back: do not keep a message for the gap
+        }
+        self.now = now;
+        if self.overlay.as_ref().is_some_and(|overlay| overlay.until <= now) {
+            self.overlay = None;
+        }
+    }
+
+    fn show_message(&mut self, merchant: Vec<String>, customer: Option<Vec<String>>, beep: Beep) {
+        self.overlay = Some(Overlay { merchant, customer, until: self.now.saturating_add_millis(MESSAGE_SHOW_MS) });
+        self.effects.push_back(Effect::Beep(beep));
+    }
+
+    fn show_error(&mut self, merchant: Vec<String>) {
+        self.show_message(merchant, None, Beep::Error);
+    }
+
+    fn show_info(&mut self, merchant: Vec<String>) {
+        self.overlay = Some(Overlay { merchant, customer: None, until: self.now.saturating_add_millis(MESSAGE_SHOW_MS) });
+    }
+
+    fn status_line(&self) -> String {
+        let lang = self.lang();
+        let mut line = format!("{}{}", tr(lang, "机号", "No."), self.snap.machine);
+        line.push(' ');
+        line.push_str(&if self.snap.offline { tr(lang, "脱机", "OFFLINE") } else { tr(lang, "联机", "ONLINE") });
+        if let Some(amount) = self.snap.fixed_price {
+            line.push(' ');
+            line.push_str(&tr(lang, "定额", "FIXED "));
+            line.push_str(&amount.to_string());
+        }
+        if !self.snap.pending.is_empty() {
+            line.push_str(&match lang {
+                Lang::Zh => format!(" 待核{}", self.snap.pending.len()),
+                Lang::En => format!(" CHECK {}", self.snap.pending.len()),
+            });
+        }
+        line
+    }
+
+    /// The merchant's body lines and the customer's lines of the current mode.
+    fn mode_screens(&self) -> (Vec<String>, Vec<String>) {
+        let lang = self.lang();
+        let welcome = if self.config.merchant_name.is_empty() {
+            tr(lang, "欢迎光临", "Welcome")
+        } else {
+            self.config.merchant_name.clone()
+        };
+        match &self.mode {
+            Mode::Entry(entry) => {
+                let typed = if entry.is_empty() { String::new() } else { format!("¥{}", entry.text()) };
+                (vec![tr(lang, "请输入金额", "Enter amount"), typed.clone()], vec![welcome, typed])
+            }
+            Mode::AwaitingPayment(payment) if payment.retry.is_some() => (
+                vec![tr(lang, "请重新刷卡", "Tap the card again"), yuan(payment.amount), tr(lang, "清零放弃", "Clear gives up")],
+                vec![tr(lang, "请重新刷卡", "Tap your card again"), yuan(payment.amount)],
+            ),
+            Mode::AwaitingPayment(payment) => {
+                let hint = if payment.fixed {
+                    tr(lang, "定额收款", "Fixed price")
+                } else {
+                    tr(lang, "清零取消", "Clear cancels")
+                };
+                (
+                    vec![tr(lang, "请刷卡", "Tap card to pay"), yuan(payment.amount), hint],
+                    vec![tr(lang, "请付款", "Please pay"), yuan(payment.amount)],
+                )
+            }
+            Mode::Debiting { payment, .. } => (
+                vec![tr(lang, "扣款中 请勿移卡", "Charging, keep card"), yuan(payment.amount)],
+                vec![tr(lang, "扣款中 请勿移卡", "Charging, keep card"), yuan(payment.amount)],
+            ),
+            Mode::ConfirmDuplicate { payment } => (
+                vec![
+                    tr(lang, "重复消费提醒", "Duplicate payment?"),
+                    format!("{} {}", tr(lang, "同卡同额", "Same card, same"), yuan(payment.amount)),
+                    tr(lang, "回车确认 清零取消", "Enter: go on  Clear: stop"),
+                ],
+                vec![tr(lang, "重复消费提醒", "Paid this just now"), tr(lang, "请与商户确认", "Confirm with merchant")],
+            ),
+            Mode::Browsing { shown } => {
+                let lines = match shown {
+                    Some(record) => self.describe_sale(record),
+                    None => vec![tr(lang, "查询中", "Looking up")],
+                };
+                (lines, vec![welcome, String::new()])
+            }
+            Mode::StaffPin(pin) => (
+                vec![tr(lang, "设置机号", "Set machine number"), format!("{} {}", tr(lang, "密码", "PIN"), "*".repeat(pin.len()))],
+                vec![welcome, String::new()],
+            ),
+            Mode::StaffMachineNumber(digits) => (
+                vec![tr(lang, "设置机号", "Set machine number"), format!("{} {digits}", tr(lang, "新机号", "New number"))],
+                vec![welcome, String::new()],
+            ),
+        }
+    }
+
+    fn describe_sale(&self, record: &JournalRecord) -> Vec<String> {
+        let lang = self.lang();
+        let wall = local_time(record.at, self.config.utc_offset_minutes).wall;
+        match &record.body {
+            RecordBody::SaleCommitted(sale) => {
+                let Payer::CampusCard(uid) = sale.payer;
+                vec![
+                    format!("{} {} {}", tr(lang, "流水", "Sale"), record.seq, format_short(wall)),
+                    format!("{} {}", yuan(sale.amount), tr(lang, "成功", "paid")),
+                    format!("{uid} {}", balance(lang, sale.balance_after)),
+                ]
+            }
+            other => vec![format!("{} {:?}", record.seq, other)],
+        }
+    }
+}
+
+fn is_combo(command: Command) -> bool {
+    !matches!(
+        command,
+        Command::Digit(_)
+            | Command::Dot
+            | Command::Delete
+            | Command::Clear
+            | Command::Enter
+            | Command::Up
+            | Command::Down
+            | Command::F1
+            | Command::InvalidCombo
+    )
+}
+
+/// The kinds of payment code a scanner may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeKind {
+    WeChat,
+    Alipay,
+    UnionPay,
+    Unknown,
+}
+
+/// Tells payment codes apart by their published shapes: WeChat Pay 18 digits starting 10–15,
+/// Alipay 16–24 digits starting 25–30, UnionPay QR 19 digits starting 62.
+pub fn classify_code(code: &str) -> CodeKind {
+    let code = code.trim();
+    if code.is_empty() || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return CodeKind::Unknown;
+    }
+    let prefix: u32 = code.get(..2).and_then(|p| p.parse().ok()).unwrap_or(0);
+    match (code.len(), prefix) {
+        (18, 10..=15) => CodeKind::WeChat,
+        (16..=24, 25..=30) => CodeKind::Alipay,
+        (19, 62) => CodeKind::UnionPay,
+        _ => CodeKind::Unknown,
+    }
+}

@@ -1,0 +1,40 @@
+//! Every text the till shows, in Chinese (default) and English. Kept in one place so that the
+//! wording is consistent and a translation is a one-file change.
+
+use super::config::{Lang, MealLabel};
+use shared::Fen;
+
+/// Picks the text for `lang`.
+pub fn tr(lang: Lang, zh: &str, en: &str) -> String {
+    match lang {
+        Lang::Zh => zh.to_string(),
+        Lang::En => en.to_string(),
+    }
+}
+
+pub fn yuan(amount: Fen) -> String {
+    format!("¥{amount}")
+}
+
+pub fn meal_name(lang: Lang, label: &MealLabel) -> String {
+    match label {
+        MealLabel::Breakfast => tr(lang, "早餐", "Breakfast"),
+        MealLabel::Lunch => tr(lang, "午餐", "Lunch"),
+        MealLabel::Dinner => tr(lang, "晚餐", "Dinner"),
+        MealLabel::Named(name) => name.clone(),
+    }
+}
+
+pub fn count_and_total(lang: Lang, count: u32, total: Fen) -> String {
+    match lang {
+        Lang::Zh => format!("{count}笔 {}", yuan(total)),
+        Lang::En => format!("{count} sales {}", yuan(total)),
+    }
+}
+
+pub fn balance(lang: Lang, balance: Fen) -> String {
+    match lang {
+        Lang::Zh => format!("余额 {}", yuan(balance)),
+        Lang::En => format!("Balance {}", yuan(balance)),
+    }
+}

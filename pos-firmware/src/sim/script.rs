@@ -1,0 +1,385 @@
+//! The headless simulator: runs the whole till (keymap, core, real journal, simulated cards)
+//! from a script of keys, card taps, scanned codes and time steps, on a virtual clock, and prints
+//! every display change, beep and durable journal record as text. The same script always prints
+//! the same lines, so anyone can replay a merchant's day and check it. Format: `docs/script.md`.
+
+use chrono::{NaiveDateTime, TimeDelta};
+use keymap::TillKey;
+use shared::record::{JournalRecord, Payer, RecordBody};
+use shared::{Fen, UnixMillis};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use crate::core::calendar::local_time;
+use crate::core::config::TillConfig;
+use crate::core::{Displays, Screen};
+use crate::runtime::{Input, Now, Output, TillRuntime};
+use crate::sim::cards::{PausePoint, SimCards, WriteFault};
+
+/// Time between two keys of one `keys` line.
+pub const KEY_GAP_MS: u64 = 100;
+/// Where a script's clock starts unless `--start` or an `at` line says otherwise.
+pub const DEFAULT_START: &str = "2026-11-23 11:30:00";
+/// The longest a single `wait` may be (a guard against typos like `wait 99999h`).
+pub const MAX_WAIT_MS: u64 = 30 * 24 * 3600 * 1000;
+
+/// Why a script stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptError {
+    #[error("line {line}: {message}")]
+    Parse { line: usize, message: String },
+    #[error("line {line}: expected {what} to contain \"{expected}\", but it shows:\n{actual}")]
+    Expectation { line: usize, what: String, expected: String, actual: String },
+    #[error("the till stopped: {0}")]
+    Fatal(String),
+    #[error("output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// Everything a script run needs besides its lines.
+#[derive(Debug, Clone)]
+pub struct ScriptSetup {
+    pub data_dir: PathBuf,
+    pub config: TillConfig,
+    pub start: NaiveDateTime,
+    pub pause_at: Option<PausePoint>,
+}
+
+/// Parses "YYYY-MM-DD HH:MM[:SS]".
+pub fn parse_local(text: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M"))
+        .ok()
+}
+
+/// A running script: the till, the cards and the virtual clock.
+pub struct ScriptRunner<W: Write> {
+    setup: ScriptSetup,
+    runtime: Option<TillRuntime>,
+    cards: SimCards,
+    wall: UnixMillis,
+    mono_ms: u64,
+    out: W,
+    line: usize,
+    /// The screens as last printed, so that only changes are printed.
+    printed: Displays,
+}
+
+impl<W: Write> ScriptRunner<W> {
+    /// Opens the journal and the simulated cards in `setup.data_dir`.
+    pub fn start(setup: ScriptSetup, out: W) -> Result<ScriptRunner<W>, ScriptError> {
+        let mut cards = SimCards::open(&setup.data_dir).map_err(|e| ScriptError::Fatal(e.to_string()))?;
+        if let Some(point) = setup.pause_at {
+            cards.pause_at(point);
+        }
+        let wall = local_to_unix(setup.start, &setup.config);
+        let mut runner =
+            ScriptRunner { setup, runtime: None, cards, wall, mono_ms: 0, out, line: 0, printed: Displays::default() };
+        runner.boot()?;
+        Ok(runner)
+    }
+
+    /// Runs every line of `reader`, flushing the output after each.
+    pub fn run_lines(&mut self, reader: impl BufRead) -> Result<(), ScriptError> {
+        for line in reader.lines() {
+            let line = line?;
+            self.run_line(&line)?;
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Runs one script line.
+    pub fn run_line(&mut self, text: &str) -> Result<(), ScriptError> {
+        self.line += 1;
+        let text = text.trim();
+        if text.is_empty() || text.starts_with('#') {
+            return Ok(());
+        }
+        let (verb, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+        let rest = rest.trim();
+        writeln!(self.out, "> {text}")?;
+        match verb {
+            "keys" => {
+                let keys = rest
+                    .split_whitespace()
+                    .map(|word| word.parse::<TillKey>().map_err(|e| self.parse_error(format!("{word}: {e}"))))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.press_all(keys)?;
+            }
+            "type" => {
+                let keys = rest
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .map(|c| match c {
+                        '.' => Ok(TillKey::Dot),
+                        c => c
+                            .to_digit(10)
+                            .and_then(|d| TillKey::digit(d as u8))
+                            .ok_or_else(|| self.parse_error(format!("'{c}' cannot be typed; use `keys`"))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.press_all(keys)?;
+            }
+            "tap" => {
+                let read = self.cards.tap_named(rest).ok_or_else(|| self.parse_error(format!("no simulated card '{rest}'")))?;
+                self.feed(Input::Card(read))?;
+            }
+            "scan" => self.feed(Input::Code(rest.to_string()))?,
+            "wait" => {
+                let ms = parse_duration_ms(rest).ok_or_else(|| self.parse_error(format!("'{rest}' is not a duration like 500ms, 3s, 2m, 1h")))?;
+                self.advance(ms)?;
+            }
+            "at" => {
+                let local = parse_local(rest).ok_or_else(|| self.parse_error("expected YYYY-MM-DD HH:MM[:SS]".into()))?;
+                self.wall = local_to_unix(local, &self.setup.config);
+                self.feed(Input::Tick)?;
+            }
+            "fault" => {
+                let fault = match rest {
+                    "pulled-before-write" => WriteFault::PulledBeforeWrite,
+                    "pulled-after-write" => WriteFault::PulledAfterWrite,
+                    "refused" => WriteFault::Refused,
+                    other => return Err(self.parse_error(format!("unknown fault '{other}'"))),
+                };
+                self.cards.arm_fault(fault);
+            }
+            "restart" => {
+                self.runtime = None; // closes the journal, as a power cut would
+                self.boot()?;
+            }
+            "show" => {
+                let displays = self.runtime()?.displays();
+                self.print_displays(&displays, true)?;
+            }
+            "expect" => self.expect(rest)?,
+            other => return Err(self.parse_error(format!("unknown command '{other}'"))),
+        }
+        Ok(())
+    }
+
+    /// The simulated cards (for tests).
+    pub fn cards(&self) -> &SimCards {
+        &self.cards
+    }
+
+    /// The runtime (for tests); `None` only during a restart.
+    pub fn runtime_ref(&self) -> Option<&TillRuntime> {
+        self.runtime.as_ref()
+    }
+
+    pub fn into_output(self) -> W {
+        self.out
+    }
+
+    fn boot(&mut self) -> Result<(), ScriptError> {
+        let now = self.now();
+        let runtime = TillRuntime::open(&self.setup.data_dir, self.setup.config.clone(), now)
+            .map_err(|e| ScriptError::Fatal(e.to_string()))?;
+        self.runtime = Some(runtime);
+        self.printed = Displays::default();
+        writeln!(self.out, "{} till started", self.stamp())?;
+        // The first tick draws the screens (and sounds a start-up message's beep).
+        self.feed(Input::Tick)
+    }
+
+    fn runtime(&self) -> Result<&TillRuntime, ScriptError> {
+        self.runtime.as_ref().ok_or_else(|| ScriptError::Fatal("the till is not running".into()))
+    }
+
+    fn now(&self) -> Now {
+        Now { wall: self.wall, mono_ms: self.mono_ms }
+    }
+
+    fn parse_error(&self, message: String) -> ScriptError {
+        ScriptError::Parse { line: self.line, message }
+    }
+
+    fn press_all(&mut self, keys: Vec<TillKey>) -> Result<(), ScriptError> {
+        for (i, key) in keys.into_iter().enumerate() {
+            if i > 0 {
+                self.advance(KEY_GAP_MS)?;
+            }
+            self.feed(Input::Key(key))?;
+        }
+        // A line is a whole gesture: let a combo started on it finish (or time out) here.
+        if let (_, Some(deadline)) = self.runtime()?.deadlines() {
+            self.advance(deadline.saturating_sub(self.mono_ms))?;
+        }
+        Ok(())
+    }
+
+    /// Moves both clocks forward by `ms`, firing every timer that falls due on the way.
+    fn advance(&mut self, ms: u64) -> Result<(), ScriptError> {
+        if ms > MAX_WAIT_MS {
+            return Err(self.parse_error(format!("a wait may be at most {} hours", MAX_WAIT_MS / 3_600_000)));
+        }
+        let target_mono = self.mono_ms.saturating_add(ms);
+        loop {
+            let (wall_deadline, mono_deadline) = self.runtime()?.deadlines();
+            let wall_in_mono = wall_deadline.map(|d| self.mono_ms.saturating_add(d.millis_since(self.wall)));
+            let next = [wall_in_mono, mono_deadline].into_iter().flatten().filter(|&t| t <= target_mono).min();
+            let Some(next) = next else { break };
+            self.step_to(next.max(self.mono_ms));
+            self.feed(Input::Tick)?;
+            if next <= self.mono_ms && self.runtime()?.deadlines() == (wall_deadline, mono_deadline) {
+                break; // nothing moved: a deadline the till does not clear must not spin us
+            }
+        }
+        self.step_to(target_mono);
+        self.feed(Input::Tick)
+    }
+
+    fn step_to(&mut self, mono: u64) {
+        let delta = mono.saturating_sub(self.mono_ms);
+        self.mono_ms = mono;
+        self.wall = self.wall.saturating_add_millis(delta);
+    }
+
+    fn feed(&mut self, input: Input) -> Result<(), ScriptError> {
+        let now = self.now();
+        let runtime = self.runtime.as_mut().ok_or_else(|| ScriptError::Fatal("the till is not running".into()))?;
+        let outputs = match runtime.handle(input, now, &mut self.cards) {
+            Ok(outputs) => outputs,
+            Err(e) => {
+                writeln!(self.out, "{} FATAL {e}", self.stamp())?;
+                return Err(ScriptError::Fatal(e.to_string()));
+            }
+        };
+        for output in outputs {
+            match output {
+                Output::Displays(displays) => self.print_displays(&displays, false)?,
+                Output::Beep(beep) => writeln!(self.out, "{} BEEP {beep:?}", self.stamp())?,
+                Output::Journaled(record) => writeln!(self.out, "{} J| {}", self.stamp(), describe_record(&record))?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Prints the screens that changed since last printed (both with `always`).
+    fn print_displays(&mut self, displays: &Displays, always: bool) -> Result<(), ScriptError> {
+        let stamp = self.stamp();
+        if always || displays.merchant != self.printed.merchant {
+            writeln!(self.out, "{stamp} M| {}", screen_text(&displays.merchant))?;
+        }
+        if always || displays.customer != self.printed.customer {
+            writeln!(self.out, "{stamp} C| {}", screen_text(&displays.customer))?;
+        }
+        self.printed = displays.clone();
+        Ok(())
+    }
+
+    fn stamp(&self) -> String {
+        let wall = local_time(self.wall, self.setup.config.utc_offset_minutes).wall;
+        format!("[{}]", wall.format("%m-%d %H:%M:%S%.3f"))
+    }
+
+    fn expect(&mut self, rest: &str) -> Result<(), ScriptError> {
+        let (what, expected) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let expected = expected.trim().trim_matches('"').to_string();
+        let actual = match what {
+            "merchant" => screen_text(&self.runtime()?.displays().merchant),
+            "customer" => screen_text(&self.runtime()?.displays().customer),
+            "card" => {
+                let (name, _) = expected.split_once(' ').unwrap_or((&expected, ""));
+                let card = self.cards.by_name(name).ok_or_else(|| self.parse_error(format!("no simulated card '{name}'")))?;
+                format!("{} {}", card.name, card.balance)
+            }
+            "journal" => {
+                let runtime = self.runtime()?;
+                let last = runtime.journal().last_seq().map_or(0, |s| s.0);
+                format!("{last} records")
+            }
+            other => return Err(self.parse_error(format!("cannot expect '{other}': use merchant, customer, card or journal"))),
+        };
+        if actual.contains(&expected) {
+            Ok(())
+        } else {
+            Err(ScriptError::Expectation { line: self.line, what: what.to_string(), expected, actual })
+        }
+    }
+}
+
+/// A screen as one line: its lines joined by " | ", trailing blank lines dropped.
+pub fn screen_text(screen: &Screen) -> String {
+    let last = screen.lines.iter().rposition(|l| !l.is_empty()).map_or(0, |i| i + 1);
+    screen.lines[..last].join(" | ")
+}
+
+/// One journal record as a line of text.
+pub fn describe_record(record: &JournalRecord) -> String {
+    let payer = |payer: &Payer| match payer {
+        Payer::CampusCard(uid) => format!("card {uid}"),
+    };
+    let yuan = |fen: Fen| format!("¥{fen}");
+    let body = match &record.body {
+        RecordBody::SaleIntent(s) => format!(
+            "sale-intent {} {} counter {} balance {}{}",
+            yuan(s.amount),
+            payer(&s.payer),
+            s.card.counter_before,
+            yuan(s.card.balance_before),
+            if s.fixed_price { " fixed-price" } else { "" }
+        ),
+        RecordBody::SaleCommitted(s) => format!(
+            "sale-committed {} {} {} balance {}{}",
+            s.intent,
+            yuan(s.amount),
+            payer(&s.payer),
+            yuan(s.balance_after),
+            if s.recovered { " recovered" } else { "" }
+        ),
+        RecordBody::SaleAborted(s) => format!("sale-aborted {} {:?}", s.intent, s.reason),
+        RecordBody::SaleInDoubt(s) => format!("sale-in-doubt {} {:?}", s.intent, s.reason),
+        RecordBody::ModeChanged(m) => format!("mode {m:?}"),
+        RecordBody::MachineNumberChanged { old, new } => format!("machine-number {old} -> {new}"),
+    };
+    format!("{} m{} {body}", record.seq, record.machine)
+}
+
+fn local_to_unix(local: NaiveDateTime, config: &TillConfig) -> UnixMillis {
+    let utc = local - TimeDelta::minutes(i64::from(config.utc_offset_minutes));
+    UnixMillis(utc.and_utc().timestamp_millis())
+}
+
+/// "500ms", "3s", "2m", "1h" → milliseconds.
+pub fn parse_duration_ms(text: &str) -> Option<u64> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let factor = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" | "min" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    number.checked_mul(factor)
+}
+
+/// Runs a whole script from `reader`, printing to `out`.
+pub fn run_script(setup: ScriptSetup, reader: impl BufRead, out: impl Write) -> Result<(), ScriptError> {
+    let mut runner = ScriptRunner::start(setup, out)?;
+    runner.run_lines(reader)
+}
+
+/// Default data directory of the simulator (relative to where it runs).
+pub fn default_data_dir() -> &'static Path {
+    Path::new("pos-data")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration_ms("500ms"), Some(500));
+        assert_eq!(parse_duration_ms("3s"), Some(3000));
+        assert_eq!(parse_duration_ms("2m"), Some(120_000));
+        assert_eq!(parse_duration_ms("1h"), Some(3_600_000));
+        assert_eq!(parse_duration_ms("1d"), None);
+        assert_eq!(parse_duration_ms("s"), None);
+        assert_eq!(parse_duration_ms("99999999999999999999h"), None);
+    }
+}
