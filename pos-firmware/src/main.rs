@@ -82,7 +82,12 @@ fn main() -> anyhow::Result<()> {
             let config = load_config(&common)?;
             pos_firmware::sim::tui::run(&common.data_dir, config)
         }
-        Cmd::Script { file, common, start, pause_at } => {
+        Cmd::Script {
+            file,
+            common,
+            start,
+            pause_at,
+        } => {
             let config = load_config(&common)?;
             let Some(start) = parse_local(&start) else {
                 bail!("--start: '{start}' is not YYYY-MM-DD HH:MM[:SS]");
@@ -91,11 +96,17 @@ fn main() -> anyhow::Result<()> {
                 PauseArg::BeforeCardWrite => PausePoint::BeforeCardWrite,
                 PauseArg::AfterCardWrite => PausePoint::AfterCardWrite,
             });
-            let setup = ScriptSetup { data_dir: common.data_dir.clone(), config, start, pause_at };
+            let setup = ScriptSetup {
+                data_dir: common.data_dir.clone(),
+                config,
+                start,
+                pause_at,
+            };
             let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
                 Box::new(std::io::stdin().lock())
             } else {
-                let opened = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+                let opened = std::fs::File::open(&file)
+                    .with_context(|| format!("cannot open {}", file.display()))?;
                 Box::new(BufReader::new(opened))
             };
             let stdout = std::io::stdout();

@@ -66,11 +66,25 @@ pub struct TillRuntime {
 
 impl TillRuntime {
     /// Opens the journal in `journal_dir` and starts the till from its snapshot.
-    pub fn open(journal_dir: &Path, config: TillConfig, now: Now) -> Result<TillRuntime, RuntimeError> {
+    pub fn open(
+        journal_dir: &Path,
+        config: TillConfig,
+        now: Now,
+    ) -> Result<TillRuntime, RuntimeError> {
         config.validate()?;
         let journal = Journal::open(journal_dir)?;
-        let till = Till::new(config, journal.terminal_id(), journal.snapshot().clone(), now.wall);
-        Ok(TillRuntime { till, keys: ComboDetector::new(), journal, shown: None })
+        let till = Till::new(
+            config,
+            journal.terminal_id(),
+            journal.snapshot().clone(),
+            now.wall,
+        );
+        Ok(TillRuntime {
+            till,
+            keys: ComboDetector::new(),
+            journal,
+            shown: None,
+        })
     }
 
     pub fn till(&self) -> &Till {
@@ -137,7 +151,12 @@ impl TillRuntime {
         }
     }
 
-    fn run_effects(&mut self, now: Now, reader: &mut dyn CardWriter, outputs: &mut Vec<Output>) -> Result<(), RuntimeError> {
+    fn run_effects(
+        &mut self,
+        now: Now,
+        reader: &mut dyn CardWriter,
+        outputs: &mut Vec<Output>,
+    ) -> Result<(), RuntimeError> {
         while let Some(effect) = self.till.poll_effect() {
             match effect {
                 Effect::Journal { record, snapshot } => {
@@ -155,9 +174,9 @@ impl TillRuntime {
                         BrowseDirection::Older => Direction::Older,
                         BrowseDirection::Newer => Direction::Newer,
                     };
-                    let found = self
-                        .journal
-                        .find(from, direction, |record| matches!(record.body, RecordBody::SaleCommitted(_)))?;
+                    let found = self.journal.find(from, direction, |record| {
+                        matches!(record.body, RecordBody::SaleCommitted(_))
+                    })?;
                     self.till.handle_sale_found(found, now.wall);
                 }
                 Effect::Beep(beep) => outputs.push(Output::Beep(beep)),

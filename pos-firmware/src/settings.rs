@@ -60,7 +60,10 @@ struct MealFile {
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: {detail}")]
     Invalid { path: String, detail: String },
 }
@@ -97,7 +100,8 @@ pub fn parse_settings(text: &str) -> Result<TillConfig, String> {
             .enumerate()
             .map(|(i, meal)| {
                 let time = |text: &str| {
-                    MinuteOfDay::parse(text).ok_or_else(|| format!("meal {}: '{text}' is not HH:MM", i + 1))
+                    MinuteOfDay::parse(text)
+                        .ok_or_else(|| format!("meal {}: '{text}' is not HH:MM", i + 1))
                 };
                 let label = match meal.label.as_str() {
                     "breakfast" => MealLabel::Breakfast,
@@ -105,7 +109,11 @@ pub fn parse_settings(text: &str) -> Result<TillConfig, String> {
                     "dinner" => MealLabel::Dinner,
                     other => MealLabel::Named(other.to_string()),
                 };
-                Ok(MealPeriod { label, start: time(&meal.start)?, end: time(&meal.end)? })
+                Ok(MealPeriod {
+                    label,
+                    start: time(&meal.start)?,
+                    end: time(&meal.end)?,
+                })
             })
             .collect::<Result<_, String>>()?;
     }
@@ -117,10 +125,15 @@ pub fn parse_settings(text: &str) -> Result<TillConfig, String> {
 pub fn load_settings(dir: &Path) -> Result<TillConfig, SettingsError> {
     let path = dir.join(SETTINGS_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(text) => parse_settings(&text)
-            .map_err(|detail| SettingsError::Invalid { path: path.display().to_string(), detail }),
+        Ok(text) => parse_settings(&text).map_err(|detail| SettingsError::Invalid {
+            path: path.display().to_string(),
+            detail,
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TillConfig::default()),
-        Err(source) => Err(SettingsError::Read { path: path.display().to_string(), source }),
+        Err(source) => Err(SettingsError::Read {
+            path: path.display().to_string(),
+            source,
+        }),
     }
 }
 
@@ -140,15 +153,30 @@ mod tests {
         assert_eq!(config.lang, Lang::En);
         assert_eq!(config.max_sale, Fen::new(1550));
         assert_eq!(config.meal_periods.len(), 1);
-        assert_eq!(config.meal_periods[0].label, MealLabel::Named("夜宵".into()));
+        assert_eq!(
+            config.meal_periods[0].label,
+            MealLabel::Named("夜宵".into())
+        );
     }
 
     #[test]
     fn bad_settings_name_the_problem() {
-        assert!(parse_settings("language = \"fr\"").unwrap_err().contains("language"));
-        assert!(parse_settings("max_sale = \"1.234\"").unwrap_err().contains("max_sale"));
-        assert!(parse_settings("max_sal = \"1\"").unwrap_err().contains("max_sal"));
-        assert!(parse_settings("[[meal]]\nlabel=\"x\"\nstart=\"25:00\"\nend=\"26:00\"").unwrap_err().contains("HH:MM"));
-        assert!(parse_settings("staff_pin = \"12\"").unwrap_err().contains("PIN"));
+        assert!(parse_settings("language = \"fr\"")
+            .unwrap_err()
+            .contains("language"));
+        assert!(parse_settings("max_sale = \"1.234\"")
+            .unwrap_err()
+            .contains("max_sale"));
+        assert!(parse_settings("max_sal = \"1\"")
+            .unwrap_err()
+            .contains("max_sal"));
+        assert!(
+            parse_settings("[[meal]]\nlabel=\"x\"\nstart=\"25:00\"\nend=\"26:00\"")
+                .unwrap_err()
+                .contains("HH:MM")
+        );
+        assert!(parse_settings("staff_pin = \"12\"")
+            .unwrap_err()
+            .contains("PIN"));
     }
 }

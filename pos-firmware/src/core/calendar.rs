@@ -20,14 +20,21 @@ fn epoch_day() -> NaiveDate {
 /// The local time of `at` at `utc_offset_minutes` east of UTC. Instants chrono cannot represent
 /// (hundreds of millennia away) are clamped to the epoch, so a broken clock cannot crash the till.
 pub fn local_time(at: UnixMillis, utc_offset_minutes: i32) -> LocalTime {
-    let utc = DateTime::from_timestamp_millis(at.0).unwrap_or_default().naive_utc();
+    let utc = DateTime::from_timestamp_millis(at.0)
+        .unwrap_or_default()
+        .naive_utc();
     let wall = utc
         .checked_add_signed(Duration::minutes(i64::from(utc_offset_minutes)))
         .unwrap_or(utc);
     let days = (wall.date() - epoch_day()).num_days();
     let day = LocalDay(i32::try_from(days).unwrap_or(0));
     let minute = MinuteOfDay::new(
-        u16::try_from(wall.time().signed_duration_since(chrono::NaiveTime::MIN).num_minutes()).unwrap_or(0),
+        u16::try_from(
+            wall.time()
+                .signed_duration_since(chrono::NaiveTime::MIN)
+                .num_minutes(),
+        )
+        .unwrap_or(0),
     )
     .unwrap_or_else(|| MinuteOfDay::new(0).expect("0 is a minute"));
     LocalTime { day, minute, wall }

@@ -78,9 +78,18 @@ pub enum DebitEvidence {
 }
 
 /// Compares the card as read now with the state the sale started from.
-pub fn debit_evidence(card: &CardImage, counter_before: u32, balance_before: Fen, amount: Fen, tag: TxnTag) -> DebitEvidence {
+pub fn debit_evidence(
+    card: &CardImage,
+    counter_before: u32,
+    balance_before: Fen,
+    amount: Fen,
+    tag: TxnTag,
+) -> DebitEvidence {
     let debited_balance = balance_before.checked_sub(amount);
-    if Some(card.counter) == counter_before.checked_add(1) && card.last_tag == tag && Some(card.balance) == debited_balance {
+    if Some(card.counter) == counter_before.checked_add(1)
+        && card.last_tag == tag
+        && Some(card.balance) == debited_balance
+    {
         DebitEvidence::Debited
     } else if card.counter == counter_before && card.balance == balance_before {
         DebitEvidence::NotDebited

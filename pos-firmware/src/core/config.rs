@@ -83,14 +83,28 @@ pub struct TillConfig {
 
 impl Default for TillConfig {
     fn default() -> Self {
-        let hm = |h, m| MinuteOfDay::from_hm(h, m).unwrap_or(MinuteOfDay::new(0).expect("0 is a minute"));
+        let hm = |h, m| {
+            MinuteOfDay::from_hm(h, m).unwrap_or(MinuteOfDay::new(0).expect("0 is a minute"))
+        };
         TillConfig {
             lang: Lang::Zh,
             max_sale: DEFAULT_MAX_SALE,
             meal_periods: vec![
-                MealPeriod { label: MealLabel::Breakfast, start: hm(6, 0), end: hm(9, 30) },
-                MealPeriod { label: MealLabel::Lunch, start: hm(10, 30), end: hm(13, 30) },
-                MealPeriod { label: MealLabel::Dinner, start: hm(16, 30), end: hm(19, 30) },
+                MealPeriod {
+                    label: MealLabel::Breakfast,
+                    start: hm(6, 0),
+                    end: hm(9, 30),
+                },
+                MealPeriod {
+                    label: MealLabel::Lunch,
+                    start: hm(10, 30),
+                    end: hm(13, 30),
+                },
+                MealPeriod {
+                    label: MealLabel::Dinner,
+                    start: hm(16, 30),
+                    end: hm(19, 30),
+                },
             ],
             utc_offset_minutes: DEFAULT_UTC_OFFSET_MINUTES,
             duplicate_window_ms: DEFAULT_DUPLICATE_WINDOW_MS,
@@ -144,20 +158,32 @@ mod tests {
     fn defaults_are_valid_and_match_the_brief() {
         let config = TillConfig::default();
         assert_eq!(config.validate(), Ok(()));
-        let lunch = config.meal_at(MinuteOfDay::from_hm(12, 0).unwrap()).unwrap();
+        let lunch = config
+            .meal_at(MinuteOfDay::from_hm(12, 0).unwrap())
+            .unwrap();
         assert_eq!(lunch.label, MealLabel::Lunch);
-        assert!(config.meal_at(MinuteOfDay::from_hm(9, 30).unwrap()).is_none());
-        assert!(config.meal_at(MinuteOfDay::from_hm(19, 29).unwrap()).is_some());
+        assert!(config
+            .meal_at(MinuteOfDay::from_hm(9, 30).unwrap())
+            .is_none());
+        assert!(config
+            .meal_at(MinuteOfDay::from_hm(19, 29).unwrap())
+            .is_some());
     }
 
     #[test]
     fn bad_configs_are_refused() {
-        let mut config = TillConfig { max_sale: Fen::ZERO, ..TillConfig::default() };
+        let mut config = TillConfig {
+            max_sale: Fen::ZERO,
+            ..TillConfig::default()
+        };
         assert_eq!(config.validate(), Err(ConfigError::MaxSale));
         config.max_sale = Fen::from_yuan(20);
         config.meal_periods[1].start = MinuteOfDay::from_hm(9, 0).unwrap();
         assert_eq!(config.validate(), Err(ConfigError::MealOverlap(0, 1)));
-        config = TillConfig { staff_pin: "12a4".into(), ..TillConfig::default() };
+        config = TillConfig {
+            staff_pin: "12a4".into(),
+            ..TillConfig::default()
+        };
         assert_eq!(config.validate(), Err(ConfigError::StaffPin));
     }
 }

@@ -44,7 +44,9 @@ impl AmountEntry {
 
     /// The amount typed, if it is a non-zero amount.
     pub fn amount(&self) -> Option<Fen> {
-        Fen::parse_yuan(&self.text).ok().filter(|fen| !fen.is_zero())
+        Fen::parse_yuan(&self.text)
+            .ok()
+            .filter(|fen| !fen.is_zero())
     }
 
     /// Types a digit (0..=9) or, with `None`, the decimal point.

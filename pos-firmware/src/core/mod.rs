@@ -18,14 +18,17 @@ use std::collections::VecDeque;
 
 use keymap::{Command, RecentSlot};
 use shared::record::{
-    AbortReason, CardDebitPlan, DayTally, InDoubtReason, JournalRecord, LastSale, MealTally, ModeChange, Payer,
-    PendingSale, RecordBody, SaleAborted, SaleCommitted, SaleInDoubt, SaleIntent, SalesTally, TillSnapshot,
-    RECENT_AMOUNTS_LEN,
+    AbortReason, CardDebitPlan, DayTally, InDoubtReason, JournalRecord, LastSale, MealTally,
+    ModeChange, Payer, PendingSale, RecordBody, SaleAborted, SaleCommitted, SaleInDoubt,
+    SaleIntent, SalesTally, TillSnapshot, RECENT_AMOUNTS_LEN,
 };
 use shared::{Fen, MachineNumber, Seq, TerminalId, UnixMillis};
 
 use self::calendar::{format_short, format_wall, local_time};
-use self::card::{debit_evidence, txn_tag, CardImage, CardProblem, CardRead, CardWrite, CardWriteOutcome, DebitEvidence};
+use self::card::{
+    debit_evidence, txn_tag, CardImage, CardProblem, CardRead, CardWrite, CardWriteOutcome,
+    DebitEvidence,
+};
 use self::config::{Lang, TillConfig};
 use self::entry::{AmountEntry, EntryError};
 use self::text::{balance, count_and_total, meal_name, tr, yuan};
@@ -86,14 +89,24 @@ pub enum BrowseDirection {
 
 /// What the core asks its drivers to do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a few effects live at a time, each polled at once; boxing the snapshot would only add an allocation to every journal append"
+)]
 pub enum Effect {
     /// Append `record` and store `snapshot` atomically and durably before anything else happens.
-    Journal { record: JournalRecord, snapshot: TillSnapshot },
+    Journal {
+        record: JournalRecord,
+        snapshot: TillSnapshot,
+    },
     /// Write the card; answer with [`Till::handle_card_written`].
     WriteCard(CardWrite),
     /// Find the nearest committed sale before/after `from` (None: from the newest/oldest end);
     /// answer with [`Till::handle_sale_found`].
-    FindSale { from: Option<Seq>, direction: BrowseDirection },
+    FindSale {
+        from: Option<Seq>,
+        direction: BrowseDirection,
+    },
     Beep(Beep),
 }
 
@@ -118,7 +131,12 @@ struct Payment {
 
 impl Payment {
     fn new(amount: Fen, fixed: bool) -> Payment {
-        Payment { amount, fixed, duplicate_confirmed: None, retry: None }
+        Payment {
+            amount,
+            fixed,
+            duplicate_confirmed: None,
+            retry: None,
+        }
     }
 }
 
@@ -135,6 +153,8 @@ enum Mode {
     /// The same payer is paying the same amount again: the merchant must confirm.
     ConfirmDuplicate {
         payment: Payment,
+        /// The payer the reminder is about; the merchant's Enter confirms this payer only.
+        payer: Payer,
     },
     /// Clear+9: one committed sale at a time.
     Browsing {
@@ -160,7 +180,12 @@ pub struct Till {
 
 impl Till {
     /// Starts the till from its durable snapshot (what the journal holds).
-    pub fn new(config: TillConfig, terminal: TerminalId, snapshot: TillSnapshot, now: UnixMillis) -> Till {
+    pub fn new(
+        config: TillConfig,
+        terminal: TerminalId,
+        snapshot: TillSnapshot,
+        now: UnixMillis,
+    ) -> Till {
         let mode = match snapshot.fixed_price {
             Some(amount) => Mode::AwaitingPayment(Payment::new(amount, true)),
             None => Mode::Entry(AmountEntry::default()),
@@ -229,13 +254,19 @@ impl Till {
                 Mode::StaffPin(_) | Mode::StaffMachineNumber(_) => {
                     tr(lang, "设置中: 清零退出", "In setup: Clear to exit")
                 }
-                _ => tr(lang, "请先完成或取消交易", "Finish or cancel the sale first"),
+                _ => tr(
+                    lang,
+                    "请先完成或取消交易",
+                    "Finish or cancel the sale first",
+                ),
             };
             self.show_error(vec![why]);
             return;
         }
         match command {
-            Command::InvalidCombo => self.show_error(vec![tr(lang, "无效组合键", "Invalid key combo")]),
+            Command::InvalidCombo => {
+                self.show_error(vec![tr(lang, "无效组合键", "Invalid key combo")])
+            }
             Command::ShowRecentAmount(slot) => self.show_recent_amount(slot),
             Command::ShowTodayTotal => self.show_today_total(),
             Command::ShowMealTotal => self.show_meal_total(),
@@ -243,7 +274,10 @@ impl Till {
             Command::ShowMachineInfo => self.show_machine_info(),
             Command::BrowseJournal => {
                 self.mode = Mode::Browsing { shown: None };
-                self.effects.push_back(Effect::FindSale { from: None, direction: BrowseDirection::Older });
+                self.effects.push_back(Effect::FindSale {
+                    from: None,
+                    direction: BrowseDirection::Older,
+                });
             }
             Command::ShowClock => {
                 let wall = local_time(self.now, self.config.utc_offset_minutes).wall;
@@ -271,10 +305,13 @@ impl Till {
         let card = match read {
             CardRead::Card(card) => card,
             CardRead::Unreadable(CardProblem::ReadFailed) => {
-                return self.show_error(vec![tr(lang, "读卡失败", "Card read failed"), tr(lang, "请重新刷卡", "Tap again")]);
+                return self.show_error_to_both(vec![
+                    tr(lang, "读卡失败", "Card read failed"),
+                    tr(lang, "请重新刷卡", "Tap again"),
+                ]);
             }
             CardRead::Unreadable(CardProblem::NotCampusCard) => {
-                return self.show_error(vec![tr(lang, "非本校园卡", "Not a campus card")]);
+                return self.show_error_to_both(vec![tr(lang, "非本校园卡", "Not a campus card")]);
             }
         };
         if let Mode::Debiting { .. } = self.mode {
@@ -282,7 +319,10 @@ impl Till {
         }
         let payer = Payer::CampusCard(card.uid);
         let retry_intent = match &self.mode {
-            Mode::AwaitingPayment(Payment { retry: Some(intent), .. }) => Some(*intent),
+            Mode::AwaitingPayment(Payment {
+                retry: Some(intent),
+                ..
+            }) => Some(*intent),
             _ => None,
         };
         if let Some(pending) = self.pending_for(payer) {
@@ -293,7 +333,8 @@ impl Till {
         }
         match &self.mode {
             Mode::AwaitingPayment(payment) if payment.retry.is_some() => {
-                let intent_payer = retry_intent.and_then(|i| self.snap.pending.iter().find(|p| p.intent == i));
+                let intent_payer =
+                    retry_intent.and_then(|i| self.snap.pending.iter().find(|p| p.intent == i));
                 let uid = intent_payer.map(|p| match p.sale.payer {
                     Payer::CampusCard(uid) => uid.to_string(),
                 });
@@ -307,10 +348,17 @@ impl Till {
                 self.start_debit(payment, &card);
             }
             Mode::Entry(_) => {
-                self.show_info(vec![tr(lang, "卡号", "Card") + " " + &card.uid.to_string(), balance(lang, card.balance)]);
+                self.show_info(vec![
+                    tr(lang, "卡号", "Card") + " " + &card.uid.to_string(),
+                    balance(lang, card.balance),
+                ]);
             }
             Mode::ConfirmDuplicate { .. } => {
-                self.show_error(vec![tr(lang, "请商户先确认", "Merchant must confirm first")]);
+                self.show_error(vec![tr(
+                    lang,
+                    "请商户先确认",
+                    "Merchant must confirm first",
+                )]);
             }
             Mode::Browsing { .. } | Mode::StaffPin(_) | Mode::StaffMachineNumber(_) => {
                 self.show_error(vec![tr(lang, "请先退出(清零)", "Exit first (Clear)")]);
@@ -325,7 +373,13 @@ impl Till {
         let Mode::Debiting { payment, intent } = self.mode.clone() else {
             return; // no write was asked for: a stale answer changes nothing
         };
-        let Some(pending) = self.snap.pending.iter().find(|p| p.intent == intent).copied() else {
+        let Some(pending) = self
+            .snap
+            .pending
+            .iter()
+            .find(|p| p.intent == intent)
+            .copied()
+        else {
             return;
         };
         match outcome {
@@ -336,14 +390,26 @@ impl Till {
             }
             CardWriteOutcome::Refused => {
                 self.snap.pending.retain(|p| p.intent != intent);
-                self.write(RecordBody::SaleAborted(SaleAborted { intent, reason: AbortReason::WriteRefused }));
-                self.mode = Mode::AwaitingPayment(Payment { retry: None, ..payment });
+                self.write(RecordBody::SaleAborted(SaleAborted {
+                    intent,
+                    reason: AbortReason::WriteRefused,
+                }));
+                self.mode = Mode::AwaitingPayment(Payment {
+                    retry: None,
+                    ..payment
+                });
                 let lang = self.lang();
-                self.show_error(vec![tr(lang, "写卡失败 未扣款", "Card write failed, not charged"), tr(lang, "请重新刷卡", "Tap again")]);
+                self.show_error(vec![
+                    tr(lang, "写卡失败 未扣款", "Card write failed, not charged"),
+                    tr(lang, "请重新刷卡", "Tap again"),
+                ]);
             }
             // Interrupted, or read back as something else: only a fresh read can tell.
             CardWriteOutcome::Written(_) | CardWriteOutcome::Unknown => {
-                self.mode = Mode::AwaitingPayment(Payment { retry: Some(intent), ..payment });
+                self.mode = Mode::AwaitingPayment(Payment {
+                    retry: Some(intent),
+                    ..payment
+                });
                 self.effects.push_back(Effect::Beep(Beep::Error));
             }
         }
@@ -360,7 +426,11 @@ impl Till {
             CodeKind::Alipay => tr(lang, "支付宝付款码", "Alipay code"),
             CodeKind::UnionPay => tr(lang, "云闪付付款码", "UnionPay code"),
             CodeKind::Unknown => {
-                return self.show_error(vec![tr(lang, "无法识别的码", "Unrecognised code")]);
+                return self.show_error_to_both(vec![tr(
+                    lang,
+                    "无法识别的码",
+                    "Unrecognised code",
+                )]);
             }
         };
         let why = if self.snap.offline {
@@ -368,27 +438,27 @@ impl Till {
         } else {
             tr(lang, "本机未开通扫码付款", "Code payment not enabled")
         };
-        self.show_error(vec![name, why, tr(lang, "请刷校园卡", "Please use the campus card")]);
+        let use_card = tr(lang, "请刷校园卡", "Please use the campus card");
+        let customer = vec![name.clone(), use_card.clone()];
+        self.show_message(vec![name, why, use_card], Some(customer), Beep::Error);
     }
 
     /// The answer to [`Effect::FindSale`].
     pub fn handle_sale_found(&mut self, found: Option<JournalRecord>, now: UnixMillis) {
         self.observe_time(now);
+        let lang = self.lang();
         let Mode::Browsing { shown } = &mut self.mode else {
             return;
         };
         match found {
             Some(record) => *shown = Some(record),
-            None => {
-                let first = shown.is_none();
-                let lang = self.lang();
-                let line = if first {
-                    tr(lang, "暂无流水", "No sales yet")
-                } else {
-                    tr(lang, "没有更多了", "No more sales")
-                };
-                self.show_info(vec![line]);
+            // Nothing to browse: leave the browser, or the screen would say "looking up"
+            // forever once the message is gone.
+            None if shown.is_none() => {
+                self.mode = self.resting_mode();
+                self.show_info(vec![tr(lang, "暂无流水", "No sales yet")]);
             }
+            None => self.show_info(vec![tr(lang, "没有更多了", "No more sales")]),
         }
     }
 
@@ -398,7 +468,10 @@ impl Till {
         let status = self.status_line();
         let (body, customer) = self.mode_screens();
         let (body, customer) = match &self.overlay {
-            Some(overlay) => (overlay.merchant.clone(), overlay.customer.clone().unwrap_or(customer)),
+            Some(overlay) => (
+                overlay.merchant.clone(),
+                overlay.customer.clone().unwrap_or(customer),
+            ),
             None => (body, customer),
         };
         let _ = lang;
@@ -421,18 +494,33 @@ impl Till {
                     Command::Delete => entry.delete(),
                     Command::Clear => entry.clear(),
                     Command::Enter => match entry.amount() {
-                        Some(amount) => return self.mode = Mode::AwaitingPayment(Payment::new(amount, false)),
-                        None => self.show_error(vec![tr(lang, "请先输入金额", "Enter an amount first")]),
+                        Some(amount) => {
+                            return self.mode = Mode::AwaitingPayment(Payment::new(amount, false))
+                        }
+                        None => {
+                            self.show_error(vec![tr(lang, "请先输入金额", "Enter an amount first")])
+                        }
                     },
                     _ => self.invalid_key(),
                 }
                 Mode::Entry(entry)
             }
-            Mode::AwaitingPayment(payment) if payment.fixed => {
-                if payment.retry.is_some() && command == Command::Clear {
+            // An interrupted debit waits for its card: only Clear (give up for now) does
+            // anything, in fixed-price mode too (whose Clear+Del is refused until then).
+            Mode::AwaitingPayment(payment) if payment.retry.is_some() => match command {
+                Command::Clear => {
                     self.abandon_interrupted_sale();
-                    return self.mode = Mode::AwaitingPayment(Payment::new(payment.amount, true));
+                    self.resting_mode()
                 }
+                _ => {
+                    self.show_error(vec![
+                        tr(lang, "请用原卡重新刷卡", "Tap the same card again"),
+                        tr(lang, "清零放弃", "Clear gives up"),
+                    ]);
+                    Mode::AwaitingPayment(payment)
+                }
+            },
+            Mode::AwaitingPayment(payment) if payment.fixed => {
                 self.show_error(vec![
                     tr(lang, "定额模式", "Fixed-price mode"),
                     tr(lang, "清零+删除 退出定额", "Clear+Del leaves it"),
@@ -441,46 +529,65 @@ impl Till {
             }
             Mode::AwaitingPayment(payment) => match command {
                 Command::Clear => {
-                    if payment.retry.is_some() {
-                        self.abandon_interrupted_sale();
-                    } else {
-                        self.show_info(vec![tr(lang, "交易已取消", "Sale cancelled")]);
-                    }
+                    self.show_info(vec![tr(lang, "交易已取消", "Sale cancelled")]);
                     self.resting_mode()
                 }
                 _ => {
-                    self.show_error(vec![tr(lang, "等待付款", "Waiting for payment"), tr(lang, "清零取消交易", "Clear cancels")]);
+                    self.show_error(vec![
+                        tr(lang, "等待付款", "Waiting for payment"),
+                        tr(lang, "清零取消交易", "Clear cancels"),
+                    ]);
                     Mode::AwaitingPayment(payment)
                 }
             },
             Mode::Debiting { payment, intent } => {
-                self.show_error(vec![tr(lang, "正在扣款 请勿移卡", "Charging: keep the card still")]);
+                self.show_error(vec![tr(
+                    lang,
+                    "正在扣款 请勿移卡",
+                    "Charging: keep the card still",
+                )]);
                 Mode::Debiting { payment, intent }
             }
-            Mode::ConfirmDuplicate { payment } => match command {
+            Mode::ConfirmDuplicate { payment, payer } => match command {
                 Command::Enter => {
                     self.show_info(vec![tr(lang, "已确认 请再次刷卡", "Confirmed: tap again")]);
-                    Mode::AwaitingPayment(payment)
+                    // Remember the confirmation, or the next tap asks again, forever.
+                    Mode::AwaitingPayment(Payment {
+                        duplicate_confirmed: Some(payer),
+                        ..payment
+                    })
                 }
                 Command::Clear => {
                     self.show_info(vec![tr(lang, "交易已取消", "Sale cancelled")]);
                     self.resting_mode()
                 }
                 _ => {
-                    self.show_error(vec![tr(lang, "回车确认 清零取消", "Enter confirms, Clear cancels")]);
-                    Mode::ConfirmDuplicate { payment }
+                    self.show_error(vec![tr(
+                        lang,
+                        "回车确认 清零取消",
+                        "Enter confirms, Clear cancels",
+                    )]);
+                    Mode::ConfirmDuplicate { payment, payer }
                 }
             },
             Mode::Browsing { shown } => match command {
                 Command::Up | Command::Down => {
-                    let direction = if command == Command::Up { BrowseDirection::Older } else { BrowseDirection::Newer };
+                    let direction = if command == Command::Up {
+                        BrowseDirection::Older
+                    } else {
+                        BrowseDirection::Newer
+                    };
                     let from = shown.as_ref().map(|r| r.seq);
                     self.effects.push_back(Effect::FindSale { from, direction });
                     Mode::Browsing { shown }
                 }
                 Command::Clear | Command::Enter => self.resting_mode(),
                 _ => {
-                    self.show_error(vec![tr(lang, "上下键翻看 清零退出", "Up/Down browse, Clear exits")]);
+                    self.show_error(vec![tr(
+                        lang,
+                        "上下键翻看 清零退出",
+                        "Up/Down browse, Clear exits",
+                    )]);
                     Mode::Browsing { shown }
                 }
             },
@@ -571,16 +678,30 @@ impl Till {
             RecentSlot::ThirdLast => tr(lang, "倒数第三笔", "Third-last sale"),
         };
         let recent = &self.snap.recent_amounts;
-        let amount = recent.len().checked_sub(back).and_then(|i| recent.get(i)).copied();
-        let line = amount.map(yuan).unwrap_or_else(|| tr(lang, "无记录", "None"));
+        let amount = recent
+            .len()
+            .checked_sub(back)
+            .and_then(|i| recent.get(i))
+            .copied();
+        let line = amount
+            .map(yuan)
+            .unwrap_or_else(|| tr(lang, "无记录", "None"));
         self.show_info(vec![title, line]);
     }
 
     fn show_today_total(&mut self) {
         let lang = self.lang();
         let today = local_time(self.now, self.config.utc_offset_minutes).day;
-        let tally = self.snap.today.filter(|t| t.day == today).map(|t| t.tally).unwrap_or_default();
-        self.show_info(vec![tr(lang, "今日累计", "Today"), count_and_total(lang, tally.count, tally.total)]);
+        let tally = self
+            .snap
+            .today
+            .filter(|t| t.day == today)
+            .map(|t| t.tally)
+            .unwrap_or_default();
+        self.show_info(vec![
+            tr(lang, "今日累计", "Today"),
+            count_and_total(lang, tally.count, tally.total),
+        ]);
     }
 
     fn show_meal_total(&mut self) {
@@ -599,8 +720,18 @@ impl Till {
             .map(|m| m.tally)
             .unwrap_or_default();
         let title = match lang {
-            Lang::Zh => format!("{}累计 {}-{}", meal_name(lang, &meal.label), meal.start, meal.end),
-            Lang::En => format!("{} {}-{}", meal_name(lang, &meal.label), meal.start, meal.end),
+            Lang::Zh => format!(
+                "{}累计 {}-{}",
+                meal_name(lang, &meal.label),
+                meal.start,
+                meal.end
+            ),
+            Lang::En => format!(
+                "{} {}-{}",
+                meal_name(lang, &meal.label),
+                meal.start,
+                meal.end
+            ),
         };
         self.show_info(vec![title, count_and_total(lang, tally.count, tally.total)]);
     }
@@ -608,7 +739,11 @@ impl Till {
     fn toggle_offline(&mut self) {
         let lang = self.lang();
         self.snap.offline = !self.snap.offline;
-        let change = if self.snap.offline { ModeChange::OfflineOn } else { ModeChange::OfflineOff };
+        let change = if self.snap.offline {
+            ModeChange::OfflineOn
+        } else {
+            ModeChange::OfflineOff
+        };
         self.write(RecordBody::ModeChanged(change));
         let line = if self.snap.offline {
             tr(lang, "已设为脱机模式", "Offline mode on")
@@ -637,7 +772,11 @@ impl Till {
             _ => None,
         };
         let Some(amount) = amount else {
-            return self.show_error(vec![tr(lang, "请先输入定额金额", "Type the fixed amount first")]);
+            return self.show_error(vec![tr(
+                lang,
+                "请先输入定额金额",
+                "Type the fixed amount first",
+            )]);
         };
         self.snap.fixed_price = Some(amount);
         self.write(RecordBody::ModeChanged(ModeChange::FixedPriceOn(amount)));
@@ -694,11 +833,17 @@ impl Till {
         let lang = self.lang();
         let old = self.snap.machine;
         if old == new {
-            return self.show_info(vec![tr(lang, "机号未变", "Number unchanged"), new.to_string()]);
+            return self.show_info(vec![
+                tr(lang, "机号未变", "Number unchanged"),
+                new.to_string(),
+            ]);
         }
         self.snap.machine = new;
         self.write(RecordBody::MachineNumberChanged { old, new });
-        self.show_info(vec![tr(lang, "机号已设为", "Machine number now"), new.to_string()]);
+        self.show_info(vec![
+            tr(lang, "机号已设为", "Machine number now"),
+            new.to_string(),
+        ]);
     }
 
     // ----- sales -----------------------------------------------------------------------------
@@ -707,15 +852,22 @@ impl Till {
         let lang = self.lang();
         let payer = Payer::CampusCard(card.uid);
         if payment.duplicate_confirmed != Some(payer) && self.is_duplicate(payer, payment.amount) {
-            self.mode = Mode::ConfirmDuplicate { payment };
+            self.mode = Mode::ConfirmDuplicate { payment, payer };
             self.effects.push_back(Effect::Beep(Beep::Attention));
             return;
         }
         let Some(new_balance) = card.balance.checked_sub(payment.amount) else {
-            return self.show_error(vec![tr(lang, "余额不足", "Insufficient balance"), balance(lang, card.balance)]);
+            return self.show_error_to_both(vec![
+                tr(lang, "余额不足", "Insufficient balance"),
+                balance(lang, card.balance),
+            ]);
         };
         let Some(new_counter) = card.counter.checked_add(1) else {
-            return self.show_error(vec![tr(lang, "卡片计数已满 请到卡务中心", "Card worn out: see card centre")]);
+            return self.show_error(vec![tr(
+                lang,
+                "卡片计数已满 请到卡务中心",
+                "Card worn out: see card centre",
+            )]);
         };
         if self.snap.pending.len() >= MAX_UNRESOLVED_SALES {
             let oldest = self.snap.pending.remove(0);
@@ -729,10 +881,18 @@ impl Till {
         let sale = SaleIntent {
             amount: payment.amount,
             payer,
-            card: CardDebitPlan { counter_before: card.counter, balance_before: card.balance, tag },
+            card: CardDebitPlan {
+                counter_before: card.counter,
+                balance_before: card.balance,
+                tag,
+            },
             fixed_price: payment.fixed,
         };
-        self.snap.pending.push(PendingSale { intent, at: self.now, sale });
+        self.snap.pending.push(PendingSale {
+            intent,
+            at: self.now,
+            sale,
+        });
         let written = self.write(RecordBody::SaleIntent(sale));
         debug_assert_eq!(written, intent);
         self.effects.push_back(Effect::WriteCard(CardWrite {
@@ -765,11 +925,20 @@ impl Till {
                     new_balance,
                     tag: plan.tag,
                 }));
-                self.mode = Mode::Debiting { payment: Payment { retry: None, ..payment }, intent: pending.intent };
+                self.mode = Mode::Debiting {
+                    payment: Payment {
+                        retry: None,
+                        ..payment
+                    },
+                    intent: pending.intent,
+                };
             }
             DebitEvidence::Unknowable => {
                 self.settle_in_doubt(pending);
-                self.mode = Mode::AwaitingPayment(Payment { retry: None, ..payment });
+                self.mode = Mode::AwaitingPayment(Payment {
+                    retry: None,
+                    ..payment
+                });
             }
         }
     }
@@ -793,23 +962,49 @@ impl Till {
                 }));
                 self.show_message(
                     vec![
-                        tr(lang, "上笔未完成交易: 已扣款", "Earlier unfinished sale: paid"),
-                        amount,
+                        tr(
+                            lang,
+                            "上笔未完成交易: 已扣款",
+                            "Earlier unfinished sale: paid",
+                        ),
+                        amount.clone(),
                         balance(lang, card.balance),
                     ],
-                    None,
+                    // The payer at the till learns it too: that sale took the money.
+                    Some(vec![
+                        format!("{} {amount}", tr(lang, "上笔已扣款", "Earlier sale paid")),
+                        balance(lang, card.balance),
+                    ]),
                     Beep::Attention,
                 );
             }
             DebitEvidence::NotDebited => {
+                // "Tap again" only makes sense when a sale is waiting for a card; otherwise
+                // the merchant has to type the amount again.
+                let next = if matches!(self.mode, Mode::AwaitingPayment(_)) {
+                    tr(lang, "请再刷一次", "Tap again to pay")
+                } else {
+                    tr(lang, "请重新输入金额", "Enter the amount again")
+                };
                 self.snap.pending.retain(|p| p.intent != pending.intent);
                 self.write(RecordBody::SaleAborted(SaleAborted {
                     intent: pending.intent,
                     reason: AbortReason::CardNotDebited,
                 }));
                 self.show_message(
-                    vec![tr(lang, "上笔未完成交易: 未扣款", "Earlier unfinished sale: not charged"), amount, tr(lang, "请再刷一次", "Tap again to pay")],
-                    None,
+                    vec![
+                        tr(
+                            lang,
+                            "上笔未完成交易: 未扣款",
+                            "Earlier unfinished sale: not charged",
+                        ),
+                        amount.clone(),
+                        next,
+                    ],
+                    Some(vec![format!(
+                        "{} {amount}",
+                        tr(lang, "上笔未扣款", "Earlier sale not paid")
+                    )]),
                     Beep::Attention,
                 );
             }
@@ -820,7 +1015,10 @@ impl Till {
     fn settle_in_doubt(&mut self, pending: PendingSale) {
         let lang = self.lang();
         self.snap.pending.retain(|p| p.intent != pending.intent);
-        self.write(RecordBody::SaleInDoubt(SaleInDoubt { intent: pending.intent, reason: InDoubtReason::CardMovedOn }));
+        self.write(RecordBody::SaleInDoubt(SaleInDoubt {
+            intent: pending.intent,
+            reason: InDoubtReason::CardMovedOn,
+        }));
         self.show_message(
             vec![
                 tr(lang, "上笔交易无法确认", "Earlier sale cannot be checked"),
@@ -861,8 +1059,15 @@ impl Till {
         let amount = yuan(pending.sale.amount);
         let success = tr(lang, "交易成功", "Payment OK");
         self.overlay = Some(Overlay {
-            merchant: vec![success.clone(), amount.clone(), balance(lang, balance_after)],
-            customer: Some(vec![format!("{success} {amount}"), balance(lang, balance_after)]),
+            merchant: vec![
+                success.clone(),
+                amount.clone(),
+                balance(lang, balance_after),
+            ],
+            customer: Some(vec![
+                format!("{success} {amount}"),
+                balance(lang, balance_after),
+            ]),
             until: self.now.saturating_add_millis(SUCCESS_SHOW_MS),
         });
         self.effects.push_back(Effect::Beep(Beep::Success));
@@ -874,16 +1079,23 @@ impl Till {
         let amount = pending.sale.amount;
         let local = local_time(pending.at, self.config.utc_offset_minutes);
         self.snap.today = match self.snap.today {
-            Some(t) if t.day == local.day => Some(DayTally { day: t.day, tally: t.tally.plus(amount).unwrap_or(t.tally) }),
+            Some(t) if t.day == local.day => Some(DayTally {
+                day: t.day,
+                tally: t.tally.plus(amount).unwrap_or(t.tally),
+            }),
             Some(t) if t.day > local.day => Some(t),
-            _ => Some(DayTally { day: local.day, tally: SalesTally::default().plus(amount).unwrap_or_default() }),
+            _ => Some(DayTally {
+                day: local.day,
+                tally: SalesTally::default().plus(amount).unwrap_or_default(),
+            }),
         };
         if let Some(meal) = self.config.meal_at(local.minute) {
             let key = (local.day, meal.start);
             self.snap.meal = match self.snap.meal {
-                Some(m) if (m.day, m.meal_start) == key => {
-                    Some(MealTally { tally: m.tally.plus(amount).unwrap_or(m.tally), ..m })
-                }
+                Some(m) if (m.day, m.meal_start) == key => Some(MealTally {
+                    tally: m.tally.plus(amount).unwrap_or(m.tally),
+                    ..m
+                }),
                 Some(m) if (m.day, m.meal_start) > key => Some(m),
                 _ => Some(MealTally {
                     day: local.day,
@@ -896,7 +1108,11 @@ impl Till {
         while self.snap.recent_amounts.len() > RECENT_AMOUNTS_LEN {
             self.snap.recent_amounts.remove(0);
         }
-        self.snap.last_sale = Some(LastSale { payer: pending.sale.payer, amount, at: self.now });
+        self.snap.last_sale = Some(LastSale {
+            payer: pending.sale.payer,
+            amount,
+            at: self.now,
+        });
     }
 
     fn is_duplicate(&self, payer: Payer, amount: Fen) -> bool {
@@ -909,12 +1125,22 @@ impl Till {
     }
 
     fn pending_for(&self, payer: Payer) -> Option<PendingSale> {
-        self.snap.pending.iter().find(|p| p.sale.payer == payer).copied()
+        self.snap
+            .pending
+            .iter()
+            .find(|p| p.sale.payer == payer)
+            .copied()
     }
 
     fn evidence(&self, pending: &PendingSale, card: &CardImage) -> DebitEvidence {
         let plan = pending.sale.card;
-        debit_evidence(card, plan.counter_before, plan.balance_before, pending.sale.amount, plan.tag)
+        debit_evidence(
+            card,
+            plan.counter_before,
+            plan.balance_before,
+            pending.sale.amount,
+            plan.tag,
+        )
     }
 
     // ----- plumbing --------------------------------------------------------------------------
@@ -936,8 +1162,16 @@ impl Till {
         let seq = self.snap.next_seq;
         // 2^64 records at a sale a millisecond is 584 million years.
         self.snap.next_seq = seq.next().expect("journal sequence numbers exhausted");
-        let record = JournalRecord { seq, at: self.now, machine: self.snap.machine, body };
-        self.effects.push_back(Effect::Journal { record, snapshot: self.snap.clone() });
+        let record = JournalRecord {
+            seq,
+            at: self.now,
+            machine: self.snap.machine,
+            body,
+        };
+        self.effects.push_back(Effect::Journal {
+            record,
+            snapshot: self.snap.clone(),
+        });
         seq
     }
 
@@ -946,13 +1180,21 @@ impl Till {
             self.overlay = None; // the clock was set back: do not keep a message for the gap
         }
         self.now = now;
-        if self.overlay.as_ref().is_some_and(|overlay| overlay.until <= now) {
+        if self
+            .overlay
+            .as_ref()
+            .is_some_and(|overlay| overlay.until <= now)
+        {
             self.overlay = None;
         }
     }
 
     fn show_message(&mut self, merchant: Vec<String>, customer: Option<Vec<String>>, beep: Beep) {
-        self.overlay = Some(Overlay { merchant, customer, until: self.now.saturating_add_millis(MESSAGE_SHOW_MS) });
+        self.overlay = Some(Overlay {
+            merchant,
+            customer,
+            until: self.now.saturating_add_millis(MESSAGE_SHOW_MS),
+        });
         self.effects.push_back(Effect::Beep(beep));
     }
 
@@ -960,15 +1202,28 @@ impl Till {
         self.show_message(merchant, None, Beep::Error);
     }
 
+    /// An error the payer must see too (their card or code cannot pay).
+    fn show_error_to_both(&mut self, lines: Vec<String>) {
+        self.show_message(lines.clone(), Some(lines), Beep::Error);
+    }
+
     fn show_info(&mut self, merchant: Vec<String>) {
-        self.overlay = Some(Overlay { merchant, customer: None, until: self.now.saturating_add_millis(MESSAGE_SHOW_MS) });
+        self.overlay = Some(Overlay {
+            merchant,
+            customer: None,
+            until: self.now.saturating_add_millis(MESSAGE_SHOW_MS),
+        });
     }
 
     fn status_line(&self) -> String {
         let lang = self.lang();
         let mut line = format!("{}{}", tr(lang, "机号", "No."), self.snap.machine);
         line.push(' ');
-        line.push_str(&if self.snap.offline { tr(lang, "脱机", "OFFLINE") } else { tr(lang, "联机", "ONLINE") });
+        line.push_str(&if self.snap.offline {
+            tr(lang, "脱机", "OFFLINE")
+        } else {
+            tr(lang, "联机", "ONLINE")
+        });
         if let Some(amount) = self.snap.fixed_price {
             line.push(' ');
             line.push_str(&tr(lang, "定额", "FIXED "));
@@ -993,12 +1248,26 @@ impl Till {
         };
         match &self.mode {
             Mode::Entry(entry) => {
-                let typed = if entry.is_empty() { String::new() } else { format!("¥{}", entry.text()) };
-                (vec![tr(lang, "请输入金额", "Enter amount"), typed.clone()], vec![welcome, typed])
+                let typed = if entry.is_empty() {
+                    String::new()
+                } else {
+                    format!("¥{}", entry.text())
+                };
+                (
+                    vec![tr(lang, "请输入金额", "Enter amount"), typed.clone()],
+                    vec![welcome, typed],
+                )
             }
             Mode::AwaitingPayment(payment) if payment.retry.is_some() => (
-                vec![tr(lang, "请重新刷卡", "Tap the card again"), yuan(payment.amount), tr(lang, "清零放弃", "Clear gives up")],
-                vec![tr(lang, "请重新刷卡", "Tap your card again"), yuan(payment.amount)],
+                vec![
+                    tr(lang, "请重新刷卡", "Tap the card again"),
+                    yuan(payment.amount),
+                    tr(lang, "清零放弃", "Clear gives up"),
+                ],
+                vec![
+                    tr(lang, "请重新刷卡", "Tap your card again"),
+                    yuan(payment.amount),
+                ],
             ),
             Mode::AwaitingPayment(payment) => {
                 let hint = if payment.fixed {
@@ -1007,21 +1276,38 @@ impl Till {
                     tr(lang, "清零取消", "Clear cancels")
                 };
                 (
-                    vec![tr(lang, "请刷卡", "Tap card to pay"), yuan(payment.amount), hint],
+                    vec![
+                        tr(lang, "请刷卡", "Tap card to pay"),
+                        yuan(payment.amount),
+                        hint,
+                    ],
                     vec![tr(lang, "请付款", "Please pay"), yuan(payment.amount)],
                 )
             }
             Mode::Debiting { payment, .. } => (
-                vec![tr(lang, "扣款中 请勿移卡", "Charging, keep card"), yuan(payment.amount)],
-                vec![tr(lang, "扣款中 请勿移卡", "Charging, keep card"), yuan(payment.amount)],
+                vec![
+                    tr(lang, "扣款中 请勿移卡", "Charging, keep card"),
+                    yuan(payment.amount),
+                ],
+                vec![
+                    tr(lang, "扣款中 请勿移卡", "Charging, keep card"),
+                    yuan(payment.amount),
+                ],
             ),
-            Mode::ConfirmDuplicate { payment } => (
+            Mode::ConfirmDuplicate { payment, .. } => (
                 vec![
                     tr(lang, "重复消费提醒", "Duplicate payment?"),
-                    format!("{} {}", tr(lang, "同卡同额", "Same card, same"), yuan(payment.amount)),
+                    format!(
+                        "{} {}",
+                        tr(lang, "同卡同额", "Same card, same"),
+                        yuan(payment.amount)
+                    ),
                     tr(lang, "回车确认 清零取消", "Enter: go on  Clear: stop"),
                 ],
-                vec![tr(lang, "重复消费提醒", "Paid this just now"), tr(lang, "请与商户确认", "Confirm with merchant")],
+                vec![
+                    tr(lang, "重复消费提醒", "Paid this just now"),
+                    tr(lang, "请与商户确认", "Confirm with merchant"),
+                ],
             ),
             Mode::Browsing { shown } => {
                 let lines = match shown {
@@ -1031,11 +1317,17 @@ impl Till {
                 (lines, vec![welcome, String::new()])
             }
             Mode::StaffPin(pin) => (
-                vec![tr(lang, "设置机号", "Set machine number"), format!("{} {}", tr(lang, "密码", "PIN"), "*".repeat(pin.len()))],
+                vec![
+                    tr(lang, "设置机号", "Set machine number"),
+                    format!("{} {}", tr(lang, "密码", "PIN"), "*".repeat(pin.len())),
+                ],
                 vec![welcome, String::new()],
             ),
             Mode::StaffMachineNumber(digits) => (
-                vec![tr(lang, "设置机号", "Set machine number"), format!("{} {digits}", tr(lang, "新机号", "New number"))],
+                vec![
+                    tr(lang, "设置机号", "Set machine number"),
+                    format!("{} {digits}", tr(lang, "新机号", "New number")),
+                ],
                 vec![welcome, String::new()],
             ),
         }
@@ -1048,7 +1340,12 @@ impl Till {
             RecordBody::SaleCommitted(sale) => {
                 let Payer::CampusCard(uid) = sale.payer;
                 vec![
-                    format!("{} {} {}", tr(lang, "流水", "Sale"), record.seq, format_short(wall)),
+                    format!(
+                        "{} {} {}",
+                        tr(lang, "流水", "Sale"),
+                        record.seq,
+                        format_short(wall)
+                    ),
                     format!("{} {}", yuan(sale.amount), tr(lang, "成功", "paid")),
                     format!("{uid} {}", balance(lang, sale.balance_after)),
                 ]

@@ -28,6 +28,7 @@ pub fn meal_name(lang: Lang, label: &MealLabel) -> String {
 pub fn count_and_total(lang: Lang, count: u32, total: Fen) -> String {
     match lang {
         Lang::Zh => format!("{count}笔 {}", yuan(total)),
+        Lang::En if count == 1 => format!("1 sale {}", yuan(total)),
         Lang::En => format!("{count} sales {}", yuan(total)),
     }
 }

@@ -30,7 +30,12 @@ pub struct SimCard {
 
 impl SimCard {
     pub fn image(&self) -> CardImage {
-        CardImage { uid: self.uid, balance: self.balance, counter: self.counter, last_tag: self.last_tag }
+        CardImage {
+            uid: self.uid,
+            balance: self.balance,
+            counter: self.counter,
+            last_tag: self.last_tag,
+        }
     }
 }
 
@@ -61,7 +66,12 @@ pub fn default_cards() -> Vec<SimCard> {
     };
     vec![
         card("card-1", &[0x1A, 0x2B, 0x3C, 0x4D], 100, true),
-        card("card-2", &[0x04, 0x52, 0x61, 0x7A, 0x8B, 0x9C, 0x80], 50, true),
+        card(
+            "card-2",
+            &[0x04, 0x52, 0x61, 0x7A, 0x8B, 0x9C, 0x80],
+            50,
+            true,
+        ),
         card("card-3", &[0x5E, 0x6F, 0x70, 0x81], 3, true),
         card("bus-card", &[0x99, 0x88, 0x77, 0x66], 20, false),
     ]
@@ -104,26 +114,47 @@ pub enum SimCardsError {
     #[error("{path}: {detail}")]
     Invalid { path: String, detail: String },
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl SimCards {
     /// Cards kept only in memory.
     pub fn in_memory(cards: Vec<SimCard>) -> SimCards {
-        SimCards { path: None, cards, on_reader: None, fault: None, pause: None }
+        SimCards {
+            path: None,
+            cards,
+            on_reader: None,
+            fault: None,
+            pause: None,
+        }
     }
 
     /// Loads `<dir>/sim-cards.toml`, creating it with [`default_cards`] when missing.
     pub fn open(dir: &Path) -> Result<SimCards, SimCardsError> {
         let path = dir.join(SIM_CARDS_FILE);
         let shown = path.display().to_string();
-        let io = |source| SimCardsError::Io { path: shown.clone(), source };
+        let io = |source| SimCardsError::Io {
+            path: shown.clone(),
+            source,
+        };
         let cards = match fs::read_to_string(&path) {
-            Ok(text) => parse_cards(&text).map_err(|detail| SimCardsError::Invalid { path: shown.clone(), detail })?,
+            Ok(text) => parse_cards(&text).map_err(|detail| SimCardsError::Invalid {
+                path: shown.clone(),
+                detail,
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => default_cards(),
             Err(e) => return Err(io(e)),
         };
-        let store = SimCards { path: Some(path), cards, on_reader: None, fault: None, pause: None };
+        let store = SimCards {
+            path: Some(path),
+            cards,
+            on_reader: None,
+            fault: None,
+            pause: None,
+        };
         store.save().map_err(io)?;
         Ok(store)
     }
@@ -133,22 +164,27 @@ impl SimCards {
     }
 
     pub fn by_name(&self, name: &str) -> Option<&SimCard> {
-        self.cards.iter().find(|c| c.name.eq_ignore_ascii_case(name) || c.uid.to_string().eq_ignore_ascii_case(name))
+        self.cards.iter().find(|c| {
+            c.name.eq_ignore_ascii_case(name) || c.uid.to_string().eq_ignore_ascii_case(name)
+        })
     }
 
     /// Puts card number `index` on the reader and reads it.
     pub fn tap(&mut self, index: usize) -> Option<CardRead> {
         let card = self.cards.get(index)?;
         self.on_reader = Some(index);
-        Some(if card.campus { CardRead::Card(card.image()) } else { CardRead::Unreadable(CardProblem::NotCampusCard) })
+        Some(if card.campus {
+            CardRead::Card(card.image())
+        } else {
+            CardRead::Unreadable(CardProblem::NotCampusCard)
+        })
     }
 
     /// Taps the card called `name` (or with that UID in hex).
     pub fn tap_named(&mut self, name: &str) -> Option<CardRead> {
-        let index = self
-            .cards
-            .iter()
-            .position(|c| c.name.eq_ignore_ascii_case(name) || c.uid.to_string().eq_ignore_ascii_case(name))?;
+        let index = self.cards.iter().position(|c| {
+            c.name.eq_ignore_ascii_case(name) || c.uid.to_string().eq_ignore_ascii_case(name)
+        })?;
         self.tap(index)
     }
 
@@ -167,7 +203,9 @@ impl SimCards {
     }
 
     fn save(&self) -> std::io::Result<()> {
-        let Some(path) = &self.path else { return Ok(()) };
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
         let file = CardsFile {
             card: self
                 .cards
@@ -187,7 +225,9 @@ impl SimCards {
         // simulated cards must keep their money across a kill just like real ones.
         let tmp = path.with_extension("toml.tmp");
         let mut out = File::create(&tmp)?;
-        out.write_all(b"# Simulated campus cards (balances in yuan). Edit while the simulator is stopped.\n")?;
+        out.write_all(
+            b"# Simulated campus cards (balances in yuan). Edit while the simulator is stopped.\n",
+        )?;
         out.write_all(text.as_bytes())?;
         out.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -211,7 +251,10 @@ impl CardWriter for SimCards {
         if self.pause == Some(PausePoint::BeforeCardWrite) {
             SimCards::stop_dead(PausePoint::BeforeCardWrite);
         }
-        let Some(index) = self.on_reader.filter(|&i| self.cards.get(i).is_some_and(|c| c.uid == write.uid)) else {
+        let Some(index) = self
+            .on_reader
+            .filter(|&i| self.cards.get(i).is_some_and(|c| c.uid == write.uid))
+        else {
             return CardWriteOutcome::Unknown; // that card is not on the reader any more
         };
         let fault = self.fault.take();
@@ -254,7 +297,8 @@ fn parse_cards(text: &str) -> Result<Vec<SimCard>, String> {
         .map(|c| {
             Ok(SimCard {
                 uid: CardUid::parse_hex(&c.uid).map_err(|e| format!("card {}: {e}", c.name))?,
-                balance: Fen::parse_yuan(&c.balance).map_err(|e| format!("card {}: balance: {e}", c.name))?,
+                balance: Fen::parse_yuan(&c.balance)
+                    .map_err(|e| format!("card {}: balance: {e}", c.name))?,
                 name: c.name,
                 counter: c.counter,
                 last_tag: TxnTag(c.last_tag),
@@ -284,7 +328,10 @@ mod tests {
         let mut cards = SimCards::open(dir.path()).unwrap();
         cards.tap(0);
         let write = write_for(&cards.cards()[0], 150);
-        assert!(matches!(cards.write_card(&write), CardWriteOutcome::Written(_)));
+        assert!(matches!(
+            cards.write_card(&write),
+            CardWriteOutcome::Written(_)
+        ));
         let again = SimCards::open(dir.path()).unwrap();
         assert_eq!(again.cards()[0].balance, Fen::new(10_000 - 150));
         assert_eq!(again.cards()[0].counter, 1);
@@ -303,19 +350,29 @@ mod tests {
         assert_eq!(cards.write_card(&write), CardWriteOutcome::Unknown);
         assert_eq!(cards.cards()[0].counter, 1);
         cards.tap(0);
-        assert_eq!(cards.write_card(&write), CardWriteOutcome::Refused, "stale counter");
+        assert_eq!(
+            cards.write_card(&write),
+            CardWriteOutcome::Refused,
+            "stale counter"
+        );
     }
 
     #[test]
     fn a_foreign_card_is_unreadable() {
         let mut cards = SimCards::in_memory(default_cards());
-        assert_eq!(cards.tap_named("bus-card"), Some(CardRead::Unreadable(CardProblem::NotCampusCard)));
+        assert_eq!(
+            cards.tap_named("bus-card"),
+            Some(CardRead::Unreadable(CardProblem::NotCampusCard))
+        );
         assert!(cards.tap_named("nope").is_none());
     }
 
     #[test]
     fn a_broken_cards_file_is_refused() {
-        assert!(parse_cards("[[card]]\nname=\"x\"\nuid=\"zz\"\nbalance=\"1\"\ncounter=0\nlast_tag=0\ncampus=true").is_err());
+        assert!(parse_cards(
+            "[[card]]\nname=\"x\"\nuid=\"zz\"\nbalance=\"1\"\ncounter=0\nlast_tag=0\ncampus=true"
+        )
+        .is_err());
         assert!(parse_cards("nonsense").is_err());
     }
 }

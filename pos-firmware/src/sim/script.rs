@@ -29,7 +29,12 @@ pub enum ScriptError {
     #[error("line {line}: {message}")]
     Parse { line: usize, message: String },
     #[error("line {line}: expected {what} to contain \"{expected}\", but it shows:\n{actual}")]
-    Expectation { line: usize, what: String, expected: String, actual: String },
+    Expectation {
+        line: usize,
+        what: String,
+        expected: String,
+        actual: String,
+    },
     #[error("the till stopped: {0}")]
     Fatal(String),
     #[error("output: {0}")]
@@ -68,13 +73,22 @@ pub struct ScriptRunner<W: Write> {
 impl<W: Write> ScriptRunner<W> {
     /// Opens the journal and the simulated cards in `setup.data_dir`.
     pub fn start(setup: ScriptSetup, out: W) -> Result<ScriptRunner<W>, ScriptError> {
-        let mut cards = SimCards::open(&setup.data_dir).map_err(|e| ScriptError::Fatal(e.to_string()))?;
+        let mut cards =
+            SimCards::open(&setup.data_dir).map_err(|e| ScriptError::Fatal(e.to_string()))?;
         if let Some(point) = setup.pause_at {
             cards.pause_at(point);
         }
         let wall = local_to_unix(setup.start, &setup.config);
-        let mut runner =
-            ScriptRunner { setup, runtime: None, cards, wall, mono_ms: 0, out, line: 0, printed: Displays::default() };
+        let mut runner = ScriptRunner {
+            setup,
+            runtime: None,
+            cards,
+            wall,
+            mono_ms: 0,
+            out,
+            line: 0,
+            printed: Displays::default(),
+        };
         runner.boot()?;
         Ok(runner)
     }
@@ -103,7 +117,10 @@ impl<W: Write> ScriptRunner<W> {
             "keys" => {
                 let keys = rest
                     .split_whitespace()
-                    .map(|word| word.parse::<TillKey>().map_err(|e| self.parse_error(format!("{word}: {e}"))))
+                    .map(|word| {
+                        word.parse::<TillKey>()
+                            .map_err(|e| self.parse_error(format!("{word}: {e}")))
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 self.press_all(keys)?;
             }
@@ -116,22 +133,30 @@ impl<W: Write> ScriptRunner<W> {
                         c => c
                             .to_digit(10)
                             .and_then(|d| TillKey::digit(d as u8))
-                            .ok_or_else(|| self.parse_error(format!("'{c}' cannot be typed; use `keys`"))),
+                            .ok_or_else(|| {
+                                self.parse_error(format!("'{c}' cannot be typed; use `keys`"))
+                            }),
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 self.press_all(keys)?;
             }
             "tap" => {
-                let read = self.cards.tap_named(rest).ok_or_else(|| self.parse_error(format!("no simulated card '{rest}'")))?;
+                let read = self
+                    .cards
+                    .tap_named(rest)
+                    .ok_or_else(|| self.parse_error(format!("no simulated card '{rest}'")))?;
                 self.feed(Input::Card(read))?;
             }
             "scan" => self.feed(Input::Code(rest.to_string()))?,
             "wait" => {
-                let ms = parse_duration_ms(rest).ok_or_else(|| self.parse_error(format!("'{rest}' is not a duration like 500ms, 3s, 2m, 1h")))?;
+                let ms = parse_duration_ms(rest).ok_or_else(|| {
+                    self.parse_error(format!("'{rest}' is not a duration like 500ms, 3s, 2m, 1h"))
+                })?;
                 self.advance(ms)?;
             }
             "at" => {
-                let local = parse_local(rest).ok_or_else(|| self.parse_error("expected YYYY-MM-DD HH:MM[:SS]".into()))?;
+                let local = parse_local(rest)
+                    .ok_or_else(|| self.parse_error("expected YYYY-MM-DD HH:MM[:SS]".into()))?;
                 self.wall = local_to_unix(local, &self.setup.config);
                 self.feed(Input::Tick)?;
             }
@@ -184,15 +209,23 @@ impl<W: Write> ScriptRunner<W> {
     }
 
     fn runtime(&self) -> Result<&TillRuntime, ScriptError> {
-        self.runtime.as_ref().ok_or_else(|| ScriptError::Fatal("the till is not running".into()))
+        self.runtime
+            .as_ref()
+            .ok_or_else(|| ScriptError::Fatal("the till is not running".into()))
     }
 
     fn now(&self) -> Now {
-        Now { wall: self.wall, mono_ms: self.mono_ms }
+        Now {
+            wall: self.wall,
+            mono_ms: self.mono_ms,
+        }
     }
 
     fn parse_error(&self, message: String) -> ScriptError {
-        ScriptError::Parse { line: self.line, message }
+        ScriptError::Parse {
+            line: self.line,
+            message,
+        }
     }
 
     fn press_all(&mut self, keys: Vec<TillKey>) -> Result<(), ScriptError> {
@@ -212,17 +245,26 @@ impl<W: Write> ScriptRunner<W> {
     /// Moves both clocks forward by `ms`, firing every timer that falls due on the way.
     fn advance(&mut self, ms: u64) -> Result<(), ScriptError> {
         if ms > MAX_WAIT_MS {
-            return Err(self.parse_error(format!("a wait may be at most {} hours", MAX_WAIT_MS / 3_600_000)));
+            return Err(self.parse_error(format!(
+                "a wait may be at most {} hours",
+                MAX_WAIT_MS / 3_600_000
+            )));
         }
         let target_mono = self.mono_ms.saturating_add(ms);
         loop {
             let (wall_deadline, mono_deadline) = self.runtime()?.deadlines();
-            let wall_in_mono = wall_deadline.map(|d| self.mono_ms.saturating_add(d.millis_since(self.wall)));
-            let next = [wall_in_mono, mono_deadline].into_iter().flatten().filter(|&t| t <= target_mono).min();
+            let wall_in_mono =
+                wall_deadline.map(|d| self.mono_ms.saturating_add(d.millis_since(self.wall)));
+            let next = [wall_in_mono, mono_deadline]
+                .into_iter()
+                .flatten()
+                .filter(|&t| t <= target_mono)
+                .min();
             let Some(next) = next else { break };
             self.step_to(next.max(self.mono_ms));
             self.feed(Input::Tick)?;
-            if next <= self.mono_ms && self.runtime()?.deadlines() == (wall_deadline, mono_deadline) {
+            if next <= self.mono_ms && self.runtime()?.deadlines() == (wall_deadline, mono_deadline)
+            {
                 break; // nothing moved: a deadline the till does not clear must not spin us
             }
         }
@@ -238,7 +280,10 @@ impl<W: Write> ScriptRunner<W> {
 
     fn feed(&mut self, input: Input) -> Result<(), ScriptError> {
         let now = self.now();
-        let runtime = self.runtime.as_mut().ok_or_else(|| ScriptError::Fatal("the till is not running".into()))?;
+        let runtime = self
+            .runtime
+            .as_mut()
+            .ok_or_else(|| ScriptError::Fatal("the till is not running".into()))?;
         let outputs = match runtime.handle(input, now, &mut self.cards) {
             Ok(outputs) => outputs,
             Err(e) => {
@@ -250,7 +295,9 @@ impl<W: Write> ScriptRunner<W> {
             match output {
                 Output::Displays(displays) => self.print_displays(&displays, false)?,
                 Output::Beep(beep) => writeln!(self.out, "{} BEEP {beep:?}", self.stamp())?,
-                Output::Journaled(record) => writeln!(self.out, "{} J| {}", self.stamp(), describe_record(&record))?,
+                Output::Journaled(record) => {
+                    writeln!(self.out, "{} J| {}", self.stamp(), describe_record(&record))?
+                }
             }
         }
         Ok(())
@@ -282,7 +329,10 @@ impl<W: Write> ScriptRunner<W> {
             "customer" => screen_text(&self.runtime()?.displays().customer),
             "card" => {
                 let (name, _) = expected.split_once(' ').unwrap_or((&expected, ""));
-                let card = self.cards.by_name(name).ok_or_else(|| self.parse_error(format!("no simulated card '{name}'")))?;
+                let card = self
+                    .cards
+                    .by_name(name)
+                    .ok_or_else(|| self.parse_error(format!("no simulated card '{name}'")))?;
                 format!("{} {}", card.name, card.balance)
             }
             "journal" => {
@@ -290,19 +340,32 @@ impl<W: Write> ScriptRunner<W> {
                 let last = runtime.journal().last_seq().map_or(0, |s| s.0);
                 format!("{last} records")
             }
-            other => return Err(self.parse_error(format!("cannot expect '{other}': use merchant, customer, card or journal"))),
+            other => {
+                return Err(self.parse_error(format!(
+                    "cannot expect '{other}': use merchant, customer, card or journal"
+                )))
+            }
         };
         if actual.contains(&expected) {
             Ok(())
         } else {
-            Err(ScriptError::Expectation { line: self.line, what: what.to_string(), expected, actual })
+            Err(ScriptError::Expectation {
+                line: self.line,
+                what: what.to_string(),
+                expected,
+                actual,
+            })
         }
     }
 }
 
 /// A screen as one line: its lines joined by " | ", trailing blank lines dropped.
 pub fn screen_text(screen: &Screen) -> String {
-    let last = screen.lines.iter().rposition(|l| !l.is_empty()).map_or(0, |i| i + 1);
+    let last = screen
+        .lines
+        .iter()
+        .rposition(|l| !l.is_empty())
+        .map_or(0, |i| i + 1);
     screen.lines[..last].join(" | ")
 }
 
@@ -358,7 +421,11 @@ pub fn parse_duration_ms(text: &str) -> Option<u64> {
 }
 
 /// Runs a whole script from `reader`, printing to `out`.
-pub fn run_script(setup: ScriptSetup, reader: impl BufRead, out: impl Write) -> Result<(), ScriptError> {
+pub fn run_script(
+    setup: ScriptSetup,
+    reader: impl BufRead,
+    out: impl Write,
+) -> Result<(), ScriptError> {
     let mut runner = ScriptRunner::start(setup, out)?;
     runner.run_lines(reader)
 }

@@ -1,0 +1,511 @@
+//! Scenario tests: every `tests/scenarios/*.till` file is a headless script (format:
+//! `docs/script.md`) that drives the whole till (keymap, core, real journal, simulated cards)
+//! through a merchant's day, with `expect` lines checking both displays, the cards and the
+//! journal as it goes.
+//!
+//! Each file runs in-process with [`ScriptRunner`] in a fresh temporary data directory. The test
+//! passes when the script runs to its end (every `expect` held) AND the journal it left behind
+//! keeps the money invariants, checked independently of the till's own bookkeeping:
+//!
+//! - seqs are contiguous from 1 and end at the snapshot's `next_seq - 1`;
+//! - every record carries the machine number the till had when it wrote it;
+//! - every committed / aborted / in-doubt record resolves an earlier intent, at most once, with
+//!   the intent's amount and payer, and a commit's balance is the intent's balance minus the amount;
+//! - every intent is resolved by the end of the scenario (and the snapshot's pending list agrees);
+//! - no money lost, none taken twice: for every simulated card, the committed amounts sum to
+//!   its initial balance minus its final balance, and its counter moved once per commit;
+//! - the snapshot's last three amounts, today's tally and the meal tally equal what the
+//!   journal's commits say.
+//!
+//! Directives: comment lines `# config: key=value ...` before the first command set up the run:
+//! `lang=zh|en`, `start=YYYY-MM-DDTHH:MM[:SS]` (local time; default `DEFAULT_START`) and
+//! `max_sale=<yuan>`. The CLI ignores them (they are comments): pass `--lang`, `--start` or a
+//! `till.toml` instead.
+//!
+//! Golden output: a scenario listed in [`GOLDEN`] must print exactly `<name>.out`. Regenerate
+//! with `UPDATE_GOLDEN=1 cargo test -p pos-firmware --test scenarios`, then read the diff: the
+//! file is a reviewed record of what the till must show, not a snapshot of whatever it prints.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use pos_firmware::core::calendar::local_time;
+use pos_firmware::core::config::{Lang, TillConfig};
+use pos_firmware::journal::Journal;
+use pos_firmware::sim::cards::{default_cards, SimCard};
+use pos_firmware::sim::script::{parse_local, ScriptRunner, ScriptSetup, DEFAULT_START};
+use shared::record::{Payer, PendingSale, RecordBody, SaleIntent, SalesTally};
+use shared::{Fen, MachineNumber, Seq};
+
+/// Scenarios whose whole printed output is compared with `tests/scenarios/<name>.out`.
+const GOLDEN: &[&str] = &["merchants_day"];
+
+/// How many lines of the script's output a failure report shows.
+const REPORT_TAIL_LINES: usize = 40;
+
+fn scenario_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("scenarios")
+}
+
+macro_rules! scenarios {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                if let Err(report) = run_scenario(stringify!($name)) {
+                    panic!("\n{report}");
+                }
+            }
+        )*
+
+        /// A new `.till` file must get its test here, or it would silently never run.
+        #[test]
+        fn every_scenario_file_has_a_test() {
+            let listed: BTreeSet<&str> = [$(stringify!($name)),*].into_iter().collect();
+            let on_disk = scenario_names();
+            let missing: Vec<_> = on_disk.iter().filter(|n| !listed.contains(n.as_str())).collect();
+            let gone: Vec<_> = listed.iter().filter(|n| !on_disk.iter().any(|d| d == *n)).collect();
+            assert!(missing.is_empty(), "scenario files without a test in scenarios!(): {missing:?}");
+            assert!(gone.is_empty(), "tests without a scenario file: {gone:?}");
+        }
+    };
+}
+
+scenarios!(
+    bad_input,
+    codes,
+    combos,
+    duplicate,
+    english,
+    fixed_price,
+    foreign_card,
+    insufficient,
+    interrupted,
+    max_sale,
+    merchants_day,
+    staff,
+);
+
+fn scenario_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(scenario_dir())
+        .expect("tests/scenarios exists")
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            (path.extension()? == "till").then(|| path.file_stem()?.to_str().map(str::to_owned))?
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// The run's setup read from `# config:` lines.
+struct Directives {
+    config: TillConfig,
+    start: chrono::NaiveDateTime,
+}
+
+fn read_directives(name: &str, text: &str) -> Result<Directives, String> {
+    let mut config = TillConfig::default();
+    let mut start = parse_local(DEFAULT_START).expect("DEFAULT_START parses");
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() {
+            continue;
+        }
+        let Some(comment) = line.strip_prefix('#') else {
+            break; // directives come before the first command
+        };
+        let Some(settings) = comment.trim().strip_prefix("config:") else {
+            continue;
+        };
+        for setting in settings.split_whitespace() {
+            let bad = || format!("{name}.till: bad directive '{setting}'");
+            let (key, value) = setting.split_once('=').ok_or_else(bad)?;
+            match key {
+                "lang" => {
+                    config.lang = match value {
+                        "zh" => Lang::Zh,
+                        "en" => Lang::En,
+                        _ => return Err(bad()),
+                    }
+                }
+                "start" => start = parse_local(&value.replace('T', " ")).ok_or_else(bad)?,
+                "max_sale" => config.max_sale = Fen::parse_yuan(value).map_err(|_| bad())?,
+                _ => return Err(bad()),
+            }
+        }
+    }
+    config.validate().map_err(|e| format!("{name}.till: {e}"))?;
+    Ok(Directives { config, start })
+}
+
+/// Runs one scenario and checks everything; `Err` is a report naming the file.
+fn run_scenario(name: &str) -> Result<(), String> {
+    let path = scenario_dir().join(format!("{name}.till"));
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let directives = read_directives(name, &text)?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let setup = ScriptSetup {
+        data_dir: dir.path().to_path_buf(),
+        config: directives.config.clone(),
+        start: directives.start,
+        pause_at: None,
+    };
+
+    let mut runner = ScriptRunner::start(setup, Vec::<u8>::new())
+        .map_err(|e| format!("{name}.till: the till did not start: {e}"))?;
+    let result = runner.run_lines(text.as_bytes());
+    let final_cards: Vec<SimCard> = runner.cards().cards().to_vec();
+    let output = String::from_utf8(runner.into_output()).map_err(|e| e.to_string())?;
+    // `runner` is gone: the journal is closed and can be opened for the checks.
+
+    if let Err(error) = result {
+        return Err(report(
+            name,
+            &format!("the script failed: {error}"),
+            &output,
+        ));
+    }
+    let mut problems = check_journal(dir.path(), &final_cards, &directives.config);
+    if GOLDEN.contains(&name) {
+        if let Err(problem) = check_golden(name, &output) {
+            problems.push(problem);
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(report(name, &problems.join("\n"), &output))
+    }
+}
+
+fn report(name: &str, problem: &str, output: &str) -> String {
+    let lines: Vec<&str> = output.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(REPORT_TAIL_LINES)..];
+    format!(
+        "scenario {name}.till FAILED\n{problem}\n--- last {} lines of its output ---\n{}",
+        tail.len(),
+        tail.join("\n")
+    )
+}
+
+fn check_golden(name: &str, output: &str) -> Result<(), String> {
+    let path = scenario_dir().join(format!("{name}.out"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        std::fs::write(&path, output).map_err(|e| format!("{}: {e}", path.display()))?;
+        return Ok(());
+    }
+    let expected = std::fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "{}: {e} (create it with UPDATE_GOLDEN=1 and review it)",
+            path.display()
+        )
+    })?;
+    if expected == output {
+        return Ok(());
+    }
+    let (mut want, mut got) = (expected.lines(), output.lines());
+    for number in 1.. {
+        match (want.next(), got.next()) {
+            (Some(w), Some(g)) if w == g => continue,
+            (w, g) => {
+                return Err(format!(
+                    "output differs from {name}.out at line {number}:\n  expected: {}\n  actual:   {}\n\
+                     (UPDATE_GOLDEN=1 rewrites it; review the diff before committing)",
+                    w.unwrap_or("<end of file>"),
+                    g.unwrap_or("<end of output>")
+                ))
+            }
+        }
+    }
+    unreachable!("the loop returns at the first difference")
+}
+
+/// What the journal says about one intent.
+struct IntentState {
+    intent: SaleIntent,
+    at: shared::UnixMillis,
+    resolved: bool,
+}
+
+/// Checks the journal in `dir` against the invariants in the module documentation.
+fn check_journal(dir: &Path, final_cards: &[SimCard], config: &TillConfig) -> Vec<String> {
+    let mut problems = Vec::new();
+    let journal = match Journal::open(dir) {
+        Ok(journal) => journal,
+        Err(e) => return vec![format!("the journal does not reopen: {e}")],
+    };
+    let snapshot = journal.snapshot().clone();
+
+    let mut intents: BTreeMap<Seq, IntentState> = BTreeMap::new();
+    // (intent seq, amount, payer) of every commit, in journal order.
+    let mut commits: Vec<(Seq, Fen, Payer)> = Vec::new();
+    let mut expected_seq = Seq::FIRST;
+    let mut in_doubt = 0usize;
+    let mut machine = MachineNumber::FACTORY_DEFAULT;
+    for record in journal.records_from(Seq::FIRST) {
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                problems.push(format!("reading the journal: {e}"));
+                break;
+            }
+        };
+        if record.seq != expected_seq {
+            problems.push(format!("seq {} where {} was due", record.seq, expected_seq));
+        }
+        expected_seq = record.seq.next().expect("seqs fit in u64");
+        let seq = record.seq;
+        if let RecordBody::MachineNumberChanged { old, new } = record.body {
+            if old != machine {
+                problems.push(format!(
+                    "{seq} renumbers from {old} but the till was {machine}"
+                ));
+            }
+            machine = new;
+        }
+        if record.machine != machine {
+            problems.push(format!(
+                "{seq} carries machine {} but the till was {machine}",
+                record.machine
+            ));
+        }
+        let mut resolve = |intent: Seq, what: &str| -> Option<SaleIntent> {
+            match intents.get_mut(&intent) {
+                None => {
+                    problems.push(format!("{seq} {what} {intent}, which is no earlier intent"));
+                    None
+                }
+                Some(state) if state.resolved => {
+                    problems.push(format!("{seq} {what} {intent}, which was resolved already"));
+                    None
+                }
+                Some(state) => {
+                    state.resolved = true;
+                    Some(state.intent)
+                }
+            }
+        };
+        match &record.body {
+            RecordBody::SaleIntent(intent) => {
+                intents.insert(
+                    seq,
+                    IntentState {
+                        intent: *intent,
+                        at: record.at,
+                        resolved: false,
+                    },
+                );
+            }
+            RecordBody::SaleCommitted(c) => {
+                if let Some(intent) = resolve(c.intent, "commits") {
+                    if (intent.amount, intent.payer) != (c.amount, c.payer) {
+                        problems.push(format!(
+                            "{seq} commits {} with another amount or payer",
+                            c.intent
+                        ));
+                    }
+                    if intent.card.balance_before.checked_sub(c.amount) != Some(c.balance_after) {
+                        problems.push(format!(
+                            "{seq} commits {} leaving {} on a card that had {} before {}",
+                            c.intent, c.balance_after, intent.card.balance_before, c.amount
+                        ));
+                    }
+                    commits.push((c.intent, c.amount, c.payer));
+                }
+            }
+            RecordBody::SaleAborted(a) => {
+                resolve(a.intent, "aborts");
+            }
+            RecordBody::SaleInDoubt(d) => {
+                resolve(d.intent, "puts in doubt");
+                in_doubt += 1;
+            }
+            RecordBody::ModeChanged(_) | RecordBody::MachineNumberChanged { .. } => {}
+        }
+    }
+    if snapshot.machine != machine {
+        problems.push(format!(
+            "the snapshot says machine {} but the journal {machine}",
+            snapshot.machine
+        ));
+    }
+    if snapshot.next_seq != expected_seq {
+        problems.push(format!(
+            "the snapshot's next seq is {} but the last record is {}",
+            snapshot.next_seq,
+            expected_seq.prev().map_or("none".into(), |s| s.to_string())
+        ));
+    }
+
+    // Unresolved intents: the snapshot must agree, and a finished scenario leaves none.
+    let unresolved: Vec<Seq> = intents
+        .iter()
+        .filter(|(_, s)| !s.resolved)
+        .map(|(seq, _)| *seq)
+        .collect();
+    let pending: Vec<Seq> = snapshot
+        .pending
+        .iter()
+        .map(|p: &PendingSale| p.intent)
+        .collect();
+    if unresolved != pending {
+        problems.push(format!(
+            "unresolved intents {unresolved:?} but the snapshot's pending is {pending:?}"
+        ));
+    }
+    if !unresolved.is_empty() {
+        problems.push(format!(
+            "the scenario ends with unresolved intents {unresolved:?}"
+        ));
+    }
+    if in_doubt > 0 {
+        problems.push(format!(
+            "{in_doubt} sale(s) in doubt: a single simulated till can always resolve its cards' sales"
+        ));
+    }
+
+    // No money lost, none taken twice.
+    for initial in default_cards().iter().filter(|c| c.campus) {
+        let Some(now) = final_cards.iter().find(|c| c.uid == initial.uid) else {
+            problems.push(format!("card {} is gone", initial.name));
+            continue;
+        };
+        let mine: Vec<Fen> = commits
+            .iter()
+            .filter(|(_, _, payer)| *payer == Payer::CampusCard(initial.uid))
+            .map(|(_, amount, _)| *amount)
+            .collect();
+        let committed = mine
+            .iter()
+            .try_fold(Fen::ZERO, |sum, a| sum.checked_add(*a));
+        let taken = initial.balance.checked_sub(now.balance);
+        if committed != taken {
+            problems.push(format!(
+                "card {}: the journal commits {} but the card lost {} ({} -> {})",
+                initial.name,
+                show_fen(committed),
+                show_fen(taken),
+                initial.balance,
+                now.balance
+            ));
+        }
+        if u64::from(now.counter) != u64::from(initial.counter) + mine.len() as u64 {
+            problems.push(format!(
+                "card {}: {} commits but its counter went {} -> {}",
+                initial.name,
+                mine.len(),
+                initial.counter,
+                now.counter
+            ));
+        }
+    }
+    if let Some(foreign) = default_cards().iter().find(|c| !c.campus) {
+        if let Some(now) = final_cards.iter().find(|c| c.uid == foreign.uid) {
+            if (now.balance, now.counter) != (foreign.balance, foreign.counter) {
+                problems.push(format!("the foreign card {} was written", foreign.name));
+            }
+        }
+        if commits
+            .iter()
+            .any(|(_, _, p)| *p == Payer::CampusCard(foreign.uid))
+        {
+            problems.push(format!(
+                "a sale was committed on the foreign card {}",
+                foreign.name
+            ));
+        }
+    }
+    check_tallies(&snapshot, &intents, &commits, config, &mut problems);
+    problems
+}
+
+/// The snapshot's totals against the journal's commits (a sale counts in the day and meal of
+/// its intent).
+fn check_tallies(
+    snapshot: &shared::record::TillSnapshot,
+    intents: &BTreeMap<Seq, IntentState>,
+    commits: &[(Seq, Fen, Payer)],
+    config: &TillConfig,
+    problems: &mut Vec<String>,
+) {
+    let recent: Vec<Fen> = commits[commits.len().saturating_sub(3)..]
+        .iter()
+        .map(|(_, amount, _)| *amount)
+        .collect();
+    if snapshot.recent_amounts != recent {
+        problems.push(format!(
+            "the snapshot's last amounts {:?} are not the journal's last commits {:?}",
+            snapshot.recent_amounts, recent
+        ));
+    }
+    let tally_where = |keep: &dyn Fn(shared::UnixMillis) -> bool| {
+        commits
+            .iter()
+            .filter(|(intent, _, _)| keep(intents[intent].at))
+            .try_fold(SalesTally::default(), |tally, (_, amount, _)| {
+                tally.plus(*amount)
+            })
+    };
+    let offset = config.utc_offset_minutes;
+    match snapshot.today {
+        Some(today) => {
+            let computed = tally_where(&|at| local_time(at, offset).day == today.day);
+            if computed != Some(today.tally) {
+                problems.push(format!(
+                    "today's tally {:?} but the journal says {computed:?}",
+                    today.tally
+                ));
+            }
+        }
+        None if !commits.is_empty() => problems.push("no tally for today after sales".into()),
+        None => {}
+    }
+    if let Some(meal) = snapshot.meal {
+        let computed = tally_where(&|at| {
+            let local = local_time(at, offset);
+            local.day == meal.day
+                && config
+                    .meal_at(local.minute)
+                    .is_some_and(|m| m.start == meal.meal_start)
+        });
+        if computed != Some(meal.tally) {
+            problems.push(format!(
+                "the meal tally {:?} but the journal says {computed:?}",
+                meal.tally
+            ));
+        }
+    }
+}
+
+fn show_fen(fen: Option<Fen>) -> String {
+    fen.map_or("<overflow>".into(), |f| format!("¥{f}"))
+}
+
+/// The harness itself must catch a broken journal or a lost debit, or its green means nothing.
+#[test]
+fn the_invariant_checks_catch_lost_money() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = ScriptSetup {
+        data_dir: dir.path().to_path_buf(),
+        config: TillConfig::default(),
+        start: parse_local(DEFAULT_START).unwrap(),
+        pause_at: None,
+    };
+    let mut runner = ScriptRunner::start(setup, Vec::<u8>::new()).unwrap();
+    let script = "type 5\nkeys Enter\ntap card-1\n";
+    runner.run_lines(script.as_bytes()).unwrap();
+    let mut cards: Vec<SimCard> = runner.cards().cards().to_vec();
+    drop(runner);
+    assert!(check_journal(dir.path(), &cards, &TillConfig::default()).is_empty());
+    // Pretend the card lost another yuan the journal does not know about.
+    cards[0].balance = cards[0].balance.checked_sub(Fen::from_yuan(1)).unwrap();
+    let problems = check_journal(dir.path(), &cards, &TillConfig::default());
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("card card-1: the journal commits ¥5.00 but the card lost ¥6.00")),
+        "{problems:?}"
+    );
+}
