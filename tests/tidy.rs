@@ -1,0 +1,192 @@
+//! Architecture invariants from ARCHITECTURE.md, enforced on the source tree: every file says
+//! why it exists, the till core does no I/O and reads no clock, only `shared` encodes, only the
+//! firmware's journal touches sled, and the README's two commands are the ones CI runs.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository root")
+        .to_path_buf()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if path
+                .file_name()
+                .is_some_and(|n| n == "target" || n.to_string_lossy().starts_with('.'))
+            {
+                continue;
+            }
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn workspace_rust_files() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for member in ["shared", "keymap", "pos-firmware", "sync-daemon", "tests"] {
+        rust_files(&repo_root().join(member), &mut files);
+    }
+    assert!(files.len() > 20, "found the sources");
+    files
+}
+
+fn relative(path: &Path) -> String {
+    path.strip_prefix(repo_root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// Source lines that are production code: not comments, and not in the `#[cfg(test)]` module
+/// that ends a file.
+fn code_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .take_while(|line| line.trim() != "#[cfg(test)]")
+        .filter(|line| {
+            let trimmed = line.trim_start();
+            !(trimmed.starts_with("//") || trimmed.starts_with("///") || trimmed.starts_with("//!"))
+        })
+}
+
+#[test]
+fn every_rust_file_opens_with_a_why_header() {
+    let missing: Vec<String> = workspace_rust_files()
+        .into_iter()
+        .filter(|path| {
+            !fs::read_to_string(path)
+                .unwrap_or_default()
+                .trim_start()
+                .starts_with("//!")
+        })
+        .map(|path| relative(&path))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "files without a `//!` header: {missing:?}"
+    );
+}
+
+#[test]
+fn the_till_core_does_no_io_and_reads_no_clock() {
+    const FORBIDDEN: &[&str] = &[
+        "std::fs",
+        "std::net",
+        "std::io",
+        "std::thread",
+        "std::process",
+        "std::env",
+        "SystemTime",
+        "Instant",
+        "::now(",
+        "sled",
+        "postcard",
+        "println!",
+        "eprintln!",
+        "tracing::",
+    ];
+    let mut files = Vec::new();
+    rust_files(&repo_root().join("pos-firmware/src/core"), &mut files);
+    assert!(files.len() >= 6, "found the core");
+    let mut found = Vec::new();
+    for path in files {
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        for (number, line) in code_lines(&text).enumerate() {
+            for word in FORBIDDEN.iter().filter(|word| line.contains(*word)) {
+                found.push(format!(
+                    "{}: code line {}: {word}",
+                    relative(&path),
+                    number + 1
+                ));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the core must stay pure:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn only_shared_encodes() {
+    let mut found = Vec::new();
+    for path in workspace_rust_files() {
+        let rel = relative(&path);
+        if rel.starts_with("shared/") || rel == "tests/tidy.rs" {
+            continue;
+        }
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        if code_lines(&text).any(|line| line.contains("postcard::")) {
+            found.push(rel);
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "only shared::codec may call postcard: {found:?}"
+    );
+    for member in ["keymap", "pos-firmware", "sync-daemon", "tests"] {
+        let manifest =
+            fs::read_to_string(repo_root().join(member).join("Cargo.toml")).unwrap_or_default();
+        let dependencies = manifest
+            .split("[dev-dependencies]")
+            .next()
+            .unwrap_or_default();
+        assert!(
+            !dependencies.contains("postcard"),
+            "{member} depends on postcard outside dev-dependencies"
+        );
+    }
+}
+
+#[test]
+fn only_the_firmware_journal_touches_sled() {
+    let mut found = Vec::new();
+    for path in workspace_rust_files() {
+        let rel = relative(&path);
+        if rel.starts_with("pos-firmware/src/journal")
+            || rel.starts_with("pos-firmware/tests/journal")
+            || rel.starts_with("pos-firmware/benches/")
+            || rel == "tests/tidy.rs"
+        {
+            continue;
+        }
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        if code_lines(&text).any(|line| line.contains("sled::")) {
+            found.push(rel);
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "sled is opened only by pos-firmware's journal module: {found:?}"
+    );
+}
+
+#[test]
+fn the_readme_opens_with_the_two_commands_ci_runs() {
+    let readme = fs::read_to_string(repo_root().join("README.md")).expect("README.md exists");
+    let head: String = readme.lines().take(15).collect::<Vec<_>>().join("\n");
+    assert!(
+        head.contains("cargo run --release -p pos-firmware -- sim"),
+        "README starts with the till command"
+    );
+    assert!(
+        head.contains("cargo test --workspace"),
+        "README starts with the test command"
+    );
+    let ci = fs::read_to_string(repo_root().join(".ci/run")).expect(".ci/run exists");
+    assert!(
+        ci.contains("cargo test --workspace"),
+        ".ci/run runs the README's test command"
+    );
+}
