@@ -172,3 +172,64 @@ fn random_sigkills_under_a_stream_of_sales_lose_nothing() {
         .any(|r| matches!(r.body, RecordBody::SaleCommitted(_)));
     assert!(first_sale);
 }
+
+#[test]
+fn a_damaged_journal_stops_the_till_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut till = TillProcess::start(dir.path(), &[]);
+    till.send(SALE);
+    till.wait_for("交易成功");
+    till.finish();
+
+    // Damage sled's log: the till must refuse to start rather than sell without its journal.
+    let db = dir.path().join("db");
+    let length = std::fs::metadata(&db).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .unwrap()
+        .set_len(length / 3)
+        .unwrap();
+    let output = std::process::Command::new(till_tests::till_binary())
+        .args(["script", "-", "--data-dir"])
+        .arg(dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "refused to start; stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("cannot start the till") && stderr.contains("journal"),
+        "says why: {stderr}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("请输入金额"),
+        "never reached the sales screen"
+    );
+
+    // A second till on a journal that is in use is refused too.
+    let fresh = tempfile::tempdir().unwrap();
+    let mut first = TillProcess::start(fresh.path(), &[]);
+    first.wait_for("till started");
+    let output = std::process::Command::new(till_tests::till_binary())
+        .args(["script", "-", "--data-dir"])
+        .arg(fresh.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "second till refused; stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("in use") || stderr.contains("lock"),
+        "says the journal is in use: {stderr}"
+    );
+    first.finish();
+}

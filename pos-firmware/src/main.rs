@@ -110,7 +110,15 @@ fn main() -> anyhow::Result<()> {
                 Box::new(BufReader::new(opened))
             };
             let stdout = std::io::stdout();
-            let mut runner = ScriptRunner::start(setup, stdout.lock())?;
+            let mut runner = match ScriptRunner::start(setup, stdout.lock()) {
+                Ok(runner) => runner,
+                Err(e) => {
+                    // The till cannot start (journal locked or corrupt, cards file broken): it
+                    // must not sell, and scripts tell this apart from a failed expectation.
+                    eprintln!("cannot start the till: {e}");
+                    std::process::exit(3);
+                }
+            };
             if let Err(e) = runner.run_lines(reader) {
                 eprintln!("{e}");
                 std::process::exit(match e {

@@ -50,9 +50,9 @@ pub enum Output {
 /// Why the till must stop selling.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("journal: {0}")]
+    #[error(transparent)]
     Journal(#[from] JournalError),
-    #[error("configuration: {0}")]
+    #[error(transparent)]
     Config(#[from] crate::core::config::ConfigError),
 }
 

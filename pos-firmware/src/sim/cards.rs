@@ -113,11 +113,8 @@ pub struct SimCards {
 pub enum SimCardsError {
     #[error("{path}: {detail}")]
     Invalid { path: String, detail: String },
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
 }
 
 impl SimCards {
@@ -136,9 +133,9 @@ impl SimCards {
     pub fn open(dir: &Path) -> Result<SimCards, SimCardsError> {
         let path = dir.join(SIM_CARDS_FILE);
         let shown = path.display().to_string();
-        let io = |source| SimCardsError::Io {
+        let io = |error| SimCardsError::Io {
             path: shown.clone(),
-            source,
+            error,
         };
         let cards = match fs::read_to_string(&path) {
             Ok(text) => parse_cards(&text).map_err(|detail| SimCardsError::Invalid {

@@ -458,7 +458,7 @@ impl Sim {
 /// The error `run` returns when the till cannot start, with what to do about it.
 fn open_error(data_dir: &Path, error: RuntimeError) -> anyhow::Error {
     let dir = data_dir.display();
-    // The inner error is the cause: `RuntimeError`'s own message repeats it.
+    // The journal error itself is the cause; the context says what to do about it.
     match error {
         RuntimeError::Journal(journal) => {
             let what = match &journal {
