@@ -1355,19 +1355,9 @@ impl Till {
     }
 }
 
+/// A combo that asks for information or a mode change (wrong sequences are reported anywhere).
 fn is_combo(command: Command) -> bool {
-    !matches!(
-        command,
-        Command::Digit(_)
-            | Command::Dot
-            | Command::Delete
-            | Command::Clear
-            | Command::Enter
-            | Command::Up
-            | Command::Down
-            | Command::F1
-            | Command::InvalidCombo
-    )
+    command.is_combo_result() && command != Command::InvalidCombo
 }
 
 /// The kinds of payment code a scanner may read.
