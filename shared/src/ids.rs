@@ -184,6 +184,8 @@ pub struct MinuteOfDay(u16);
 pub const MINUTES_PER_DAY: u16 = 24 * 60;
 
 impl MinuteOfDay {
+    pub const MIDNIGHT: MinuteOfDay = MinuteOfDay(0);
+
     pub fn new(minute: u16) -> Option<MinuteOfDay> {
         (minute < MINUTES_PER_DAY).then_some(MinuteOfDay(minute))
     }

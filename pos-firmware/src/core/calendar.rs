@@ -36,7 +36,7 @@ pub fn local_time(at: UnixMillis, utc_offset_minutes: i32) -> LocalTime {
         )
         .unwrap_or(0),
     )
-    .unwrap_or_else(|| MinuteOfDay::new(0).expect("0 is a minute"));
+    .unwrap_or(MinuteOfDay::MIDNIGHT);
     LocalTime { day, minute, wall }
 }
 

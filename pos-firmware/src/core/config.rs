@@ -83,9 +83,7 @@ pub struct TillConfig {
 
 impl Default for TillConfig {
     fn default() -> Self {
-        let hm = |h, m| {
-            MinuteOfDay::from_hm(h, m).unwrap_or(MinuteOfDay::new(0).expect("0 is a minute"))
-        };
+        let hm = |h, m| MinuteOfDay::from_hm(h, m).unwrap_or(MinuteOfDay::MIDNIGHT);
         TillConfig {
             lang: Lang::Zh,
             max_sale: DEFAULT_MAX_SALE,
