@@ -1,0 +1,312 @@
+//! A sale's path through the till: the duplicate reminder and balance checks, the intent, the
+//! card write, the commit, and the settling of sales whose card write was interrupted (at the
+//! card's next tap, also after a restart). The rules that protect money live here.
+
+use shared::record::{
+    AbortReason, CardDebitPlan, DayTally, InDoubtReason, LastSale, MealTally, Payer, PendingSale,
+    RecordBody, SaleAborted, SaleCommitted, SaleInDoubt, SaleIntent, SalesTally,
+    RECENT_AMOUNTS_LEN,
+};
+use shared::Fen;
+
+use super::calendar::local_time;
+use super::card::{debit_evidence, txn_tag, CardImage, CardWrite, DebitEvidence};
+use super::text::{balance, tr, yuan};
+use super::{Beep, Effect, Mode, Overlay, Payment, Till, MAX_UNRESOLVED_SALES, SUCCESS_SHOW_MS};
+
+impl Till {
+    pub(super) fn start_debit(&mut self, payment: Payment, card: &CardImage) {
+        let lang = self.lang();
+        let payer = Payer::CampusCard(card.uid);
+        if payment.duplicate_confirmed != Some(payer) && self.is_duplicate(payer, payment.amount) {
+            self.mode = Mode::ConfirmDuplicate { payment, payer };
+            self.effects.push_back(Effect::Beep(Beep::Attention));
+            return;
+        }
+        let Some(new_balance) = card.balance.checked_sub(payment.amount) else {
+            return self.show_error_to_both(vec![
+                tr(lang, "余额不足", "Insufficient balance"),
+                balance(lang, card.balance),
+            ]);
+        };
+        let Some(new_counter) = card.counter.checked_add(1) else {
+            return self.show_error(vec![tr(
+                lang,
+                "卡片计数已满 请到卡务中心",
+                "Card worn out: see card centre",
+            )]);
+        };
+        if self.snap.pending.len() >= MAX_UNRESOLVED_SALES {
+            let oldest = self.snap.pending.remove(0);
+            self.write(RecordBody::SaleInDoubt(SaleInDoubt {
+                intent: oldest.intent,
+                reason: InDoubtReason::TooManyUnresolved,
+            }));
+        }
+        let intent = self.snap.next_seq;
+        let tag = txn_tag(self.terminal, intent);
+        let sale = SaleIntent {
+            amount: payment.amount,
+            payer,
+            card: CardDebitPlan {
+                counter_before: card.counter,
+                balance_before: card.balance,
+                tag,
+            },
+            fixed_price: payment.fixed,
+        };
+        self.snap.pending.push(PendingSale {
+            intent,
+            at: self.now,
+            sale,
+        });
+        let written = self.write(RecordBody::SaleIntent(sale));
+        debug_assert_eq!(written, intent);
+        self.effects.push_back(Effect::WriteCard(CardWrite {
+            uid: card.uid,
+            counter_before: card.counter,
+            new_counter,
+            new_balance,
+            tag,
+        }));
+        self.mode = Mode::Debiting { payment, intent };
+    }
+
+    /// The same card came back after its debit was interrupted during this sale.
+    pub(super) fn resume_interrupted_sale(&mut self, pending: PendingSale, card: &CardImage) {
+        let Mode::AwaitingPayment(payment) = self.mode.clone() else {
+            return;
+        };
+        match self.evidence(&pending, card) {
+            DebitEvidence::Debited => self.commit(pending, card.balance, true),
+            DebitEvidence::NotDebited => {
+                // Same sale, same plan: the intent already on record covers this write.
+                let plan = pending.sale.card;
+                let Some(new_balance) = plan.balance_before.checked_sub(pending.sale.amount) else {
+                    return;
+                };
+                self.effects.push_back(Effect::WriteCard(CardWrite {
+                    uid: card.uid,
+                    counter_before: plan.counter_before,
+                    new_counter: plan.counter_before.saturating_add(1),
+                    new_balance,
+                    tag: plan.tag,
+                }));
+                self.mode = Mode::Debiting {
+                    payment: Payment {
+                        retry: None,
+                        ..payment
+                    },
+                    intent: pending.intent,
+                };
+            }
+            DebitEvidence::Unknowable => {
+                self.settle_in_doubt(pending);
+                self.mode = Mode::AwaitingPayment(Payment {
+                    retry: None,
+                    ..payment
+                });
+            }
+        }
+    }
+
+    /// A card with an unresolved sale from earlier (another sale, or before a restart) was
+    /// tapped: settle that sale from what the card holds, and let the current sale wait for the
+    /// next tap so the merchant sees what happened.
+    pub(super) fn resolve_pending(&mut self, pending: PendingSale, card: &CardImage) {
+        let lang = self.lang();
+        let amount = yuan(pending.sale.amount);
+        match self.evidence(&pending, card) {
+            DebitEvidence::Debited => {
+                self.snap.pending.retain(|p| p.intent != pending.intent);
+                self.record_sale(&pending);
+                self.write(RecordBody::SaleCommitted(SaleCommitted {
+                    intent: pending.intent,
+                    amount: pending.sale.amount,
+                    payer: pending.sale.payer,
+                    balance_after: card.balance,
+                    recovered: true,
+                }));
+                self.show_message(
+                    vec![
+                        tr(
+                            lang,
+                            "上笔未完成交易: 已扣款",
+                            "Earlier unfinished sale: paid",
+                        ),
+                        amount.clone(),
+                        balance(lang, card.balance),
+                    ],
+                    // The payer at the till learns it too: that sale took the money.
+                    Some(vec![
+                        format!("{} {amount}", tr(lang, "上笔已扣款", "Earlier sale paid")),
+                        balance(lang, card.balance),
+                    ]),
+                    Beep::Attention,
+                );
+            }
+            DebitEvidence::NotDebited => {
+                // "Tap again" only makes sense when a sale is waiting for a card; otherwise
+                // the merchant has to type the amount again.
+                let next = if matches!(self.mode, Mode::AwaitingPayment(_)) {
+                    tr(lang, "请再刷一次", "Tap again to pay")
+                } else {
+                    tr(lang, "请重新输入金额", "Enter the amount again")
+                };
+                self.snap.pending.retain(|p| p.intent != pending.intent);
+                self.write(RecordBody::SaleAborted(SaleAborted {
+                    intent: pending.intent,
+                    reason: AbortReason::CardNotDebited,
+                }));
+                self.show_message(
+                    vec![
+                        tr(
+                            lang,
+                            "上笔未完成交易: 未扣款",
+                            "Earlier unfinished sale: not charged",
+                        ),
+                        amount.clone(),
+                        next,
+                    ],
+                    Some(vec![format!(
+                        "{} {amount}",
+                        tr(lang, "上笔未扣款", "Earlier sale not paid")
+                    )]),
+                    Beep::Attention,
+                );
+            }
+            DebitEvidence::Unknowable => self.settle_in_doubt(pending),
+        }
+    }
+
+    pub(super) fn settle_in_doubt(&mut self, pending: PendingSale) {
+        let lang = self.lang();
+        self.snap.pending.retain(|p| p.intent != pending.intent);
+        self.write(RecordBody::SaleInDoubt(SaleInDoubt {
+            intent: pending.intent,
+            reason: InDoubtReason::CardMovedOn,
+        }));
+        self.show_message(
+            vec![
+                tr(lang, "上笔交易无法确认", "Earlier sale cannot be checked"),
+                yuan(pending.sale.amount),
+                tr(lang, "已记录 由后台核对", "Recorded for the server"),
+            ],
+            None,
+            Beep::Attention,
+        );
+    }
+
+    /// The merchant cancels a sale whose card write was interrupted: the intent stays pending
+    /// until that card is seen again.
+    pub(super) fn abandon_interrupted_sale(&mut self) {
+        let lang = self.lang();
+        self.show_message(
+            vec![
+                tr(lang, "交易未完成", "Sale unfinished"),
+                tr(lang, "该卡下次刷卡时核对", "Checked at the card's next tap"),
+            ],
+            None,
+            Beep::Attention,
+        );
+    }
+
+    pub(super) fn commit(&mut self, pending: PendingSale, balance_after: Fen, recovered: bool) {
+        let lang = self.lang();
+        self.snap.pending.retain(|p| p.intent != pending.intent);
+        self.record_sale(&pending);
+        self.write(RecordBody::SaleCommitted(SaleCommitted {
+            intent: pending.intent,
+            amount: pending.sale.amount,
+            payer: pending.sale.payer,
+            balance_after,
+            recovered,
+        }));
+        self.mode = self.resting_mode();
+        let amount = yuan(pending.sale.amount);
+        let success = tr(lang, "交易成功", "Payment OK");
+        self.overlay = Some(Overlay {
+            merchant: vec![
+                success.clone(),
+                amount.clone(),
+                balance(lang, balance_after),
+            ],
+            customer: Some(vec![
+                format!("{success} {amount}"),
+                balance(lang, balance_after),
+            ]),
+            until: self.now.saturating_add_millis(SUCCESS_SHOW_MS),
+        });
+        self.effects.push_back(Effect::Beep(Beep::Success));
+    }
+
+    /// Adds a committed sale to the totals, the recent amounts and the duplicate reminder. The
+    /// sale counts in the day and meal in which its intent was made.
+    pub(super) fn record_sale(&mut self, pending: &PendingSale) {
+        let amount = pending.sale.amount;
+        let local = local_time(pending.at, self.config.utc_offset_minutes);
+        self.snap.today = match self.snap.today {
+            Some(t) if t.day == local.day => Some(DayTally {
+                day: t.day,
+                tally: t.tally.plus(amount).unwrap_or(t.tally),
+            }),
+            Some(t) if t.day > local.day => Some(t),
+            _ => Some(DayTally {
+                day: local.day,
+                tally: SalesTally::default().plus(amount).unwrap_or_default(),
+            }),
+        };
+        if let Some(meal) = self.config.meal_at(local.minute) {
+            let key = (local.day, meal.start);
+            self.snap.meal = match self.snap.meal {
+                Some(m) if (m.day, m.meal_start) == key => Some(MealTally {
+                    tally: m.tally.plus(amount).unwrap_or(m.tally),
+                    ..m
+                }),
+                Some(m) if (m.day, m.meal_start) > key => Some(m),
+                _ => Some(MealTally {
+                    day: local.day,
+                    meal_start: meal.start,
+                    tally: SalesTally::default().plus(amount).unwrap_or_default(),
+                }),
+            };
+        }
+        self.snap.recent_amounts.push(amount);
+        while self.snap.recent_amounts.len() > RECENT_AMOUNTS_LEN {
+            self.snap.recent_amounts.remove(0);
+        }
+        self.snap.last_sale = Some(LastSale {
+            payer: pending.sale.payer,
+            amount,
+            at: self.now,
+        });
+    }
+
+    pub(super) fn is_duplicate(&self, payer: Payer, amount: Fen) -> bool {
+        self.snap.last_sale.is_some_and(|last| {
+            last.payer == payer
+                && last.amount == amount
+                && last.at <= self.now
+                && self.now.millis_since(last.at) < self.config.duplicate_window_ms
+        })
+    }
+
+    pub(super) fn pending_for(&self, payer: Payer) -> Option<PendingSale> {
+        self.snap
+            .pending
+            .iter()
+            .find(|p| p.sale.payer == payer)
+            .copied()
+    }
+
+    pub(super) fn evidence(&self, pending: &PendingSale, card: &CardImage) -> DebitEvidence {
+        let plan = pending.sale.card;
+        debit_evidence(
+            card,
+            plan.counter_before,
+            plan.balance_before,
+            pending.sale.amount,
+            plan.tag,
+        )
+    }
+}
