@@ -11,6 +11,7 @@ use shared::Fen;
 
 use super::calendar::local_time;
 use super::card::{debit_evidence, txn_tag, CardImage, CardWrite, DebitEvidence};
+use super::config::Lang;
 use super::text::{balance, tr, yuan};
 use super::{Beep, Effect, Mode, Overlay, Payment, Till, MAX_UNRESOLVED_SALES, SUCCESS_SHOW_MS};
 
@@ -18,6 +19,30 @@ impl Till {
     pub(super) fn start_debit(&mut self, payment: Payment, card: &CardImage) {
         let lang = self.lang();
         let payer = Payer::CampusCard(card.uid);
+        if payment.amount > self.config.max_sale {
+            // Only a fixed price set before the limit was lowered can get here: typed amounts are
+            // checked as they are typed.
+            let over = match lang {
+                Lang::Zh => format!(
+                    "{} 超过单笔限额 {}",
+                    yuan(payment.amount),
+                    yuan(self.config.max_sale)
+                ),
+                Lang::En => format!(
+                    "{} over the limit {}",
+                    yuan(payment.amount),
+                    yuan(self.config.max_sale)
+                ),
+            };
+            return self.show_error_to_both(vec![
+                over,
+                tr(
+                    lang,
+                    "未扣款 清零+删除退出定额",
+                    "Not charged; Clear+Del leaves fixed price",
+                ),
+            ]);
+        }
         if payment.duplicate_confirmed != Some(payer) && self.is_duplicate(payer, payment.amount) {
             self.mode = Mode::ConfirmDuplicate { payment, payer };
             self.effects.push_back(Effect::Beep(Beep::Attention));
@@ -241,34 +266,43 @@ impl Till {
     }
 
     /// Adds a committed sale to the totals, the recent amounts and the duplicate reminder. The
-    /// sale counts in the day and meal in which its intent was made.
+    /// sale counts in the day and meal in which its intent was made (see [`tally_action`]).
     pub(super) fn record_sale(&mut self, pending: &PendingSale) {
         let amount = pending.sale.amount;
-        let local = local_time(pending.at, self.config.utc_offset_minutes);
-        self.snap.today = match self.snap.today {
-            Some(t) if t.day == local.day => Some(DayTally {
-                day: t.day,
-                tally: t.tally.plus(amount).unwrap_or(t.tally),
+        let offset = self.config.utc_offset_minutes;
+        let sale = local_time(pending.at, offset);
+        let clock = local_time(self.now, offset);
+        let add = |tally: SalesTally| tally.plus(amount).unwrap_or(tally);
+        let today_key = self.snap.today.map(|t| t.day);
+        self.snap.today = match tally_action(today_key, sale.day, Some(clock.day)) {
+            TallyAction::Add => self.snap.today.map(|t| DayTally {
+                tally: add(t.tally),
+                ..t
             }),
-            Some(t) if t.day > local.day => Some(t),
-            _ => Some(DayTally {
-                day: local.day,
-                tally: SalesTally::default().plus(amount).unwrap_or_default(),
+            TallyAction::Restart => Some(DayTally {
+                day: sale.day,
+                tally: add(SalesTally::default()),
             }),
+            TallyAction::Skip => self.snap.today,
         };
-        if let Some(meal) = self.config.meal_at(local.minute) {
-            let key = (local.day, meal.start);
-            self.snap.meal = match self.snap.meal {
-                Some(m) if (m.day, m.meal_start) == key => Some(MealTally {
-                    tally: m.tally.plus(amount).unwrap_or(m.tally),
+        if let Some(meal) = self.config.meal_at(sale.minute) {
+            let sale_key = (sale.day, meal.start);
+            let clock_key = self
+                .config
+                .meal_at(clock.minute)
+                .map(|m| (clock.day, m.start));
+            let meal_key = self.snap.meal.map(|m| (m.day, m.meal_start));
+            self.snap.meal = match tally_action(meal_key, sale_key, clock_key) {
+                TallyAction::Add => self.snap.meal.map(|m| MealTally {
+                    tally: add(m.tally),
                     ..m
                 }),
-                Some(m) if (m.day, m.meal_start) > key => Some(m),
-                _ => Some(MealTally {
-                    day: local.day,
+                TallyAction::Restart => Some(MealTally {
+                    day: sale.day,
                     meal_start: meal.start,
-                    tally: SalesTally::default().plus(amount).unwrap_or_default(),
+                    tally: add(SalesTally::default()),
                 }),
+                TallyAction::Skip => self.snap.meal,
             };
         }
         self.snap.recent_amounts.push(amount);
@@ -308,5 +342,53 @@ impl Till {
             pending.sale.amount,
             plan.tag,
         )
+    }
+}
+
+/// What a committed sale does to a tally (today's, or the current meal's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TallyAction {
+    /// The tally is the sale's period: add to it.
+    Add,
+    /// Start the tally afresh at the sale's period.
+    Restart,
+    /// The sale belongs to a period that is over (a sale settled late): the journal keeps it,
+    /// the running tally does not.
+    Skip,
+}
+
+/// The one rule for tallies: a sale counts in the period of its intent. The tally follows the
+/// newest period, and also the clock's current period, so that after the clock is set back
+/// (across midnight, say) new sales count where Clear+5 and Clear+6 look for them.
+pub(super) fn tally_action<K: Ord + Copy>(
+    tally: Option<K>,
+    sale: K,
+    clock: Option<K>,
+) -> TallyAction {
+    match tally {
+        Some(tally) if tally == sale => TallyAction::Add,
+        _ if Some(sale) == clock => TallyAction::Restart,
+        Some(tally) if tally > sale => TallyAction::Skip,
+        _ => TallyAction::Restart,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{tally_action, TallyAction};
+
+    #[test]
+    fn tallies_follow_the_newest_period_and_the_clock() {
+        // Same period: add.
+        assert_eq!(tally_action(Some(5), 5, Some(5)), TallyAction::Add);
+        // No tally yet, or a new day: restart.
+        assert_eq!(tally_action(None, 5, Some(5)), TallyAction::Restart);
+        assert_eq!(tally_action(Some(4), 5, Some(5)), TallyAction::Restart);
+        // A sale from yesterday settled today: the journal keeps it, today's tally does not.
+        assert_eq!(tally_action(Some(5), 4, Some(5)), TallyAction::Skip);
+        // The clock was set back across midnight: new sales count on the clock's day.
+        assert_eq!(tally_action(Some(5), 4, Some(4)), TallyAction::Restart);
+        // A meal sale committed just after the meal ended (no current meal) still counts.
+        assert_eq!(tally_action(Some(5), 5, None), TallyAction::Add);
     }
 }
