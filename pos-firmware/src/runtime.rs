@@ -101,6 +101,15 @@ impl TillRuntime {
         (self.till.next_deadline(), self.keys.deadline_ms())
     }
 
+    /// The earliest of both deadlines, on the monotonic clock of `now` (the core's wall-clock
+    /// deadline is converted by its distance from `now.wall`). Front ends that run a clock of
+    /// their own sleep until this and then feed [`Input::Tick`].
+    pub fn next_deadline_mono(&self, now: Now) -> Option<u64> {
+        let (wall, mono) = self.deadlines();
+        let wall_in_mono = wall.map(|d| now.mono_ms.saturating_add(d.millis_since(now.wall)));
+        [wall_in_mono, mono].into_iter().flatten().min()
+    }
+
     /// Whether the keymap is holding a started combo (Clear or F2 pressed, second key awaited).
     pub fn combo_armed(&self) -> bool {
         self.keys.is_armed()

@@ -919,15 +919,12 @@ impl Session {
     fn advance(&mut self, ms: u64) -> Result<(), String> {
         let target = self.mono_ms + ms;
         for _ in 0..MAX_TIMER_FIRINGS_PER_WAIT {
-            let (wall_deadline, mono_deadline) = self.runtime()?.deadlines();
-            let wall_in_mono =
-                wall_deadline.map(|d| self.mono_ms.saturating_add(d.millis_since(self.wall)));
-            let next = [wall_in_mono, mono_deadline]
-                .into_iter()
-                .flatten()
-                .filter(|&t| t <= target)
-                .min();
-            let Some(next) = next else {
+            let now = Now {
+                wall: self.wall,
+                mono_ms: self.mono_ms,
+            };
+            let next = self.runtime()?.next_deadline_mono(now);
+            let Some(next) = next.filter(|&t| t <= target) else {
                 self.step_to(target);
                 return self.input(Input::Tick);
             };

@@ -253,14 +253,10 @@ impl<W: Write> ScriptRunner<W> {
         let target_mono = self.mono_ms.saturating_add(ms);
         loop {
             let (wall_deadline, mono_deadline) = self.runtime()?.deadlines();
-            let wall_in_mono =
-                wall_deadline.map(|d| self.mono_ms.saturating_add(d.millis_since(self.wall)));
-            let next = [wall_in_mono, mono_deadline]
-                .into_iter()
-                .flatten()
-                .filter(|&t| t <= target_mono)
-                .min();
-            let Some(next) = next else { break };
+            let next = self.runtime()?.next_deadline_mono(self.now());
+            let Some(next) = next.filter(|&t| t <= target_mono) else {
+                break;
+            };
             self.step_to(next.max(self.mono_ms));
             self.feed(Input::Tick)?;
             if next <= self.mono_ms && self.runtime()?.deadlines() == (wall_deadline, mono_deadline)
