@@ -30,21 +30,27 @@ fn a_sale_shown_as_successful_survives_sigkill() {
     till.finish();
 }
 
-#[test]
-fn a_kill_between_intent_and_card_write_leaves_no_phantom_sale() {
+/// Starts a sale on a fresh till that stops dead at `pause_at`, SIGKILLs it there, and checks
+/// the journal holds exactly one unresolved intent. The intent is durable before the card is
+/// touched (printed lines lag the journal, so this audit is what proves it).
+fn sale_killed_at(pause_at: &str, paused_marker: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let mut till = TillProcess::start(dir.path(), &["--pause-at", "before-card-write"]);
+    let mut till = TillProcess::start(dir.path(), &["--pause-at", pause_at]);
     till.send(SALE);
-    // The intent is durable before the card is touched (printed lines lag the journal, so the
-    // audit below is what proves it).
-    till.wait_for("PAUSED BeforeCardWrite");
+    till.wait_for(paused_marker);
     till.kill();
-
     let audit = audit_journal(dir.path());
     assert_eq!(
         (audit.intents, audit.committed, audit.unresolved.len()),
         (1, 0, 1)
     );
+    dir
+}
+
+#[test]
+fn a_kill_between_intent_and_card_write_leaves_no_phantom_sale() {
+    let dir = sale_killed_at("before-card-write", "PAUSED BeforeCardWrite");
+    let audit = audit_journal(dir.path());
     assert_cards_match_journal(dir.path(), &audit); // the card still has its ¥100
 
     // The restarted till says a sale is unresolved, counts nothing, and the card's next tap
@@ -69,17 +75,7 @@ fn a_kill_between_intent_and_card_write_leaves_no_phantom_sale() {
 
 #[test]
 fn a_kill_after_the_card_write_loses_no_sale_and_never_charges_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut till = TillProcess::start(dir.path(), &["--pause-at", "after-card-write"]);
-    till.send(SALE);
-    till.wait_for("PAUSED AfterCardWrite");
-    till.kill();
-
-    let audit = audit_journal(dir.path());
-    assert_eq!(
-        (audit.intents, audit.committed, audit.unresolved.len()),
-        (1, 0, 1)
-    );
+    let dir = sale_killed_at("after-card-write", "PAUSED AfterCardWrite");
 
     // The card was charged but the commit never made it: the next tap of that card, during a new
     // sale, first settles the old one as paid (without charging again) and asks to tap again.

@@ -388,8 +388,7 @@ impl Till {
                 self.commit(pending, card.balance, false);
             }
             CardWriteOutcome::Refused => {
-                self.snap.pending.retain(|p| p.intent != intent);
-                self.write(RecordBody::SaleAborted(SaleAborted {
+                self.settle(RecordBody::SaleAborted(SaleAborted {
                     intent,
                     reason: AbortReason::WriteRefused,
                 }));

@@ -7,7 +7,7 @@ use shared::record::{
     RecordBody, SaleAborted, SaleCommitted, SaleInDoubt, SaleIntent, SalesTally,
     RECENT_AMOUNTS_LEN,
 };
-use shared::Fen;
+use shared::{Fen, Seq};
 
 use super::calendar::local_time;
 use super::card::{debit_evidence, txn_tag, CardImage, CardWrite, DebitEvidence};
@@ -61,10 +61,10 @@ impl Till {
                 "Card worn out: see card centre",
             )]);
         };
-        if self.snap.pending.len() >= MAX_UNRESOLVED_SALES {
-            let oldest = self.snap.pending.remove(0);
-            self.write(RecordBody::SaleInDoubt(SaleInDoubt {
-                intent: oldest.intent,
+        let oldest = self.snap.pending.first().map(|p| p.intent);
+        if let Some(oldest) = oldest.filter(|_| self.snap.pending.len() >= MAX_UNRESOLVED_SALES) {
+            self.settle(RecordBody::SaleInDoubt(SaleInDoubt {
+                intent: oldest,
                 reason: InDoubtReason::TooManyUnresolved,
             }));
         }
@@ -143,15 +143,7 @@ impl Till {
         let amount = yuan(pending.sale.amount);
         match self.evidence(&pending, card) {
             DebitEvidence::Debited => {
-                self.snap.pending.retain(|p| p.intent != pending.intent);
-                self.record_sale(&pending);
-                self.write(RecordBody::SaleCommitted(SaleCommitted {
-                    intent: pending.intent,
-                    amount: pending.sale.amount,
-                    payer: pending.sale.payer,
-                    balance_after: card.balance,
-                    recovered: true,
-                }));
+                self.settle_paid(&pending, card.balance, true);
                 self.show_message(
                     vec![
                         tr(
@@ -178,8 +170,7 @@ impl Till {
                 } else {
                     tr(lang, "请重新输入金额", "Enter the amount again")
                 };
-                self.snap.pending.retain(|p| p.intent != pending.intent);
-                self.write(RecordBody::SaleAborted(SaleAborted {
+                self.settle(RecordBody::SaleAborted(SaleAborted {
                     intent: pending.intent,
                     reason: AbortReason::CardNotDebited,
                 }));
@@ -206,8 +197,7 @@ impl Till {
 
     pub(super) fn settle_in_doubt(&mut self, pending: PendingSale) {
         let lang = self.lang();
-        self.snap.pending.retain(|p| p.intent != pending.intent);
-        self.write(RecordBody::SaleInDoubt(SaleInDoubt {
+        self.settle(RecordBody::SaleInDoubt(SaleInDoubt {
             intent: pending.intent,
             reason: InDoubtReason::CardMovedOn,
         }));
@@ -238,15 +228,7 @@ impl Till {
 
     pub(super) fn commit(&mut self, pending: PendingSale, balance_after: Fen, recovered: bool) {
         let lang = self.lang();
-        self.snap.pending.retain(|p| p.intent != pending.intent);
-        self.record_sale(&pending);
-        self.write(RecordBody::SaleCommitted(SaleCommitted {
-            intent: pending.intent,
-            amount: pending.sale.amount,
-            payer: pending.sale.payer,
-            balance_after,
-            recovered,
-        }));
+        self.settle_paid(&pending, balance_after, recovered);
         self.mode = self.resting_mode();
         let amount = yuan(pending.sale.amount);
         let success = tr(lang, "交易成功", "Payment OK");
@@ -263,6 +245,37 @@ impl Till {
             until: self.now.saturating_add_millis(SUCCESS_SHOW_MS),
         });
         self.effects.push_back(Effect::Beep(Beep::Success));
+    }
+
+    /// Journals how an unresolved sale ended (committed, aborted or in doubt) and takes it off
+    /// the unresolved list, so that the snapshot written with the record no longer lists it.
+    pub(super) fn settle(&mut self, outcome: RecordBody) -> Seq {
+        let intent = match &outcome {
+            RecordBody::SaleCommitted(sale) => Some(sale.intent),
+            RecordBody::SaleAborted(sale) => Some(sale.intent),
+            RecordBody::SaleInDoubt(sale) => Some(sale.intent),
+            _ => None,
+        };
+        debug_assert!(intent.is_some(), "settle() takes a sale's outcome");
+        self.snap.pending.retain(|p| Some(p.intent) != intent);
+        self.write(outcome)
+    }
+
+    /// The money of `pending` moved: counts it in the totals, then settles it as committed.
+    pub(super) fn settle_paid(
+        &mut self,
+        pending: &PendingSale,
+        balance_after: Fen,
+        recovered: bool,
+    ) {
+        self.record_sale(pending);
+        self.settle(RecordBody::SaleCommitted(SaleCommitted {
+            intent: pending.intent,
+            amount: pending.sale.amount,
+            payer: pending.sale.payer,
+            balance_after,
+            recovered,
+        }));
     }
 
     /// Adds a committed sale to the totals, the recent amounts and the duplicate reminder. The
