@@ -169,6 +169,18 @@ fn random_sigkills_under_a_stream_of_sales_lose_nothing() {
     assert!(first_sale);
 }
 
+/// Runs the till once on `data_dir` with no script and returns its output and its stderr.
+fn start_with_no_input(data_dir: &std::path::Path) -> (std::process::Output, String) {
+    let output = std::process::Command::new(till_tests::till_binary())
+        .args(["script", "-", "--data-dir"])
+        .arg(data_dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output, stderr)
+}
+
 #[test]
 fn a_damaged_journal_stops_the_till_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
@@ -186,13 +198,7 @@ fn a_damaged_journal_stops_the_till_with_a_clear_message() {
         .unwrap()
         .set_len(length / 3)
         .unwrap();
-    let output = std::process::Command::new(till_tests::till_binary())
-        .args(["script", "-", "--data-dir"])
-        .arg(dir.path())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (output, stderr) = start_with_no_input(dir.path());
     assert_eq!(
         output.status.code(),
         Some(3),
@@ -211,13 +217,7 @@ fn a_damaged_journal_stops_the_till_with_a_clear_message() {
     let fresh = tempfile::tempdir().unwrap();
     let mut first = TillProcess::start(fresh.path(), &[]);
     first.wait_for("till started");
-    let output = std::process::Command::new(till_tests::till_binary())
-        .args(["script", "-", "--data-dir"])
-        .arg(fresh.path())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (output, stderr) = start_with_no_input(fresh.path());
     assert_eq!(
         output.status.code(),
         Some(3),
