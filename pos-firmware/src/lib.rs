@@ -4,6 +4,7 @@
 
 pub mod core;
 pub mod journal;
+pub mod reader;
 pub mod runtime;
 pub mod settings;
 pub mod sim;
