@@ -24,13 +24,22 @@ pub enum CardRead {
     Unreadable(CardProblem),
 }
 
-/// Why a card cannot pay. Append-only in spirit: the card issue adds more.
+/// Why a card cannot pay, as the reader and the wallet layout find it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CardProblem {
     /// The card left the field or the radio link failed mid-read: tap again.
     ReadFailed,
-    /// Not a campus card of ours (or not formatted).
+    /// Not a Mifare Classic campus card at all (a bus card, a phone, another card type).
     NotCampusCard,
+    /// A Mifare Classic card still on its factory (transport) keys: never issued.
+    Unformatted,
+    /// A campus wallet of another campus (its header names another campus id).
+    OtherCampus,
+    /// The wallet sector does not open with this card's derived key: wrong keys, a card keyed
+    /// by another system, or a master key that does not match.
+    WrongKey,
+    /// The wallet's data fails its MAC in both slots: forged or cloned data.
+    BadMac,
 }
 
 /// The one write that moves the money: the card's new state. The reader must refuse it if the

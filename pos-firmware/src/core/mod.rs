@@ -312,6 +312,31 @@ impl Till {
             CardRead::Unreadable(CardProblem::NotCampusCard) => {
                 return self.show_error_to_both(vec![tr(lang, "非本校园卡", "Not a campus card")]);
             }
+            CardRead::Unreadable(CardProblem::Unformatted) => {
+                return self.show_error_to_both(vec![
+                    tr(lang, "未开通的卡", "Card not issued"),
+                    tr(lang, "请到卡务中心", "See the card centre"),
+                ]);
+            }
+            CardRead::Unreadable(CardProblem::OtherCampus) => {
+                return self.show_error_to_both(vec![tr(
+                    lang,
+                    "非本校园卡(外校)",
+                    "Card of another campus",
+                )]);
+            }
+            CardRead::Unreadable(CardProblem::WrongKey) => {
+                return self.show_error_to_both(vec![
+                    tr(lang, "卡片密钥错误", "Card key mismatch"),
+                    tr(lang, "请到卡务中心", "See the card centre"),
+                ]);
+            }
+            CardRead::Unreadable(CardProblem::BadMac) => {
+                return self.show_error_to_both(vec![
+                    tr(lang, "卡片数据校验失败", "Card data check failed"),
+                    tr(lang, "请到卡务中心", "See the card centre"),
+                ]);
+            }
         };
         if let Mode::Debiting { .. } = self.mode {
             return; // the write under way owns the reader; a second tap is noise
