@@ -322,7 +322,18 @@ fn check_journal(dir: &Path, final_cards: &[SimCard], config: &TillConfig) -> Ve
                 resolve(d.intent, "puts in doubt");
                 in_doubt += 1;
             }
-            RecordBody::ModeChanged(_) | RecordBody::MachineNumberChanged { .. } => {}
+            RecordBody::ModeChanged(_)
+            | RecordBody::MachineNumberChanged { .. }
+            | RecordBody::CampusConfigApplied { .. }
+            | RecordBody::BlacklistReplaced(_)
+            | RecordBody::ServerTimeSeen { .. }
+            | RecordBody::CardIssued(_) => {}
+            RecordBody::LoadIntent(_)
+            | RecordBody::LoadCommitted(_)
+            | RecordBody::LoadAborted(_)
+            | RecordBody::LoadInDoubt(_) => {
+                problems.push(format!("{seq}: scenarios load no value (a card test does)"));
+            }
         }
     }
     if snapshot.machine != machine {

@@ -246,7 +246,20 @@ impl Books {
             RecordBody::SaleInDoubt(d) => {
                 self.resolve(seq, d.intent, Resolution::InDoubt)?;
             }
-            RecordBody::ModeChanged(_) | RecordBody::MachineNumberChanged { .. } => {}
+            RecordBody::ModeChanged(_)
+            | RecordBody::MachineNumberChanged { .. }
+            | RecordBody::CampusConfigApplied { .. }
+            | RecordBody::BlacklistReplaced(_)
+            | RecordBody::ServerTimeSeen { .. } => {}
+            RecordBody::CardIssued(_)
+            | RecordBody::LoadIntent(_)
+            | RecordBody::LoadCommitted(_)
+            | RecordBody::LoadAborted(_)
+            | RecordBody::LoadInDoubt(_) => {
+                return Err(format!(
+                    "{seq}: the simulation issues no cards and loads no value"
+                ));
+            }
         }
         self.records.push(record);
         Ok(())

@@ -2,7 +2,9 @@
 //! envelope). Everything stored or sent goes through here, so a format change is visible in one
 //! file and is caught by the golden-bytes tests below.
 
-use crate::record::{JournalRecord, TillSnapshot};
+use crate::campus::{Blacklist, CampusConfig};
+use crate::link::{ToDaemon, ToTill};
+use crate::record::{JournalRecord, TillSnapshot, TillSnapshotV1};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 /// Journal records as stored. Append-only: a new format is a new variant; old ones stay readable.
@@ -12,9 +14,39 @@ pub enum RecordEnvelope {
 }
 
 /// The till snapshot as stored. Append-only, like [`RecordEnvelope`].
+#[allow(
+    clippy::large_enum_variant,
+    reason = "decoded once and unwrapped at once; boxing would only add an allocation"
+)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SnapshotEnvelope {
-    V1(TillSnapshot),
+    V1(TillSnapshotV1),
+    /// Adds pending top-ups, the campus configuration, the blacklist info and server time.
+    V2(TillSnapshot),
+}
+
+/// Link messages from the daemon to the firmware. Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ToTillEnvelope {
+    V1(ToTill),
+}
+
+/// Link messages from the firmware to the daemon. Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ToDaemonEnvelope {
+    V1(ToDaemon),
+}
+
+/// A campus configuration as sent by the server and stored by the till. Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CampusConfigEnvelope {
+    V1(CampusConfig),
+}
+
+/// A blacklist as sent by the server and stored by the till. Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BlacklistEnvelope {
+    V1(Blacklist),
 }
 
 /// Bytes that are not a valid encoding of what was expected.
@@ -61,13 +93,59 @@ pub fn decode_record(bytes: &[u8]) -> Result<JournalRecord, DecodeError> {
 }
 
 pub fn encode_snapshot(snapshot: &TillSnapshot) -> Vec<u8> {
-    encode(&SnapshotEnvelope::V1(snapshot.clone()))
+    encode(&SnapshotEnvelope::V2(snapshot.clone()))
 }
 
+/// Decodes a snapshot from any known version, migrating old ones.
 pub fn decode_snapshot(bytes: &[u8]) -> Result<TillSnapshot, DecodeError> {
     match decode::<SnapshotEnvelope>(bytes, "till snapshot")? {
-        SnapshotEnvelope::V1(snapshot) => Ok(snapshot),
+        SnapshotEnvelope::V1(snapshot) => Ok(snapshot.into()),
+        SnapshotEnvelope::V2(snapshot) => Ok(snapshot),
     }
+}
+
+pub fn encode_to_till(message: &ToTill) -> Vec<u8> {
+    encode(&ToTillEnvelope::V1(message.clone()))
+}
+
+pub fn decode_to_till(bytes: &[u8]) -> Result<ToTill, DecodeError> {
+    match decode::<ToTillEnvelope>(bytes, "link message to the till")? {
+        ToTillEnvelope::V1(message) => Ok(message),
+    }
+}
+
+pub fn encode_to_daemon(message: &ToDaemon) -> Vec<u8> {
+    encode(&ToDaemonEnvelope::V1(message.clone()))
+}
+
+pub fn decode_to_daemon(bytes: &[u8]) -> Result<ToDaemon, DecodeError> {
+    match decode::<ToDaemonEnvelope>(bytes, "link message to the daemon")? {
+        ToDaemonEnvelope::V1(message) => Ok(message),
+    }
+}
+
+pub fn encode_campus_config(config: &CampusConfig) -> Vec<u8> {
+    encode(&CampusConfigEnvelope::V1(config.clone()))
+}
+
+pub fn decode_campus_config(bytes: &[u8]) -> Result<CampusConfig, DecodeError> {
+    match decode::<CampusConfigEnvelope>(bytes, "campus configuration")? {
+        CampusConfigEnvelope::V1(config) => Ok(config),
+    }
+}
+
+pub fn encode_blacklist(list: &Blacklist) -> Vec<u8> {
+    encode(&BlacklistEnvelope::V1(list.clone()))
+}
+
+/// Decodes a blacklist and checks it is sorted and within its size limit.
+pub fn decode_blacklist(bytes: &[u8]) -> Result<Blacklist, DecodeError> {
+    let BlacklistEnvelope::V1(list) = decode::<BlacklistEnvelope>(bytes, "blacklist")?;
+    list.validate().map_err(|e| DecodeError::Malformed {
+        what: "blacklist",
+        detail: e.to_string(),
+    })?;
+    Ok(list)
 }
 
 #[cfg(test)]
@@ -172,6 +250,33 @@ mod tests {
                 },
                 &[0x05, 0x3A, 0xAC, 0x02],
             ),
+            (
+                RecordBody::CardIssued(CardIssued {
+                    uid: uid(),
+                    opening_balance: Fen::new(10_000),
+                }),
+                &[
+                    0x06, 0x04, 0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 0, 0, 0, 0x90, 0x4E,
+                ],
+            ),
+            (
+                RecordBody::LoadAborted(LoadAborted {
+                    intent: Seq(7),
+                    reason: AbortReason::WriteRefused,
+                }),
+                &[0x09, 0x07, 0x01],
+            ),
+            (
+                RecordBody::CampusConfigApplied { version: 5 },
+                &[0x0B, 0x05],
+            ),
+            (
+                RecordBody::ServerTimeSeen {
+                    server: UnixMillis(0),
+                    offset_ms: -3,
+                },
+                &[0x0D, 0x00, 0x05],
+            ),
         ];
         for (body, golden_body) in cases {
             let record = JournalRecord {
@@ -206,8 +311,22 @@ mod tests {
             recent_amounts: vec![Fen::new(700), Fen::new(800)],
             last_sale: None,
             pending: vec![],
+            pending_loads: vec![],
+            campus: None,
+            blacklist: None,
+            server_time: None,
         };
-        let bytes = encode_snapshot(&snapshot);
+        let mut bytes = encode_snapshot(&snapshot);
+        assert_eq!(bytes[0], 0x01, "written as SnapshotEnvelope::V2");
+        assert_eq!(
+            &bytes[bytes.len() - 4..],
+            &[0x00, 0x00, 0x00, 0x00],
+            "no pending loads, campus config, blacklist or server time"
+        );
+        // The version-2 bytes are the version-1 fields followed by the new ones: the golden
+        // bytes below pin both the stored V1 layout (still decoded) and the common prefix.
+        bytes.truncate(bytes.len() - 4);
+        bytes[0] = 0x00;
         #[rustfmt::skip]
         let golden: &[u8] = &[
             0x00,             // SnapshotEnvelope::V1

@@ -3,8 +3,10 @@
 //!
 //! Money is [`Fen`] (integer fen, checked arithmetic, never floats).
 
+pub mod campus;
 pub mod codec;
 pub mod ids;
+pub mod link;
 pub mod money;
 pub mod record;
 

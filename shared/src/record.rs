@@ -7,6 +7,7 @@
 //! at the end, never reorder or remove), and a struct that must change gets a new envelope
 //! version instead of an edited field list.
 
+use crate::campus::{BlacklistInfo, CampusConfig};
 use crate::ids::{CardUid, LocalDay, MachineNumber, MinuteOfDay, Seq, UnixMillis};
 use crate::money::Fen;
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,23 @@ pub enum RecordBody {
         old: MachineNumber,
         new: MachineNumber,
     },
+    /// Card-centre staff issued (formatted) a blank card as a campus wallet.
+    CardIssued(CardIssued),
+    /// A top-up is about to write the card (cash was taken by the card centre).
+    LoadIntent(LoadIntent),
+    /// The top-up reached the card. Resolves the intent `intent`.
+    LoadCommitted(LoadCommitted),
+    /// The top-up certainly did not reach the card. Resolves the intent `intent`.
+    LoadAborted(LoadAborted),
+    /// The till cannot learn whether the top-up reached the card: the server settles it and
+    /// refunds the cash if its ledger shows the load never arrived.
+    LoadInDoubt(LoadInDoubt),
+    /// A campus configuration from the server was applied.
+    CampusConfigApplied { version: u64 },
+    /// The lost-card blacklist was replaced as a whole.
+    BlacklistReplaced(BlacklistInfo),
+    /// The server's clock was seen; `offset_ms` is server minus till.
+    ServerTimeSeen { server: UnixMillis, offset_ms: i64 },
 }
 
 /// Who pays. Append-only: virtual cards and payment codes come later.
@@ -82,6 +100,50 @@ pub struct SaleCommitted {
 pub struct SaleAborted {
     pub intent: Seq,
     pub reason: AbortReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardIssued {
+    pub uid: CardUid,
+    pub opening_balance: Fen,
+}
+
+/// A top-up: `card` is the state the write starts from (its `tag` is written with the load).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadIntent {
+    pub amount: Fen,
+    pub uid: CardUid,
+    pub card: CardDebitPlan,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadCommitted {
+    pub intent: Seq,
+    pub amount: Fen,
+    pub uid: CardUid,
+    pub balance_after: Fen,
+    /// Resolved from a later read of the card, not from the write.
+    pub recovered: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadAborted {
+    pub intent: Seq,
+    pub reason: AbortReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadInDoubt {
+    pub intent: Seq,
+    pub reason: InDoubtReason,
+}
+
+/// A top-up whose intent is durable but whose outcome is not known yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingLoad {
+    pub intent: Seq,
+    pub at: UnixMillis,
+    pub load: LoadIntent,
 }
 
 /// Why a sale did not take money. Append-only.
@@ -183,6 +245,49 @@ pub struct TillSnapshot {
     pub last_sale: Option<LastSale>,
     /// Oldest first; bounded by the firmware's limit on unresolved sales.
     pub pending: Vec<PendingSale>,
+    // ----- since snapshot version 2 --------------------------------------------------------
+    /// Top-ups waiting for their card to come back; oldest first, bounded like `pending`.
+    pub pending_loads: Vec<PendingLoad>,
+    /// The campus configuration last applied (None: the till's own settings only).
+    pub campus: Option<CampusConfig>,
+    /// The blacklist the till holds (the list itself is stored beside the journal).
+    pub blacklist: Option<BlacklistInfo>,
+    /// The server's clock as last seen: (server time, offset server minus till).
+    pub server_time: Option<(UnixMillis, i64)>,
+}
+
+/// The snapshot as version 1 stored it; read only to migrate old journals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TillSnapshotV1 {
+    pub next_seq: Seq,
+    pub machine: MachineNumber,
+    pub offline: bool,
+    pub fixed_price: Option<Fen>,
+    pub today: Option<DayTally>,
+    pub meal: Option<MealTally>,
+    pub recent_amounts: Vec<Fen>,
+    pub last_sale: Option<LastSale>,
+    pub pending: Vec<PendingSale>,
+}
+
+impl From<TillSnapshotV1> for TillSnapshot {
+    fn from(v1: TillSnapshotV1) -> TillSnapshot {
+        TillSnapshot {
+            next_seq: v1.next_seq,
+            machine: v1.machine,
+            offline: v1.offline,
+            fixed_price: v1.fixed_price,
+            today: v1.today,
+            meal: v1.meal,
+            recent_amounts: v1.recent_amounts,
+            last_sale: v1.last_sale,
+            pending: v1.pending,
+            pending_loads: Vec::new(),
+            campus: None,
+            blacklist: None,
+            server_time: None,
+        }
+    }
 }
 
 impl TillSnapshot {
@@ -198,6 +303,10 @@ impl TillSnapshot {
             recent_amounts: Vec::new(),
             last_sale: None,
             pending: Vec::new(),
+            pending_loads: Vec::new(),
+            campus: None,
+            blacklist: None,
+            server_time: None,
         }
     }
 }

@@ -152,8 +152,12 @@ pub struct JournalAudit {
     pub in_doubt: u64,
     /// Committed amount per card UID (hex).
     pub charged: BTreeMap<String, Fen>,
-    /// Intents still unresolved.
+    /// Intents (sales and top-ups) still unresolved.
     pub unresolved: BTreeSet<Seq>,
+    pub load_intents: u64,
+    pub loads_committed: u64,
+    /// Committed top-ups per card UID (hex).
+    pub loaded: BTreeMap<String, Fen>,
 }
 
 /// Reads the whole journal in `data_dir` and checks: contiguous seqs from 1; every resolution
@@ -203,14 +207,39 @@ pub fn audit_journal(data_dir: &Path) -> JournalAudit {
                 resolve(sale.intent, &mut audit);
                 audit.in_doubt += 1;
             }
-            RecordBody::ModeChanged(_) | RecordBody::MachineNumberChanged { .. } => {}
+            RecordBody::LoadIntent(_) => {
+                audit.load_intents += 1;
+                audit.unresolved.insert(record.seq);
+                intents.insert(record.seq, record.clone());
+            }
+            RecordBody::LoadCommitted(load) => {
+                resolve(load.intent, &mut audit);
+                audit.loads_committed += 1;
+                let total = audit.loaded.entry(load.uid.to_string()).or_default();
+                *total = total.checked_add(load.amount).expect("no overflow");
+            }
+            RecordBody::LoadAborted(load) => {
+                resolve(load.intent, &mut audit);
+                audit.aborted += 1;
+            }
+            RecordBody::LoadInDoubt(load) => {
+                resolve(load.intent, &mut audit);
+                audit.in_doubt += 1;
+            }
+            RecordBody::ModeChanged(_)
+            | RecordBody::MachineNumberChanged { .. }
+            | RecordBody::CardIssued(_)
+            | RecordBody::CampusConfigApplied { .. }
+            | RecordBody::BlacklistReplaced(_)
+            | RecordBody::ServerTimeSeen { .. } => {}
         }
     }
-    let pending: BTreeSet<Seq> = journal
-        .snapshot()
+    let snapshot = journal.snapshot();
+    let pending: BTreeSet<Seq> = snapshot
         .pending
         .iter()
         .map(|p| p.intent)
+        .chain(snapshot.pending_loads.iter().map(|p| p.intent))
         .collect();
     assert_eq!(
         pending, audit.unresolved,

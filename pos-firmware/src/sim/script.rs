@@ -392,6 +392,37 @@ pub fn describe_record(record: &JournalRecord) -> String {
         RecordBody::SaleInDoubt(s) => format!("sale-in-doubt {} {:?}", s.intent, s.reason),
         RecordBody::ModeChanged(m) => format!("mode {m:?}"),
         RecordBody::MachineNumberChanged { old, new } => format!("machine-number {old} -> {new}"),
+        RecordBody::CardIssued(c) => {
+            format!(
+                "card-issued card {} balance {}",
+                c.uid,
+                yuan(c.opening_balance)
+            )
+        }
+        RecordBody::LoadIntent(l) => format!(
+            "load-intent {} card {} counter {} balance {}",
+            yuan(l.amount),
+            l.uid,
+            l.card.counter_before,
+            yuan(l.card.balance_before)
+        ),
+        RecordBody::LoadCommitted(l) => format!(
+            "load-committed {} {} card {} balance {}{}",
+            l.intent,
+            yuan(l.amount),
+            l.uid,
+            yuan(l.balance_after),
+            if l.recovered { " recovered" } else { "" }
+        ),
+        RecordBody::LoadAborted(l) => format!("load-aborted {} {:?}", l.intent, l.reason),
+        RecordBody::LoadInDoubt(l) => format!("load-in-doubt {} {:?}", l.intent, l.reason),
+        RecordBody::CampusConfigApplied { version } => format!("campus-config v{version}"),
+        RecordBody::BlacklistReplaced(b) => {
+            format!("blacklist v{} {} entries", b.version, b.entries)
+        }
+        RecordBody::ServerTimeSeen { server, offset_ms } => {
+            format!("server-time {} offset {offset_ms}ms", server.0)
+        }
     };
     format!("{} m{} {body}", record.seq, record.machine)
 }
