@@ -31,6 +31,7 @@
 //! panic on garbage), turning a panic into [`JournalError::Corrupt`] and poisoning the journal.
 //! This relies on the firmware being built with `panic = "unwind"` (the default).
 
+mod card_index;
 mod high_water;
 
 use shared::codec::{self, decode_record, decode_snapshot, encode_record, encode_snapshot};

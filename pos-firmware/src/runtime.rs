@@ -9,14 +9,16 @@ use shared::record::{JournalRecord, RecordBody};
 use shared::UnixMillis;
 use std::path::Path;
 
-use crate::core::card::{CardRead, CardWrite, CardWriteOutcome};
+use crate::core::card::{CardRead, CardWrite, CardWriteOutcome, IssueOutcome};
 use crate::core::config::TillConfig;
 use crate::core::{Beep, BrowseDirection, Displays, Effect, Till};
 use crate::journal::{Direction, Journal, JournalError};
 
-/// The card reader as the runtime needs it: write the card that is on the reader.
+/// The card reader as the runtime needs it: write the card that is on the reader, or format
+/// the blank card on it as a campus wallet.
 pub trait CardWriter {
     fn write_card(&mut self, write: &CardWrite) -> CardWriteOutcome;
+    fn issue_card(&mut self) -> IssueOutcome;
 }
 
 /// An instant as the runtime needs it: wall time for the core and the journal, a monotonic
@@ -131,7 +133,13 @@ impl TillRuntime {
                     self.run_effects(now, reader, &mut outputs)?;
                 }
             }
-            Input::Card(read) => self.till.handle_card(read, now.wall),
+            Input::Card(read) => {
+                let known = match &read {
+                    CardRead::Card(card) => self.journal.card_counter(&card.uid)?,
+                    CardRead::Unreadable(_) => None,
+                };
+                self.till.handle_card(read, known, now.wall);
+            }
             Input::Code(code) => self.till.handle_code(&code, now.wall),
             Input::Tick => {
                 for command in self.keys.tick(now.mono_ms) {
@@ -187,6 +195,14 @@ impl TillRuntime {
                         matches!(record.body, RecordBody::SaleCommitted(_))
                     })?;
                     self.till.handle_sale_found(found, now.wall);
+                }
+                Effect::IssueCard => {
+                    self.refresh(outputs);
+                    let outcome = reader.issue_card();
+                    self.till.handle_card_issued(outcome, now.wall);
+                }
+                Effect::RememberCard { uid, counter } => {
+                    self.journal.remember_card_counter(&uid, counter)?;
                 }
                 Effect::Beep(beep) => outputs.push(Output::Beep(beep)),
             }

@@ -34,8 +34,10 @@ use pos_firmware::core::config::{Lang, TillConfig};
 use pos_firmware::journal::Journal;
 use pos_firmware::sim::cards::{default_cards, SimCard};
 use pos_firmware::sim::script::{parse_local, ScriptRunner, ScriptSetup, DEFAULT_START};
-use shared::record::{Payer, PendingSale, RecordBody, SaleIntent, SalesTally};
-use shared::{Fen, MachineNumber, Seq};
+use shared::record::{
+    LoadAborted, LoadInDoubt, LoadIntent, Payer, PendingSale, RecordBody, SaleIntent, SalesTally,
+};
+use shared::{CardUid, Fen, MachineNumber, Seq};
 
 /// Scenarios whose whole printed output is compared with `tests/scenarios/<name>.out`.
 const GOLDEN: &[&str] = &["merchants_day"];
@@ -86,6 +88,7 @@ scenarios!(
     max_sale,
     merchants_day,
     staff,
+    topup,
 );
 
 fn scenario_names() -> Vec<String> {
@@ -241,6 +244,9 @@ fn check_journal(dir: &Path, final_cards: &[SimCard], config: &TillConfig) -> Ve
     let mut intents: BTreeMap<Seq, IntentState> = BTreeMap::new();
     // (intent seq, amount, payer) of every commit, in journal order.
     let mut commits: Vec<(Seq, Fen, Payer)> = Vec::new();
+    // Top-ups: intent seq -> (intent, resolved), and (uid, amount) of every committed one.
+    let mut loads: BTreeMap<Seq, (LoadIntent, bool)> = BTreeMap::new();
+    let mut loaded: Vec<(CardUid, Fen)> = Vec::new();
     let mut expected_seq = Seq::FIRST;
     let mut in_doubt = 0usize;
     let mut machine = MachineNumber::FACTORY_DEFAULT;
@@ -327,13 +333,31 @@ fn check_journal(dir: &Path, final_cards: &[SimCard], config: &TillConfig) -> Ve
             | RecordBody::CampusConfigApplied { .. }
             | RecordBody::BlacklistReplaced(_)
             | RecordBody::ServerTimeSeen { .. }
+            | RecordBody::CardAnomaly(_)
             | RecordBody::CardIssued(_) => {}
-            RecordBody::LoadIntent(_)
-            | RecordBody::LoadCommitted(_)
-            | RecordBody::LoadAborted(_)
-            | RecordBody::LoadInDoubt(_) => {
-                problems.push(format!("{seq}: scenarios load no value (a card test does)"));
+            RecordBody::LoadIntent(load) => {
+                loads.insert(seq, (*load, false));
             }
+            RecordBody::LoadCommitted(c) => match loads.get_mut(&c.intent) {
+                Some((load, resolved)) if !*resolved => {
+                    *resolved = true;
+                    if (load.amount, load.uid) != (c.amount, c.uid)
+                        || load.card.balance_before.checked_add(c.amount) != Some(c.balance_after)
+                    {
+                        problems.push(format!("{seq} commits top-up {} wrongly", c.intent));
+                    }
+                    loaded.push((c.uid, c.amount));
+                }
+                _ => problems.push(format!(
+                    "{seq} commits top-up {}, unknown or done",
+                    c.intent
+                )),
+            },
+            RecordBody::LoadAborted(LoadAborted { intent, .. })
+            | RecordBody::LoadInDoubt(LoadInDoubt { intent, .. }) => match loads.get_mut(intent) {
+                Some((_, resolved)) if !*resolved => *resolved = true,
+                _ => problems.push(format!("{seq} settles top-up {intent}, unknown or done")),
+            },
         }
     }
     if snapshot.machine != machine {
@@ -371,6 +395,17 @@ fn check_journal(dir: &Path, final_cards: &[SimCard], config: &TillConfig) -> Ve
             "the scenario ends with unresolved intents {unresolved:?}"
         ));
     }
+    let unresolved_loads: Vec<Seq> = loads
+        .iter()
+        .filter(|(_, (_, resolved))| !resolved)
+        .map(|(seq, _)| *seq)
+        .collect();
+    let pending_loads: Vec<Seq> = snapshot.pending_loads.iter().map(|p| p.intent).collect();
+    if unresolved_loads != pending_loads || !unresolved_loads.is_empty() {
+        problems.push(format!(
+            "unresolved top-ups {unresolved_loads:?}, the snapshot's {pending_loads:?}: a finished scenario leaves none"
+        ));
+    }
     if in_doubt > 0 {
         problems.push(format!(
             "{in_doubt} sale(s) in doubt: a single simulated till can always resolve its cards' sales"
@@ -391,7 +426,17 @@ fn check_journal(dir: &Path, final_cards: &[SimCard], config: &TillConfig) -> Ve
         let committed = mine
             .iter()
             .try_fold(Fen::ZERO, |sum, a| sum.checked_add(*a));
-        let taken = initial.balance.checked_sub(now.balance);
+        let loads_in: Vec<Fen> = loaded
+            .iter()
+            .filter(|(uid, _)| *uid == initial.uid)
+            .map(|(_, amount)| *amount)
+            .collect();
+        let loaded_total = loads_in
+            .iter()
+            .try_fold(Fen::ZERO, |sum, a| sum.checked_add(*a));
+        let taken = loaded_total
+            .and_then(|loaded| initial.balance.checked_add(loaded))
+            .and_then(|funded| funded.checked_sub(now.balance));
         if committed != taken {
             problems.push(format!(
                 "card {}: the journal commits {} but the card lost {} ({} -> {})",
@@ -402,7 +447,8 @@ fn check_journal(dir: &Path, final_cards: &[SimCard], config: &TillConfig) -> Ve
                 now.balance
             ));
         }
-        if u64::from(now.counter) != u64::from(initial.counter) + mine.len() as u64 {
+        let writes = mine.len() as u64 + loads_in.len() as u64;
+        if u64::from(now.counter) != u64::from(initial.counter) + writes {
             problems.push(format!(
                 "card {}: {} commits but its counter went {} -> {}",
                 initial.name,

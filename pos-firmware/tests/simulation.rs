@@ -45,7 +45,7 @@ use std::time::Instant;
 
 use keymap::TillKey;
 use pos_firmware::core::calendar::{format_wall, local_time};
-use pos_firmware::core::card::{txn_tag, CardWrite, CardWriteOutcome};
+use pos_firmware::core::card::{txn_tag, CardWrite, CardWriteOutcome, IssueOutcome};
 use pos_firmware::core::config::{
     Lang, TillConfig, DEFAULT_DUPLICATE_WINDOW_MS, DEFAULT_MAX_SALE, MAX_SALE_CEILING,
 };
@@ -250,7 +250,8 @@ impl Books {
             | RecordBody::MachineNumberChanged { .. }
             | RecordBody::CampusConfigApplied { .. }
             | RecordBody::BlacklistReplaced(_)
-            | RecordBody::ServerTimeSeen { .. } => {}
+            | RecordBody::ServerTimeSeen { .. }
+            | RecordBody::CardAnomaly(_) => {}
             RecordBody::CardIssued(_)
             | RecordBody::LoadIntent(_)
             | RecordBody::LoadCommitted(_)
@@ -450,6 +451,10 @@ impl CardWriter for Recorder<'_> {
                 outcome
             }
         }
+    }
+
+    fn issue_card(&mut self) -> IssueOutcome {
+        self.cards.issue_card()
     }
 }
 
@@ -652,7 +657,7 @@ impl Session {
         Ok(())
     }
 
-    /// F2+1+7, a PIN (usually right), maybe a new machine number.
+    /// F2+1+7, a PIN (usually right), maybe the staff menu's machine number and a new number.
     fn staff(&mut self) -> Result<(), String> {
         for key in [TillKey::F2, TillKey::Digit(1), TillKey::Digit(7)] {
             let gap = self.rng.between(50, 2_300);
@@ -670,6 +675,9 @@ impl Session {
         self.gap()?;
         self.press(TillKey::Enter)?;
         if self.rng.chance(80) {
+            // The staff menu: 1 is the machine number (top-ups and issuing are the card tests').
+            self.gap()?;
+            self.press(TillKey::Digit(1))?;
             let len = self.rng.between(1, 5);
             let number = self.rng.digits(len);
             self.gap()?;

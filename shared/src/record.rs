@@ -57,6 +57,24 @@ pub enum RecordBody {
     BlacklistReplaced(BlacklistInfo),
     /// The server's clock was seen; `offset_ms` is server minus till.
     ServerTimeSeen { server: UnixMillis, offset_ms: i64 },
+    /// A card was refused because its data contradicts what this till knows (an alarm for the
+    /// server: a replayed or cloned card).
+    CardAnomaly(CardAnomaly),
+}
+
+/// What a till saw on a card that cannot be right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardAnomaly {
+    pub uid: CardUid,
+    pub kind: CardAnomalyKind,
+}
+
+/// Append-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CardAnomalyKind {
+    /// The card's transaction counter is below one this till itself wrote: its blocks were
+    /// restored from an earlier copy.
+    CounterWentBack { on_card: u32, known: u32 },
 }
 
 /// Who pays. Append-only: virtual cards and payment codes come later.
@@ -168,6 +186,10 @@ pub enum InDoubtReason {
     TooManyUnresolved,
     /// The card came back, but it was used elsewhere since, so its state cannot tell.
     CardMovedOn,
+    /// The card did not come back to this till within the time limit.
+    CardNeverReturned,
+    /// A top-up was resumed the most times allowed and still did not reach the card.
+    ResumeLimitReached,
 }
 
 /// Append-only.

@@ -231,7 +231,8 @@ pub fn audit_journal(data_dir: &Path) -> JournalAudit {
             | RecordBody::CardIssued(_)
             | RecordBody::CampusConfigApplied { .. }
             | RecordBody::BlacklistReplaced(_)
-            | RecordBody::ServerTimeSeen { .. } => {}
+            | RecordBody::ServerTimeSeen { .. }
+            | RecordBody::CardAnomaly(_) => {}
         }
     }
     let snapshot = journal.snapshot();

@@ -75,34 +75,83 @@ pub fn txn_tag(terminal: TerminalId, intent: Seq) -> TxnTag {
     TxnTag(z as u32)
 }
 
-/// What a later read of the card says about a sale whose write was interrupted.
+/// What a later read of the card says about a write (a sale's debit or a top-up) that was
+/// interrupted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DebitEvidence {
-    /// The card holds exactly this debit.
-    Debited,
-    /// The card is exactly as before the debit.
-    NotDebited,
+pub enum WriteEvidence {
+    /// The card holds exactly this write.
+    OnCard,
+    /// The card is exactly as before the write.
+    NotOnCard,
     /// The card was written by something else since: it cannot tell.
     Unknowable,
 }
 
-/// Compares the card as read now with the state the sale started from.
+/// Compares the card as read now with the state a write started from and the balance it was
+/// to leave. The write's tag tells this write from another one that left the same numbers.
+pub fn write_evidence(
+    card: &CardImage,
+    counter_before: u32,
+    balance_before: Fen,
+    balance_after: Option<Fen>,
+    tag: TxnTag,
+) -> WriteEvidence {
+    if Some(card.counter) == counter_before.checked_add(1)
+        && card.last_tag == tag
+        && Some(card.balance) == balance_after
+    {
+        WriteEvidence::OnCard
+    } else if card.counter == counter_before && card.balance == balance_before {
+        WriteEvidence::NotOnCard
+    } else {
+        WriteEvidence::Unknowable
+    }
+}
+
+/// [`write_evidence`] for a debit of `amount`.
 pub fn debit_evidence(
     card: &CardImage,
     counter_before: u32,
     balance_before: Fen,
     amount: Fen,
     tag: TxnTag,
-) -> DebitEvidence {
-    let debited_balance = balance_before.checked_sub(amount);
-    if Some(card.counter) == counter_before.checked_add(1)
-        && card.last_tag == tag
-        && Some(card.balance) == debited_balance
-    {
-        DebitEvidence::Debited
-    } else if card.counter == counter_before && card.balance == balance_before {
-        DebitEvidence::NotDebited
-    } else {
-        DebitEvidence::Unknowable
-    }
+) -> WriteEvidence {
+    let after = balance_before.checked_sub(amount);
+    write_evidence(card, counter_before, balance_before, after, tag)
+}
+
+/// [`write_evidence`] for a top-up of `amount`.
+pub fn load_evidence(
+    card: &CardImage,
+    counter_before: u32,
+    balance_before: Fen,
+    amount: Fen,
+    tag: TxnTag,
+) -> WriteEvidence {
+    let after = balance_before.checked_add(amount);
+    write_evidence(card, counter_before, balance_before, after, tag)
+}
+
+/// What came of issuing (formatting) a blank card as a campus wallet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueOutcome {
+    /// The card is a campus wallet now, read back as this.
+    Issued(CardImage),
+    /// Nothing was written: no blank card on the reader, or it left before the first write.
+    NotIssued(IssueRefusal),
+    /// The card left during formatting: it may be half-formatted. Tapping it again in the issue
+    /// screen finishes the job if its keys are still the factory ones; otherwise the card
+    /// centre's recovery procedure applies (docs/card-layout.md).
+    Interrupted,
+}
+
+/// Why a card was not issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueRefusal {
+    /// The card is already a campus wallet.
+    AlreadyIssued,
+    /// The card is not a blank Mifare Classic card (other keys, another type).
+    NotBlank,
+    /// No card answered.
+    NoCard,
 }

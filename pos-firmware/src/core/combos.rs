@@ -172,7 +172,7 @@ impl Till {
         let lang = self.lang();
         if pin == self.config.staff_pin {
             self.pin_failures = 0;
-            return Mode::StaffMachineNumber(String::new());
+            return Mode::StaffMenu;
         }
         self.pin_failures = self.pin_failures.saturating_add(1);
         if self.pin_failures >= MAX_STAFF_PIN_ATTEMPTS {

@@ -10,6 +10,7 @@
 
 pub mod calendar;
 pub mod card;
+pub mod cardcentre;
 pub mod codes;
 mod combos;
 pub mod config;
@@ -23,11 +24,15 @@ pub use codes::{classify_code, CodeKind};
 use std::collections::VecDeque;
 
 use keymap::Command;
-use shared::record::{AbortReason, JournalRecord, Payer, RecordBody, SaleAborted, TillSnapshot};
+use shared::record::{
+    AbortReason, CardAnomaly, CardAnomalyKind, InDoubtReason, JournalRecord, LoadInDoubt, Payer,
+    RecordBody, SaleAborted, SaleInDoubt, TillSnapshot,
+};
 use shared::{Fen, MachineNumber, Seq, TerminalId, UnixMillis};
 
 use self::calendar::{format_wall, local_time};
-use self::card::{CardProblem, CardRead, CardWrite, CardWriteOutcome, DebitEvidence};
+use self::card::{CardImage, CardProblem, CardRead, CardWrite, CardWriteOutcome, WriteEvidence};
+use self::cardcentre::LoadRequest;
 use self::config::{Lang, TillConfig};
 use self::entry::{AmountEntry, EntryError};
 use self::text::{balance, tr, yuan};
@@ -41,6 +46,9 @@ pub const SUCCESS_SHOW_MS: u64 = 3_000;
 /// The most sales that may wait for their card to come back; past it the oldest goes to the
 /// server as "in doubt".
 pub const MAX_UNRESOLVED_SALES: usize = 32;
+/// How long an interrupted sale or top-up waits for its card to come back to this till before
+/// it goes to the server as "in doubt".
+pub const UNRESOLVED_MAX_AGE_MS: u64 = 24 * 60 * 60 * 1000;
 /// Wrong staff PINs in a row before the staff menu locks.
 pub const MAX_STAFF_PIN_ATTEMPTS: u8 = 3;
 /// How long the staff menu stays locked after too many wrong PINs.
@@ -100,6 +108,16 @@ pub enum Effect {
     },
     /// Write the card; answer with [`Till::handle_card_written`].
     WriteCard(CardWrite),
+    /// Format the blank card on the reader as a campus wallet; answer with
+    /// [`Till::handle_card_issued`].
+    IssueCard,
+    /// Remember that this till saw (or wrote) the card at this transaction counter, so that a
+    /// card restored to an earlier state is caught. Best effort: a lost update only weakens the
+    /// check, it never refuses a good card.
+    RememberCard {
+        uid: shared::CardUid,
+        counter: u32,
+    },
     /// Find the nearest committed sale before/after `from` (None: from the newest/oldest end);
     /// answer with [`Till::handle_sale_found`].
     FindSale {
@@ -160,7 +178,39 @@ enum Mode {
         shown: Option<JournalRecord>,
     },
     StaffPin(String),
+    /// The staff menu: 1 machine number, 2 issue cards, 3 top-up.
+    StaffMenu,
     StaffMachineNumber(String),
+    /// Card centre: typing a top-up amount.
+    LoadAmount(AmountEntry),
+    /// Card centre: a top-up waits for its card.
+    LoadAwaitingCard(LoadRequest),
+    /// Card centre: the top-up's card write is under way.
+    Loading {
+        request: LoadRequest,
+        intent: Seq,
+    },
+    /// Card centre: waiting for blank cards to issue.
+    IssueAwaitingCard,
+    /// Card centre: a card is being formatted.
+    Issuing,
+}
+
+impl Mode {
+    /// Whether the till is in the staff menu or one of the card centre's screens.
+    fn is_staff(&self) -> bool {
+        matches!(
+            self,
+            Mode::StaffPin(_)
+                | Mode::StaffMenu
+                | Mode::StaffMachineNumber(_)
+                | Mode::LoadAmount(_)
+                | Mode::LoadAwaitingCard(_)
+                | Mode::Loading { .. }
+                | Mode::IssueAwaitingCard
+                | Mode::Issuing
+        )
+    }
 }
 
 /// The till.
@@ -200,9 +250,9 @@ impl Till {
             pin_failures: 0,
             pin_locked_until: None,
         };
-        if !till.snap.pending.is_empty() {
+        let count = till.snap.pending.len() + till.snap.pending_loads.len();
+        if count > 0 {
             let lang = till.lang();
-            let count = till.snap.pending.len();
             let lines = vec![
                 tr(lang, "有未完成交易待核对", "Unfinished sales to check"),
                 match lang {
@@ -234,12 +284,81 @@ impl Till {
 
     /// When [`Till::handle_tick`] next has something to do.
     pub fn next_deadline(&self) -> Option<UnixMillis> {
-        self.overlay.as_ref().map(|overlay| overlay.until)
+        let overlay = self.overlay.as_ref().map(|overlay| overlay.until);
+        let busy = self.intent_on_screen();
+        let unresolved = self
+            .snap
+            .pending
+            .iter()
+            .filter(|p| Some(p.intent) != busy)
+            .map(|p| p.at)
+            .chain(
+                self.snap
+                    .pending_loads
+                    .iter()
+                    .filter(|p| Some(p.intent) != busy)
+                    .map(|p| p.at),
+            )
+            .min()
+            .map(|at| at.saturating_add_millis(UNRESOLVED_MAX_AGE_MS));
+        [overlay, unresolved].into_iter().flatten().min()
     }
 
     /// Time passes.
     pub fn handle_tick(&mut self, now: UnixMillis) {
         self.observe_time(now);
+        self.expire_unresolved();
+    }
+
+    /// The unresolved intent the current screen is working on (its write, or its retry).
+    fn intent_on_screen(&self) -> Option<Seq> {
+        match &self.mode {
+            Mode::AwaitingPayment(Payment {
+                retry: Some(intent),
+                ..
+            })
+            | Mode::Debiting { intent, .. }
+            | Mode::Loading { intent, .. }
+            | Mode::LoadAwaitingCard(LoadRequest {
+                retry: Some(intent),
+                ..
+            }) => Some(*intent),
+            _ => None,
+        }
+    }
+
+    /// Sales and top-ups whose card has not come back for [`UNRESOLVED_MAX_AGE_MS`] go to the
+    /// server as "in doubt" (not while their own retry screen is up: the merchant is on it).
+    fn expire_unresolved(&mut self) {
+        let now = self.now;
+        let expired = |at: UnixMillis| at <= now && now.millis_since(at) >= UNRESOLVED_MAX_AGE_MS;
+        let busy = self.intent_on_screen();
+        let sales: Vec<Seq> = self
+            .snap
+            .pending
+            .iter()
+            .filter(|p| expired(p.at) && Some(p.intent) != busy)
+            .map(|p| p.intent)
+            .collect();
+        for intent in sales {
+            self.settle(RecordBody::SaleInDoubt(SaleInDoubt {
+                intent,
+                reason: InDoubtReason::CardNeverReturned,
+            }));
+        }
+        let loads: Vec<Seq> = self
+            .snap
+            .pending_loads
+            .iter()
+            .filter(|p| expired(p.at) && Some(p.intent) != busy)
+            .map(|p| p.intent)
+            .collect();
+        for intent in loads {
+            self.settle_load(RecordBody::LoadInDoubt(LoadInDoubt {
+                intent,
+                reason: InDoubtReason::CardNeverReturned,
+            }));
+        }
     }
 
     /// A command from the keymap.
@@ -250,7 +369,7 @@ impl Till {
         if is_combo(command) && !self.combos_allowed() {
             let why = match self.mode {
                 Mode::Browsing { .. } => tr(lang, "浏览中: 清零退出", "Browsing: Clear to exit"),
-                Mode::StaffPin(_) | Mode::StaffMachineNumber(_) => {
+                ref mode if mode.is_staff() => {
                     tr(lang, "设置中: 清零退出", "In setup: Clear to exit")
                 }
                 _ => tr(
@@ -296,50 +415,47 @@ impl Till {
         }
     }
 
-    /// A card was tapped and read.
-    pub fn handle_card(&mut self, read: CardRead, now: UnixMillis) {
+    /// A card was tapped and read. `known_counter` is the highest transaction counter this till
+    /// has seen or written on that card (from the journal's index), if any.
+    pub fn handle_card(&mut self, read: CardRead, known_counter: Option<u32>, now: UnixMillis) {
         self.observe_time(now);
         self.overlay = None;
         let lang = self.lang();
+        if matches!(
+            self.mode,
+            Mode::Debiting { .. } | Mode::Loading { .. } | Mode::Issuing
+        ) {
+            return; // the write under way owns the reader; a second tap is noise
+        }
         let card = match read {
             CardRead::Card(card) => card,
-            CardRead::Unreadable(CardProblem::ReadFailed) => {
-                return self.show_error_to_both(vec![
-                    tr(lang, "读卡失败", "Card read failed"),
-                    tr(lang, "请重新刷卡", "Tap again"),
-                ]);
+            CardRead::Unreadable(CardProblem::Unformatted)
+                if self.mode == Mode::IssueAwaitingCard =>
+            {
+                return self.tap_blank_for_issue();
             }
-            CardRead::Unreadable(CardProblem::NotCampusCard) => {
-                return self.show_error_to_both(vec![tr(lang, "非本校园卡", "Not a campus card")]);
-            }
-            CardRead::Unreadable(CardProblem::Unformatted) => {
-                return self.show_error_to_both(vec![
-                    tr(lang, "未开通的卡", "Card not issued"),
-                    tr(lang, "请到卡务中心", "See the card centre"),
-                ]);
-            }
-            CardRead::Unreadable(CardProblem::OtherCampus) => {
-                return self.show_error_to_both(vec![tr(
-                    lang,
-                    "非本校园卡(外校)",
-                    "Card of another campus",
-                )]);
-            }
-            CardRead::Unreadable(CardProblem::WrongKey) => {
-                return self.show_error_to_both(vec![
-                    tr(lang, "卡片密钥错误", "Card key mismatch"),
-                    tr(lang, "请到卡务中心", "See the card centre"),
-                ]);
-            }
-            CardRead::Unreadable(CardProblem::BadMac) => {
-                return self.show_error_to_both(vec![
-                    tr(lang, "卡片数据校验失败", "Card data check failed"),
-                    tr(lang, "请到卡务中心", "See the card centre"),
-                ]);
-            }
+            CardRead::Unreadable(problem) => return self.show_card_problem(problem),
         };
-        if let Mode::Debiting { .. } = self.mode {
-            return; // the write under way owns the reader; a second tap is noise
+        if let Some(known) = known_counter.filter(|known| card.counter < *known) {
+            return self.card_went_back(&card, known);
+        }
+        self.effects.push_back(Effect::RememberCard {
+            uid: card.uid,
+            counter: card.counter,
+        });
+        match &self.mode {
+            Mode::LoadAwaitingCard(request) => return self.tap_for_load(request.clone(), &card),
+            Mode::IssueAwaitingCard => {
+                return self.show_info(vec![
+                    tr(lang, "此卡已开通", "Already issued"),
+                    format!("{} {}", tr(lang, "卡号", "Card"), card.uid),
+                    balance(lang, card.balance),
+                ]);
+            }
+            _ => {}
+        }
+        if let Some(pending) = self.pending_load_for(&card) {
+            return self.resolve_pending_load(pending, &card);
         }
         let payer = Payer::CampusCard(card.uid);
         let retry_intent = match &self.mode {
@@ -384,16 +500,77 @@ impl Till {
                     "Merchant must confirm first",
                 )]);
             }
-            Mode::Browsing { .. } | Mode::StaffPin(_) | Mode::StaffMachineNumber(_) => {
+            Mode::Debiting { .. } | Mode::Loading { .. } | Mode::Issuing => {}
+            Mode::Browsing { .. }
+            | Mode::StaffPin(_)
+            | Mode::StaffMenu
+            | Mode::StaffMachineNumber(_)
+            | Mode::LoadAmount(_)
+            | Mode::LoadAwaitingCard(_)
+            | Mode::IssueAwaitingCard => {
                 self.show_error(vec![tr(lang, "请先退出(清零)", "Exit first (Clear)")]);
             }
-            Mode::Debiting { .. } => {}
         }
+    }
+
+    fn show_card_problem(&mut self, problem: CardProblem) {
+        let lang = self.lang();
+        let lines = match problem {
+            CardProblem::ReadFailed => vec![
+                tr(lang, "读卡失败", "Card read failed"),
+                tr(lang, "请重新刷卡", "Tap again"),
+            ],
+            CardProblem::NotCampusCard => vec![tr(lang, "非本校园卡", "Not a campus card")],
+            CardProblem::Unformatted => vec![
+                tr(lang, "未开通的卡", "Card not issued"),
+                tr(lang, "请到卡务中心", "See the card centre"),
+            ],
+            CardProblem::OtherCampus => {
+                vec![tr(lang, "非本校园卡(外校)", "Card of another campus")]
+            }
+            CardProblem::WrongKey => vec![
+                tr(lang, "卡片密钥错误", "Card key mismatch"),
+                tr(lang, "请到卡务中心", "See the card centre"),
+            ],
+            CardProblem::BadMac => vec![
+                tr(lang, "卡片数据校验失败", "Card data check failed"),
+                tr(lang, "请到卡务中心", "See the card centre"),
+            ],
+        };
+        self.show_error_to_both(lines);
+    }
+
+    /// The card's counter is below one this till saw or wrote: its blocks were restored from an
+    /// earlier copy. Refused, and journaled as an alarm for the server.
+    fn card_went_back(&mut self, card: &CardImage, known: u32) {
+        let lang = self.lang();
+        self.write(RecordBody::CardAnomaly(CardAnomaly {
+            uid: card.uid,
+            kind: CardAnomalyKind::CounterWentBack {
+                on_card: card.counter,
+                known,
+            },
+        }));
+        self.show_error_to_both(vec![
+            tr(lang, "卡片数据异常", "Card data is stale"),
+            tr(lang, "请到卡务中心", "See the card centre"),
+        ]);
+    }
+
+    /// Asks the drivers to remember the card's counter (see [`Effect::RememberCard`]).
+    pub(super) fn remember_card(&mut self, card: &CardImage) {
+        self.effects.push_back(Effect::RememberCard {
+            uid: card.uid,
+            counter: card.counter,
+        });
     }
 
     /// The card write asked for by [`Effect::WriteCard`] finished.
     pub fn handle_card_written(&mut self, outcome: CardWriteOutcome, now: UnixMillis) {
         self.observe_time(now);
+        if let Mode::Loading { request, intent } = self.mode.clone() {
+            return self.load_written(request, intent, outcome);
+        }
         let Mode::Debiting { payment, intent } = self.mode.clone() else {
             return; // no write was asked for: a stale answer changes nothing
         };
@@ -408,7 +585,7 @@ impl Till {
         };
         match outcome {
             CardWriteOutcome::Written(card)
-                if self.evidence(&pending, &card) == DebitEvidence::Debited =>
+                if self.evidence(&pending, &card) == WriteEvidence::OnCard =>
             {
                 self.commit(pending, card.balance, false);
             }
@@ -630,6 +807,64 @@ impl Till {
                     Mode::StaffPin(pin)
                 }
             },
+            Mode::StaffMenu => match command {
+                Command::Digit(d) => self.staff_menu_choice(d),
+                Command::Clear => self.resting_mode(),
+                _ => {
+                    self.show_error(vec![tr(lang, "请选1-3 清零退出", "Pick 1-3, Clear exits")]);
+                    Mode::StaffMenu
+                }
+            },
+            Mode::LoadAmount(mut entry) => match command {
+                Command::Digit(d) => {
+                    self.type_load_amount(&mut entry, Some(d));
+                    Mode::LoadAmount(entry)
+                }
+                Command::Delete => {
+                    entry.delete();
+                    Mode::LoadAmount(entry)
+                }
+                Command::Clear if entry.is_empty() => Mode::StaffMenu,
+                Command::Clear => Mode::LoadAmount(AmountEntry::default()),
+                Command::Enter => self.confirm_load_amount(entry),
+                _ => {
+                    self.invalid_key();
+                    Mode::LoadAmount(entry)
+                }
+            },
+            Mode::LoadAwaitingCard(request) => match command {
+                Command::Clear if request.retry.is_some() => {
+                    self.abandon_interrupted_sale();
+                    Mode::LoadAmount(AmountEntry::default())
+                }
+                Command::Clear => Mode::LoadAmount(AmountEntry::default()),
+                _ => {
+                    self.show_error(vec![
+                        tr(lang, "请刷卡充值", "Tap the card to load"),
+                        tr(lang, "清零取消", "Clear cancels"),
+                    ]);
+                    Mode::LoadAwaitingCard(request)
+                }
+            },
+            Mode::Loading { request, intent } => {
+                self.show_error(vec![tr(
+                    lang,
+                    "正在写卡 请勿移卡",
+                    "Writing: keep the card still",
+                )]);
+                Mode::Loading { request, intent }
+            }
+            Mode::IssueAwaitingCard => match command {
+                Command::Clear => Mode::StaffMenu,
+                _ => {
+                    self.show_error(vec![
+                        tr(lang, "请放空白卡", "Tap a blank card"),
+                        tr(lang, "清零退出", "Clear exits"),
+                    ]);
+                    Mode::IssueAwaitingCard
+                }
+            },
+            Mode::Issuing => Mode::Issuing,
             Mode::StaffMachineNumber(mut digits) => match command {
                 Command::Digit(d) if digits.len() < 4 => {
                     digits.push(char::from(b'0' + d.min(9)));

@@ -10,7 +10,7 @@ use shared::record::{
 use shared::{Fen, Seq};
 
 use super::calendar::local_time;
-use super::card::{debit_evidence, txn_tag, CardImage, CardWrite, DebitEvidence};
+use super::card::{debit_evidence, txn_tag, CardImage, CardWrite, WriteEvidence};
 use super::config::Lang;
 use super::text::{balance, tr, yuan};
 use super::{Beep, Effect, Mode, Overlay, Payment, Till, MAX_UNRESOLVED_SALES, SUCCESS_SHOW_MS};
@@ -103,8 +103,8 @@ impl Till {
             return;
         };
         match self.evidence(&pending, card) {
-            DebitEvidence::Debited => self.commit(pending, card.balance, true),
-            DebitEvidence::NotDebited => {
+            WriteEvidence::OnCard => self.commit(pending, card.balance, true),
+            WriteEvidence::NotOnCard => {
                 // Same sale, same plan: the intent already on record covers this write.
                 let plan = pending.sale.card;
                 let Some(new_balance) = plan.balance_before.checked_sub(pending.sale.amount) else {
@@ -125,7 +125,7 @@ impl Till {
                     intent: pending.intent,
                 };
             }
-            DebitEvidence::Unknowable => {
+            WriteEvidence::Unknowable => {
                 self.settle_in_doubt(pending);
                 self.mode = Mode::AwaitingPayment(Payment {
                     retry: None,
@@ -142,7 +142,7 @@ impl Till {
         let lang = self.lang();
         let amount = yuan(pending.sale.amount);
         match self.evidence(&pending, card) {
-            DebitEvidence::Debited => {
+            WriteEvidence::OnCard => {
                 self.settle_paid(&pending, card.balance, true);
                 self.show_message(
                     vec![
@@ -162,7 +162,7 @@ impl Till {
                     Beep::Attention,
                 );
             }
-            DebitEvidence::NotDebited => {
+            WriteEvidence::NotOnCard => {
                 // "Tap again" only makes sense when a sale is waiting for a card; otherwise
                 // the merchant has to type the amount again.
                 let next = if matches!(self.mode, Mode::AwaitingPayment(_)) {
@@ -191,7 +191,7 @@ impl Till {
                     Beep::Attention,
                 );
             }
-            DebitEvidence::Unknowable => self.settle_in_doubt(pending),
+            WriteEvidence::Unknowable => self.settle_in_doubt(pending),
         }
     }
 
@@ -269,6 +269,12 @@ impl Till {
         recovered: bool,
     ) {
         self.record_sale(pending);
+        self.effects.push_back(Effect::RememberCard {
+            uid: match pending.sale.payer {
+                Payer::CampusCard(uid) => uid,
+            },
+            counter: pending.sale.card.counter_before.saturating_add(1),
+        });
         self.settle(RecordBody::SaleCommitted(SaleCommitted {
             intent: pending.intent,
             amount: pending.sale.amount,
@@ -346,7 +352,7 @@ impl Till {
             .copied()
     }
 
-    pub(super) fn evidence(&self, pending: &PendingSale, card: &CardImage) -> DebitEvidence {
+    pub(super) fn evidence(&self, pending: &PendingSale, card: &CardImage) -> WriteEvidence {
         let plan = pending.sale.card;
         debit_evidence(
             card,

@@ -23,10 +23,11 @@ impl Till {
             line.push_str(&tr(lang, "定额", "FIXED "));
             line.push_str(&amount.to_string());
         }
-        if !self.snap.pending.is_empty() {
+        let unresolved = self.snap.pending.len() + self.snap.pending_loads.len();
+        if unresolved > 0 {
             line.push_str(&match lang {
-                Lang::Zh => format!(" 待核{}", self.snap.pending.len()),
-                Lang::En => format!(" CHECK {}", self.snap.pending.len()),
+                Lang::Zh => format!(" 待核{unresolved}"),
+                Lang::En => format!(" CHECK {unresolved}"),
             });
         }
         line
@@ -112,10 +113,76 @@ impl Till {
             }
             Mode::StaffPin(pin) => (
                 vec![
-                    tr(lang, "设置机号", "Set machine number"),
+                    tr(lang, "管理菜单", "Staff menu"),
                     format!("{} {}", tr(lang, "密码", "PIN"), "*".repeat(pin.len())),
                 ],
                 vec![welcome, String::new()],
+            ),
+            Mode::StaffMenu => (
+                vec![
+                    tr(lang, "管理菜单", "Staff menu"),
+                    tr(lang, "1机号 2开卡 3充值", "1 No. 2 Issue 3 Load"),
+                    tr(lang, "清零退出", "Clear exits"),
+                ],
+                vec![welcome, String::new()],
+            ),
+            Mode::LoadAmount(entry) => {
+                let typed = if entry.is_empty() {
+                    String::new()
+                } else {
+                    format!("¥{}", entry.text())
+                };
+                (
+                    vec![
+                        tr(lang, "充值金额", "Load amount"),
+                        typed.clone(),
+                        tr(lang, "回车确认 清零返回", "Enter: OK Clear: back"),
+                    ],
+                    vec![tr(lang, "充值", "Top-up"), typed],
+                )
+            }
+            Mode::LoadAwaitingCard(request) if request.retry.is_some() => (
+                vec![
+                    tr(lang, "充值未完成 请重新刷卡", "Load unfinished: tap again"),
+                    yuan(request.amount),
+                    tr(lang, "清零放弃", "Clear gives up"),
+                ],
+                vec![
+                    tr(lang, "请重新刷卡", "Tap your card again"),
+                    yuan(request.amount),
+                ],
+            ),
+            Mode::LoadAwaitingCard(request) => (
+                vec![
+                    tr(lang, "充值 请刷卡", "Load: tap the card"),
+                    yuan(request.amount),
+                    tr(lang, "清零取消", "Clear cancels"),
+                ],
+                vec![
+                    tr(lang, "充值 请刷卡", "Top-up: tap card"),
+                    yuan(request.amount),
+                ],
+            ),
+            Mode::Loading { request, .. } => (
+                vec![
+                    tr(lang, "充值写卡中 请勿移卡", "Loading, keep card"),
+                    yuan(request.amount),
+                ],
+                vec![
+                    tr(lang, "充值中 请勿移卡", "Loading, keep card"),
+                    yuan(request.amount),
+                ],
+            ),
+            Mode::IssueAwaitingCard => (
+                vec![
+                    tr(lang, "开卡: 请放空白卡", "Issue: tap blank card"),
+                    tr(lang, "清零退出", "Clear exits"),
+                ],
+                vec![welcome, String::new()],
+            ),
+            Mode::Issuing => (
+                vec![tr(lang, "开卡中 请勿移卡", "Issuing, keep card")],
+                vec![tr(lang, "请勿移卡", "Keep the card still"), String::new()],
             ),
             Mode::StaffMachineNumber(digits) => (
                 vec![

@@ -10,7 +10,9 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::core::card::{CardImage, CardProblem, CardRead, CardWrite, CardWriteOutcome};
+use crate::core::card::{
+    CardImage, CardProblem, CardRead, CardWrite, CardWriteOutcome, IssueOutcome, IssueRefusal,
+};
 use crate::runtime::CardWriter;
 
 /// The name of the simulated cards' file inside the data directory.
@@ -284,6 +286,14 @@ impl CardWriter for SimCards {
             return CardWriteOutcome::Unknown;
         }
         CardWriteOutcome::Written(image)
+    }
+
+    fn issue_card(&mut self) -> IssueOutcome {
+        match self.on_reader.and_then(|i| self.cards.get(i)) {
+            None => IssueOutcome::NotIssued(IssueRefusal::NoCard),
+            Some(card) if card.campus => IssueOutcome::NotIssued(IssueRefusal::AlreadyIssued),
+            Some(_) => IssueOutcome::NotIssued(IssueRefusal::NotBlank),
+        }
     }
 }
 

@@ -423,6 +423,7 @@ pub fn describe_record(record: &JournalRecord) -> String {
         RecordBody::ServerTimeSeen { server, offset_ms } => {
             format!("server-time {} offset {offset_ms}ms", server.0)
         }
+        RecordBody::CardAnomaly(a) => format!("card-anomaly card {} {:?}", a.uid, a.kind),
     };
     format!("{} m{} {body}", record.seq, record.machine)
 }

@@ -1,0 +1,490 @@
+//! The card centre's functions behind the staff PIN: issuing (formatting) blank cards and loading
+//! value onto cards (top-up), with the same tear-safe machinery as a sale (intent → card write →
+//! commit) and the seeds' rule for a failed load: resume it while the card is unchanged, else
+//! record it for refund; a load is never applied twice.
+
+use shared::record::{
+    AbortReason, CardIssued, InDoubtReason, LoadAborted, LoadCommitted, LoadInDoubt, LoadIntent,
+    PendingLoad, RecordBody,
+};
+use shared::{Fen, Seq};
+
+use super::card::{
+    load_evidence, txn_tag, CardImage, CardWrite, CardWriteOutcome, IssueOutcome, IssueRefusal,
+    WriteEvidence,
+};
+use super::config::Lang;
+use super::entry::{AmountEntry, EntryError};
+use super::text::{balance, tr, yuan};
+use super::{Beep, Effect, Mode, Overlay, Till, MAX_UNRESOLVED_SALES, SUCCESS_SHOW_MS};
+
+/// The smallest top-up (the campus's rule: loads are whole multiples of ¥10).
+pub const MIN_LOAD: Fen = Fen::from_yuan(10);
+/// Every top-up is a whole multiple of this.
+pub const LOAD_STEP: Fen = Fen::from_yuan(10);
+/// The most a card may hold after a top-up.
+pub const MAX_CARD_BALANCE: Fen = Fen::from_yuan(1_000);
+/// How many times a failed top-up may be resumed on an unchanged card before it is handed to the
+/// server (the seeds' rule: at most 5 "continue load" attempts).
+pub const MAX_LOAD_RESUMES: u8 = 5;
+
+/// A top-up the card centre is making.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct LoadRequest {
+    pub(super) amount: Fen,
+    /// An interrupted top-up of this request, waiting for the same card to come back.
+    pub(super) retry: Option<Seq>,
+    /// Resumes of the interrupted top-up so far.
+    pub(super) resumes: u8,
+}
+
+impl LoadRequest {
+    fn new(amount: Fen) -> LoadRequest {
+        LoadRequest {
+            amount,
+            retry: None,
+            resumes: 0,
+        }
+    }
+}
+
+/// Whether `amount` is a top-up the campus allows.
+pub fn valid_load(amount: Fen) -> bool {
+    amount >= MIN_LOAD && amount.get().is_multiple_of(LOAD_STEP.get())
+}
+
+impl Till {
+    /// A digit picked in the staff menu.
+    pub(super) fn staff_menu_choice(&mut self, digit: u8) -> Mode {
+        match digit {
+            1 => Mode::StaffMachineNumber(String::new()),
+            2 => Mode::IssueAwaitingCard,
+            3 => Mode::LoadAmount(AmountEntry::default()),
+            _ => {
+                let lang = self.lang();
+                self.show_error(vec![tr(lang, "请选1-3", "Pick 1-3")]);
+                Mode::StaffMenu
+            }
+        }
+    }
+
+    /// Enter in the top-up amount screen.
+    pub(super) fn confirm_load_amount(&mut self, entry: AmountEntry) -> Mode {
+        let lang = self.lang();
+        match entry.amount() {
+            Some(amount) if valid_load(amount) => Mode::LoadAwaitingCard(LoadRequest::new(amount)),
+            Some(_) => {
+                self.show_error(vec![match lang {
+                    Lang::Zh => format!("充值须为{}的整数倍", yuan(LOAD_STEP)),
+                    Lang::En => format!("Loads are multiples of {}", yuan(LOAD_STEP)),
+                }]);
+                Mode::LoadAmount(AmountEntry::default())
+            }
+            None => {
+                self.show_error(vec![tr(lang, "请先输入金额", "Enter an amount first")]);
+                Mode::LoadAmount(entry)
+            }
+        }
+    }
+
+    pub(super) fn type_load_amount(&mut self, entry: &mut AmountEntry, key: Option<u8>) {
+        let lang = self.lang();
+        if let Err(error) = entry.push(key, MAX_CARD_BALANCE) {
+            let line = match error {
+                EntryError::TooManyDecimals | EntryError::SecondPoint => {
+                    tr(lang, "充值须为整数元", "Whole yuan only")
+                }
+                EntryError::OverMax(max) => match lang {
+                    Lang::Zh => format!("超过卡内上限 {}", yuan(max)),
+                    Lang::En => format!("Over the card limit {}", yuan(max)),
+                },
+            };
+            self.show_error(vec![line]);
+        }
+    }
+
+    /// A campus card was tapped while a top-up waits for it.
+    pub(super) fn tap_for_load(&mut self, request: LoadRequest, card: &CardImage) {
+        let lang = self.lang();
+        if let Some(intent) = request.retry {
+            // Only the card of the interrupted top-up may go on.
+            let Some(pending) = self.pending_load_for(card) else {
+                return self.show_error(vec![
+                    tr(lang, "请用原卡重新刷卡", "Tap the same card again"),
+                    tr(lang, "清零放弃", "Clear gives up"),
+                ]);
+            };
+            if pending.intent != intent {
+                return self.resolve_pending_load(pending, card);
+            }
+            return self.resume_load(request, pending, card);
+        }
+        if let Some(pending) = self.pending_load_for(card) {
+            // An earlier top-up of this card never finished: settle it first.
+            return self.resolve_pending_load(pending, card);
+        }
+        self.start_load(request, card);
+    }
+
+    fn start_load(&mut self, request: LoadRequest, card: &CardImage) {
+        let lang = self.lang();
+        let Some(new_balance) = card
+            .balance
+            .checked_add(request.amount)
+            .filter(|b| *b <= MAX_CARD_BALANCE)
+        else {
+            return self.show_error(vec![
+                match lang {
+                    Lang::Zh => format!("充值后超过上限 {}", yuan(MAX_CARD_BALANCE)),
+                    Lang::En => format!("Would exceed {}", yuan(MAX_CARD_BALANCE)),
+                },
+                balance(lang, card.balance),
+            ]);
+        };
+        let Some(new_counter) = card.counter.checked_add(1) else {
+            return self.show_error(vec![tr(
+                lang,
+                "卡片计数已满 请换卡",
+                "Card worn out: replace it",
+            )]);
+        };
+        if self.snap.pending_loads.len() >= MAX_UNRESOLVED_SALES {
+            if let Some(oldest) = self.snap.pending_loads.first().copied() {
+                self.settle_load(RecordBody::LoadInDoubt(LoadInDoubt {
+                    intent: oldest.intent,
+                    reason: InDoubtReason::TooManyUnresolved,
+                }));
+            }
+        }
+        let intent = self.snap.next_seq;
+        let tag = txn_tag(self.terminal, intent);
+        let load = LoadIntent {
+            amount: request.amount,
+            uid: card.uid,
+            card: shared::record::CardDebitPlan {
+                counter_before: card.counter,
+                balance_before: card.balance,
+                tag,
+            },
+        };
+        self.snap.pending_loads.push(PendingLoad {
+            intent,
+            at: self.now,
+            load,
+        });
+        let written = self.write(RecordBody::LoadIntent(load));
+        debug_assert_eq!(written, intent);
+        self.effects.push_back(Effect::WriteCard(CardWrite {
+            uid: card.uid,
+            counter_before: card.counter,
+            new_counter,
+            new_balance,
+            tag,
+        }));
+        self.mode = Mode::Loading { request, intent };
+    }
+
+    /// The card of an interrupted top-up of this very request came back.
+    fn resume_load(&mut self, request: LoadRequest, pending: PendingLoad, card: &CardImage) {
+        let lang = self.lang();
+        match self.load_evidence(&pending, card) {
+            WriteEvidence::OnCard => self.commit_load(pending, card, true),
+            WriteEvidence::NotOnCard if request.resumes >= MAX_LOAD_RESUMES => {
+                self.settle_load(RecordBody::LoadInDoubt(LoadInDoubt {
+                    intent: pending.intent,
+                    reason: InDoubtReason::ResumeLimitReached,
+                }));
+                self.mode = Mode::LoadAmount(AmountEntry::default());
+                self.show_message(
+                    vec![
+                        tr(lang, "多次充值失败 已锁定", "Load failed too often"),
+                        yuan(pending.load.amount),
+                        tr(lang, "由后台处理退款", "Server settles refund"),
+                    ],
+                    None,
+                    Beep::Error,
+                );
+            }
+            WriteEvidence::NotOnCard => {
+                // The seeds' "continue load": same intent, same plan, the card is unchanged.
+                let plan = pending.load.card;
+                let Some(new_balance) = plan.balance_before.checked_add(pending.load.amount) else {
+                    return;
+                };
+                self.effects.push_back(Effect::WriteCard(CardWrite {
+                    uid: card.uid,
+                    counter_before: plan.counter_before,
+                    new_counter: plan.counter_before.saturating_add(1),
+                    new_balance,
+                    tag: plan.tag,
+                }));
+                self.mode = Mode::Loading {
+                    request: LoadRequest {
+                        resumes: request.resumes.saturating_add(1),
+                        ..request
+                    },
+                    intent: pending.intent,
+                };
+            }
+            WriteEvidence::Unknowable => {
+                self.load_for_refund(pending);
+                self.mode = Mode::LoadAmount(AmountEntry::default());
+            }
+        }
+    }
+
+    /// A card with an unfinished top-up from earlier was tapped (outside that top-up's own
+    /// retry): settle it from what the card holds.
+    pub(super) fn resolve_pending_load(&mut self, pending: PendingLoad, card: &CardImage) {
+        let lang = self.lang();
+        match self.load_evidence(&pending, card) {
+            WriteEvidence::OnCard => {
+                self.settle_load(RecordBody::LoadCommitted(LoadCommitted {
+                    intent: pending.intent,
+                    amount: pending.load.amount,
+                    uid: pending.load.uid,
+                    balance_after: card.balance,
+                    recovered: true,
+                }));
+                self.remember_card(card);
+                self.show_message(
+                    vec![
+                        tr(lang, "上次充值已到账", "Earlier load arrived"),
+                        yuan(pending.load.amount),
+                        balance(lang, card.balance),
+                    ],
+                    Some(vec![
+                        tr(lang, "上次充值已到账", "Earlier load arrived"),
+                        balance(lang, card.balance),
+                    ]),
+                    Beep::Attention,
+                );
+            }
+            WriteEvidence::NotOnCard if matches!(self.mode, Mode::LoadAwaitingCard(_)) => {
+                // At the card centre: continue the earlier load (it was paid for); the new
+                // request waits for the next tap.
+                let request = LoadRequest {
+                    amount: pending.load.amount,
+                    retry: Some(pending.intent),
+                    resumes: 0,
+                };
+                self.show_info(vec![
+                    tr(lang, "继续上次充值", "Continuing earlier load"),
+                    yuan(pending.load.amount),
+                ]);
+                self.resume_load(request, pending, card);
+            }
+            WriteEvidence::NotOnCard => {
+                // Not at the card centre, and the card is about to be used: the load certainly
+                // did not happen, so it is recorded for refund now, before anything changes it.
+                self.settle_load(RecordBody::LoadAborted(LoadAborted {
+                    intent: pending.intent,
+                    reason: AbortReason::CardNotDebited,
+                }));
+                self.show_message(
+                    vec![
+                        tr(lang, "上次充值未到账", "Earlier load did not arrive"),
+                        yuan(pending.load.amount),
+                        tr(lang, "已记录退款", "Recorded for refund"),
+                    ],
+                    Some(vec![
+                        tr(lang, "上次充值未到账", "Earlier load not on card"),
+                        tr(lang, "已记录退款", "Refund recorded"),
+                    ]),
+                    Beep::Attention,
+                );
+            }
+            WriteEvidence::Unknowable => self.load_for_refund(pending),
+        }
+    }
+
+    /// The card changed since the top-up started: it can no longer be resumed; the server
+    /// refunds it if its ledger shows the load never arrived.
+    fn load_for_refund(&mut self, pending: PendingLoad) {
+        let lang = self.lang();
+        self.settle_load(RecordBody::LoadInDoubt(LoadInDoubt {
+            intent: pending.intent,
+            reason: InDoubtReason::CardMovedOn,
+        }));
+        self.show_message(
+            vec![
+                tr(
+                    lang,
+                    "卡内余额已变 不能继续充值",
+                    "Card changed: cannot resume",
+                ),
+                yuan(pending.load.amount),
+                tr(lang, "已记录 由后台退款", "Recorded for refund"),
+            ],
+            None,
+            Beep::Attention,
+        );
+    }
+
+    /// The answer to the card write of a top-up.
+    pub(super) fn load_written(
+        &mut self,
+        request: LoadRequest,
+        intent: Seq,
+        outcome: CardWriteOutcome,
+    ) {
+        let Some(pending) = self
+            .snap
+            .pending_loads
+            .iter()
+            .find(|p| p.intent == intent)
+            .copied()
+        else {
+            return;
+        };
+        let lang = self.lang();
+        match outcome {
+            CardWriteOutcome::Written(card)
+                if self.load_evidence(&pending, &card) == WriteEvidence::OnCard =>
+            {
+                self.commit_load(pending, &card, false);
+            }
+            CardWriteOutcome::Refused if request.retry.is_none() && request.resumes == 0 => {
+                self.settle_load(RecordBody::LoadAborted(LoadAborted {
+                    intent,
+                    reason: AbortReason::WriteRefused,
+                }));
+                self.mode = Mode::LoadAwaitingCard(LoadRequest::new(request.amount));
+                self.show_error(vec![
+                    tr(lang, "写卡失败 未充值", "Card write failed, not loaded"),
+                    tr(lang, "请重新刷卡", "Tap again"),
+                ]);
+            }
+            // Interrupted, refused on a resume, or read back as something else: only a fresh
+            // read of the same card can tell.
+            CardWriteOutcome::Written(_)
+            | CardWriteOutcome::Refused
+            | CardWriteOutcome::Unknown => {
+                self.mode = Mode::LoadAwaitingCard(LoadRequest {
+                    retry: Some(intent),
+                    ..request
+                });
+                self.effects.push_back(Effect::Beep(Beep::Error));
+            }
+        }
+    }
+
+    fn commit_load(&mut self, pending: PendingLoad, card: &CardImage, recovered: bool) {
+        let lang = self.lang();
+        self.settle_load(RecordBody::LoadCommitted(LoadCommitted {
+            intent: pending.intent,
+            amount: pending.load.amount,
+            uid: pending.load.uid,
+            balance_after: card.balance,
+            recovered,
+        }));
+        self.remember_card(card);
+        self.mode = Mode::LoadAmount(AmountEntry::default());
+        let done = tr(lang, "充值成功", "Load OK");
+        self.overlay = Some(Overlay {
+            merchant: vec![
+                done.clone(),
+                yuan(pending.load.amount),
+                balance(lang, card.balance),
+            ],
+            customer: Some(vec![
+                format!("{done} {}", yuan(pending.load.amount)),
+                balance(lang, card.balance),
+            ]),
+            until: self.now.saturating_add_millis(SUCCESS_SHOW_MS),
+        });
+        self.effects.push_back(Effect::Beep(Beep::Success));
+    }
+
+    /// Journals how a top-up ended and takes it off the unresolved list.
+    pub(super) fn settle_load(&mut self, outcome: RecordBody) -> Seq {
+        let intent = match &outcome {
+            RecordBody::LoadCommitted(load) => Some(load.intent),
+            RecordBody::LoadAborted(load) => Some(load.intent),
+            RecordBody::LoadInDoubt(load) => Some(load.intent),
+            _ => None,
+        };
+        debug_assert!(intent.is_some(), "settle_load() takes a top-up's outcome");
+        self.snap.pending_loads.retain(|p| Some(p.intent) != intent);
+        self.write(outcome)
+    }
+
+    /// A blank card was tapped in the issue screen.
+    pub(super) fn tap_blank_for_issue(&mut self) {
+        self.effects.push_back(Effect::IssueCard);
+        self.mode = Mode::Issuing;
+    }
+
+    /// The answer to [`Effect::IssueCard`].
+    pub fn handle_card_issued(&mut self, outcome: IssueOutcome, now: shared::UnixMillis) {
+        self.observe_time(now);
+        if self.mode != Mode::Issuing {
+            return;
+        }
+        self.mode = Mode::IssueAwaitingCard;
+        let lang = self.lang();
+        match outcome {
+            IssueOutcome::Issued(card) => {
+                self.write(RecordBody::CardIssued(CardIssued {
+                    uid: card.uid,
+                    opening_balance: card.balance,
+                }));
+                self.remember_card(&card);
+                self.show_message(
+                    vec![
+                        tr(lang, "开卡成功", "Card issued"),
+                        format!("{} {}", tr(lang, "卡号", "Card"), card.uid),
+                        balance(lang, card.balance),
+                    ],
+                    None,
+                    Beep::Success,
+                );
+            }
+            IssueOutcome::NotIssued(why) => {
+                let line = match why {
+                    IssueRefusal::AlreadyIssued => tr(lang, "此卡已开通", "Already issued"),
+                    IssueRefusal::NotBlank => tr(lang, "不是空白卡", "Not a blank card"),
+                    IssueRefusal::NoCard => tr(lang, "读卡失败", "Card read failed"),
+                };
+                self.show_error(vec![line, tr(lang, "未开卡", "Not issued")]);
+            }
+            IssueOutcome::Interrupted => self.show_error(vec![
+                tr(lang, "开卡中断", "Issuing interrupted"),
+                tr(lang, "请放回原卡重试", "Put the card back"),
+            ]),
+        }
+    }
+
+    pub(super) fn pending_load_for(&self, card: &CardImage) -> Option<PendingLoad> {
+        self.snap
+            .pending_loads
+            .iter()
+            .find(|p| p.load.uid == card.uid)
+            .copied()
+    }
+
+    fn load_evidence(&self, pending: &PendingLoad, card: &CardImage) -> WriteEvidence {
+        let plan = pending.load.card;
+        load_evidence(
+            card,
+            plan.counter_before,
+            plan.balance_before,
+            pending.load.amount,
+            plan.tag,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_are_whole_multiples_of_ten_yuan() {
+        assert!(valid_load(Fen::from_yuan(10)));
+        assert!(valid_load(Fen::from_yuan(500)));
+        assert!(!valid_load(Fen::from_yuan(5)));
+        assert!(!valid_load(Fen::new(1_050)));
+        assert!(!valid_load(Fen::ZERO));
+    }
+}
