@@ -16,7 +16,8 @@ use pos_firmware::wallet::layout::{
 };
 use pos_firmware::wallet::memory::{MemoryCard, MemoryCardReader, WriteFault, SAK_ISO_14443_4};
 use pos_firmware::wallet::{
-    issue_card, read_card, write_card, IssueError, WalletConfig, WalletReader, DEMO_CAMPUS,
+    issue_card, load_master_key, read_card, write_card, IssueError, MasterKeyFileError,
+    WalletConfig, WalletReader, DEMO_CAMPUS,
 };
 use shared::record::TxnTag;
 use shared::{CardUid, Fen};
@@ -566,4 +567,88 @@ fn the_reader_refuses_key_a_writes_to_the_wallet_trailer() {
     assert_eq!(trailer[..6], [0; 6]);
     assert_eq!(trailer[6..10], [0x7F, 0x07, 0x88, 0x69]);
     assert_eq!(trailer[10..], [0; 6]);
+}
+
+#[test]
+fn the_master_key_file_must_be_private_and_hex() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("card-master.key");
+    std::fs::write(
+        &path,
+        "64656d6f2d6f6e6c792d6d61737465722d6b65792d6e6f742d7365637265742e\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(matches!(
+        load_master_key(&path),
+        Err(MasterKeyFileError::TooOpen { mode: 0o644, .. })
+    ));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let key = load_master_key(&path).unwrap();
+    assert_eq!(key, MasterKey::demo());
+    assert!(!format!("{key:?}").contains("6465"));
+    std::fs::write(&path, "not a key").unwrap();
+    assert!(matches!(
+        load_master_key(&path),
+        Err(MasterKeyFileError::Invalid { .. })
+    ));
+    assert!(matches!(
+        load_master_key(&dir.path().join("missing")),
+        Err(MasterKeyFileError::Read { .. })
+    ));
+}
+
+/// The whole till over the wallet: a sale whose card write tears is settled at the next tap of
+/// the same card, by re-writing the same sale, and the card ends debited exactly once.
+#[test]
+fn the_runtime_sells_through_the_wallet_and_settles_a_torn_write() {
+    use keymap::TillKey;
+    use pos_firmware::core::config::TillConfig;
+    use pos_firmware::runtime::{Input, Now, Output, TillRuntime};
+    use shared::record::RecordBody;
+    use shared::UnixMillis;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut now = Now {
+        wall: UnixMillis(1_700_000_000_000),
+        mono_ms: 0,
+    };
+    let mut till = TillRuntime::open(dir.path(), TillConfig::default(), now).unwrap();
+    let mut wallet = WalletReader::new(issued(uid4()), cfg());
+    let mut records = Vec::new();
+    let mut feed = |till: &mut TillRuntime, wallet: &mut WalletReader<MemoryCardReader>, input| {
+        now.wall = UnixMillis(now.wall.0 + 1_500);
+        now.mono_ms += 1_500;
+        for output in till.handle(input, now, wallet).unwrap() {
+            if let Output::Journaled(record) = output {
+                records.push(record.body);
+            }
+        }
+    };
+    for key in [TillKey::Digit(5), TillKey::Enter] {
+        feed(&mut till, &mut wallet, Input::Key(key));
+    }
+    let read = wallet.tap().unwrap();
+    wallet
+        .reader_mut()
+        .fail_write(1, WriteFault::Torn { new_bytes: 6 });
+    feed(&mut till, &mut wallet, Input::Card(read));
+    // The card left mid-write: nothing is settled yet.
+    wallet.reader_mut().put_back();
+    let read = wallet.tap().unwrap();
+    feed(&mut till, &mut wallet, Input::Card(read));
+    let committed = records
+        .iter()
+        .filter(|body| matches!(body, RecordBody::SaleCommitted(_)))
+        .count();
+    let intents = records
+        .iter()
+        .filter(|body| matches!(body, RecordBody::SaleIntent(_)))
+        .count();
+    assert_eq!((intents, committed), (1, 1), "{records:?}");
+    let mut reader = wallet.into_reader();
+    let card = card_image(&mut reader);
+    assert_eq!(card.balance, Fen::new(OPENING_FEN - 500));
+    assert_eq!(card.counter, 1);
 }
