@@ -1,6 +1,7 @@
 //! The till's firmware: the pure core ([`core`]) and the drivers around it: the durable
 //! [`journal`], the [`runtime`] loop that connects them, the [`settings`] file, and the simulated
-//! hardware ([`sim`]) that runs the whole till in a terminal.
+//! hardware ([`sim`]) that runs the whole till in a terminal, and the campus-card [`wallet`] on
+//! Mifare Classic over the [`reader`] trait.
 
 pub mod core;
 pub mod journal;
@@ -8,3 +9,4 @@ pub mod reader;
 pub mod runtime;
 pub mod settings;
 pub mod sim;
+pub mod wallet;

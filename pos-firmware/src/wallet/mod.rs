@@ -1,0 +1,471 @@
+//! The campus-card wallet on Mifare Classic 1K, written against the [`MifareReader`] trait so
+//! the same code runs on the MFRC522 driver, the chip emulator and the in-memory card
+//! ([`memory`]). It turns a tap into the core's [`CardRead`], carries out the core's
+//! [`CardWrite`] as one tear-safe block write (the commit point) followed by a read-back, and
+//! issues blank cards. The layout and the money rules behind it are in `docs/card-layout.md`.
+//!
+//! Never writes twice: after an interrupted write it only reads, and answers `Unknown` when the
+//! read cannot show the new state; the core settles that sale at the card's next tap.
+
+pub mod keys;
+pub mod layout;
+pub mod memory;
+
+use shared::record::TxnTag;
+use shared::{CardUid, Fen};
+use std::path::Path;
+
+use crate::core::card::{CardImage, CardProblem, CardRead, CardWrite, CardWriteOutcome};
+use crate::reader::{Block, CardIoError, MifareReader, TappedCard, WriteError};
+use crate::runtime::CardWriter;
+use keys::{CardKeys, MasterKey, MasterKeyError, TRANSPORT_KEY};
+use layout::{
+    choose_slot, decode_access_bytes, decode_header, decode_slot, encode_header, encode_slot,
+    wallet_trailer, CampusId, CardSerial, Header, Slot, SlotState, HEADER_BLOCK,
+    MAX_CARD_BALANCE_FEN, TRAILER_BLOCK,
+};
+
+/// Where the till reads the master key from unless configured otherwise: 64 hex digits,
+/// readable by the till's user only.
+pub const DEFAULT_MASTER_KEY_PATH: &str = "/etc/campus-pos/card-master.key";
+/// The campus id of the simulator and the tests.
+pub const DEMO_CAMPUS: CampusId = CampusId(1);
+/// SAKs of Mifare Classic cards (1K, 1K Infineon, Mini, 4K, SmartMX with Classic 1K / 4K).
+pub const MIFARE_CLASSIC_SAKS: [u8; 6] = [0x08, 0x88, 0x09, 0x18, 0x28, 0x38];
+/// Reads of the card after a write, to see whether it holds the new state: the first in the
+/// same session, the others after a fresh select and authentication.
+pub const CONFIRM_ATTEMPTS_MAX: u32 = 2;
+/// The transaction tag of the state written at issue (no sale has written the card yet).
+pub const ISSUE_TAG: TxnTag = TxnTag(0);
+/// The counter of the state written at issue.
+pub const ISSUE_COUNTER: u32 = 0;
+/// Permission bits of the master key file that must be clear: no group or other access.
+const KEY_FILE_FORBIDDEN_MODE_BITS: u32 = 0o077;
+
+/// What the wallet needs to know: the card centre's master key and this campus's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalletConfig {
+    pub master: MasterKey,
+    pub campus: CampusId,
+}
+
+impl WalletConfig {
+    /// The simulator's configuration: the demo master key (never for real money).
+    pub fn demo() -> WalletConfig {
+        WalletConfig {
+            master: MasterKey::demo(),
+            campus: DEMO_CAMPUS,
+        }
+    }
+}
+
+/// Why the master key file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum MasterKeyFileError {
+    #[error("cannot read the card master key file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the card master key file {path} is readable by others (mode {mode:o}); chmod 600 it")]
+    TooOpen { path: String, mode: u32 },
+    #[error("the card master key file {path} is not a key: {source}")]
+    Invalid {
+        path: String,
+        source: MasterKeyError,
+    },
+}
+
+/// Loads the master key: a file holding 64 hex digits, with no group or other permissions.
+pub fn load_master_key(path: &Path) -> Result<MasterKey, MasterKeyFileError> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = path.display().to_string();
+    let read_error = |source| MasterKeyFileError::Read {
+        path: shown.clone(),
+        source,
+    };
+    let mode = std::fs::metadata(path)
+        .map_err(read_error)?
+        .permissions()
+        .mode();
+    if mode & KEY_FILE_FORBIDDEN_MODE_BITS != 0 {
+        return Err(MasterKeyFileError::TooOpen {
+            path: shown,
+            mode: mode & 0o777,
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(read_error)?;
+    MasterKey::from_hex(&text).map_err(|source| MasterKeyFileError::Invalid {
+        path: shown,
+        source,
+    })
+}
+
+/// Why a card was not issued. "Nothing written" errors leave the card as it was; see
+/// `docs/card-layout.md` for what staff do after the others.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IssueError {
+    #[error("no card on the reader")]
+    NoCard,
+    #[error("not a Mifare Classic card (SAK {0:#04x})")]
+    NotMifareClassic(u8),
+    #[error("the card is already a wallet of this card centre")]
+    AlreadyIssued,
+    #[error("the wallet sector opens with neither the transport key nor this centre's key")]
+    UnknownKeys,
+    #[error("the wallet sector's trailer may not be rewritten with key A: not a blank card")]
+    TrailerLocked,
+    #[error("opening balance {0} fen is above the card maximum")]
+    BalanceAboveMax(u64),
+    #[error("card exchange failed before anything was written: {0}")]
+    Io(CardIoError),
+    #[error("writing block {block} failed (card still on transport keys: issue again): {error}")]
+    DataWriteFailed { block: u8, error: WriteError },
+    #[error("writing the sector trailer failed: tap the card to see whether it is issued, blank or lost: {0}")]
+    TrailerWriteFailed(WriteError),
+    #[error("the card did not read back as the issued wallet")]
+    NotVerified,
+}
+
+/// Reads the card on the reader for a tap: `None` when there is no card.
+pub fn read_card(reader: &mut dyn MifareReader, cfg: &WalletConfig) -> Option<CardRead> {
+    let read = read_wallet(reader, cfg).map(|(_, read)| read);
+    // The read is complete whatever HLTA answers; a halted card waits for the next tap.
+    let _ = reader.release();
+    read
+}
+
+/// Carries out the core's write on the card on the reader (selecting it afresh).
+pub fn write_card(
+    reader: &mut dyn MifareReader,
+    cfg: &WalletConfig,
+    write: &CardWrite,
+) -> CardWriteOutcome {
+    let outcome = write_in_session(reader, cfg, write, None);
+    let _ = reader.release();
+    outcome
+}
+
+/// Turns a blank card (transport keys) into a wallet holding `opening_balance`: header, both
+/// slots, and the sector trailer last.
+pub fn issue_card(
+    reader: &mut dyn MifareReader,
+    cfg: &WalletConfig,
+    serial: CardSerial,
+    opening_balance: Fen,
+) -> Result<CardImage, IssueError> {
+    let result = issue_in_session(reader, cfg, serial, opening_balance);
+    let _ = reader.release();
+    result
+}
+
+/// The wallet over a reader, as the runtime uses it: `tap` for reads, [`CardWriter`] for the
+/// write that follows. The card a tap read stays selected (and its sector authenticated) until
+/// the write or the next tap, so the write does not depend on re-selecting a halted card.
+pub struct WalletReader<R: MifareReader> {
+    reader: R,
+    config: WalletConfig,
+    held: Option<TappedCard>,
+}
+
+impl<R: MifareReader> WalletReader<R> {
+    pub fn new(reader: R, config: WalletConfig) -> WalletReader<R> {
+        WalletReader {
+            reader,
+            config,
+            held: None,
+        }
+    }
+
+    /// Looks for a card and reads its wallet; `None` when no (new) card is there.
+    pub fn tap(&mut self) -> Option<CardRead> {
+        self.release_held();
+        let (held, read) = read_wallet(&mut self.reader, &self.config)?;
+        if held.is_some() {
+            self.held = held;
+        } else {
+            let _ = self.reader.release();
+        }
+        Some(read)
+    }
+
+    /// Issues the card on the reader (card-centre use).
+    pub fn issue(
+        &mut self,
+        serial: CardSerial,
+        opening_balance: Fen,
+    ) -> Result<CardImage, IssueError> {
+        self.release_held();
+        issue_card(&mut self.reader, &self.config, serial, opening_balance)
+    }
+
+    pub fn config(&self) -> &WalletConfig {
+        &self.config
+    }
+
+    pub fn reader(&self) -> &R {
+        &self.reader
+    }
+
+    pub fn reader_mut(&mut self) -> &mut R {
+        &mut self.reader
+    }
+
+    pub fn into_reader(self) -> R {
+        self.reader
+    }
+
+    fn release_held(&mut self) {
+        if self.held.take().is_some() {
+            let _ = self.reader.release();
+        }
+    }
+}
+
+impl<R: MifareReader> CardWriter for WalletReader<R> {
+    fn write_card(&mut self, write: &CardWrite) -> CardWriteOutcome {
+        let held = self.held.take();
+        let outcome = write_in_session(&mut self.reader, &self.config, write, held);
+        let _ = self.reader.release();
+        outcome
+    }
+}
+
+/// Reads the wallet; on success also returns the card, still selected and authenticated.
+fn read_wallet(
+    reader: &mut dyn MifareReader,
+    cfg: &WalletConfig,
+) -> Option<(Option<TappedCard>, CardRead)> {
+    let card = match reader.select() {
+        Ok(None) => return None,
+        Ok(Some(card)) => card,
+        Err(_) => return Some((None, CardRead::Unreadable(CardProblem::ReadFailed))),
+    };
+    match read_selected(reader, cfg, &card) {
+        Ok(image) => Some((Some(card), CardRead::Card(image))),
+        Err(problem) => Some((None, CardRead::Unreadable(problem))),
+    }
+}
+
+fn read_selected(
+    reader: &mut dyn MifareReader,
+    cfg: &WalletConfig,
+    card: &TappedCard,
+) -> Result<CardImage, CardProblem> {
+    if !MIFARE_CLASSIC_SAKS.contains(&card.sak) {
+        return Err(CardProblem::NotCampusCard);
+    }
+    let keys = cfg.master.card_keys(&card.uid);
+    match reader.authenticate(card, HEADER_BLOCK, &keys.key_a) {
+        Ok(()) => {}
+        Err(CardIoError::AuthFailed) => return Err(classify_auth_failure(reader, card)),
+        Err(_) => return Err(CardProblem::ReadFailed),
+    }
+    let header = reader
+        .read_block(HEADER_BLOCK)
+        .map_err(|_| CardProblem::ReadFailed)?;
+    match decode_header(&header, &card.uid, &keys.mac) {
+        Ok(header) if header.campus == cfg.campus => {}
+        Ok(_) => return Err(CardProblem::OtherCampus),
+        Err(_) => return Err(CardProblem::BadMac),
+    }
+    let slots = read_slots(reader, cfg, &keys, &card.uid).map_err(|_| CardProblem::ReadFailed)?;
+    let (_, state) = choose_slot(slots[0], slots[1]).map_err(|_| CardProblem::BadMac)?;
+    Ok(image(card.uid, &state))
+}
+
+/// Our key did not open the sector: a card on transport keys is unformatted, anything else
+/// has keys we do not know. A failed authentication drops the card to idle, so select again.
+fn classify_auth_failure(reader: &mut dyn MifareReader, card: &TappedCard) -> CardProblem {
+    let again = match reader.select() {
+        Ok(Some(again)) if again.uid == card.uid => again,
+        _ => return CardProblem::ReadFailed,
+    };
+    match reader.authenticate(&again, HEADER_BLOCK, &TRANSPORT_KEY) {
+        Ok(()) => CardProblem::Unformatted,
+        Err(CardIoError::AuthFailed) => CardProblem::WrongKey,
+        Err(_) => CardProblem::ReadFailed,
+    }
+}
+
+/// Both slots, each `None` when it does not decode (torn, garbled, forged).
+fn read_slots(
+    reader: &mut dyn MifareReader,
+    cfg: &WalletConfig,
+    keys: &CardKeys,
+    uid: &CardUid,
+) -> Result<[Option<SlotState>; 2], CardIoError> {
+    let mut states = [None; 2];
+    for (state, slot) in states.iter_mut().zip(Slot::BOTH) {
+        let block = reader.read_block(slot.block())?;
+        *state = decode_slot(&block, slot, cfg.campus, uid, &keys.mac).ok();
+    }
+    Ok(states)
+}
+
+/// Selects the card with `uid` and authenticates the wallet sector with its key A.
+fn open(
+    reader: &mut dyn MifareReader,
+    keys: &CardKeys,
+    uid: &CardUid,
+) -> Result<TappedCard, CardIoError> {
+    match reader.select()? {
+        Some(card) if card.uid == *uid => {
+            reader.authenticate(&card, HEADER_BLOCK, &keys.key_a)?;
+            Ok(card)
+        }
+        _ => Err(CardIoError::NoCard),
+    }
+}
+
+fn image(uid: CardUid, state: &SlotState) -> CardImage {
+    CardImage {
+        uid,
+        balance: state.balance,
+        counter: state.counter,
+        last_tag: state.tag,
+    }
+}
+
+fn write_in_session(
+    reader: &mut dyn MifareReader,
+    cfg: &WalletConfig,
+    write: &CardWrite,
+    held: Option<TappedCard>,
+) -> CardWriteOutcome {
+    if Some(write.new_counter) != write.counter_before.checked_add(1)
+        || write.new_balance.get() > MAX_CARD_BALANCE_FEN
+    {
+        return CardWriteOutcome::Refused;
+    }
+    let keys = cfg.master.card_keys(&write.uid);
+    // Before the commit point nothing has been sent: every failure is a refusal.
+    let in_held_session = held
+        .filter(|card| card.uid == write.uid)
+        .and_then(|_| read_slots(reader, cfg, &keys, &write.uid).ok());
+    let slots = match in_held_session {
+        Some(slots) => slots,
+        None => {
+            let fresh = open(reader, &keys, &write.uid)
+                .and_then(|_| read_slots(reader, cfg, &keys, &write.uid));
+            match fresh {
+                Ok(slots) => slots,
+                Err(_) => return CardWriteOutcome::Refused,
+            }
+        }
+    };
+    let Ok((current_slot, current)) = choose_slot(slots[0], slots[1]) else {
+        return CardWriteOutcome::Refused;
+    };
+    if current.counter != write.counter_before {
+        return CardWriteOutcome::Refused;
+    }
+    let target = current_slot.other();
+    let new_state = SlotState {
+        counter: write.new_counter,
+        balance: write.new_balance,
+        tag: write.tag,
+    };
+    let Ok(block) = encode_slot(&new_state, target, cfg.campus, &write.uid, &keys.mac) else {
+        return CardWriteOutcome::Refused;
+    };
+    // The commit point: the older slot, never the one holding the current state.
+    match reader.write_block(target.block(), &block) {
+        Ok(()) | Err(WriteError::MaybeWritten(_)) => {}
+        Err(WriteError::NotWritten(_)) => return CardWriteOutcome::Refused,
+    }
+    confirm(reader, cfg, &keys, &write.uid, &new_state)
+}
+
+/// Reads the card back after the write: `Written` only when its newest valid state is exactly
+/// the one written. Data was sent, so anything else is `Unknown`, never `Refused`.
+fn confirm(
+    reader: &mut dyn MifareReader,
+    cfg: &WalletConfig,
+    keys: &CardKeys,
+    uid: &CardUid,
+    new_state: &SlotState,
+) -> CardWriteOutcome {
+    for attempt in 0..CONFIRM_ATTEMPTS_MAX {
+        let slots = if attempt == 0 {
+            read_slots(reader, cfg, keys, uid)
+        } else {
+            open(reader, keys, uid).and_then(|_| read_slots(reader, cfg, keys, uid))
+        };
+        if let Ok(slots) = slots {
+            return match choose_slot(slots[0], slots[1]) {
+                Ok((_, state)) if state == *new_state => {
+                    CardWriteOutcome::Written(image(*uid, &state))
+                }
+                _ => CardWriteOutcome::Unknown,
+            };
+        }
+    }
+    CardWriteOutcome::Unknown
+}
+
+fn issue_in_session(
+    reader: &mut dyn MifareReader,
+    cfg: &WalletConfig,
+    serial: CardSerial,
+    opening_balance: Fen,
+) -> Result<CardImage, IssueError> {
+    if opening_balance.get() > MAX_CARD_BALANCE_FEN {
+        return Err(IssueError::BalanceAboveMax(opening_balance.get()));
+    }
+    let card = reader
+        .select()
+        .map_err(IssueError::Io)?
+        .ok_or(IssueError::NoCard)?;
+    if !MIFARE_CLASSIC_SAKS.contains(&card.sak) {
+        return Err(IssueError::NotMifareClassic(card.sak));
+    }
+    let keys = cfg.master.card_keys(&card.uid);
+    match reader.authenticate(&card, HEADER_BLOCK, &keys.key_a) {
+        Ok(()) => return Err(IssueError::AlreadyIssued),
+        Err(CardIoError::AuthFailed) => {}
+        Err(error) => return Err(IssueError::Io(error)),
+    }
+    let card = match reader.select().map_err(IssueError::Io)? {
+        Some(again) if again.uid == card.uid => again,
+        _ => return Err(IssueError::NoCard),
+    };
+    match reader.authenticate(&card, HEADER_BLOCK, &TRANSPORT_KEY) {
+        Ok(()) => {}
+        Err(CardIoError::AuthFailed) => return Err(IssueError::UnknownKeys),
+        Err(error) => return Err(IssueError::Io(error)),
+    }
+    let trailer = reader.read_block(TRAILER_BLOCK).map_err(IssueError::Io)?;
+    if decode_access_bytes([trailer[6], trailer[7], trailer[8]]).map(|c| c[3]) != Some(0b001) {
+        return Err(IssueError::TrailerLocked);
+    }
+    let header = Header {
+        campus: cfg.campus,
+        serial,
+    };
+    let opening = SlotState {
+        counter: ISSUE_COUNTER,
+        balance: opening_balance,
+        tag: ISSUE_TAG,
+    };
+    let mut data: Vec<(u8, Block)> =
+        vec![(HEADER_BLOCK, encode_header(&header, &card.uid, &keys.mac))];
+    for slot in Slot::BOTH {
+        let block = encode_slot(&opening, slot, cfg.campus, &card.uid, &keys.mac)
+            .map_err(|_| IssueError::BalanceAboveMax(opening_balance.get()))?;
+        data.push((slot.block(), block));
+    }
+    for (block, bytes) in &data {
+        reader
+            .write_block(*block, bytes)
+            .map_err(|error| IssueError::DataWriteFailed {
+                block: *block,
+                error,
+            })?;
+    }
+    // Last, and the only risky write: from here on only key A = derived opens the sector.
+    reader
+        .write_block(TRAILER_BLOCK, &wallet_trailer(&keys))
+        .map_err(IssueError::TrailerWriteFailed)?;
+    read_selected(reader, cfg, &card).map_err(|_| IssueError::NotVerified)
+}
