@@ -15,7 +15,9 @@ use shared::record::TxnTag;
 use shared::{CardUid, Fen};
 use std::path::Path;
 
-use crate::core::card::{CardImage, CardProblem, CardRead, CardWrite, CardWriteOutcome};
+use crate::core::card::{
+    CardImage, CardProblem, CardRead, CardWrite, CardWriteOutcome, IssueOutcome, IssueRefusal,
+};
 use crate::reader::{Block, CardIoError, MifareReader, TappedCard, WriteError};
 use crate::runtime::CardWriter;
 use keys::{CardKeys, MasterKey, MasterKeyError, TRANSPORT_KEY};
@@ -228,6 +230,42 @@ impl<R: MifareReader> CardWriter for WalletReader<R> {
         let outcome = write_in_session(&mut self.reader, &self.config, write, held);
         let _ = self.reader.release();
         outcome
+    }
+
+    /// Issues the blank card on the reader with a zero balance (money goes on by top-up, which
+    /// is journaled). The card serial is the UID's last 4 bytes until a card-management system
+    /// assigns serials.
+    fn issue_card(&mut self) -> IssueOutcome {
+        self.release_held();
+        let serial = match self.reader.select() {
+            Ok(Some(card)) => {
+                let uid = card.uid.as_bytes();
+                let tail: [u8; 4] = uid[uid.len().saturating_sub(4)..]
+                    .try_into()
+                    .unwrap_or([0; 4]);
+                CardSerial(u32::from_be_bytes(tail))
+            }
+            Ok(None) | Err(_) => return IssueOutcome::NotIssued(IssueRefusal::NoCard),
+        };
+        let _ = self.reader.release();
+        match issue_card(&mut self.reader, &self.config, serial, Fen::ZERO) {
+            Ok(image) => IssueOutcome::Issued(image),
+            Err(IssueError::NoCard | IssueError::Io(_)) => {
+                IssueOutcome::NotIssued(IssueRefusal::NoCard)
+            }
+            Err(IssueError::AlreadyIssued) => IssueOutcome::NotIssued(IssueRefusal::AlreadyIssued),
+            Err(
+                IssueError::NotMifareClassic(_)
+                | IssueError::UnknownKeys
+                | IssueError::TrailerLocked
+                | IssueError::BalanceAboveMax(_),
+            ) => IssueOutcome::NotIssued(IssueRefusal::NotBlank),
+            Err(
+                IssueError::DataWriteFailed { .. }
+                | IssueError::TrailerWriteFailed(_)
+                | IssueError::NotVerified,
+            ) => IssueOutcome::Interrupted,
+        }
     }
 }
 
