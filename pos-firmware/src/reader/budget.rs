@@ -197,3 +197,65 @@ impl<SPI: SpiDevice> SpiDevice for BudgetedSpi<SPI> {
             .map_err(BudgetedSpiError::Device)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An SPI device that accepts everything.
+    struct NullSpi;
+
+    impl ErrorType for NullSpi {
+        type Error = ErrorKind;
+    }
+
+    impl SpiDevice for NullSpi {
+        fn transaction(&mut self, _: &mut [Operation<'_, u8>]) -> Result<(), ErrorKind> {
+            Ok(())
+        }
+    }
+
+    const SMALL: Budget = Budget {
+        max_transfers: 3,
+        deadline: None,
+    };
+
+    #[test]
+    fn transfers_fail_once_the_budget_is_spent_until_the_next_operation() {
+        let mut spi = BudgetedSpi::new(NullSpi, SMALL);
+        for _ in 0..3 {
+            assert!(spi.write(&[0x02, 0x00]).is_ok());
+        }
+        assert_eq!(
+            spi.write(&[0x02, 0x00]),
+            Err(BudgetedSpiError::TransfersExhausted { max_transfers: 3 })
+        );
+        assert!(spi.read_register(0x37).is_err());
+        assert!(
+            spi.probe_register(0x37).is_ok(),
+            "the probe is outside the budget"
+        );
+        let usage = spi.usage();
+        assert_eq!(
+            (usage.transfers_used, usage.transfers_refused, usage.probes),
+            (3, 2, 1)
+        );
+        spi.begin_operation(SMALL).unwrap();
+        assert!(spi.write(&[0x02, 0x00]).is_ok());
+        assert_eq!(spi.usage().transfers_used, 1);
+    }
+
+    #[test]
+    fn transfers_fail_after_the_deadline() {
+        let budget = Budget {
+            max_transfers: 100,
+            deadline: Some(Duration::ZERO),
+        };
+        let mut spi = BudgetedSpi::new(NullSpi, budget);
+        std::thread::sleep(Duration::from_millis(1));
+        assert!(matches!(
+            spi.write(&[0x02, 0x00]),
+            Err(BudgetedSpiError::DeadlinePassed { .. })
+        ));
+    }
+}

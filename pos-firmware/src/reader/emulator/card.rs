@@ -7,8 +7,9 @@
 
 use super::access::{is_trailer, sector_of, trailer_of, KeyType, SectorAccess, BLOCK_COUNT};
 use super::access::{BLOCKS_PER_SECTOR, TRANSPORT_ACCESS_BYTES};
+use super::frame::{Answer, Frame};
 use super::EmulatorError;
-use crate::reader::crc::{crc_a, has_valid_crc_a};
+use crate::reader::crc::has_valid_crc_a;
 use crate::reader::{Block, SectorKey};
 
 /// 4-bit ACK of a Mifare Classic card.
@@ -56,49 +57,6 @@ pub enum CardState {
         key: KeyType,
         armed_write: Option<u8>,
     },
-}
-
-/// A frame as the card receives it from the reader.
-#[derive(Debug, Clone, Copy)]
-pub struct Frame<'a> {
-    /// The bytes sent; the last one may be partial.
-    pub bytes: &'a [u8],
-    /// Valid bits of the last byte (0 = all 8).
-    pub last_bits: u8,
-    /// The reader's Crypto1 unit was on.
-    pub encrypted: bool,
-}
-
-/// A card's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    /// The bytes received by the reader.
-    pub bytes: Vec<u8>,
-    /// Valid bits of the last byte (0 = all 8; 4 for an ACK/NAK).
-    pub last_bits: u8,
-}
-
-impl Answer {
-    fn bytes(bytes: Vec<u8>) -> Answer {
-        Answer {
-            bytes,
-            last_bits: 0,
-        }
-    }
-
-    fn with_crc(body: &[u8]) -> Answer {
-        let mut bytes = body.to_vec();
-        bytes.extend_from_slice(&crc_a(body));
-        Answer::bytes(bytes)
-    }
-
-    /// A 4-bit ACK or NAK.
-    pub fn nibble(code: u8) -> Answer {
-        Answer {
-            bytes: vec![code & 0x0F],
-            last_bits: 4,
-        }
-    }
 }
 
 /// An emulated Mifare Classic 1K card.

@@ -8,8 +8,8 @@ use std::collections::VecDeque;
 
 use embedded_hal::spi::Operation;
 
-use super::card::Frame;
 use super::field::Field;
+use super::frame::Frame;
 use crate::reader::crc::crc16_reflected;
 
 /// FIFO size of the MFRC522.

@@ -3,8 +3,9 @@
 //! MFAuthent here; this layer counts the operations, lets the faults strike at their index,
 //! and otherwise passes the frame to the card.
 
-use super::card::{Answer, CardState, EmulatedCard, Frame, MIFARE_ACK, MIFARE_NAK_TRANSMISSION};
+use super::card::{CardState, EmulatedCard, MIFARE_ACK, MIFARE_NAK_TRANSMISSION};
 use super::faults::{garble, Fault, FaultPlan, Op, OpCounters, ReadFault, WriteFault};
+use super::frame::{Answer, Frame};
 use crate::reader::SectorKey;
 
 const MF_READ: u8 = 0x30;

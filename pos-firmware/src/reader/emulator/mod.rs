@@ -6,13 +6,14 @@
 //! deterministic: no clock, no randomness.
 //!
 //! Layout: `chip` (registers, FIFO, commands), `field` (card slot, fault application, counters),
-//! `card` (ISO 14443-3 + Mifare Classic state machine), `access` (access conditions), `faults`.
+//! `card` (ISO 14443-3 + Mifare Classic state machine), `frame` (what goes over the air), `access` (access conditions), `faults`.
 
 pub mod access;
 pub mod card;
 mod chip;
 pub mod faults;
 mod field;
+pub mod frame;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
