@@ -539,3 +539,31 @@ fn spi_multi_byte_fifo_read_returns_bytes_in_order() {
     assert_eq!(buffer, [1, 2, 3]);
     assert_eq!(read_register(&mut spi, 0x0A), 0);
 }
+
+#[test]
+fn a_halted_card_answers_wupa_but_not_reqa() {
+    let (control, mut reader) = with_card(&UID4);
+    reader.select().unwrap().unwrap();
+    reader.release().unwrap();
+    let spi = mfrc522::comm::blocking::spi::SpiInterface::new(control.device());
+    let mut raw = mfrc522::Mfrc522::new(spi).init().expect("init");
+    // init's SoftReset switched the field off and on: the card powered up again in IDLE.
+    assert_eq!(control.card_state(), Some(CardState::Idle));
+    raw.reqa().expect("an IDLE card answers REQA");
+    raw.hlta().expect("HLTA is never answered");
+    assert_eq!(
+        control.card_state(),
+        Some(CardState::Idle),
+        "READY ignores HLTA"
+    );
+    let atqa_again = raw.reqa().expect("IDLE again");
+    raw.select(&atqa_again).expect("selected");
+    raw.hlta().expect("halted");
+    assert_eq!(control.card_state(), Some(CardState::Halt));
+    assert!(matches!(raw.reqa(), Err(mfrc522::Error::Timeout)));
+    raw.wupa().expect("WUPA wakes a halted card");
+    assert_eq!(
+        control.card_state(),
+        Some(CardState::Ready { cascade_level: 1 })
+    );
+}
