@@ -71,3 +71,9 @@ pub trait MifareReader {
     /// Ends the exchange: halts the card and switches the reader's crypto off.
     fn release(&mut self) -> Result<(), CardIoError>;
 }
+
+pub mod budget;
+pub mod crc;
+pub mod driver;
+pub mod emulator;
+pub mod spidev;
