@@ -1,12 +1,16 @@
 //! Reads the till's settings file (`till.toml` in the data directory) into the core's
-//! [`TillConfig`]. Every field is optional; a missing file means factory defaults. A malformed
-//! file is refused with a message naming the field, and the till does not start on it.
+//! [`TillConfig`] and the card reader's [`CardSettings`] (where the card master key lives, which
+//! campus the till belongs to). Every field is optional; a missing file means factory defaults.
+//! A malformed file is refused with a message naming the field, and the till does not start on
+//! it.
 
 use serde::Deserialize;
 use shared::{Fen, MinuteOfDay};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::core::config::{Lang, MealLabel, MealPeriod, TillConfig};
+use crate::wallet::layout::CampusId;
+use crate::wallet::{load_master_key, MasterKeyFileError, WalletConfig, DEMO_CAMPUS};
 
 /// The name of the settings file inside the data directory.
 pub const SETTINGS_FILE: &str = "till.toml";
@@ -17,7 +21,7 @@ language = "zh"            # "zh" (中文) or "en"
 max_sale = "200.00"        # most one sale may charge, in yuan
 utc_offset_minutes = 480   # local time = UTC + this (China: 480)
 duplicate_window_secs = 600 # same payer, same amount within this many seconds: ask to confirm
-staff_pin = "123456"       # PIN for F2+1+7 (set machine number); change it
+staff_pin = "123456"       # PIN for F2+1+7 (staff menu: machine number, issue, top-up); change it
 merchant_name = ""         # shown on the customer display when idle
 
 [[meal]]
@@ -34,6 +38,13 @@ end = "13:30"
 label = "dinner"
 start = "16:30"
 end = "19:30"
+
+# The campus card wallet (docs/card-layout.md). Without master_key_file the till uses the
+# simulator's DEMO key, which is public: a real till must name its key file (32 bytes as 64 hex
+# digits, owned by root, mode 0600).
+# [card]
+# master_key_file = "/etc/campus-pos/card-master.key"
+# campus_id = 1
 "#;
 
 #[derive(Debug, Deserialize)]
@@ -46,6 +57,72 @@ struct SettingsFile {
     staff_pin: Option<String>,
     merchant_name: Option<String>,
     meal: Option<Vec<MealFile>>,
+    card: Option<CardFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CardFile {
+    master_key_file: Option<PathBuf>,
+    campus_id: Option<u16>,
+}
+
+/// How the till reads campus cards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardSettings {
+    /// The card master key file; `None` means the public demo key (simulator only).
+    pub master_key_file: Option<PathBuf>,
+    pub campus: CampusId,
+}
+
+impl Default for CardSettings {
+    fn default() -> Self {
+        CardSettings {
+            master_key_file: None,
+            campus: DEMO_CAMPUS,
+        }
+    }
+}
+
+impl CardSettings {
+    /// The wallet configuration: the key file's master key, or the demo key without one.
+    pub fn wallet_config(&self) -> Result<WalletConfig, MasterKeyFileError> {
+        let mut config = WalletConfig::demo();
+        config.campus = self.campus;
+        if let Some(path) = &self.master_key_file {
+            config.master = load_master_key(path)?;
+        }
+        Ok(config)
+    }
+}
+
+/// Parses the `[card]` table of settings text.
+pub fn parse_card_settings(text: &str) -> Result<CardSettings, String> {
+    let file: SettingsFile = toml::from_str(text).map_err(|e| e.to_string())?;
+    let mut settings = CardSettings::default();
+    if let Some(card) = file.card {
+        settings.master_key_file = card.master_key_file;
+        if let Some(campus) = card.campus_id {
+            settings.campus = CampusId(campus);
+        }
+    }
+    Ok(settings)
+}
+
+/// Loads the `[card]` table of `<dir>/till.toml`; defaults when the file does not exist.
+pub fn load_card_settings(dir: &Path) -> Result<CardSettings, SettingsError> {
+    let path = dir.join(SETTINGS_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse_card_settings(&text).map_err(|detail| SettingsError::Invalid {
+            path: path.display().to_string(),
+            detail,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CardSettings::default()),
+        Err(source) => Err(SettingsError::Read {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -157,6 +234,23 @@ mod tests {
             config.meal_periods[0].label,
             MealLabel::Named("夜宵".into())
         );
+    }
+
+    #[test]
+    fn card_settings_name_the_key_file_and_campus() {
+        assert_eq!(parse_card_settings(SETTINGS_TEMPLATE), Ok(CardSettings::default()));
+        let settings = parse_card_settings(
+            "[card]\nmaster_key_file = \"/etc/campus-pos/card-master.key\"\ncampus_id = 7\n",
+        )
+        .unwrap();
+        assert_eq!(settings.campus, CampusId(7));
+        assert_eq!(
+            settings.master_key_file.as_deref(),
+            Some(Path::new("/etc/campus-pos/card-master.key"))
+        );
+        // The key file must exist: a till never falls back to the demo key silently.
+        assert!(settings.wallet_config().is_err());
+        assert!(parse_card_settings("[card]\ncampus = 1").is_err());
     }
 
     #[test]
