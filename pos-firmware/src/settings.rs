@@ -238,7 +238,10 @@ mod tests {
 
     #[test]
     fn card_settings_name_the_key_file_and_campus() {
-        assert_eq!(parse_card_settings(SETTINGS_TEMPLATE), Ok(CardSettings::default()));
+        assert_eq!(
+            parse_card_settings(SETTINGS_TEMPLATE),
+            Ok(CardSettings::default())
+        );
         let settings = parse_card_settings(
             "[card]\nmaster_key_file = \"/etc/campus-pos/card-master.key\"\ncampus_id = 7\n",
         )
