@@ -10,9 +10,11 @@ use std::path::PathBuf;
 
 use pos_firmware::core::config::{Lang, TillConfig};
 use pos_firmware::link::SIM_LINK_SOCKET_NAME;
-use pos_firmware::settings::load_settings;
+use pos_firmware::reader::spidev::{open_reader, ResetLine, DEFAULT_SPIDEV_PATH};
+use pos_firmware::settings::{load_card_settings, load_settings};
 use pos_firmware::sim::cards::PausePoint;
 use pos_firmware::sim::script::{parse_local, ScriptRunner, ScriptSetup, DEFAULT_START};
+use pos_firmware::wallet::WalletReader;
 
 /// The simulator's log file in its data directory (the terminal UI owns standard error's screen).
 const SIM_LOG_FILE_NAME: &str = "pos-firmware.log";
@@ -53,6 +55,25 @@ enum Cmd {
         /// the link while it waits for lines.
         #[arg(long, value_name = "PATH")]
         link: Option<PathBuf>,
+    },
+    /// Bring-up check of the real card reader: open the MFRC522 on spidev, show its version,
+    /// wait for a card and show what the wallet reads on it. Writes nothing.
+    ReaderCheck {
+        /// The reader's SPI device.
+        #[arg(long, default_value = DEFAULT_SPIDEV_PATH)]
+        spi: PathBuf,
+        /// The GPIO character device of the reader's reset line (with --reset-line).
+        #[arg(long, requires = "reset_line")]
+        reset_chip: Option<PathBuf>,
+        /// The line number of the reader's reset pin on --reset-chip.
+        #[arg(long, requires = "reset_chip")]
+        reset_line: Option<u32>,
+        /// Where till.toml names the card master key and campus.
+        #[arg(long, default_value = "pos-data")]
+        data_dir: PathBuf,
+        /// How long to wait for a card.
+        #[arg(long, default_value_t = 10)]
+        wait_secs: u64,
     },
 }
 
@@ -113,9 +134,50 @@ fn init_logging(file: Option<&std::path::Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How often `reader-check` looks for a card.
+const READER_CHECK_POLL_MS: u64 = 100;
+
+fn reader_check(
+    spi: PathBuf,
+    reset: Option<ResetLine>,
+    data_dir: PathBuf,
+    wait_secs: u64,
+) -> anyhow::Result<()> {
+    let wallet = load_card_settings(&data_dir)?.wallet_config()?;
+    let reader = open_reader(&spi, reset.as_ref())?;
+    println!(
+        "MFRC522 on {}: version {:#04x}",
+        spi.display(),
+        reader.reader.chip_version()
+    );
+    let mut wallet = WalletReader::new(reader, wallet);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait_secs);
+    println!("tap a card within {wait_secs} s");
+    while std::time::Instant::now() < deadline {
+        if let Some(read) = wallet.tap() {
+            println!("{read:?}");
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(READER_CHECK_POLL_MS));
+    }
+    bail!("no card within {wait_secs} s")
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Cmd::ReaderCheck {
+            spi,
+            reset_chip,
+            reset_line,
+            data_dir,
+            wait_secs,
+        } => {
+            let reset = reset_chip
+                .zip(reset_line)
+                .map(|(chip, line)| ResetLine { chip, line });
+            reader_check(spi, reset, data_dir, wait_secs)
+        }
         Cmd::Sim {
             common,
             link,
