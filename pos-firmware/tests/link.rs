@@ -612,3 +612,45 @@ fn the_till_sells_on_without_a_daemon_and_through_garbage() {
     till.run("wait-daemon 10s");
     till.stop();
 }
+
+#[test]
+fn a_large_blacklist_is_stored_with_its_record_and_survives_reopen() {
+    use shared::record::{JournalRecord, TillSnapshot};
+    let dir = tempfile::tempdir().unwrap();
+    let uids: Vec<CardUid> = (0u32..100_000)
+        .map(|n| CardUid::new(&n.wrapping_mul(2_654_435_761).to_be_bytes()).unwrap())
+        .collect();
+    let list = Blacklist::new(9, UnixMillis(5), uids.clone()).unwrap();
+    let info = list.info();
+    let mut journal = Journal::open(dir.path()).unwrap();
+    let record = JournalRecord {
+        seq: Seq::FIRST,
+        at: UnixMillis(5),
+        machine: MachineNumber::FACTORY_DEFAULT,
+        body: RecordBody::BlacklistReplaced(info),
+    };
+    let mut snapshot = TillSnapshot::factory_new();
+    snapshot.next_seq = Seq(2);
+    // A record that does not describe the list, or a plain append of it, is refused.
+    let mut wrong = snapshot.clone();
+    wrong.blacklist = None;
+    assert!(matches!(
+        journal.append_replacing_blacklist(&record, &wrong, Arc::new(list.clone())),
+        Err(JournalError::BlacklistMismatch(_))
+    ));
+    snapshot.blacklist = Some(info);
+    assert!(matches!(
+        journal.append(&record, &snapshot),
+        Err(JournalError::BlacklistMismatch(_))
+    ));
+    journal
+        .append_replacing_blacklist(&record, &snapshot, Arc::new(list))
+        .unwrap();
+    drop(journal);
+
+    let journal = Journal::open(dir.path()).unwrap();
+    let loaded = journal.blacklist();
+    assert_eq!(loaded.info(), info);
+    assert!(uids.iter().step_by(997).all(|uid| loaded.contains(uid)));
+    assert!(!loaded.contains(&CardUid::new(&[1, 2, 3, 4, 5, 6, 7]).unwrap()));
+}
