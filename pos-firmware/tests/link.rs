@@ -654,3 +654,35 @@ fn a_large_blacklist_is_stored_with_its_record_and_survives_reopen() {
     assert!(uids.iter().step_by(997).all(|uid| loaded.contains(uid)));
     assert!(!loaded.contains(&CardUid::new(&[1, 2, 3, 4, 5, 6, 7]).unwrap()));
 }
+
+#[test]
+fn a_stale_socket_from_a_crash_is_replaced_and_a_foreign_file_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    // A socket nobody listens on any more, as a SIGKILLed till leaves behind.
+    drop(std::os::unix::net::UnixListener::bind(socket(dir.path())).unwrap());
+    assert!(socket(dir.path()).exists());
+    let mut till = Till::start(dir.path());
+    let (mut daemon, _) = Daemon::hello(dir.path());
+    assert!(daemon.fetch(None, 10).is_empty());
+    drop(daemon);
+    till.run("sales 1 1.00 card-1");
+    till.stop();
+    assert!(
+        !socket(dir.path()).exists(),
+        "a clean stop removes the socket"
+    );
+
+    // A regular file where the socket should be is never deleted: the till refuses to start.
+    std::fs::write(socket(dir.path()), b"not a socket").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_pos-firmware"))
+        .args(["script", "-", "--data-dir"])
+        .arg(dir.path())
+        .arg("--link")
+        .arg(socket(dir.path()))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a socket"));
+    assert_eq!(std::fs::read(socket(dir.path())).unwrap(), b"not a socket");
+}
