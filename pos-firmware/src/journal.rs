@@ -3,12 +3,15 @@
 //!
 //! # On disk
 //! One sled 0.34 database in the journal directory (sled's files `conf`, `db`, `blobs/`,
-//! `snap.*`) with two trees:
+//! `snap.*`) with these trees:
 //! - `records`: key [`Seq::to_key`] (8 bytes, big-endian, so key order is seq order), value
 //!   [`shared::codec::encode_record`];
 //! - `meta`: `format` (journal format version, 4 bytes big-endian, see [`JOURNAL_FORMAT_VERSION`]),
 //!   `terminal_id` (8 bytes big-endian, never zero) and `snapshot`
-//!   ([`shared::codec::encode_snapshot`]).
+//!   ([`shared::codec::encode_snapshot`]);
+//! - `upload`: the upload watermark (see [`JournalReader`]);
+//! - `blacklist`: the lost-card list, replaced in the same transaction as its record (see
+//!   `blacklist_store`).
 //!
 //! Next to them, `journal.hwm` holds the last seq known durable (see `high_water`), so that an
 //! open detects sled silently dropping the tail of its log.

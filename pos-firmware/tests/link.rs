@@ -612,3 +612,77 @@ fn the_till_sells_on_without_a_daemon_and_through_garbage() {
     till.run("wait-daemon 10s");
     till.stop();
 }
+
+#[test]
+fn a_large_blacklist_is_stored_with_its_record_and_survives_reopen() {
+    use shared::record::{JournalRecord, TillSnapshot};
+    let dir = tempfile::tempdir().unwrap();
+    let uids: Vec<CardUid> = (0u32..100_000)
+        .map(|n| CardUid::new(&n.wrapping_mul(2_654_435_761).to_be_bytes()).unwrap())
+        .collect();
+    let list = Blacklist::new(9, UnixMillis(5), uids.clone()).unwrap();
+    let info = list.info();
+    let mut journal = Journal::open(dir.path()).unwrap();
+    let record = JournalRecord {
+        seq: Seq::FIRST,
+        at: UnixMillis(5),
+        machine: MachineNumber::FACTORY_DEFAULT,
+        body: RecordBody::BlacklistReplaced(info),
+    };
+    let mut snapshot = TillSnapshot::factory_new();
+    snapshot.next_seq = Seq(2);
+    // A record that does not describe the list, or a plain append of it, is refused.
+    let mut wrong = snapshot.clone();
+    wrong.blacklist = None;
+    assert!(matches!(
+        journal.append_replacing_blacklist(&record, &wrong, Arc::new(list.clone())),
+        Err(JournalError::BlacklistMismatch(_))
+    ));
+    snapshot.blacklist = Some(info);
+    assert!(matches!(
+        journal.append(&record, &snapshot),
+        Err(JournalError::BlacklistMismatch(_))
+    ));
+    journal
+        .append_replacing_blacklist(&record, &snapshot, Arc::new(list))
+        .unwrap();
+    drop(journal);
+
+    let journal = Journal::open(dir.path()).unwrap();
+    let loaded = journal.blacklist();
+    assert_eq!(loaded.info(), info);
+    assert!(uids.iter().step_by(997).all(|uid| loaded.contains(uid)));
+    assert!(!loaded.contains(&CardUid::new(&[1, 2, 3, 4, 5, 6, 7]).unwrap()));
+}
+
+#[test]
+fn a_stale_socket_from_a_crash_is_replaced_and_a_foreign_file_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    // A socket nobody listens on any more, as a SIGKILLed till leaves behind.
+    drop(std::os::unix::net::UnixListener::bind(socket(dir.path())).unwrap());
+    assert!(socket(dir.path()).exists());
+    let mut till = Till::start(dir.path());
+    let (mut daemon, _) = Daemon::hello(dir.path());
+    assert!(daemon.fetch(None, 10).is_empty());
+    drop(daemon);
+    till.run("sales 1 1.00 card-1");
+    till.stop();
+    assert!(
+        !socket(dir.path()).exists(),
+        "a clean stop removes the socket"
+    );
+
+    // A regular file where the socket should be is never deleted: the till refuses to start.
+    std::fs::write(socket(dir.path()), b"not a socket").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_pos-firmware"))
+        .args(["script", "-", "--data-dir"])
+        .arg(dir.path())
+        .arg("--link")
+        .arg(socket(dir.path()))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not a socket"));
+    assert_eq!(std::fs::read(socket(dir.path())).unwrap(), b"not a socket");
+}

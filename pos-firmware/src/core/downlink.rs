@@ -250,29 +250,43 @@ impl Till {
         self.server_offset
     }
 
-    /// The link's part of the status line, shortest form first when `short`.
-    pub(super) fn link_segment(&self, short: bool) -> Option<String> {
-        let link = self.link?;
+    /// The link's part of the status line, longest form first (the caller keeps the first
+    /// that fits [`STATUS_LINE_MAX_COLUMNS`], else the last).
+    pub(super) fn link_segments(&self) -> Vec<String> {
+        let Some(link) = self.link else {
+            return Vec::new();
+        };
         let lang = self.lang();
-        let mut parts = Vec::new();
-        if !link.daemon_connected {
-            parts.push(tr(lang, "链路断", "LINK DOWN"));
+        let state = if !link.daemon_connected {
+            Some(tr(lang, "链路断", "LINK DOWN"))
         } else if link.broker != Some(BrokerLink::Up) {
-            parts.push(tr(lang, "网断", "NET DOWN"));
+            Some(tr(lang, "网断", "NET DOWN"))
+        } else {
+            None
+        };
+        if link.unsent == 0 {
+            return state.into_iter().collect();
         }
-        if link.unsent > 0 {
-            let n = link.unsent;
-            parts.push(match (lang, short) {
-                (Lang::Zh, false) => format!("未上传{n}笔"),
-                (Lang::Zh, true) => format!("未传{n}"),
-                (Lang::En, false) => format!("UNSENT {n}"),
-                (Lang::En, true) => format!("U{n}"),
-            });
-            if let Some(age) = self.unsent_age_ms(&link) {
-                parts.push(short_age(lang, age));
-            }
-        }
-        (!parts.is_empty()).then(|| parts.join(" "))
+        let n = link.unsent;
+        let (long, short) = match lang {
+            Lang::Zh => (format!("未上传{n}笔"), format!("未传{n}")),
+            Lang::En => (format!("UNSENT {n}"), format!("U{n}")),
+        };
+        let age = self.unsent_age_ms(&link).map(|ms| short_age(lang, ms));
+        let join = |parts: &[Option<&String>]| {
+            parts
+                .iter()
+                .flatten()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        vec![
+            join(&[state.as_ref(), Some(&long), age.as_ref()]),
+            join(&[state.as_ref(), Some(&short), age.as_ref()]),
+            join(&[Some(&short), age.as_ref()]),
+            short,
+        ]
     }
 
     /// How old the oldest unsent record is, when that is worth showing.
@@ -385,6 +399,98 @@ mod tests {
         assert_eq!(effective.meal_periods[0].label, MealLabel::Lunch);
         assert_eq!(effective.staff_pin, base.staff_pin);
         assert_eq!(effective.validate(), Ok(()));
+    }
+
+    fn till(lang: Lang) -> Till {
+        let config = TillConfig {
+            lang,
+            ..TillConfig::default()
+        };
+        Till::new(
+            config,
+            shared::TerminalId(7),
+            shared::record::TillSnapshot::factory_new(),
+            UnixMillis(1_800_000_000_000),
+        )
+    }
+
+    fn status(till: &Till) -> String {
+        till.displays().merchant.lines[0].clone()
+    }
+
+    #[test]
+    fn the_status_line_shows_the_link_within_its_width() {
+        let now = UnixMillis(1_800_000_000_000);
+        let mut zh = till(Lang::Zh);
+        assert_eq!(status(&zh), "机号0001 联机", "no link: nothing shown");
+        let mut link = LinkStatus {
+            daemon_connected: false,
+            broker: None,
+            unsent: 3,
+            oldest_unsent_at: Some(UnixMillis(now.0 - 60_000)),
+        };
+        zh.handle_link_status(link, now);
+        assert_eq!(status(&zh), "机号0001 联机 链路断 未上传3笔");
+        link.daemon_connected = true;
+        link.broker = Some(BrokerLink::Up);
+        link.oldest_unsent_at = Some(UnixMillis(now.0 - 2 * 3_600_000));
+        zh.handle_link_status(link, now);
+        assert_eq!(status(&zh), "机号0001 联机 未上传3笔 2时");
+        link.unsent = 0;
+        zh.handle_link_status(link, now);
+        assert_eq!(status(&zh), "机号0001 联机");
+
+        let mut en = till(Lang::En);
+        link.unsent = 12_345;
+        link.broker = Some(BrokerLink::Down);
+        en.handle_link_status(link, now);
+        let line = status(&en);
+        assert!(line.contains("U12345 2h"), "{line}");
+        assert!(display_columns(&line) <= STATUS_LINE_MAX_COLUMNS, "{line}");
+    }
+
+    #[test]
+    fn server_time_is_journaled_first_and_on_a_real_change_only() {
+        let now = UnixMillis(1_800_000_000_000);
+        let mut till = till(Lang::Zh);
+        let journaled = |till: &mut Till| {
+            let mut count = 0;
+            while let Some(effect) = till.poll_effect() {
+                count += usize::from(matches!(effect, Effect::Journal { .. }));
+            }
+            count
+        };
+        assert_eq!(
+            till.handle_server_time(UnixMillis(now.0 + 5_000), now),
+            Ok(5_000)
+        );
+        assert_eq!(journaled(&mut till), 1);
+        let later = UnixMillis(now.0 + 60_000);
+        let drift = SERVER_TIME_JOURNAL_THRESHOLD_MS - 1;
+        till.handle_server_time(UnixMillis(later.0 + 5_000 + drift), later)
+            .unwrap();
+        assert_eq!(journaled(&mut till), 0);
+        till.handle_server_time(UnixMillis(later.0 - 1_000), later)
+            .unwrap();
+        assert_eq!(journaled(&mut till), 1);
+        assert_eq!(till.server_offset_ms(), Some(-1_000));
+    }
+
+    #[test]
+    fn older_or_invalid_downlinks_change_nothing() {
+        let now = UnixMillis(1_800_000_000_000);
+        let mut till = till(Lang::Zh);
+        assert_eq!(till.handle_campus_config(campus(2), now), Ok(2));
+        let before = till.snapshot().clone();
+        assert!(till.handle_campus_config(campus(2), now).is_err());
+        let mut bad = campus(3);
+        bad.max_sale = Fen::ZERO;
+        assert!(till.handle_campus_config(bad, now).is_err());
+        assert!(till
+            .handle_blacklist(Blacklist::new(0, now, vec![]).unwrap(), now)
+            .is_err());
+        assert_eq!(till.snapshot(), &before);
+        assert_eq!(till.config().max_sale, Fen::from_yuan(50));
     }
 
     #[test]

@@ -31,16 +31,18 @@ impl Till {
                 Lang::En => format!(" CHECK {unresolved}"),
             });
         }
-        // The link's state last, in its long form if the line has room, else the short one.
-        for short in [false, true] {
-            if let Some(segment) = self.link_segment(short) {
-                let candidate = format!("{line} {segment}");
-                if short || display_columns(&candidate) <= STATUS_LINE_MAX_COLUMNS {
-                    return candidate;
-                }
-            }
+        // The link's state last, in the longest form the line has room for (else the shortest).
+        let segments = self.link_segments();
+        let fitting = segments
+            .iter()
+            .find(|segment| {
+                display_columns(&line) + 1 + display_columns(segment) <= STATUS_LINE_MAX_COLUMNS
+            })
+            .or(segments.last());
+        match fitting {
+            Some(segment) => format!("{line} {segment}"),
+            None => line,
         }
-        line
     }
 
     /// The merchant's body lines and the customer's lines of the current mode.

@@ -226,6 +226,9 @@ impl<W: Write> ScriptRunner<W> {
         loop {
             self.drain_link_events()?;
             if done(self) {
+                // The journal may be ahead of the events handled so far (an `Uploaded` still on
+                // its way): let the till read the unsent count now, so the screens agree.
+                self.feed(Input::Link(self.peer))?;
                 return Ok(());
             }
             let left = deadline.saturating_duration_since(Instant::now());
