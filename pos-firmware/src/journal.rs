@@ -31,11 +31,17 @@
 //! panic on garbage), turning a panic into [`JournalError::Corrupt`] and poisoning the journal.
 //! This relies on the firmware being built with `panic = "unwind"` (the default).
 
+mod blacklist_store;
 mod high_water;
+mod reader;
 
+pub use blacklist_store::BLACKLIST_CHUNK_BYTES;
+pub use reader::JournalReader;
+
+use shared::campus::Blacklist;
 use shared::codec::{self, decode_record, decode_snapshot, encode_record, encode_snapshot};
-use shared::record::{JournalRecord, TillSnapshot};
-use shared::{Seq, TerminalId};
+use shared::record::{JournalRecord, RecordBody, TillSnapshot};
+use shared::{Seq, TerminalId, UnixMillis};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::{IVec, Transactional};
 use std::any::Any;
@@ -44,7 +50,7 @@ use std::io::{self, Read};
 use std::os::unix::io::AsRawFd;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The version of the journal's layout (tree names, keys, value encodings) written in `meta`.
@@ -176,6 +182,19 @@ pub enum JournalError {
         /// The earlier failure.
         cause: String,
     },
+    /// The campus server acknowledged records beyond the end of this journal: it claims records
+    /// this till never wrote (or lost). Nothing was written; an alarm for the logs.
+    #[error("ack through {through} is beyond the journal's last record ({})", last.map_or("none".to_string(), |s| s.to_string()))]
+    AckBeyondEnd {
+        /// The seq the ack named.
+        through: Seq,
+        /// The last durable record.
+        last: Option<Seq>,
+    },
+    /// Caller bug guard: a blacklist was to be stored with a record that does not describe it.
+    /// Nothing was written.
+    #[error("blacklist replacement mismatch: {0}")]
+    BlacklistMismatch(String),
 }
 
 /// Which way [`Journal::find`] walks.
@@ -198,8 +217,13 @@ pub struct Journal {
     db_file: File,
     /// `<dir>/journal.hwm`, updated after every durable append.
     high_water_file: File,
+    blacklist_tree: sled::Tree,
     terminal_id: TerminalId,
     snapshot: TillSnapshot,
+    /// The blacklist stored with the snapshot's `BlacklistReplaced` (empty if none).
+    blacklist: Arc<Blacklist>,
+    /// The read handle shared with the link thread; told of every durable append.
+    reader: JournalReader,
     /// Set once when durable state became unknown; every later call fails with `Poisoned`.
     poison: OnceLock<String>,
 }
@@ -285,6 +309,28 @@ impl Journal {
         }
         let last_seq = verified.snapshot.next_seq.prev().map_or(0, |s| s.0);
         let high_water_file = check_high_water(&dir, verified.terminal_id, last_seq)?;
+        let (upload, blacklist_tree, blacklist, uploaded) =
+            guard_panic(&dir, "loading the watermark and blacklist", || {
+                let upload = db
+                    .open_tree(reader::UPLOAD_TREE)
+                    .map_err(|e| sled_error(&dir, "opening the upload tree", e))?;
+                let uploaded = reader::load_watermark(&dir, &upload, last_seq)?;
+                let tree = db
+                    .open_tree(blacklist_store::BLACKLIST_TREE)
+                    .map_err(|e| sled_error(&dir, "opening the blacklist tree", e))?;
+                let list = blacklist_store::load(&dir, &tree, verified.snapshot.blacklist)?;
+                Ok::<_, JournalError>((upload, tree, list, uploaded))
+            })??;
+        let reader = JournalReader::new(
+            &dir,
+            &db,
+            &records,
+            &upload,
+            verified.terminal_id,
+            last_seq,
+            verified.snapshot.machine,
+            uploaded,
+        )?;
         tracing::info!(
             dir = %dir.display(),
             terminal = %verified.terminal_id,
@@ -301,8 +347,11 @@ impl Journal {
             meta,
             db_file,
             high_water_file,
+            blacklist_tree,
             terminal_id: verified.terminal_id,
             snapshot: verified.snapshot,
+            blacklist: Arc::new(blacklist),
+            reader,
             poison: OnceLock::new(),
         })
     }
@@ -327,6 +376,61 @@ impl Journal {
         self.snapshot.next_seq.prev()
     }
 
+    /// The blacklist the till holds (stored with its record; empty if it never got one).
+    pub fn blacklist(&self) -> Arc<Blacklist> {
+        Arc::clone(&self.blacklist)
+    }
+
+    /// A read handle for another thread (the link server). It keeps sled open: drop every clone
+    /// before reopening the journal.
+    pub fn reader(&self) -> JournalReader {
+        self.reader.clone()
+    }
+
+    /// Every record up to here is stored by the campus server (see [`JournalReader`]).
+    pub fn uploaded_through(&self) -> Option<Seq> {
+        self.reader.uploaded_through()
+    }
+
+    /// Marks records up to `through` uploaded, durably; see [`JournalReader::mark_uploaded`].
+    pub fn mark_uploaded(&self, through: Seq) -> Result<Option<Seq>, JournalError> {
+        self.check_poison()?;
+        self.reader.mark_uploaded(through)
+    }
+
+    /// Records not acknowledged by the campus server yet.
+    pub fn unsent_count(&self) -> u64 {
+        self.reader.unsent_count()
+    }
+
+    /// The time of the oldest record not acknowledged yet.
+    pub fn oldest_unsent_at(&self) -> Result<Option<UnixMillis>, JournalError> {
+        self.check_poison()?;
+        self.reader.oldest_unsent_at()
+    }
+
+    /// Appends a `BlacklistReplaced` record and replaces the stored blacklist with `list` in the
+    /// same transaction (with the snapshot), durably, like [`Journal::append`]. Refused with
+    /// nothing written when the record does not describe `list` or the snapshot does not name it.
+    pub fn append_replacing_blacklist(
+        &mut self,
+        record: &JournalRecord,
+        snapshot: &TillSnapshot,
+        list: Arc<Blacklist>,
+    ) -> Result<(), JournalError> {
+        let info = list.info();
+        if record.body != RecordBody::BlacklistReplaced(info) || snapshot.blacklist != Some(info) {
+            return Err(JournalError::BlacklistMismatch(format!(
+                "list {info:?}, record {:?}, snapshot {:?}",
+                record.body, snapshot.blacklist
+            )));
+        }
+        let chunks = blacklist_store::Chunks::of(&list);
+        self.append_inner(record, snapshot, Some(&chunks))?;
+        self.blacklist = list;
+        Ok(())
+    }
+
     /// Appends `record` and replaces the snapshot with `snapshot`, atomically (one sled
     /// transaction over both trees), and makes both durable before returning.
     ///
@@ -341,6 +445,20 @@ impl Journal {
         &mut self,
         record: &JournalRecord,
         snapshot: &TillSnapshot,
+    ) -> Result<(), JournalError> {
+        if matches!(record.body, RecordBody::BlacklistReplaced(_)) {
+            return Err(JournalError::BlacklistMismatch(
+                "a BlacklistReplaced record is appended with its list only".to_string(),
+            ));
+        }
+        self.append_inner(record, snapshot, None)
+    }
+
+    fn append_inner(
+        &mut self,
+        record: &JournalRecord,
+        snapshot: &TillSnapshot,
+        blacklist: Option<&blacklist_store::Chunks>,
     ) -> Result<(), JournalError> {
         self.check_poison()?;
         if record.seq != self.snapshot.next_seq {
@@ -366,14 +484,19 @@ impl Journal {
         let key = record.seq.to_key();
 
         let result = guard_panic(&self.dir, "appending", || {
-            let committed = (&self.records, &self.meta).transaction(|(records, meta)| {
-                if records.get(key)?.is_some() {
-                    return Err(ConflictableTransactionError::Abort(AppendAbort::SeqTaken));
-                }
-                records.insert(&key, record_bytes.clone())?;
-                meta.insert(SNAPSHOT_KEY, snapshot_bytes.clone())?;
-                Ok(())
-            });
+            let committed = (&self.records, &self.meta, &self.blacklist_tree).transaction(
+                |(records, meta, blacklist_tree)| {
+                    if records.get(key)?.is_some() {
+                        return Err(ConflictableTransactionError::Abort(AppendAbort::SeqTaken));
+                    }
+                    records.insert(&key, record_bytes.clone())?;
+                    meta.insert(SNAPSHOT_KEY, snapshot_bytes.clone())?;
+                    if let Some(chunks) = blacklist {
+                        blacklist_store::replace_in(blacklist_tree, chunks)?;
+                    }
+                    Ok(())
+                },
+            );
             match committed {
                 Ok(()) => {}
                 Err(TransactionError::Abort(AppendAbort::SeqTaken)) => {
@@ -414,6 +537,7 @@ impl Journal {
             return Err(e);
         }
         self.snapshot = snapshot.clone();
+        self.reader.publish_durable(record.seq, snapshot.machine);
         let mark = high_water::Mark {
             terminal: self.terminal_id.0,
             last_seq: record.seq.0,

@@ -5,13 +5,15 @@
 //! drive the till through this one loop, so they behave the same.
 
 use keymap::{ComboDetector, TillKey};
+use shared::campus::{Blacklist, CampusConfig};
+use shared::link::{BrokerLink, DownlinkKind};
 use shared::record::{JournalRecord, RecordBody};
-use shared::UnixMillis;
+use shared::{Seq, UnixMillis};
 use std::path::Path;
 
 use crate::core::card::{CardRead, CardWrite, CardWriteOutcome};
 use crate::core::config::TillConfig;
-use crate::core::{Beep, BrowseDirection, Displays, Effect, Till};
+use crate::core::{Beep, BrowseDirection, Displays, Effect, LinkStatus, Till};
 use crate::journal::{Direction, Journal, JournalError};
 
 /// The card reader as the runtime needs it: write the card that is on the reader.
@@ -35,6 +37,45 @@ pub enum Input {
     Code(String),
     /// Nothing happened but time passed (timers).
     Tick,
+    /// The sync daemon connected, disconnected or reported its broker; or the upload watermark
+    /// moved (the runtime reads the unsent count from the journal after every input).
+    Link(LinkPeer),
+    /// A downlink message from the campus server, to apply and journal.
+    Downlink(Downlink),
+}
+
+/// The sync daemon as the link server sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LinkPeer {
+    pub daemon_connected: bool,
+    /// As the daemon last reported it (`None` before its first report or without a daemon).
+    pub broker: Option<BrokerLink>,
+}
+
+/// What the campus server sent down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Downlink {
+    Config(CampusConfig),
+    Blacklist(Blacklist),
+    ServerTime(UnixMillis),
+}
+
+impl Downlink {
+    pub fn kind(&self) -> DownlinkKind {
+        match self {
+            Downlink::Config(_) => DownlinkKind::Config,
+            Downlink::Blacklist(_) => DownlinkKind::Blacklist,
+            Downlink::ServerTime(_) => DownlinkKind::ServerTime,
+        }
+    }
+}
+
+/// The answer to a downlink, given once its record (if any) is durable: `Ok(version)` applied
+/// (for server time, the server's clock in ms), `Err(reason)` rejected with nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownlinkAnswer {
+    pub kind: DownlinkKind,
+    pub result: Result<u64, String>,
 }
 
 /// Something the outside world should see or hear, in the order it happened.
@@ -45,6 +86,8 @@ pub enum Output {
     Beep(Beep),
     /// A record became durable.
     Journaled(JournalRecord),
+    /// The answer to an [`Input::Downlink`] (after its record became durable).
+    Downlink(DownlinkAnswer),
 }
 
 /// Why the till must stop selling.
@@ -62,6 +105,10 @@ pub struct TillRuntime {
     keys: ComboDetector,
     journal: Journal,
     shown: Option<Displays>,
+    /// The daemon's state, once a link server runs (`None`: no link, nothing shown).
+    link: Option<LinkPeer>,
+    /// The oldest unsent record's time, cached per watermark: (first unsent seq, its time).
+    oldest_unsent: Option<(Option<Seq>, Option<UnixMillis>)>,
 }
 
 impl TillRuntime {
@@ -78,12 +125,15 @@ impl TillRuntime {
             journal.terminal_id(),
             journal.snapshot().clone(),
             now.wall,
-        );
+        )
+        .with_blacklist(journal.blacklist());
         Ok(TillRuntime {
             till,
             keys: ComboDetector::new(),
             journal,
             shown: None,
+            link: None,
+            oldest_unsent: None,
         })
     }
 
@@ -93,6 +143,14 @@ impl TillRuntime {
 
     pub fn journal(&self) -> &Journal {
         &self.journal
+    }
+
+    /// Says a link server runs: from now on the status line shows the link and the unsent count.
+    pub fn enable_link(&mut self, now: Now) {
+        if self.link.is_none() {
+            self.link = Some(LinkPeer::default());
+            self.refresh_link_status(now);
+        }
     }
 
     /// When the runtime next needs a [`Input::Tick`], as (wall deadline of the core, monotonic
@@ -140,8 +198,23 @@ impl TillRuntime {
                 }
                 self.till.handle_tick(now.wall);
             }
+            Input::Link(peer) => self.link = Some(peer),
+            Input::Downlink(downlink) => {
+                let kind = downlink.kind();
+                let result = match downlink {
+                    Downlink::Config(config) => self.till.handle_campus_config(config, now.wall),
+                    Downlink::Blacklist(list) => self.till.handle_blacklist(list, now.wall),
+                    Downlink::ServerTime(server) => self
+                        .till
+                        .handle_server_time(server, now.wall)
+                        .map(|_| u64::try_from(server.0).unwrap_or(0)),
+                };
+                self.run_effects(now, reader, &mut outputs)?;
+                outputs.push(Output::Downlink(DownlinkAnswer { kind, result }));
+            }
         }
         self.run_effects(now, reader, &mut outputs)?;
+        self.refresh_link_status(now);
         // Drawn only now, after every effect (and so every journal append) has run.
         self.refresh(&mut outputs);
         Ok(outputs)
@@ -150,6 +223,45 @@ impl TillRuntime {
     /// The displays as they are now (e.g. for the first frame).
     pub fn displays(&self) -> Displays {
         self.till.displays()
+    }
+
+    /// Tells the core the link's state with the journal's unsent count (no-op without a link).
+    fn refresh_link_status(&mut self, now: Now) {
+        let Some(peer) = self.link else {
+            return;
+        };
+        let unsent = self.journal.unsent_count();
+        let first_unsent = if unsent == 0 {
+            None
+        } else {
+            Some(
+                self.journal
+                    .uploaded_through()
+                    .map_or(Some(Seq::FIRST), Seq::next),
+            )
+        };
+        let oldest_unsent_at = match (first_unsent, self.oldest_unsent) {
+            (None, _) => None,
+            (Some(first), Some((cached, at))) if cached == first => at,
+            (Some(first), _) => {
+                // A read failure only costs the age on the status line; the count stays right.
+                let at = self.journal.oldest_unsent_at().unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "cannot read the oldest unsent record");
+                    None
+                });
+                self.oldest_unsent = Some((first, at));
+                at
+            }
+        };
+        let status = LinkStatus {
+            daemon_connected: peer.daemon_connected,
+            broker: peer.broker,
+            unsent,
+            oldest_unsent_at,
+        };
+        if self.till.link_status() != Some(status) {
+            self.till.handle_link_status(status, now.wall);
+        }
     }
 
     fn refresh(&mut self, outputs: &mut Vec<Output>) {
@@ -189,6 +301,15 @@ impl TillRuntime {
                     self.till.handle_sale_found(found, now.wall);
                 }
                 Effect::Beep(beep) => outputs.push(Output::Beep(beep)),
+                Effect::ReplaceBlacklist {
+                    record,
+                    snapshot,
+                    list,
+                } => {
+                    self.journal
+                        .append_replacing_blacklist(&record, &snapshot, list)?;
+                    outputs.push(Output::Journaled(record));
+                }
             }
         }
         Ok(())

@@ -151,6 +151,7 @@ fn run_scenario(name: &str) -> Result<(), String> {
         config: directives.config.clone(),
         start: directives.start,
         pause_at: None,
+        link: None,
     };
 
     let mut runner = ScriptRunner::start(setup, Vec::<u8>::new())
@@ -503,6 +504,7 @@ fn the_invariant_checks_catch_lost_money() {
         config: TillConfig::default(),
         start: parse_local(DEFAULT_START).unwrap(),
         pause_at: None,
+        link: None,
     };
     let mut runner = ScriptRunner::start(setup, Vec::<u8>::new()).unwrap();
     let script = "type 5\nkeys Enter\ntap card-1\n";

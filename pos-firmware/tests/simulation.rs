@@ -1522,6 +1522,8 @@ impl Session {
             ),
             Input::Code(code) => format!("scan {code:?}"),
             Input::Tick => "tick".into(),
+            Input::Link(peer) => format!("link {peer:?}"),
+            Input::Downlink(downlink) => format!("downlink {:?}", downlink.kind()),
         }
     }
 

@@ -110,11 +110,15 @@ impl Till {
 
     pub(super) fn show_machine_info(&mut self) {
         let lang = self.lang();
-        self.show_info(vec![
-            format!("{} {}", tr(lang, "机号", "Machine"), self.snap.machine),
-            format!("{} {FIRMWARE_VERSION}", tr(lang, "版本", "Version")),
-            format!("{} {}", tr(lang, "终端", "Terminal"), self.terminal),
-        ]);
+        let machine = format!("{} {}", tr(lang, "机号", "Machine"), self.snap.machine);
+        let version = format!("{} {FIRMWARE_VERSION}", tr(lang, "版本", "Version"));
+        let terminal = format!("{} {}", tr(lang, "终端", "Terminal"), self.terminal);
+        // Three lines fit under the status line: with a link, machine and version share one.
+        let lines = match self.link_info_line() {
+            Some(link) => vec![format!("{machine} {version}"), terminal, link],
+            None => vec![machine, version, terminal],
+        };
+        self.show_info(lines);
     }
 
     pub(super) fn enter_fixed_price(&mut self) {

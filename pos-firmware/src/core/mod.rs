@@ -13,16 +13,20 @@ pub mod card;
 pub mod codes;
 mod combos;
 pub mod config;
+pub mod downlink;
 pub mod entry;
 mod sale;
 mod screens;
 pub mod text;
 
 pub use codes::{classify_code, CodeKind};
+pub use downlink::LinkStatus;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use keymap::Command;
+use shared::campus::Blacklist;
 use shared::record::{AbortReason, JournalRecord, Payer, RecordBody, SaleAborted, TillSnapshot};
 use shared::{Fen, MachineNumber, Seq, TerminalId, UnixMillis};
 
@@ -107,6 +111,13 @@ pub enum Effect {
         direction: BrowseDirection,
     },
     Beep(Beep),
+    /// Append `record` (a `BlacklistReplaced`) and store `snapshot` and `list` in the same
+    /// transaction, durably, before anything else happens.
+    ReplaceBlacklist {
+        record: JournalRecord,
+        snapshot: TillSnapshot,
+        list: Arc<Blacklist>,
+    },
 }
 
 /// A transient message over the normal screen.
@@ -166,7 +177,16 @@ enum Mode {
 /// The till.
 #[derive(Debug)]
 pub struct Till {
+    /// The effective settings: the till's own with the campus configuration laid over them.
     config: TillConfig,
+    /// The till's own settings (`till.toml`).
+    base_config: TillConfig,
+    /// The lost-card blacklist (stored beside the journal; the snapshot names its version).
+    blacklist: Arc<Blacklist>,
+    /// The link to the campus server (`None`: the till runs without a link server).
+    link: Option<LinkStatus>,
+    /// The server's clock minus the till's, as last seen.
+    server_offset: Option<i64>,
     terminal: TerminalId,
     snap: TillSnapshot,
     mode: Mode,
@@ -189,8 +209,14 @@ impl Till {
             Some(amount) => Mode::AwaitingPayment(Payment::new(amount, true)),
             None => Mode::Entry(AmountEntry::default()),
         };
+        let effective = downlink::effective_config(&config, snapshot.campus.as_ref());
+        let server_offset = snapshot.server_time.map(|(_, offset)| offset);
         let mut till = Till {
-            config,
+            config: effective,
+            base_config: config,
+            blacklist: Arc::new(Blacklist::empty()),
+            link: None,
+            server_offset,
             terminal,
             snap: snapshot,
             mode,
@@ -215,8 +241,20 @@ impl Till {
         till
     }
 
+    /// Gives the till the blacklist stored beside its journal (loaded at start).
+    pub fn with_blacklist(mut self, list: Arc<Blacklist>) -> Till {
+        self.blacklist = list;
+        self
+    }
+
+    /// The effective settings (the till's own with the campus configuration over them).
     pub fn config(&self) -> &TillConfig {
         &self.config
+    }
+
+    /// Whether the till waits for the merchant to confirm a duplicate payment.
+    pub fn is_confirming_duplicate(&self) -> bool {
+        matches!(self.mode, Mode::ConfirmDuplicate { .. })
     }
 
     pub fn snapshot(&self) -> &TillSnapshot {
@@ -280,7 +318,9 @@ impl Till {
             }
             Command::ShowClock => {
                 let wall = local_time(self.now, self.config.utc_offset_minutes).wall;
-                self.show_info(vec![tr(lang, "本机时间", "Till time"), format_wall(wall)]);
+                let mut lines = vec![tr(lang, "本机时间", "Till time"), format_wall(wall)];
+                lines.extend(self.server_time_line());
+                self.show_info(lines);
             }
             Command::EnterFixedPrice => self.enter_fixed_price(),
             Command::LeaveFixedPrice => self.leave_fixed_price(),
@@ -340,6 +380,14 @@ impl Till {
         };
         if let Mode::Debiting { .. } = self.mode {
             return; // the write under way owns the reader; a second tap is noise
+        }
+        if self.is_blacklisted(&card.uid) {
+            // Reported lost: no sale, no settling, nothing written. An interrupted sale of this
+            // card stays unresolved and goes to the server as in doubt in time.
+            return self.show_error_to_both(vec![
+                tr(lang, "挂失卡 请联系卡务中心", "Card reported lost"),
+                card.uid.to_string(),
+            ]);
         }
         let payer = Payer::CampusCard(card.uid);
         let retry_intent = match &self.mode {
@@ -694,20 +742,26 @@ impl Till {
     /// Allocates the next seq and asks for `body` to be journaled with the current snapshot.
     /// Callers update `self.snap` first, so the snapshot stored with the record includes it.
     fn write(&mut self, body: RecordBody) -> Seq {
-        let seq = self.snap.next_seq;
-        // 2^64 records at a sale a millisecond is 584 million years.
-        self.snap.next_seq = seq.next().expect("journal sequence numbers exhausted");
-        let record = JournalRecord {
-            seq,
-            at: self.now,
-            machine: self.snap.machine,
-            body,
-        };
+        let record = self.next_record(body);
+        let seq = record.seq;
         self.effects.push_back(Effect::Journal {
             record,
             snapshot: self.snap.clone(),
         });
         seq
+    }
+
+    /// Allocates the next seq for `body` (advancing the snapshot's `next_seq`).
+    fn next_record(&mut self, body: RecordBody) -> JournalRecord {
+        let seq = self.snap.next_seq;
+        // 2^64 records at a sale a millisecond is 584 million years.
+        self.snap.next_seq = seq.next().expect("journal sequence numbers exhausted");
+        JournalRecord {
+            seq,
+            at: self.now,
+            machine: self.snap.machine,
+            body,
+        }
     }
 
     fn observe_time(&mut self, now: UnixMillis) {

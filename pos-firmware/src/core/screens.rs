@@ -5,6 +5,7 @@ use shared::record::{JournalRecord, Payer, RecordBody};
 
 use super::calendar::{format_short, local_time};
 use super::config::Lang;
+use super::downlink::{display_columns, STATUS_LINE_MAX_COLUMNS};
 use super::text::{balance, tr, yuan};
 use super::{Mode, Till};
 
@@ -28,6 +29,15 @@ impl Till {
                 Lang::Zh => format!(" 待核{}", self.snap.pending.len()),
                 Lang::En => format!(" CHECK {}", self.snap.pending.len()),
             });
+        }
+        // The link's state last, in its long form if the line has room, else the short one.
+        for short in [false, true] {
+            if let Some(segment) = self.link_segment(short) {
+                let candidate = format!("{line} {segment}");
+                if short || display_columns(&candidate) <= STATUS_LINE_MAX_COLUMNS {
+                    return candidate;
+                }
+            }
         }
         line
     }

@@ -7,13 +7,18 @@ use chrono::{NaiveDateTime, TimeDelta};
 use keymap::TillKey;
 use shared::record::{JournalRecord, Payer, RecordBody};
 use shared::{Fen, UnixMillis};
+use std::collections::VecDeque;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::core::calendar::local_time;
 use crate::core::config::TillConfig;
 use crate::core::{Displays, Screen};
-use crate::runtime::{Input, Now, Output, TillRuntime};
+use crate::link::{LinkEvent, LinkServer};
+use crate::runtime::{DownlinkAnswer, Input, LinkPeer, Now, Output, TillRuntime};
 use crate::sim::cards::{PausePoint, SimCards, WriteFault};
 
 /// Time between two keys of one `keys` line.
@@ -22,6 +27,19 @@ pub const KEY_GAP_MS: u64 = 100;
 pub const DEFAULT_START: &str = "2026-11-23 11:30:00";
 /// The longest a single `wait` may be (a guard against typos like `wait 99999h`).
 pub const MAX_WAIT_MS: u64 = 30 * 24 * 3600 * 1000;
+/// The longest a `wait-uploaded` or `wait-daemon` may wait, in real time.
+pub const MAX_LINK_WAIT_MS: u64 = 10 * 60 * 1000;
+/// The most sales one `sales` line may make.
+pub const MAX_SALES_PER_LINE: u32 = 100_000;
+
+/// What the live runner waits for: a script line (from a reader thread) or the link.
+#[derive(Debug)]
+pub enum ScriptEvent {
+    Line(String),
+    /// The script ended (or could not be read further: the message says why).
+    End(Option<String>),
+    Link(LinkEvent),
+}
 
 /// Why a script stopped.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +66,8 @@ pub struct ScriptSetup {
     pub config: TillConfig,
     pub start: NaiveDateTime,
     pub pause_at: Option<PausePoint>,
+    /// Run the link server on this socket path (see docs/link.md).
+    pub link: Option<PathBuf>,
 }
 
 /// Parses "YYYY-MM-DD HH:MM[:SS]".
@@ -68,6 +88,18 @@ pub struct ScriptRunner<W: Write> {
     line: usize,
     /// The screens as last printed, so that only changes are printed.
     printed: Displays,
+    /// The link server, when `setup.link` is set.
+    link: Option<LinkServer>,
+    /// The channel the link (and, in a live run, the line reader) reports to.
+    events: (Sender<ScriptEvent>, Receiver<ScriptEvent>),
+    /// Lines that arrived while a line was waiting for the link.
+    queued: VecDeque<ScriptEvent>,
+    /// The daemon as last reported.
+    peer: LinkPeer,
+    /// While `sales` runs: print nothing but journal failures.
+    quiet: bool,
+    /// Sales committed by the current `sales` line.
+    committed: u32,
 }
 
 impl<W: Write> ScriptRunner<W> {
@@ -88,18 +120,245 @@ impl<W: Write> ScriptRunner<W> {
             out,
             line: 0,
             printed: Displays::default(),
+            link: None,
+            events: mpsc::channel(),
+            queued: VecDeque::new(),
+            peer: LinkPeer::default(),
+            quiet: false,
+            committed: 0,
         };
         runner.boot()?;
         Ok(runner)
     }
 
-    /// Runs every line of `reader`, flushing the output after each.
+    /// Runs every line of `reader`, flushing the output after each. With a link, link events
+    /// are handled between lines only; use [`ScriptRunner::run_live`] to handle them while
+    /// waiting for a line.
     pub fn run_lines(&mut self, reader: impl BufRead) -> Result<(), ScriptError> {
         for line in reader.lines() {
             let line = line?;
+            self.drain_link_events()?;
             self.run_line(&line)?;
             self.out.flush()?;
         }
+        self.drain_link_events()
+    }
+
+    /// Runs the lines of `reader` as they arrive (read on a thread of their own) and handles the
+    /// link's events while waiting for them, until the script ends.
+    pub fn run_live(
+        &mut self,
+        reader: Box<dyn BufRead + Send + 'static>,
+    ) -> Result<(), ScriptError> {
+        let lines = self.events.0.clone();
+        std::thread::Builder::new()
+            .name("script-lines".into())
+            .spawn(move || {
+                for line in reader.lines() {
+                    match line {
+                        Ok(line) => {
+                            if lines.send(ScriptEvent::Line(line)).is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = lines.send(ScriptEvent::End(Some(e.to_string())));
+                            return;
+                        }
+                    }
+                }
+                let _ = lines.send(ScriptEvent::End(None));
+            })?;
+        loop {
+            let event = match self.queued.pop_front() {
+                Some(event) => event,
+                None => self
+                    .events
+                    .1
+                    .recv()
+                    .map_err(|_| ScriptError::Fatal("the script's reader is gone".into()))?,
+            };
+            match event {
+                ScriptEvent::Line(line) => {
+                    self.run_line(&line)?;
+                    self.out.flush()?;
+                }
+                ScriptEvent::End(None) => return Ok(()),
+                ScriptEvent::End(Some(error)) => {
+                    return Err(ScriptError::Output(std::io::Error::other(error)))
+                }
+                ScriptEvent::Link(event) => {
+                    self.on_link_event(event)?;
+                    self.out.flush()?;
+                }
+            }
+        }
+    }
+
+    /// Handles the link events that are waiting, without blocking.
+    fn drain_link_events(&mut self) -> Result<(), ScriptError> {
+        while let Ok(event) = self.events.1.try_recv() {
+            match event {
+                ScriptEvent::Link(event) => self.on_link_event(event)?,
+                other => self.queued.push_back(other),
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits (in real time, at most `timeout_ms`) until `done` holds, handling link events.
+    fn wait_for_link(
+        &mut self,
+        timeout_ms: u64,
+        what: &str,
+        done: impl Fn(&Self) -> bool,
+    ) -> Result<(), ScriptError> {
+        if self.link.is_none() {
+            return Err(self.parse_error(format!("{what} needs a link (--link PATH)")));
+        }
+        if timeout_ms > MAX_LINK_WAIT_MS {
+            return Err(self.parse_error(format!(
+                "a link wait may be at most {} s",
+                MAX_LINK_WAIT_MS / 1000
+            )));
+        }
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+        loop {
+            self.drain_link_events()?;
+            if done(self) {
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ScriptError::Expectation {
+                    line: self.line,
+                    what: what.to_string(),
+                    expected: format!("to happen within {timeout_ms} ms"),
+                    actual: self.link_text()?,
+                });
+            }
+            match self.events.1.recv_timeout(left) {
+                Ok(ScriptEvent::Link(event)) => self.on_link_event(event)?,
+                Ok(other) => self.queued.push_back(other),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(ScriptError::Fatal("the link's channel closed".into()))
+                }
+            }
+        }
+    }
+
+    /// Applies one link event to the till (downlinks are answered once durable).
+    fn on_link_event(&mut self, event: LinkEvent) -> Result<(), ScriptError> {
+        match event {
+            LinkEvent::Peer(peer) => {
+                self.peer = peer;
+                let text = match (peer.daemon_connected, peer.broker) {
+                    (false, _) => "daemon disconnected".to_string(),
+                    (true, None) => "daemon connected".to_string(),
+                    (true, Some(broker)) => format!("daemon reports broker {broker:?}"),
+                };
+                writeln!(self.out, "{} LINK {text}", self.stamp())?;
+                self.feed(Input::Link(peer))?;
+            }
+            LinkEvent::Uploaded => {
+                // The unsent count fell: the runtime re-reads it after any input.
+                self.feed(Input::Link(self.peer))?;
+            }
+            LinkEvent::Downlink { downlink, reply } => {
+                let answers = self.feed(Input::Downlink(downlink))?;
+                if let Some(answer) = answers.into_iter().next() {
+                    let text = match &answer.result {
+                        Ok(version) => format!("{:?} applied {version}", answer.kind),
+                        Err(reason) => format!("{:?} rejected: {reason}", answer.kind),
+                    };
+                    writeln!(self.out, "{} LINK {text}", self.stamp())?;
+                    reply.send(answer);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The link's state as text: `daemon connected|disconnected, N unsent, uploaded through S`.
+    fn link_text(&self) -> Result<String, ScriptError> {
+        let journal = self.runtime()?.journal();
+        Ok(format!(
+            "daemon {}, {} unsent, uploaded through {}",
+            if self.peer.daemon_connected {
+                "connected"
+            } else {
+                "disconnected"
+            },
+            journal.unsent_count(),
+            journal.uploaded_through().map_or(0, |s| s.0)
+        ))
+    }
+
+    /// `sales N AMOUNT CARD`: N sales of AMOUNT paid by CARD, quietly (confirming duplicate
+    /// reminders), then one summary line.
+    fn sales(&mut self, rest: &str) -> Result<(), ScriptError> {
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        let [count, amount, card] = words[..] else {
+            return Err(self.parse_error("usage: sales N AMOUNT CARD".into()));
+        };
+        let count: u32 = count
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_SALES_PER_LINE).contains(n))
+            .ok_or_else(|| self.parse_error(format!("N must be 1 to {MAX_SALES_PER_LINE}")))?;
+        let keys = amount
+            .chars()
+            .map(|c| match c {
+                '.' => Some(TillKey::Dot),
+                c => c.to_digit(10).and_then(|d| TillKey::digit(d as u8)),
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| self.parse_error(format!("'{amount}' is not an amount")))?;
+        if self.cards.by_name(card).is_none() {
+            return Err(self.parse_error(format!("no simulated card '{card}'")));
+        }
+        self.quiet = true;
+        self.committed = 0;
+        let result = (|| -> Result<(), ScriptError> {
+            for _ in 0..count {
+                self.press_all(keys.clone())?;
+                self.press_all(vec![TillKey::Enter])?;
+                self.tap(card)?;
+                if self.runtime()?.till().is_confirming_duplicate() {
+                    self.press_all(vec![TillKey::Enter])?;
+                    self.tap(card)?;
+                }
+                self.drain_link_events()?;
+            }
+            Ok(())
+        })();
+        self.quiet = false;
+        result?;
+        let last = self.runtime()?.journal().last_seq().map_or(0, |s| s.0);
+        writeln!(
+            self.out,
+            "{} sales: {} of {count} committed, journal at #{last}",
+            self.stamp(),
+            self.committed
+        )?;
+        if self.committed != count {
+            return Err(ScriptError::Expectation {
+                line: self.line,
+                what: "sales".into(),
+                expected: format!("{count} committed"),
+                actual: format!("{} committed", self.committed),
+            });
+        }
+        Ok(())
+    }
+
+    fn tap(&mut self, card: &str) -> Result<(), ScriptError> {
+        let read = self
+            .cards
+            .tap_named(card)
+            .ok_or_else(|| self.parse_error(format!("no simulated card '{card}'")))?;
+        self.feed(Input::Card(read))?;
         Ok(())
     }
 
@@ -140,18 +399,26 @@ impl<W: Write> ScriptRunner<W> {
                     .collect::<Result<Vec<_>, _>>()?;
                 self.press_all(keys)?;
             }
-            "tap" => {
-                let read = self
-                    .cards
-                    .tap_named(rest)
-                    .ok_or_else(|| self.parse_error(format!("no simulated card '{rest}'")))?;
-                self.feed(Input::Card(read))?;
+            "tap" => self.tap(rest)?,
+            "scan" => {
+                self.feed(Input::Code(rest.to_string()))?;
             }
-            "scan" => self.feed(Input::Code(rest.to_string()))?,
-            "wait" => {
-                let ms = parse_duration_ms(rest).ok_or_else(|| {
-                    self.parse_error(format!("'{rest}' is not a duration like 500ms, 3s, 2m, 1h"))
+            "sales" => self.sales(rest)?,
+            "wait-uploaded" => {
+                let ms = self.duration(rest)?;
+                self.wait_for_link(ms, "wait-uploaded", |runner| {
+                    runner
+                        .runtime
+                        .as_ref()
+                        .is_some_and(|r| r.journal().unsent_count() == 0)
                 })?;
+            }
+            "wait-daemon" => {
+                let ms = self.duration(rest)?;
+                self.wait_for_link(ms, "wait-daemon", |runner| runner.peer.daemon_connected)?;
+            }
+            "wait" => {
+                let ms = self.duration(rest)?;
                 self.advance(ms)?;
             }
             "at" => {
@@ -170,6 +437,10 @@ impl<W: Write> ScriptRunner<W> {
                 self.cards.arm_fault(fault);
             }
             "restart" => {
+                // The link server holds the journal's read handle: it goes first.
+                if let Some(link) = self.link.take() {
+                    link.stop();
+                }
                 self.runtime = None; // closes the journal, as a power cut would
                 self.boot()?;
             }
@@ -197,15 +468,33 @@ impl<W: Write> ScriptRunner<W> {
         self.out
     }
 
+    fn duration(&self, text: &str) -> Result<u64, ScriptError> {
+        parse_duration_ms(text).ok_or_else(|| {
+            self.parse_error(format!("'{text}' is not a duration like 500ms, 3s, 2m, 1h"))
+        })
+    }
+
     fn boot(&mut self) -> Result<(), ScriptError> {
         let now = self.now();
-        let runtime = TillRuntime::open(&self.setup.data_dir, self.setup.config.clone(), now)
+        let mut runtime = TillRuntime::open(&self.setup.data_dir, self.setup.config.clone(), now)
             .map_err(|e| ScriptError::Fatal(e.to_string()))?;
+        if let Some(path) = &self.setup.link {
+            let events = self.events.0.clone();
+            let sink = Arc::new(move |event: LinkEvent| {
+                let _ = events.send(ScriptEvent::Link(event));
+            });
+            let server = LinkServer::start(path, runtime.journal().reader(), sink)
+                .map_err(|e| ScriptError::Fatal(e.to_string()))?;
+            runtime.enable_link(now);
+            self.link = Some(server);
+            self.peer = LinkPeer::default();
+        }
         self.runtime = Some(runtime);
         self.printed = Displays::default();
         writeln!(self.out, "{} till started", self.stamp())?;
         // The first tick draws the screens (and sounds a start-up message's beep).
-        self.feed(Input::Tick)
+        self.feed(Input::Tick)?;
+        Ok(())
     }
 
     fn runtime(&self) -> Result<&TillRuntime, ScriptError> {
@@ -265,7 +554,8 @@ impl<W: Write> ScriptRunner<W> {
             }
         }
         self.step_to(target_mono);
-        self.feed(Input::Tick)
+        self.feed(Input::Tick)?;
+        Ok(())
     }
 
     fn step_to(&mut self, mono: u64) {
@@ -274,7 +564,8 @@ impl<W: Write> ScriptRunner<W> {
         self.wall = self.wall.saturating_add_millis(delta);
     }
 
-    fn feed(&mut self, input: Input) -> Result<(), ScriptError> {
+    /// Feeds one input, prints what came out and returns the downlink answers among it.
+    fn feed(&mut self, input: Input) -> Result<Vec<DownlinkAnswer>, ScriptError> {
         let now = self.now();
         let runtime = self
             .runtime
@@ -287,16 +578,32 @@ impl<W: Write> ScriptRunner<W> {
                 return Err(ScriptError::Fatal(e.to_string()));
             }
         };
+        let mut answers = Vec::new();
+        let mut grew = false;
         for output in outputs {
             match output {
+                Output::Displays(displays) if self.quiet => self.printed = displays,
                 Output::Displays(displays) => self.print_displays(&displays, false)?,
+                Output::Beep(_) if self.quiet => {}
                 Output::Beep(beep) => writeln!(self.out, "{} BEEP {beep:?}", self.stamp())?,
                 Output::Journaled(record) => {
-                    writeln!(self.out, "{} J| {}", self.stamp(), describe_record(&record))?
+                    grew = true;
+                    if matches!(record.body, RecordBody::SaleCommitted(_)) {
+                        self.committed = self.committed.saturating_add(1);
+                    }
+                    if !self.quiet {
+                        writeln!(self.out, "{} J| {}", self.stamp(), describe_record(&record))?
+                    }
                 }
+                Output::Downlink(answer) => answers.push(answer),
             }
         }
-        Ok(())
+        if grew {
+            if let Some(link) = &self.link {
+                link.journal_grew();
+            }
+        }
+        Ok(answers)
     }
 
     /// Prints the screens that changed since last printed (both with `always`).
@@ -336,9 +643,10 @@ impl<W: Write> ScriptRunner<W> {
                 let last = runtime.journal().last_seq().map_or(0, |s| s.0);
                 format!("{last} records")
             }
+            "link" => self.link_text()?,
             other => {
                 return Err(self.parse_error(format!(
-                    "cannot expect '{other}': use merchant, customer, card or journal"
+                    "cannot expect '{other}': use merchant, customer, card, journal or link"
                 )))
             }
         };

@@ -22,6 +22,8 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -40,7 +42,8 @@ use crate::core::config::{Lang, TillConfig};
 use crate::core::text::tr;
 use crate::core::{Beep, Displays, CUSTOMER_LINES, MERCHANT_LINES};
 use crate::journal::JournalError;
-use crate::runtime::{Input, Now, Output, RuntimeError, TillRuntime};
+use crate::link::{LinkEvent, LinkServer};
+use crate::runtime::{Input, LinkPeer, Now, Output, RuntimeError, TillRuntime};
 use crate::sim::cards::{SimCard, SimCards, WriteFault};
 use crate::sim::script::describe_record;
 
@@ -48,6 +51,9 @@ use crate::sim::script::describe_record;
 pub const MAX_POLL_MS: u64 = 250;
 /// The shortest wait: a deadline the till fails to clear cannot make the loop spin flat out.
 pub const MIN_POLL_MS: u64 = 5;
+/// The longest the loop waits for a key while a link server runs, so its events (a daemon's
+/// downlink waits for the answer) are handled promptly.
+pub const LINK_POLL_MS: u64 = 20;
 /// Events the log keeps (and shows when the terminal is tall enough).
 pub const LOG_LEN: usize = 8;
 /// The longest payment code the scan prompt takes.
@@ -87,8 +93,11 @@ const MAX_COMBO_PREFIX: usize = 2;
 /// journal in `data_dir` first; if either cannot be opened, returns the error without touching
 /// the terminal. After a journal failure during the session it returns that failure once the
 /// user has quit, so it stays on the terminal after the screen is restored.
-pub fn run(data_dir: &Path, config: TillConfig) -> anyhow::Result<()> {
+pub fn run(data_dir: &Path, config: TillConfig, link: Option<&Path>) -> anyhow::Result<()> {
     let mut sim = Sim::open(data_dir, config)?;
+    if let Some(path) = link {
+        sim.start_link(path);
+    }
     // Created before the terminal is touched, so a half-done set-up is undone too. ratatui's
     // `try_init` also installs a panic hook that restores the terminal before the panic message.
     let _restore = TerminalGuard;
@@ -207,6 +216,9 @@ struct Sim {
     fatal: Option<String>,
     /// The keys of the combo the keymap holds, for the "清零+ …" hint.
     combo: Vec<TillKey>,
+    /// The link server and the channel it reports to (`None`: no link).
+    link: Option<(LinkServer, Receiver<LinkEvent>)>,
+    peer: LinkPeer,
 }
 
 impl Sim {
@@ -237,6 +249,8 @@ impl Sim {
             help_open: false,
             fatal: None,
             combo: Vec::new(),
+            link: None,
+            peer: LinkPeer::default(),
         };
         sim.note(
             LogKind::Info,
@@ -252,15 +266,79 @@ impl Sim {
         Ok(sim)
     }
 
+    /// Starts the link server; a till that cannot open its socket still sells (and says why).
+    fn start_link(&mut self, path: &Path) {
+        let (sender, receiver) = mpsc::channel();
+        let sink = Arc::new(move |event: LinkEvent| {
+            let _ = sender.send(event);
+        });
+        match LinkServer::start(path, self.runtime.journal().reader(), sink) {
+            Ok(server) => {
+                self.note(LogKind::Info, format!("link on {}", path.display()));
+                self.runtime.enable_link(self.clock.now());
+                self.displays = self.runtime.displays();
+                self.link = Some((server, receiver));
+            }
+            Err(e) => self.note(LogKind::Bad, format!("link off: {e}")),
+        }
+    }
+
+    /// Handles what the link reported since the last look.
+    fn drain_link(&mut self) {
+        loop {
+            let Some((_, receiver)) = &self.link else {
+                return;
+            };
+            let Ok(event) = receiver.try_recv() else {
+                return;
+            };
+            match event {
+                LinkEvent::Peer(peer) => {
+                    self.peer = peer;
+                    let text = match (peer.daemon_connected, peer.broker) {
+                        (false, _) => "daemon disconnected".to_string(),
+                        (true, None) => "daemon connected".to_string(),
+                        (true, Some(broker)) => format!("broker {broker:?}"),
+                    };
+                    self.note(LogKind::Info, text);
+                    self.feed(Input::Link(peer));
+                }
+                LinkEvent::Uploaded => {
+                    self.feed(Input::Link(self.peer));
+                }
+                LinkEvent::Downlink { downlink, reply } => {
+                    let kind = downlink.kind();
+                    let answers = self.feed(Input::Downlink(downlink));
+                    match answers.into_iter().next() {
+                        Some(answer) => {
+                            let text = match &answer.result {
+                                Ok(version) => format!("{kind:?} applied {version}"),
+                                Err(reason) => format!("{kind:?} rejected: {reason}"),
+                            };
+                            self.note(LogKind::Info, text);
+                            reply.send(answer);
+                        }
+                        // The till stopped (fatal): the connection answers "rejected" itself.
+                        None => drop(reply),
+                    }
+                }
+            }
+        }
+    }
+
     fn event_loop(&mut self, terminal: &mut DefaultTerminal) -> anyhow::Result<()> {
         loop {
+            self.drain_link();
             terminal
                 .draw(|frame| draw(frame, &self.view()))
                 .context("cannot draw on the terminal")?;
-            let timeout = match self.fatal {
+            let mut timeout = match self.fatal {
                 Some(_) => Duration::from_millis(MAX_POLL_MS),
                 None => poll_timeout(self.runtime.deadlines(), self.clock.now()),
             };
+            if self.link.is_some() {
+                timeout = timeout.min(Duration::from_millis(LINK_POLL_MS));
+            }
             let ready = event::poll(timeout).context("cannot read the keyboard")?;
             if ready {
                 if let Event::Key(key) = event::read().context("cannot read the keyboard")? {
@@ -365,9 +443,10 @@ impl Sim {
     }
 
     /// Feeds one input to the till and records what came out. A journal failure stops the till.
-    fn feed(&mut self, input: Input) {
+    fn feed(&mut self, input: Input) -> Vec<crate::runtime::DownlinkAnswer> {
+        let mut answers = Vec::new();
         if self.fatal.is_some() {
-            return;
+            return answers;
         }
         let now = self.clock.now();
         let tear_armed = self.cards.armed_fault().is_some();
@@ -384,7 +463,11 @@ impl Sim {
                             let (kind, text) = beep_text(self.lang, beep);
                             self.note(kind, text);
                         }
+                        Output::Downlink(answer) => answers.push(answer),
                         Output::Journaled(record) => {
+                            if let Some((link, _)) = &self.link {
+                                link.journal_grew();
+                            }
                             self.note(LogKind::Record, describe_record(&record));
                             if torn && matches!(record.body, RecordBody::SaleIntent(_)) {
                                 self.note_torn_write();
@@ -408,6 +491,7 @@ impl Sim {
         if !self.runtime.combo_armed() {
             self.combo.clear();
         }
+        answers
     }
 
     /// Keeps the keys of the combo the keymap is holding after `key` was pressed.

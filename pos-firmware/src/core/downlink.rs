@@ -1,0 +1,397 @@
+//! What the campus server sends down through the sync daemon, as the core applies it: the campus
+//! configuration (laid over the till's own settings), the lost-card blacklist and the server's
+//! clock; and the state of the link itself (daemon connected, broker up, records not uploaded
+//! yet), which the status line and Clear+8 show. Each downlink is applied only if it is newer
+//! than what the till holds and valid, and is journaled; otherwise it is rejected with a reason
+//! and nothing changes.
+
+use std::sync::Arc;
+
+use shared::campus::{
+    Blacklist, CampusConfig, MAX_CAMPUS_MEAL_PERIODS, MAX_FIXED_PRICE_PRESETS,
+    MAX_MERCHANT_NAME_CHARS,
+};
+use shared::link::BrokerLink;
+use shared::record::RecordBody;
+use shared::UnixMillis;
+
+use super::config::{Lang, MealLabel, MealPeriod, TillConfig, MAX_MEAL_PERIODS, MAX_SALE_CEILING};
+use super::text::tr;
+use super::{Effect, Till};
+
+/// A change of the server's clock offset smaller than this is not journaled again (network delay
+/// and the till's drift move it by a few hundred milliseconds all the time).
+pub const SERVER_TIME_JOURNAL_THRESHOLD_MS: i64 = 2_000;
+/// Records older than this that are still not uploaded get their age on the status line.
+pub const UNSENT_AGE_SHOWN_AFTER_MS: u64 = 10 * 60 * 1000;
+/// The status line's width in display columns (16 Chinese characters, the display's line).
+pub const STATUS_LINE_MAX_COLUMNS: usize = 32;
+
+/// The link to the campus server as the till's drivers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkStatus {
+    /// A sync daemon is connected to the till.
+    pub daemon_connected: bool,
+    /// The daemon's broker connection, as it last reported it (`None`: not reported yet).
+    pub broker: Option<BrokerLink>,
+    /// Journal records the campus server has not acknowledged.
+    pub unsent: u64,
+    /// When the oldest of them was written.
+    pub oldest_unsent_at: Option<UnixMillis>,
+}
+
+/// Why a campus configuration is refused (sent back to the daemon, logged on the server).
+pub fn validate_campus_config(config: &CampusConfig) -> Result<(), String> {
+    let name_chars = config.merchant_name.chars().count();
+    if name_chars > MAX_MERCHANT_NAME_CHARS {
+        return Err(format!(
+            "merchant name has {name_chars} characters, more than {MAX_MERCHANT_NAME_CHARS}"
+        ));
+    }
+    if config.max_sale.is_zero() || config.max_sale > MAX_SALE_CEILING {
+        return Err(format!(
+            "max_sale {} is not between 0.01 and {MAX_SALE_CEILING}",
+            config.max_sale
+        ));
+    }
+    let periods = &config.meal_periods;
+    if periods.len() > MAX_CAMPUS_MEAL_PERIODS.min(MAX_MEAL_PERIODS) {
+        return Err(format!("{} meal periods is too many", periods.len()));
+    }
+    for (i, meal) in periods.iter().enumerate() {
+        if meal.start >= meal.end {
+            return Err(format!("meal period {i} starts at or after its end"));
+        }
+        if meal.name.chars().count() > MAX_MERCHANT_NAME_CHARS {
+            return Err(format!("meal period {i} has too long a name"));
+        }
+        for (j, other) in periods.iter().enumerate().skip(i + 1) {
+            if meal.start < other.end && other.start < meal.end {
+                return Err(format!("meal periods {i} and {j} overlap"));
+            }
+        }
+    }
+    if config.fixed_price_presets.len() > MAX_FIXED_PRICE_PRESETS {
+        return Err(format!(
+            "{} fixed-price presets is more than {MAX_FIXED_PRICE_PRESETS}",
+            config.fixed_price_presets.len()
+        ));
+    }
+    if let Some(bad) = config
+        .fixed_price_presets
+        .iter()
+        .find(|p| p.is_zero() || **p > config.max_sale)
+    {
+        return Err(format!(
+            "fixed-price preset {bad} is not between 0.01 and max_sale {}",
+            config.max_sale
+        ));
+    }
+    if config.offline.max_sale > config.max_sale {
+        return Err(format!(
+            "offline max_sale {} is above max_sale {}",
+            config.offline.max_sale, config.max_sale
+        ));
+    }
+    Ok(())
+}
+
+/// The till's own settings with the campus configuration laid over them: merchant name, meal
+/// periods and the per-sale maximum come from the campus; language, time zone, duplicate window
+/// and staff PIN stay the till's.
+pub fn effective_config(base: &TillConfig, campus: Option<&CampusConfig>) -> TillConfig {
+    let Some(campus) = campus else {
+        return base.clone();
+    };
+    TillConfig {
+        max_sale: campus.max_sale,
+        merchant_name: campus.merchant_name.clone(),
+        meal_periods: campus
+            .meal_periods
+            .iter()
+            .map(|spec| MealPeriod {
+                label: meal_label(&spec.name),
+                start: spec.start,
+                end: spec.end,
+            })
+            .collect(),
+        ..base.clone()
+    }
+}
+
+fn meal_label(name: &str) -> MealLabel {
+    match name.to_lowercase().as_str() {
+        "早餐" | "breakfast" => MealLabel::Breakfast,
+        "午餐" | "lunch" => MealLabel::Lunch,
+        "晚餐" | "dinner" => MealLabel::Dinner,
+        _ => MealLabel::Named(name.to_string()),
+    }
+}
+
+/// Display columns of `text` (CJK and full-width characters take two).
+pub fn display_columns(text: &str) -> usize {
+    text.chars()
+        .map(|c| if u32::from(c) >= 0x2E80 { 2 } else { 1 })
+        .sum()
+}
+
+/// A short age: "25分" / "3时" / "2天", or "25m" / "3h" / "2d".
+pub fn short_age(lang: Lang, ms: u64) -> String {
+    let minutes = ms / 60_000;
+    let (n, zh, en) = if minutes < 60 {
+        (minutes, "分", "m")
+    } else if minutes < 48 * 60 {
+        (minutes / 60, "时", "h")
+    } else {
+        (minutes / (24 * 60), "天", "d")
+    };
+    format!("{n}{}", tr(lang, zh, en))
+}
+
+impl Till {
+    /// A campus configuration from the server. Applied (and journaled) only if its version is
+    /// newer than the one the till holds and it is valid; the answer is the applied version or
+    /// the reason it was rejected.
+    pub fn handle_campus_config(
+        &mut self,
+        config: CampusConfig,
+        now: UnixMillis,
+    ) -> Result<u64, String> {
+        self.observe_time(now);
+        let current = self.snap.campus.as_ref().map_or(0, |c| c.version);
+        if config.version <= current {
+            return Err(format!(
+                "version {} is not newer than the applied version {current}",
+                config.version
+            ));
+        }
+        validate_campus_config(&config)?;
+        let effective = effective_config(&self.base_config, Some(&config));
+        effective.validate().map_err(|e| e.to_string())?;
+        let version = config.version;
+        self.snap.campus = Some(config);
+        self.config = effective;
+        self.write(RecordBody::CampusConfigApplied { version });
+        Ok(version)
+    }
+
+    /// A lost-card blacklist from the server, replacing the one the till holds if it is newer.
+    pub fn handle_blacklist(&mut self, list: Blacklist, now: UnixMillis) -> Result<u64, String> {
+        self.observe_time(now);
+        let current = self.snap.blacklist.map_or(0, |b| b.version);
+        if list.version() <= current {
+            return Err(format!(
+                "version {} is not newer than the held version {current}",
+                list.version()
+            ));
+        }
+        list.validate().map_err(|e| e.to_string())?;
+        let info = list.info();
+        let list = Arc::new(list);
+        self.snap.blacklist = Some(info);
+        self.blacklist = Arc::clone(&list);
+        let record = self.next_record(RecordBody::BlacklistReplaced(info));
+        self.effects.push_back(Effect::ReplaceBlacklist {
+            record,
+            snapshot: self.snap.clone(),
+            list,
+        });
+        Ok(info.version)
+    }
+
+    /// The campus server's clock. The offset (server minus till) is kept for Clear+0; it is
+    /// journaled the first time and whenever it moved by more than
+    /// [`SERVER_TIME_JOURNAL_THRESHOLD_MS`] since it was last journaled. Answers the offset.
+    pub fn handle_server_time(
+        &mut self,
+        server: UnixMillis,
+        now: UnixMillis,
+    ) -> Result<i64, String> {
+        self.observe_time(now);
+        let offset = server
+            .0
+            .checked_sub(now.0)
+            .ok_or_else(|| format!("server time {} is out of range", server.0))?;
+        self.server_offset = Some(offset);
+        let changed = match self.snap.server_time {
+            None => true,
+            Some((_, journaled)) => {
+                offset.abs_diff(journaled) > SERVER_TIME_JOURNAL_THRESHOLD_MS.unsigned_abs()
+            }
+        };
+        if changed {
+            self.snap.server_time = Some((server, offset));
+            self.write(RecordBody::ServerTimeSeen {
+                server,
+                offset_ms: offset,
+            });
+        }
+        Ok(offset)
+    }
+
+    /// The link's state changed (or the unsent count did).
+    pub fn handle_link_status(&mut self, status: LinkStatus, now: UnixMillis) {
+        self.observe_time(now);
+        self.link = Some(status);
+    }
+
+    /// The link as last reported (`None`: this till runs without a link server).
+    pub fn link_status(&self) -> Option<LinkStatus> {
+        self.link
+    }
+
+    /// The blacklist the till refuses cards by.
+    pub fn blacklist(&self) -> &Blacklist {
+        &self.blacklist
+    }
+
+    /// The server's clock offset (server minus till) as last seen.
+    pub fn server_offset_ms(&self) -> Option<i64> {
+        self.server_offset
+    }
+
+    /// The link's part of the status line, shortest form first when `short`.
+    pub(super) fn link_segment(&self, short: bool) -> Option<String> {
+        let link = self.link?;
+        let lang = self.lang();
+        let mut parts = Vec::new();
+        if !link.daemon_connected {
+            parts.push(tr(lang, "链路断", "LINK DOWN"));
+        } else if link.broker != Some(BrokerLink::Up) {
+            parts.push(tr(lang, "网断", "NET DOWN"));
+        }
+        if link.unsent > 0 {
+            let n = link.unsent;
+            parts.push(match (lang, short) {
+                (Lang::Zh, false) => format!("未上传{n}笔"),
+                (Lang::Zh, true) => format!("未传{n}"),
+                (Lang::En, false) => format!("UNSENT {n}"),
+                (Lang::En, true) => format!("U{n}"),
+            });
+            if let Some(age) = self.unsent_age_ms(&link) {
+                parts.push(short_age(lang, age));
+            }
+        }
+        (!parts.is_empty()).then(|| parts.join(" "))
+    }
+
+    /// How old the oldest unsent record is, when that is worth showing.
+    fn unsent_age_ms(&self, link: &LinkStatus) -> Option<u64> {
+        let age = self.now.millis_since(link.oldest_unsent_at?);
+        (age >= UNSENT_AGE_SHOWN_AFTER_MS).then_some(age)
+    }
+
+    /// Clear+8's line about the link.
+    pub(super) fn link_info_line(&self) -> Option<String> {
+        let link = self.link?;
+        let lang = self.lang();
+        let state = if !link.daemon_connected {
+            tr(lang, "链路断开", "link down")
+        } else {
+            match link.broker {
+                Some(BrokerLink::Up) => tr(lang, "已联网", "online"),
+                Some(BrokerLink::Down) => tr(lang, "服务器断开", "server down"),
+                None => tr(lang, "已连接", "connected"),
+            }
+        };
+        let mut line = match lang {
+            Lang::Zh => format!("{state} 未上传{}笔", link.unsent),
+            Lang::En => format!("{state}, {} unsent", link.unsent),
+        };
+        if let Some(at) = link.oldest_unsent_at.filter(|_| link.unsent > 0) {
+            line.push(' ');
+            line.push_str(&short_age(lang, self.now.millis_since(at)));
+        }
+        Some(line)
+    }
+
+    /// Clear+0's line about the server's clock.
+    pub(super) fn server_time_line(&self) -> Option<String> {
+        let lang = self.lang();
+        match self.server_offset {
+            Some(offset) => {
+                let sign = if offset < 0 { '-' } else { '+' };
+                let abs = offset.unsigned_abs();
+                let seconds = format!("{sign}{}.{}", abs / 1000, (abs % 1000) / 100);
+                Some(match lang {
+                    Lang::Zh => format!("服务器差 {seconds}秒"),
+                    Lang::En => format!("Server {seconds}s"),
+                })
+            }
+            None if self.link.is_some() => Some(tr(lang, "未与服务器对时", "No server time yet")),
+            None => None,
+        }
+    }
+
+    /// Whether the card is on the lost-card blacklist.
+    pub(super) fn is_blacklisted(&self, uid: &shared::CardUid) -> bool {
+        self.blacklist.contains(uid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::campus::{MealPeriodSpec, OfflineLimits};
+    use shared::{Fen, MinuteOfDay};
+
+    fn campus(version: u64) -> CampusConfig {
+        CampusConfig {
+            version,
+            merchant_name: "一食堂".into(),
+            meal_periods: vec![MealPeriodSpec {
+                name: "午餐".into(),
+                start: MinuteOfDay::from_hm(11, 0).unwrap(),
+                end: MinuteOfDay::from_hm(13, 0).unwrap(),
+            }],
+            max_sale: Fen::from_yuan(50),
+            fixed_price_presets: vec![Fen::from_yuan(8)],
+            offline: OfflineLimits {
+                max_sale: Fen::from_yuan(20),
+                max_per_card_per_day: Fen::from_yuan(100),
+                max_unsent_total: Fen::from_yuan(5000),
+                max_unsent_age_ms: 86_400_000,
+                max_blacklist_age_ms: 86_400_000,
+            },
+        }
+    }
+
+    #[test]
+    fn campus_configs_are_validated() {
+        assert_eq!(validate_campus_config(&campus(1)), Ok(()));
+        let mut bad = campus(1);
+        bad.max_sale = MAX_SALE_CEILING.checked_add(Fen::new(1)).unwrap();
+        assert!(validate_campus_config(&bad).is_err());
+        let mut bad = campus(1);
+        bad.fixed_price_presets = vec![Fen::from_yuan(60)];
+        assert!(validate_campus_config(&bad).is_err());
+        let mut bad = campus(1);
+        bad.meal_periods.push(bad.meal_periods[0].clone());
+        assert!(validate_campus_config(&bad)
+            .unwrap_err()
+            .contains("overlap"));
+        let mut bad = campus(1);
+        bad.merchant_name = "名".repeat(MAX_MERCHANT_NAME_CHARS + 1);
+        assert!(validate_campus_config(&bad).is_err());
+    }
+
+    #[test]
+    fn the_campus_config_overrides_name_meals_and_limit_only() {
+        let base = TillConfig::default();
+        let effective = effective_config(&base, Some(&campus(1)));
+        assert_eq!(effective.max_sale, Fen::from_yuan(50));
+        assert_eq!(effective.merchant_name, "一食堂");
+        assert_eq!(effective.meal_periods.len(), 1);
+        assert_eq!(effective.meal_periods[0].label, MealLabel::Lunch);
+        assert_eq!(effective.staff_pin, base.staff_pin);
+        assert_eq!(effective.validate(), Ok(()));
+    }
+
+    #[test]
+    fn ages_and_columns() {
+        assert_eq!(short_age(Lang::Zh, 25 * 60_000), "25分");
+        assert_eq!(short_age(Lang::En, 3 * 3_600_000), "3h");
+        assert_eq!(short_age(Lang::En, 72 * 3_600_000), "3d");
+        assert_eq!(display_columns("机号0001 联机"), 13);
+    }
+}

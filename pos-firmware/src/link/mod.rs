@@ -1,0 +1,580 @@
+//! The firmware's end of the local link to the sync daemon: a Unix-socket server (std threads and
+//! channels, no async runtime) that answers the daemon from the journal and hands what the campus
+//! server sent down to the main loop. Protocol and rules: `docs/link.md`.
+//!
+//! Threads: one accepts connections; each connection has a reader (frames in, answers fetches
+//! and acks itself through a [`JournalReader`], forwards the rest as [`LinkEvent`]s) and a writer
+//! (frames out, including `Appended` pushes when the journal grows). The main loop never touches
+//! the socket, so a daemon that stops reading can never stop the till from selling: the writer
+//! gives up after [`LINK_WRITE_TIMEOUT_MS`] and drops the connection.
+//!
+//! One daemon at a time: a new connection **replaces** the current one (the old one is shut
+//! down). A daemon that restarts therefore never waits for the till to notice the old connection
+//! is dead, and a hung daemon cannot lock its successor out.
+
+mod socket;
+
+use shared::codec::{decode_to_till, encode_to_daemon};
+use shared::link::{
+    frame, DownlinkKind, FrameReader, ToDaemon, ToTill, LINK_PROTOCOL_VERSION,
+    MAX_RECORDS_PER_FETCH,
+};
+use std::io::{self, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::journal::{JournalError, JournalReader};
+use crate::runtime::{Downlink, DownlinkAnswer, LinkPeer};
+
+pub use socket::LINK_SOCKET_MODE;
+
+/// The socket's file name in the simulator's data directory.
+pub const SIM_LINK_SOCKET_NAME: &str = "link.sock";
+/// Where the socket lives on a device (tmpfs, gone at reboot, so never stale across boots).
+pub const DEVICE_LINK_SOCKET_PATH: &str = "/run/pos-firmware/link.sock";
+/// How long a connection waits for the main loop to apply a downlink before it answers
+/// `Rejected` (the main loop is busy with a card write, or stopped).
+pub const DOWNLINK_REPLY_TIMEOUT_MS: u64 = 10_000;
+/// How long one write to the daemon may block before the connection is dropped.
+pub const LINK_WRITE_TIMEOUT_MS: u64 = 10_000;
+/// Bytes read from the socket at a time.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// How often threads waiting on a channel check whether the server is stopping.
+const STOP_CHECK_INTERVAL_MS: u64 = 100;
+
+/// What the link tells the main loop. Answer a `Downlink` through its `reply`.
+#[derive(Debug)]
+pub enum LinkEvent {
+    /// The daemon connected (said hello), reported its broker, or went away.
+    Peer(LinkPeer),
+    /// The upload watermark moved (the unsent count fell).
+    Uploaded,
+    /// The campus server sent something down: apply it through the runtime, then answer.
+    Downlink {
+        downlink: Downlink,
+        reply: LinkReply,
+    },
+}
+
+/// Where the answer to a downlink goes (the connection that brought it waits for it).
+#[derive(Debug)]
+pub struct LinkReply(Sender<DownlinkAnswer>);
+
+impl LinkReply {
+    /// Sends the answer; a connection that has gone away in the meantime is not an error.
+    pub fn send(self, answer: DownlinkAnswer) {
+        let _ = self.0.send(answer);
+    }
+}
+
+/// Why the link server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("link socket {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("link socket {} is in use by a running process", path.display())]
+    InUse { path: PathBuf },
+    #[error("{} exists and is not a socket; refusing to replace it", path.display())]
+    NotASocket { path: PathBuf },
+}
+
+/// The callback the link server reports to (it runs on the link's threads: send to a channel).
+pub type EventSink = Arc<dyn Fn(LinkEvent) + Send + Sync>;
+
+/// What the writer thread of a connection is asked to do.
+enum Out {
+    Message(ToDaemon),
+    /// The journal may have grown: push `Appended` if it did.
+    Wake,
+}
+
+/// The current connection, as the server keeps it.
+struct Current {
+    id: u64,
+    stream: UnixStream,
+    out: Sender<Out>,
+    wake_pending: Arc<AtomicBool>,
+}
+
+struct ServerState {
+    stop: AtomicBool,
+    current: Mutex<Option<Current>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    next_id: AtomicU64,
+    reader: JournalReader,
+    events: EventSink,
+}
+
+/// The running link server. Stop it (or drop it) before the journal is reopened: its threads
+/// hold the journal's read handle, which keeps sled open.
+pub struct LinkServer {
+    path: PathBuf,
+    state: Arc<ServerState>,
+    listener: UnixListener,
+    accept: Option<JoinHandle<()>>,
+    bound: socket::Bound,
+}
+
+impl std::fmt::Debug for LinkServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkServer")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LinkServer {
+    /// Binds the socket at `path` (a stale socket left by a crash is replaced; a live one or a
+    /// file that is not a socket is refused), mode [`LINK_SOCKET_MODE`], and starts accepting.
+    pub fn start(
+        path: &Path,
+        reader: JournalReader,
+        events: EventSink,
+    ) -> Result<LinkServer, LinkError> {
+        let (listener, bound) = socket::bind(path)?;
+        let state = Arc::new(ServerState {
+            stop: AtomicBool::new(false),
+            current: Mutex::new(None),
+            threads: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(1),
+            reader,
+            events,
+        });
+        let accept_listener = listener.try_clone().map_err(|source| LinkError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let accept_state = Arc::clone(&state);
+        let accept = thread::Builder::new()
+            .name("link-accept".into())
+            .spawn(move || accept_loop(&accept_listener, &accept_state))
+            .map_err(|source| LinkError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        tracing::info!(path = %path.display(), "link server listening");
+        Ok(LinkServer {
+            path: path.to_path_buf(),
+            state,
+            listener,
+            accept: Some(accept),
+            bound,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The journal grew: the connected daemon gets `Appended`. Never blocks.
+    pub fn journal_grew(&self) {
+        if let Some(current) = lock(&self.state.current).as_ref() {
+            if !current.wake_pending.swap(true, Ordering::AcqRel) {
+                let _ = current.out.send(Out::Wake);
+            }
+        }
+    }
+
+    /// Stops accepting, drops the connection, waits for every thread and removes the socket.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.state.stop.store(true, Ordering::Release);
+        socket::wake_accept(&self.listener);
+        if let Some(current) = lock(&self.state.current).take() {
+            let _ = current.stream.shutdown(std::net::Shutdown::Both);
+        }
+        if let Some(accept) = self.accept.take() {
+            let _ = accept.join();
+        }
+        let threads = std::mem::take(&mut *lock(&self.state.threads));
+        for handle in threads {
+            let _ = handle.join();
+        }
+        self.bound.remove();
+    }
+}
+
+impl Drop for LinkServer {
+    fn drop(&mut self) {
+        if self.accept.is_some() {
+            self.shutdown();
+        }
+    }
+}
+
+fn accept_loop(listener: &UnixListener, state: &Arc<ServerState>) {
+    loop {
+        let accepted = listener.accept();
+        if state.stop.load(Ordering::Acquire) {
+            return;
+        }
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "link: accept failed");
+                thread::sleep(Duration::from_millis(STOP_CHECK_INTERVAL_MS));
+                continue;
+            }
+        };
+        if let Err(e) = start_connection(stream, state) {
+            tracing::error!(error = %e, "link: cannot start a connection");
+        }
+    }
+}
+
+fn start_connection(stream: UnixStream, state: &Arc<ServerState>) -> io::Result<()> {
+    let id = state.next_id.fetch_add(1, Ordering::Relaxed);
+    stream.set_write_timeout(Some(Duration::from_millis(LINK_WRITE_TIMEOUT_MS)))?;
+    let (out, out_rx) = mpsc::channel();
+    let wake_pending = Arc::new(AtomicBool::new(false));
+    let writer_stream = stream.try_clone()?;
+    let shutdown_handle = stream.try_clone()?;
+    {
+        let mut current = lock(&state.current);
+        if let Some(old) = current.take() {
+            tracing::warn!(
+                old = old.id,
+                new = id,
+                "link: a new daemon connection replaces the current one"
+            );
+            let _ = old.stream.shutdown(std::net::Shutdown::Both);
+        }
+        *current = Some(Current {
+            id,
+            stream: shutdown_handle,
+            out: out.clone(),
+            wake_pending: Arc::clone(&wake_pending),
+        });
+    }
+    let writer_state = Arc::clone(state);
+    let writer = thread::Builder::new()
+        .name(format!("link-write-{id}"))
+        .spawn(move || writer_loop(writer_stream, &out_rx, &writer_state, &wake_pending))?;
+    let reader_state = Arc::clone(state);
+    let reader = thread::Builder::new()
+        .name(format!("link-read-{id}"))
+        .spawn(move || {
+            let mut connection = Connection {
+                id,
+                stream,
+                out,
+                state: reader_state,
+                greeted: false,
+            };
+            connection.run();
+        })?;
+    let mut threads = lock(&state.threads);
+    threads.retain(|t| !t.is_finished());
+    threads.push(writer);
+    threads.push(reader);
+    Ok(())
+}
+
+fn writer_loop(
+    mut stream: UnixStream,
+    out: &Receiver<Out>,
+    state: &ServerState,
+    wake_pending: &AtomicBool,
+) {
+    // `Appended` is pushed only once the daemon was welcomed, and only for growth past what it
+    // was told.
+    let mut announced: Option<u64> = None;
+    loop {
+        let message = match out.recv_timeout(Duration::from_millis(STOP_CHECK_INTERVAL_MS)) {
+            Ok(Out::Message(message)) => {
+                if let ToDaemon::Welcome { last_seq, .. } = &message {
+                    announced = Some(last_seq.map_or(0, |s| s.0));
+                }
+                Some(message)
+            }
+            Ok(Out::Wake) => {
+                wake_pending.store(false, Ordering::Release);
+                let last = state.reader.last_seq();
+                match (announced, last) {
+                    (Some(told), Some(last)) if last.0 > told => {
+                        announced = Some(last.0);
+                        Some(ToDaemon::Appended { last_seq: last })
+                    }
+                    _ => None,
+                }
+            }
+            Err(RecvTimeoutError::Timeout) if state.stop.load(Ordering::Acquire) => return,
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        let Some(message) = message else { continue };
+        let closing = matches!(message, ToDaemon::Refused { .. });
+        let bytes = match frame(&encode_to_daemon(&message)) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::error!(error = %e, "link: an answer is too large to send");
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+        };
+        if let Err(e) = stream.write_all(&bytes) {
+            tracing::warn!(error = %e, "link: writing to the daemon failed; dropping it");
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            return;
+        }
+        if closing {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            return;
+        }
+    }
+}
+
+/// What to do after a message.
+enum Next {
+    Continue,
+    Close,
+}
+
+struct Connection {
+    id: u64,
+    stream: UnixStream,
+    out: Sender<Out>,
+    state: Arc<ServerState>,
+    greeted: bool,
+}
+
+impl Connection {
+    fn run(&mut self) {
+        let mut frames = FrameReader::new();
+        let mut buffer = vec![0u8; READ_CHUNK_BYTES];
+        'read: loop {
+            let n = match self.stream.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    if !self.state.stop.load(Ordering::Acquire) {
+                        tracing::info!(connection = self.id, error = %e, "link: read failed");
+                    }
+                    break;
+                }
+            };
+            frames.push(&buffer[..n]);
+            loop {
+                let payload = match frames.next_frame() {
+                    Ok(Some(payload)) => payload,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!(connection = self.id, error = %e, "link: bad frame; dropping the daemon");
+                        break 'read;
+                    }
+                };
+                let message = match decode_to_till(&payload) {
+                    Ok(message) => message,
+                    Err(e) => {
+                        tracing::error!(connection = self.id, error = %e, "link: malformed message; dropping the daemon");
+                        break 'read;
+                    }
+                };
+                if let Next::Close = self.handle(message) {
+                    break 'read;
+                }
+            }
+        }
+        self.close();
+    }
+
+    fn send(&self, message: ToDaemon) {
+        let _ = self.out.send(Out::Message(message));
+    }
+
+    fn handle(&mut self, message: ToTill) -> Next {
+        let reader = &self.state.reader;
+        match message {
+            ToTill::Hello { protocol, daemon } => {
+                if self.greeted {
+                    tracing::error!(
+                        connection = self.id,
+                        "link: a second Hello; dropping the daemon"
+                    );
+                    return Next::Close;
+                }
+                if protocol != LINK_PROTOCOL_VERSION {
+                    let reason = format!(
+                        "protocol {protocol} is not supported; this till speaks {LINK_PROTOCOL_VERSION}"
+                    );
+                    tracing::error!(connection = self.id, daemon, "link: {reason}");
+                    self.send(ToDaemon::Refused { reason });
+                    return Next::Close;
+                }
+                self.greeted = true;
+                tracing::info!(connection = self.id, daemon, "link: daemon connected");
+                self.send(ToDaemon::Welcome {
+                    protocol: LINK_PROTOCOL_VERSION,
+                    terminal: reader.terminal_id(),
+                    machine: reader.machine(),
+                    uploaded_through: reader.uploaded_through(),
+                    last_seq: reader.last_seq(),
+                });
+                self.report_peer(LinkPeer {
+                    daemon_connected: true,
+                    broker: None,
+                });
+                Next::Continue
+            }
+            _ if !self.greeted => {
+                tracing::error!(
+                    connection = self.id,
+                    "link: message before Hello; dropping the daemon"
+                );
+                self.send(ToDaemon::Refused {
+                    reason: "say Hello first".to_string(),
+                });
+                Next::Close
+            }
+            ToTill::Fetch { after, max } => match reader.fetch(after, max, MAX_RECORDS_PER_FETCH) {
+                Ok(records) => {
+                    self.send(ToDaemon::Records { records });
+                    Next::Continue
+                }
+                Err(e) => {
+                    tracing::error!(connection = self.id, error = %e, "link: cannot read the journal for a fetch");
+                    Next::Close
+                }
+            },
+            ToTill::Acked { through } => match reader.mark_uploaded(through) {
+                Ok(uploaded_through) => {
+                    self.send(ToDaemon::Watermark { uploaded_through });
+                    (self.state.events)(LinkEvent::Uploaded);
+                    Next::Continue
+                }
+                Err(e @ JournalError::AckBeyondEnd { .. }) => {
+                    tracing::error!(
+                        connection = self.id,
+                        error = %e,
+                        "ALARM link: the campus server acknowledged records this till never wrote; watermark unchanged"
+                    );
+                    self.send(ToDaemon::Watermark {
+                        uploaded_through: reader.uploaded_through(),
+                    });
+                    Next::Continue
+                }
+                Err(e) => {
+                    tracing::error!(connection = self.id, error = %e, "link: cannot store the upload watermark");
+                    Next::Close
+                }
+            },
+            ToTill::Broker(broker) => {
+                self.report_peer(LinkPeer {
+                    daemon_connected: true,
+                    broker: Some(broker),
+                });
+                Next::Continue
+            }
+            ToTill::Config(config) => self.downlink(Downlink::Config(config)),
+            ToTill::Blacklist(list) => {
+                // Decoding does not check the list's invariants; a list that breaks them is
+                // rejected here, not by the main loop.
+                if let Err(e) = list.validate() {
+                    self.send(ToDaemon::Rejected {
+                        kind: DownlinkKind::Blacklist,
+                        reason: e.to_string(),
+                    });
+                    return Next::Continue;
+                }
+                self.downlink(Downlink::Blacklist(list))
+            }
+            ToTill::ServerTime { server } => self.downlink(Downlink::ServerTime(server)),
+        }
+    }
+
+    /// Hands a downlink to the main loop and answers with its result.
+    fn downlink(&self, downlink: Downlink) -> Next {
+        let kind = downlink.kind();
+        let (reply, answer) = mpsc::channel();
+        (self.state.events)(LinkEvent::Downlink {
+            downlink,
+            reply: LinkReply(reply),
+        });
+        let deadline = Instant::now() + Duration::from_millis(DOWNLINK_REPLY_TIMEOUT_MS);
+        let answer = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.state.stop.load(Ordering::Acquire) {
+                break Err("the till did not apply it in time".to_string());
+            }
+            match answer.recv_timeout(left.min(Duration::from_millis(STOP_CHECK_INTERVAL_MS))) {
+                Ok(answer) => break answer.result,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => {
+                    break Err("the till dropped it unanswered".to_string())
+                }
+            }
+        };
+        match answer {
+            Ok(version) => {
+                tracing::info!(
+                    connection = self.id,
+                    ?kind,
+                    version,
+                    "link: downlink applied"
+                );
+                self.send(ToDaemon::Applied { kind, version });
+            }
+            Err(reason) => {
+                tracing::warn!(
+                    connection = self.id,
+                    ?kind,
+                    reason,
+                    "link: downlink rejected"
+                );
+                self.send(ToDaemon::Rejected { kind, reason });
+            }
+        }
+        Next::Continue
+    }
+
+    fn report_peer(&self, peer: LinkPeer) {
+        if self.is_current() {
+            (self.state.events)(LinkEvent::Peer(peer));
+        }
+    }
+
+    fn is_current(&self) -> bool {
+        lock(&self.state.current)
+            .as_ref()
+            .is_some_and(|c| c.id == self.id)
+    }
+
+    fn close(&mut self) {
+        let was_current = {
+            let mut current = lock(&self.state.current);
+            if current.as_ref().is_some_and(|c| c.id == self.id) {
+                *current = None;
+                true
+            } else {
+                false
+            }
+        };
+        // The writer sends what is queued (a `Refused`) and then sees the channel close; the
+        // read half is done.
+        let _ = self.stream.shutdown(std::net::Shutdown::Read);
+        if was_current && self.greeted {
+            tracing::info!(connection = self.id, "link: daemon disconnected");
+            (self.state.events)(LinkEvent::Peer(LinkPeer::default()));
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
