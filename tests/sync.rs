@@ -98,3 +98,232 @@ fn daemon_uploads_ten_thousand_records_across_five_broker_kills() {
         "duplicated deliveries happened and were ignored"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// With the real firmware: `pos-firmware script - --link SOCK`.
+
+/// The till's data directory and socket, and the till process when it runs.
+struct RealTill {
+    data: std::path::PathBuf,
+    socket: std::path::PathBuf,
+    process: Option<till_tests::TillProcess>,
+    kills: u32,
+}
+
+impl RealTill {
+    fn start(dir: &std::path::Path) -> RealTill {
+        let mut till = RealTill {
+            data: dir.join("till"),
+            socket: dir.join("link.sock"),
+            process: None,
+            kills: 0,
+        };
+        till.launch();
+        till
+    }
+
+    fn launch(&mut self) {
+        let socket = self.socket.to_string_lossy().into_owned();
+        self.process = Some(till_tests::TillProcess::start(
+            &self.data,
+            &["--link", socket.as_str()],
+        ));
+    }
+
+    fn process(&mut self) -> &mut till_tests::TillProcess {
+        self.process.as_mut().expect("the till is running")
+    }
+
+    /// `n` sales of 0.01 on `card` (2 records each); returns at once.
+    fn sell(&mut self, n: u32, card: &str) {
+        self.process().send(&format!("sales {n} 0.01 {card}\n"));
+    }
+
+    fn kill(&mut self) {
+        if let Some(process) = self.process.take() {
+            process.kill();
+            self.kills += 1;
+        }
+    }
+
+    /// Waits until the till says everything is uploaded, then stops it cleanly.
+    fn finish_uploaded(&mut self) {
+        let process = self.process();
+        process.send("wait-uploaded 60s\nexpect link 0 unsent\n");
+        if let Some(process) = self.process.take() {
+            process.finish();
+        }
+    }
+
+    /// The journal (read after the till stopped): records as their stored bytes, and the
+    /// watermark.
+    fn journal(&self) -> (TerminalId, Vec<(Seq, Vec<u8>)>, Option<Seq>, Option<Seq>) {
+        let journal = pos_firmware::journal::Journal::open(&self.data).expect("the journal opens");
+        let records = journal
+            .records_from(Seq::FIRST)
+            .map(|record| {
+                let record = record.expect("every record decodes");
+                (record.seq, shared::codec::encode_record(&record))
+            })
+            .collect();
+        (
+            journal.terminal_id(),
+            records,
+            journal.uploaded_through(),
+            journal.last_seq(),
+        )
+    }
+}
+
+/// The end state every test must reach: store == journal, watermark == last seq.
+fn assert_everything_uploaded(campus: &CampusSim, till: &RealTill) -> u64 {
+    let (terminal, records, uploaded_through, last_seq) = till.journal();
+    assert_store_equals(campus, terminal, &records);
+    assert_eq!(
+        uploaded_through, last_seq,
+        "the till's watermark is its last seq"
+    );
+    assert_eq!(last_seq, Some(Seq(records.len() as u64)));
+    records.len() as u64
+}
+
+#[test]
+fn ten_thousand_sales_records_reach_the_campus_across_five_broker_kills() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Mosquitto::start(&MosquittoOptions::default());
+    let mut campus_options = CampusOptions::new(broker.port(), dir.path().join("campus"));
+    campus_options.duplicate_every_nth_batch = Some(5);
+    let campus = CampusSim::start(campus_options).unwrap();
+    let mut till = RealTill::start(dir.path());
+    let daemon = DaemonProcess::start(&DaemonSetup::new(&till.socket, broker.port(), dir.path()));
+    const ROUNDS: u64 = 5;
+    const SALES_PER_ROUND: u32 = 1_000;
+    let records_per_round = 2 * u64::from(SALES_PER_ROUND);
+    let mut unacked_at_kills = Vec::new();
+    for round in 0..ROUNDS {
+        till.sell(SALES_PER_ROUND, "card-1");
+        // Kill while the till is selling and the daemon uploading.
+        let target = round * records_per_round + records_per_round / 3;
+        wait(
+            "upload progress before a broker kill",
+            CATCH_UP_TIMEOUT,
+            &daemon,
+            || campus.record_count() >= target,
+        );
+        broker.restart();
+        let through = (round + 1) * records_per_round;
+        unacked_at_kills.push(through - campus.record_count());
+        till.process().wait_for(&format!("journal at #{through}"));
+    }
+    till.finish_uploaded();
+    let records = assert_everything_uploaded(&campus, &till);
+    let stats = campus.stats();
+    let reconnects = daemon.broker_connections().saturating_sub(1);
+    println!(
+        "records {records}, broker kills {} (records not yet stored at each: {unacked_at_kills:?}), \
+         daemon reconnects {reconnects}, duplicates {}, batches {}, {:.1} s",
+        broker.kills,
+        stats.duplicates,
+        stats.batches,
+        started.elapsed().as_secs_f64()
+    );
+    assert!(records >= 10_000);
+    assert!(
+        reconnects >= ROUNDS as usize,
+        "the daemon reconnected after every kill"
+    );
+    assert!(
+        stats.duplicates > 0,
+        "duplicated deliveries happened and were ignored"
+    );
+}
+
+#[test]
+fn daemon_and_till_killed_and_restarted_in_every_order() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&MosquittoOptions::default());
+    let campus_dir = dir.path().join("campus");
+    let mut campus =
+        CampusSim::start(CampusOptions::new(broker.port(), campus_dir.clone())).unwrap();
+    let mut till = RealTill::start(dir.path());
+    let setup = DaemonSetup::new(&till.socket, broker.port(), dir.path());
+    let mut daemon = DaemonProcess::start(&setup);
+    const SALES_PER_ROUND: u32 = 150;
+    let mut sold: u64 = 0;
+    let mut campus_restarts = 0;
+    let mut duplicates = 0;
+    let sell_round = |till: &mut RealTill, sold: &mut u64| {
+        till.sell(SALES_PER_ROUND, "card-2");
+        *sold += u64::from(SALES_PER_ROUND);
+    };
+
+    // 1. The daemon is SIGKILLed mid-upload (the till keeps selling) and restarted.
+    sell_round(&mut till, &mut sold);
+    let before = campus.record_count();
+    wait("upload progress", CATCH_UP_TIMEOUT, &daemon, || {
+        campus.record_count() >= before + 50
+    });
+    daemon.kill();
+    let at_kill = campus.record_count();
+    till.process()
+        .wait_for(&format!("journal at #{}", 2 * sold));
+    daemon.restart();
+    assert!(at_kill < 2 * sold, "the daemon was killed mid-upload");
+
+    // 2. The till is SIGKILLed while the daemon is connected, and restarted; the daemon
+    //    reconnects to it on its own.
+    sell_round(&mut till, &mut sold);
+    till.process()
+        .wait_for(&format!("journal at #{}", 2 * sold));
+    till.kill();
+    till.launch();
+
+    // 3.-6. Both stopped, in both orders, and started again in both orders; the campus
+    //       server restarts too, reloading its store.
+    for (kill_daemon_first, start_daemon_first) in
+        [(true, false), (false, true), (true, true), (false, false)]
+    {
+        sell_round(&mut till, &mut sold);
+        till.process()
+            .wait_for(&format!("journal at #{}", 2 * sold));
+        if kill_daemon_first {
+            daemon.kill();
+            till.kill();
+        } else {
+            till.kill();
+            daemon.kill();
+        }
+        if kill_daemon_first && start_daemon_first {
+            duplicates += campus.stats().duplicates;
+            campus.stop();
+            campus =
+                CampusSim::start(CampusOptions::new(broker.port(), campus_dir.clone())).unwrap();
+            campus_restarts += 1;
+        }
+        if start_daemon_first {
+            daemon.restart();
+            till.launch();
+        } else {
+            till.launch();
+            daemon.restart();
+        }
+    }
+    till.finish_uploaded();
+    let records = assert_everything_uploaded(&campus, &till);
+    duplicates += campus.stats().duplicates;
+    println!(
+        "records {records}, daemon kills {}, till kills {}, campus restarts {campus_restarts}, \
+         daemon broker connections {}, duplicates {duplicates}, {:.1} s",
+        daemon.kills,
+        till.kills,
+        daemon.broker_connections(),
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(records, 2 * sold);
+    assert!(
+        duplicates > 0,
+        "resends after the kills were recognised as duplicates"
+    );
+}

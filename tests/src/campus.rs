@@ -196,6 +196,16 @@ impl CampusSim {
         lock(&self.shared.store).stored_through(terminal)
     }
 
+    /// The terminals the store holds records of.
+    pub fn terminals(&self) -> Vec<TerminalId> {
+        lock(&self.shared.store).terminals()
+    }
+
+    /// Records stored over all terminals (the store's whole life, not just this run).
+    pub fn record_count(&self) -> u64 {
+        lock(&self.shared.store).record_count()
+    }
+
     /// Every record stored for `terminal`.
     pub fn records(&self, terminal: TerminalId) -> BTreeMap<Seq, Vec<u8>> {
         lock(&self.shared.store)

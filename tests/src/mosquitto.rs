@@ -100,22 +100,7 @@ impl Mosquitto {
         if options.users.is_empty() {
             let _ = writeln!(conf, "allow_anonymous true");
         } else {
-            let passwords = dir.path().join("passwd");
-            for (index, (user, password)) in options.users.iter().enumerate() {
-                let mut command = Command::new("mosquitto_passwd");
-                if index == 0 {
-                    command.arg("-c");
-                }
-                let status = command
-                    .arg("-b")
-                    .arg(&passwords)
-                    .arg(user)
-                    .arg(password)
-                    .stdout(Stdio::null())
-                    .status()
-                    .expect("mosquitto_passwd (package mosquitto) runs");
-                assert!(status.success(), "mosquitto_passwd failed for {user}");
-            }
+            let passwords = write_password_file(dir.path(), &options.users);
             let _ = writeln!(conf, "allow_anonymous false");
             let _ = writeln!(conf, "password_file {}", passwords.display());
         }
@@ -123,6 +108,28 @@ impl Mosquitto {
             let acl_path = dir.path().join("acl");
             std::fs::write(&acl_path, acl).expect("writing the ACL file");
             let _ = writeln!(conf, "acl_file {}", acl_path.display());
+        }
+        let conf_path = dir.path().join("mosquitto.conf");
+        std::fs::write(&conf_path, conf).expect("writing mosquitto.conf");
+        let mut broker = Mosquitto {
+            dir,
+            conf: conf_path,
+            port,
+            child: None,
+            kills: 0,
+        };
+        broker.launch();
+        broker
+    }
+
+    /// Starts the broker with a configuration written by `make(port, dir)` (for testing the
+    /// example configuration in docs/mosquitto/ with its paths replaced).
+    pub fn start_raw(make: impl FnOnce(u16, &Path) -> String) -> Mosquitto {
+        let dir = tempfile::tempdir().expect("a temporary directory for the broker");
+        let port = free_port();
+        let mut conf = make(port, dir.path());
+        if running_as_root() {
+            conf.push_str("\nuser root\n");
         }
         let conf_path = dir.path().join("mosquitto.conf");
         std::fs::write(&conf_path, conf).expect("writing mosquitto.conf");
@@ -206,6 +213,27 @@ impl Drop for Mosquitto {
             let _ = child.wait();
         }
     }
+}
+
+/// Writes a Mosquitto password file (hashed, with `mosquitto_passwd`) in `dir`; returns its path.
+pub fn write_password_file(dir: &Path, users: &[(String, String)]) -> PathBuf {
+    let passwords = dir.join("passwd");
+    for (index, (user, password)) in users.iter().enumerate() {
+        let mut command = Command::new("mosquitto_passwd");
+        if index == 0 {
+            command.arg("-c");
+        }
+        let status = command
+            .arg("-b")
+            .arg(&passwords)
+            .arg(user)
+            .arg(password)
+            .stdout(Stdio::null())
+            .status()
+            .expect("mosquitto_passwd (package mosquitto) runs");
+        assert!(status.success(), "mosquitto_passwd failed for {user}");
+    }
+    passwords
 }
 
 /// A throw-away PKI for a TLS listener on 127.0.0.1, made with the `openssl` command.
