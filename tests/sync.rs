@@ -7,7 +7,7 @@ use shared::{Seq, TerminalId};
 use std::time::{Duration, Instant};
 use till_tests::campus::{CampusOptions, CampusSim};
 use till_tests::fake_till::FakeTill;
-use till_tests::mosquitto::{Mosquitto, MosquittoOptions};
+use till_tests::mosquitto::{make_test_pki, write_password_file, Mosquitto, MosquittoOptions};
 use till_tests::sync::{DaemonProcess, DaemonSetup};
 
 /// The longest any test waits for the upload to catch up after its last fault.
@@ -157,7 +157,7 @@ impl RealTill {
 
     /// The journal (read after the till stopped): records as their stored bytes, and the
     /// watermark.
-    fn journal(&self) -> (TerminalId, Vec<(Seq, Vec<u8>)>, Option<Seq>, Option<Seq>) {
+    fn journal(&self) -> JournalView {
         let journal = pos_firmware::journal::Journal::open(&self.data).expect("the journal opens");
         let records = journal
             .records_from(Seq::FIRST)
@@ -166,18 +166,31 @@ impl RealTill {
                 (record.seq, shared::codec::encode_record(&record))
             })
             .collect();
-        (
-            journal.terminal_id(),
+        JournalView {
+            terminal: journal.terminal_id(),
             records,
-            journal.uploaded_through(),
-            journal.last_seq(),
-        )
+            uploaded_through: journal.uploaded_through(),
+            last_seq: journal.last_seq(),
+        }
     }
+}
+
+/// What the till's journal holds, read after it stopped.
+struct JournalView {
+    terminal: TerminalId,
+    records: Vec<(Seq, Vec<u8>)>,
+    uploaded_through: Option<Seq>,
+    last_seq: Option<Seq>,
 }
 
 /// The end state every test must reach: store == journal, watermark == last seq.
 fn assert_everything_uploaded(campus: &CampusSim, till: &RealTill) -> u64 {
-    let (terminal, records, uploaded_through, last_seq) = till.journal();
+    let JournalView {
+        terminal,
+        records,
+        uploaded_through,
+        last_seq,
+    } = till.journal();
     assert_store_equals(campus, terminal, &records);
     assert_eq!(
         uploaded_through, last_seq,
@@ -326,4 +339,208 @@ fn daemon_and_till_killed_and_restarted_in_every_order() {
         duplicates > 0,
         "resends after the kills were recognised as duplicates"
     );
+}
+
+fn campus_config(version: u64) -> shared::campus::CampusConfig {
+    use shared::campus::{CampusConfig, MealPeriodSpec, OfflineLimits};
+    use shared::{Fen, MinuteOfDay};
+    CampusConfig {
+        version,
+        merchant_name: "一食堂".into(),
+        meal_periods: vec![MealPeriodSpec {
+            name: "午餐".into(),
+            start: MinuteOfDay::from_hm(10, 0).unwrap(),
+            end: MinuteOfDay::from_hm(14, 0).unwrap(),
+        }],
+        max_sale: Fen::from_yuan(200),
+        fixed_price_presets: vec![Fen::from_yuan(8)],
+        offline: OfflineLimits {
+            max_sale: Fen::from_yuan(20),
+            max_per_card_per_day: Fen::from_yuan(100),
+            max_unsent_total: Fen::from_yuan(5_000),
+            max_unsent_age_ms: 86_400_000,
+            max_blacklist_age_ms: 86_400_000,
+        },
+    }
+}
+
+fn repo_file(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path)
+}
+
+/// The example configuration of docs/mosquitto/ with its paths pointed into `dir`.
+fn example_config(
+    port: u16,
+    dir: &std::path::Path,
+    pki: &till_tests::mosquitto::TestPki,
+    users: &[(String, String)],
+) -> String {
+    let example = std::fs::read_to_string(repo_file("docs/mosquitto/mosquitto.conf"))
+        .expect("docs/mosquitto/mosquitto.conf exists");
+    let passwords = write_password_file(dir, users);
+    let acl = repo_file("docs/mosquitto/acl");
+    example
+        .replace("listener 8883", &format!("listener {port} 127.0.0.1"))
+        .replace(
+            "/etc/mosquitto/certs/server.pem",
+            &pki.server.cert.to_string_lossy(),
+        )
+        .replace(
+            "/etc/mosquitto/certs/server.key",
+            &pki.server.key.to_string_lossy(),
+        )
+        .replace("/etc/mosquitto/passwd", &passwords.to_string_lossy())
+        .replace("/etc/mosquitto/acl", &acl.to_string_lossy())
+        .replace("/var/lib/mosquitto/", &format!("{}/", dir.display()))
+        .replace("log_dest syslog", "log_dest stderr")
+}
+
+#[test]
+fn tls_passwords_and_the_example_config_carry_uploads_and_a_big_blacklist() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    // The till's journal (and so its terminal id, its MQTT user name) exists before the broker.
+    let mut till = RealTill::start(dir.path());
+    till.process().send("expect journal 0 records\n");
+    if let Some(process) = till.process.take() {
+        process.finish();
+    }
+    let terminal = till.journal().terminal;
+    let pki = make_test_pki(dir.path());
+    let users = vec![
+        (
+            shared::mqtt::till_username(terminal),
+            "till secret".to_string(),
+        ),
+        ("campus-server".to_string(), "campus secret".to_string()),
+    ];
+    let broker =
+        Mosquitto::start_raw(|port, broker_dir| example_config(port, broker_dir, &pki, &users));
+    let mut campus_options = CampusOptions::new(broker.port(), dir.path().join("campus"));
+    campus_options.username = Some("campus-server".into());
+    campus_options.password = Some("campus secret".into());
+    campus_options.tls_ca = Some(pki.ca_cert.clone());
+    campus_options.time_interval_ms = Some(200);
+    let campus = CampusSim::start(campus_options).unwrap();
+    campus.publish_config(terminal, &campus_config(3));
+    // 100,000 lost cards: about 1.2 MB in one retained message, far above rumqttc's default.
+    const BLACKLIST_ENTRIES: u32 = 100_000;
+    let uids = (0..BLACKLIST_ENTRIES)
+        .map(|n| shared::CardUid::new(&(0xB000_0000u32 | n).to_be_bytes()).unwrap())
+        .collect();
+    let blacklist = shared::campus::Blacklist::new(2, shared::UnixMillis(1), uids).unwrap();
+    campus.publish_blacklist(&blacklist);
+
+    till.launch();
+    let mut setup = DaemonSetup::new(&till.socket, broker.port(), dir.path());
+    setup.password = Some("till secret".into());
+    setup.tls_ca = Some(pki.ca_cert.clone());
+    let daemon = DaemonProcess::start(&setup);
+    till.process().wait_for("Config applied 3");
+    till.process().wait_for("Blacklist applied 2");
+    till.sell(50, "card-1");
+    till.process().wait_for("journal at #");
+    till.finish_uploaded();
+    let records = assert_everything_uploaded(&campus, &till);
+    assert!(
+        daemon.log_text().contains("broker up"),
+        "connected over TLS with a password"
+    );
+    println!(
+        "records {records} over TLS with passwords, blacklist of {BLACKLIST_ENTRIES} entries ({} bytes) applied, \
+         campus connections {}, {:.1} s",
+        shared::codec::encode_blacklist(&blacklist).len(),
+        campus.stats().connections,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn the_example_acl_confines_a_till_to_its_own_topics() {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    use shared::link::UploadRecord;
+    use shared::mqtt::{config_topic, upload_topic, UploadBatch};
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (TerminalId(0x0a), TerminalId(0x0b));
+    let users = vec![
+        (shared::mqtt::till_username(a), "a".to_string()),
+        (shared::mqtt::till_username(b), "b".to_string()),
+        ("campus-server".to_string(), "campus".to_string()),
+    ];
+    let broker = Mosquitto::start(&MosquittoOptions {
+        users,
+        acl: Some(std::fs::read_to_string(repo_file("docs/mosquitto/acl")).unwrap()),
+        tls: None,
+    });
+    let mut campus_options = CampusOptions::new(broker.port(), dir.path().join("campus"));
+    campus_options.password = Some("campus".into());
+    let campus = CampusSim::start(campus_options).unwrap();
+    campus.publish_config(b, &campus_config(7));
+    campus.publish_config(a, &campus_config(8));
+    let batch = |terminal| {
+        shared::codec::encode_upload_batch(&UploadBatch {
+            terminal,
+            records: vec![UploadRecord {
+                seq: Seq(1),
+                bytes: vec![0x42],
+            }],
+        })
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let received_configs = runtime.block_on(async {
+        let mut options = MqttOptions::new("till-a", "127.0.0.1", broker.port());
+        options.set_credentials(shared::mqtt::till_username(a), "a");
+        let (client, mut events) = AsyncClient::new(options, 16);
+        // As till A: publish under B's topic (denied), then under its own (allowed); read B's
+        // configuration (denied), then its own (allowed). The broker handles one client's
+        // packets in order, so once A's own arrive, B's would have arrived before them.
+        client
+            .publish(upload_topic(b), QoS::AtLeastOnce, false, batch(b))
+            .await
+            .unwrap();
+        client
+            .publish(upload_topic(a), QoS::AtLeastOnce, false, batch(a))
+            .await
+            .unwrap();
+        client
+            .subscribe(config_topic(b), QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        client
+            .subscribe(config_topic(a), QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        let mut topics = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !topics.contains(&config_topic(a)) {
+            let event = tokio::time::timeout_at(deadline, events.poll())
+                .await
+                .expect("till A receives its own configuration in time")
+                .expect("the broker accepts till A");
+            if let Event::Incoming(Packet::Publish(publish)) = event {
+                topics.push(publish.topic);
+            }
+        }
+        topics
+    });
+    assert!(
+        campus.wait_until(Duration::from_secs(10), |c| c.stored_through(a)
+            == Some(Seq(1)))
+    );
+    assert_eq!(
+        campus.records(b).len(),
+        0,
+        "till A could not publish as till B"
+    );
+    assert_eq!(
+        received_configs,
+        vec![config_topic(a)],
+        "till A could not read B's configuration"
+    );
+    println!("ACL: A's upload stored, B's topic refused to A, B's configuration unreadable by A");
 }
