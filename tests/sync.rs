@@ -13,6 +13,17 @@ use till_tests::sync::{DaemonProcess, DaemonSetup};
 /// The longest any test waits for the upload to catch up after its last fault.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Starts the campus simulator and waits (bounded) until it is subscribed to the uploads, so
+/// a test's first batches are not published before anyone listens.
+fn campus_up(options: CampusOptions) -> CampusSim {
+    let campus = CampusSim::start(options).expect("the campus simulator starts");
+    assert!(
+        campus.wait_until(Duration::from_secs(10), |c| c.stats().subscribed > 0),
+        "the campus server subscribed to the uploads"
+    );
+    campus
+}
+
 /// Waits (bounded) until `done`, panicking with `what` and the daemon's log otherwise.
 fn wait(what: &str, timeout: Duration, daemon: &DaemonProcess, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
@@ -44,7 +55,7 @@ fn daemon_uploads_ten_thousand_records_across_five_broker_kills() {
     let mut broker = Mosquitto::start(&MosquittoOptions::default());
     let mut campus_options = CampusOptions::new(broker.port(), dir.path().join("campus"));
     campus_options.duplicate_every_nth_batch = Some(7);
-    let campus = CampusSim::start(campus_options).unwrap();
+    let campus = campus_up(campus_options);
     let socket = dir.path().join("link.sock");
     let till = FakeTill::start(&socket, TerminalId(0x00C0_FFEE));
     let daemon = DaemonProcess::start(&DaemonSetup::new(&socket, broker.port(), dir.path()));
@@ -207,7 +218,7 @@ fn ten_thousand_sales_records_reach_the_campus_across_five_broker_kills() {
     let mut broker = Mosquitto::start(&MosquittoOptions::default());
     let mut campus_options = CampusOptions::new(broker.port(), dir.path().join("campus"));
     campus_options.duplicate_every_nth_batch = Some(5);
-    let campus = CampusSim::start(campus_options).unwrap();
+    let campus = campus_up(campus_options);
     let mut till = RealTill::start(dir.path());
     let daemon = DaemonProcess::start(&DaemonSetup::new(&till.socket, broker.port(), dir.path()));
     const ROUNDS: u64 = 5;
@@ -258,8 +269,7 @@ fn daemon_and_till_killed_and_restarted_in_every_order() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(&MosquittoOptions::default());
     let campus_dir = dir.path().join("campus");
-    let mut campus =
-        CampusSim::start(CampusOptions::new(broker.port(), campus_dir.clone())).unwrap();
+    let mut campus = campus_up(CampusOptions::new(broker.port(), campus_dir.clone()));
     let mut till = RealTill::start(dir.path());
     let setup = DaemonSetup::new(&till.socket, broker.port(), dir.path());
     let mut daemon = DaemonProcess::start(&setup);
@@ -311,8 +321,7 @@ fn daemon_and_till_killed_and_restarted_in_every_order() {
         if kill_daemon_first && start_daemon_first {
             duplicates += campus.stats().duplicates;
             campus.stop();
-            campus =
-                CampusSim::start(CampusOptions::new(broker.port(), campus_dir.clone())).unwrap();
+            campus = campus_up(CampusOptions::new(broker.port(), campus_dir.clone()));
             campus_restarts += 1;
         }
         if start_daemon_first {
@@ -423,7 +432,7 @@ fn tls_passwords_and_the_example_config_carry_uploads_and_a_big_blacklist() {
     campus_options.password = Some("campus secret".into());
     campus_options.tls_ca = Some(pki.ca_cert.clone());
     campus_options.time_interval_ms = Some(200);
-    let campus = CampusSim::start(campus_options).unwrap();
+    let campus = campus_up(campus_options);
     campus.publish_config(terminal, &campus_config(3));
     // 100,000 lost cards: about 1.2 MB in one retained message, far above rumqttc's default.
     const BLACKLIST_ENTRIES: u32 = 100_000;
@@ -476,9 +485,13 @@ fn the_example_acl_confines_a_till_to_its_own_topics() {
     });
     let mut campus_options = CampusOptions::new(broker.port(), dir.path().join("campus"));
     campus_options.password = Some("campus".into());
-    let campus = CampusSim::start(campus_options).unwrap();
+    let campus = campus_up(campus_options);
     campus.publish_config(b, &campus_config(7));
     campus.publish_config(a, &campus_config(8));
+    assert!(
+        campus.wait_until(Duration::from_secs(10), |c| c.stats().subscribed > 0),
+        "the campus server subscribed to the uploads"
+    );
     let batch = |terminal| {
         shared::codec::encode_upload_batch(&UploadBatch {
             terminal,

@@ -71,6 +71,8 @@ impl CampusOptions {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CampusStats {
     pub connections: u64,
+    /// Subscriptions to the upload topics the broker confirmed (one per connection).
+    pub subscribed: u64,
     pub batches: u64,
     pub records_stored: u64,
     pub duplicates: u64,
@@ -311,6 +313,7 @@ async fn serve(
                     // The broker may forget the message only now that it is durable here.
                     count_full(client.try_ack(&publish));
                 }
+                Ok(Event::Incoming(Packet::SubAck(_))) => lock(&shared.stats).subscribed += 1,
                 Ok(_) => {}
                 Err(_) => {
                     tokio::time::sleep(Duration::from_millis(CAMPUS_RECONNECT_DELAY_MS)).await;
