@@ -4,6 +4,7 @@
 
 use crate::campus::{Blacklist, CampusConfig};
 use crate::link::{ToDaemon, ToTill};
+use crate::mqtt::{ServerTime, UploadAck, UploadBatch, MAX_RECORDS_PER_BATCH};
 use crate::record::{JournalRecord, TillSnapshot, TillSnapshotV1};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -47,6 +48,24 @@ pub enum CampusConfigEnvelope {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BlacklistEnvelope {
     V1(Blacklist),
+}
+
+/// A batch of journal records published by a till (MQTT upload topic). Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UploadBatchEnvelope {
+    V1(UploadBatch),
+}
+
+/// The campus server's application ack (MQTT ack topic). Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UploadAckEnvelope {
+    V1(UploadAck),
+}
+
+/// The campus server's clock (MQTT time topic). Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerTimeEnvelope {
+    V1(ServerTime),
 }
 
 /// Bytes that are not a valid encoding of what was expected.
@@ -146,6 +165,52 @@ pub fn decode_blacklist(bytes: &[u8]) -> Result<Blacklist, DecodeError> {
         detail: e.to_string(),
     })?;
     Ok(list)
+}
+
+pub fn encode_upload_batch(batch: &UploadBatch) -> Vec<u8> {
+    encode(&UploadBatchEnvelope::V1(batch.clone()))
+}
+
+/// Decodes an upload batch and checks its shape: 1 to [`MAX_RECORDS_PER_BATCH`] records,
+/// ascending and contiguous seqs starting at 1 or later.
+pub fn decode_upload_batch(bytes: &[u8]) -> Result<UploadBatch, DecodeError> {
+    let UploadBatchEnvelope::V1(batch) = decode::<UploadBatchEnvelope>(bytes, "upload batch")?;
+    let malformed = |detail: &str| DecodeError::Malformed {
+        what: "upload batch",
+        detail: detail.to_string(),
+    };
+    if batch.records.is_empty() || batch.records.len() > MAX_RECORDS_PER_BATCH {
+        return Err(malformed("record count outside 1..=MAX_RECORDS_PER_BATCH"));
+    }
+    if batch.records.first().is_some_and(|r| r.seq.0 == 0) {
+        return Err(malformed("seq 0 does not exist"));
+    }
+    if !batch
+        .records
+        .windows(2)
+        .all(|pair| pair[0].seq.next() == Some(pair[1].seq))
+    {
+        return Err(malformed("seqs are not ascending and contiguous"));
+    }
+    Ok(batch)
+}
+
+pub fn encode_upload_ack(ack: &UploadAck) -> Vec<u8> {
+    encode(&UploadAckEnvelope::V1(*ack))
+}
+
+pub fn decode_upload_ack(bytes: &[u8]) -> Result<UploadAck, DecodeError> {
+    let UploadAckEnvelope::V1(ack) = decode::<UploadAckEnvelope>(bytes, "upload ack")?;
+    Ok(ack)
+}
+
+pub fn encode_server_time(time: &ServerTime) -> Vec<u8> {
+    encode(&ServerTimeEnvelope::V1(*time))
+}
+
+pub fn decode_server_time(bytes: &[u8]) -> Result<ServerTime, DecodeError> {
+    let ServerTimeEnvelope::V1(time) = decode::<ServerTimeEnvelope>(bytes, "server time")?;
+    Ok(time)
 }
 
 #[cfg(test)]
@@ -346,6 +411,77 @@ mod tests {
             decode_snapshot(&encode_snapshot(&TillSnapshot::factory_new())),
             Ok(TillSnapshot::factory_new())
         );
+    }
+
+    #[test]
+    fn mqtt_payloads_golden_bytes() {
+        use crate::link::UploadRecord;
+        use crate::mqtt::{ServerTime, UploadAck, UploadBatch};
+        let batch = UploadBatch {
+            terminal: TerminalId(0x0102),
+            records: vec![
+                UploadRecord {
+                    seq: Seq(5),
+                    bytes: vec![0xAA, 0xBB],
+                },
+                UploadRecord {
+                    seq: Seq(6),
+                    bytes: vec![0xCC],
+                },
+            ],
+        };
+        let bytes = encode_upload_batch(&batch);
+        #[rustfmt::skip]
+        let golden: &[u8] = &[
+            0x00,             // UploadBatchEnvelope::V1
+            0x82, 0x02,       // terminal 0x0102
+            0x02,             // 2 records
+            0x05, 0x02, 0xAA, 0xBB, // seq 5, 2 bytes
+            0x06, 0x01, 0xCC, // seq 6, 1 byte
+        ];
+        assert_eq!(bytes, golden);
+        assert_eq!(decode_upload_batch(&bytes), Ok(batch));
+
+        let ack = UploadAck {
+            terminal: TerminalId(0x0102),
+            stored_through: Some(Seq(300)),
+        };
+        let bytes = encode_upload_ack(&ack);
+        assert_eq!(bytes, [0x00, 0x82, 0x02, 0x01, 0xAC, 0x02]);
+        assert_eq!(decode_upload_ack(&bytes), Ok(ack));
+
+        let time = ServerTime {
+            server: UnixMillis(1_700_000_000_000),
+        };
+        let bytes = encode_server_time(&time);
+        assert_eq!(bytes, [0x00, 0x80, 0xA0, 0xAB, 0xFE, 0xF9, 0x62]);
+        assert_eq!(decode_server_time(&bytes), Ok(time));
+    }
+
+    #[test]
+    fn upload_batches_with_gaps_or_no_records_are_refused() {
+        use crate::link::UploadRecord;
+        use crate::mqtt::UploadBatch;
+        let record = |seq| UploadRecord {
+            seq: Seq(seq),
+            bytes: vec![1],
+        };
+        for records in [
+            vec![],
+            vec![record(0)],
+            vec![record(1), record(3)],
+            vec![record(2), record(1)],
+            (1..=501).map(record).collect(),
+        ] {
+            let bytes = encode_upload_batch(&UploadBatch {
+                terminal: TerminalId(1),
+                records,
+            });
+            assert!(matches!(
+                decode_upload_batch(&bytes),
+                Err(DecodeError::Malformed { .. })
+            ));
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod codec;
 pub mod ids;
 pub mod link;
 pub mod money;
+pub mod mqtt;
 pub mod record;
 
 pub use ids::{CardUid, LocalDay, MachineNumber, MinuteOfDay, Seq, TerminalId, UnixMillis};

@@ -2,6 +2,15 @@
 //! headless script mode with a piped standard input, reads its output line by line with bounded
 //! waits, and kills it with SIGKILL at exact or random points. After a kill, tests open the
 //! journal and the simulated cards directly to check that no money was lost or taken twice.
+//!
+//! The sync path's harness lives in modules: [`mosquitto`] (a real broker), [`campus`] and
+//! [`campus_store`] (the campus server simulator), [`sync`] (till + daemon processes).
+
+pub mod campus;
+pub mod campus_store;
+pub mod fake_till;
+pub mod mosquitto;
+pub mod sync;
 
 use pos_firmware::journal::Journal;
 use pos_firmware::sim::cards::{default_cards, SimCards};

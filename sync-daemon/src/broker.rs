@@ -1,0 +1,257 @@
+//! The daemon's MQTT side: rumqttc options for one terminal (MQTT 3.1.1, persistent session
+//! under a fixed client id, credentials, optional TLS on rustls with the `ring` provider) and a
+//! task per broker connection that turns rumqttc's event loop into a few [`BrokerEvent`]s.
+//!
+//! A connection is never reused after an error: a new `EventLoop` is built for every attempt,
+//! so nothing from rumqttc's queue of a dead connection is ever replayed on its own. What was not
+//! acked by the campus server is fetched from the till's journal and published again.
+
+use crate::error::BrokerSetupError;
+use bytes::Bytes;
+use rumqttc::{
+    AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, SubscribeFilter, TlsConfiguration,
+    Transport,
+};
+use shared::link::MAX_LINK_FRAME_BYTES;
+use shared::mqtt::{ack_topic, config_topic, BLACKLIST_TOPIC, MAX_UPLOAD_BATCH_BYTES, TIME_TOPIC};
+use shared::TerminalId;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+/// The largest MQTT packet we accept: as large as the biggest link frame the till accepts, so a
+/// blacklist the till could hold always arrives (1,000,000 UIDs ≈ 12 MB; 100k ≈ 1.2 MB, far
+/// above rumqttc's 10 KiB default, which would drop the connection on every blacklist).
+pub const MAX_INCOMING_PACKET_BYTES: usize = MAX_LINK_FRAME_BYTES;
+/// The largest MQTT packet we send: one upload batch plus topic and header.
+pub const MAX_OUTGOING_PACKET_BYTES: usize = MAX_UPLOAD_BATCH_BYTES + 1024;
+/// Requests (publishes, subscribes) queued towards the event loop; more than a window of
+/// batches, so `try_publish` never finds it full in normal operation.
+pub const REQUEST_CHANNEL_CAPACITY: usize = 64;
+/// Events queued from the event-loop task to the daemon loop.
+const EVENT_CHANNEL_CAPACITY: usize = 64;
+/// How long a TCP connect + TLS handshake + CONNACK may take.
+pub const CONNECT_TIMEOUT_S: u64 = 5;
+/// The default MQTT keep-alive.
+pub const DEFAULT_KEEP_ALIVE_S: u64 = 15;
+
+/// How to reach and log in to the broker.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub host: String,
+    pub port: u16,
+    /// Defaults to the terminal id in hex (what the broker's ACL expects).
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// TLS is used when set: the CA that signed the broker's certificate.
+    pub tls_ca: Option<PathBuf>,
+    /// Defaults to `till-<terminal>`; fixed per terminal so the broker keeps its session.
+    pub client_id: Option<String>,
+    pub keep_alive_s: u64,
+}
+
+/// What the connection task reports.
+#[derive(Debug)]
+pub enum BrokerEvent {
+    /// CONNACK received and our subscriptions acknowledged: uploads may start.
+    Subscribed { session_present: bool },
+    /// A message on one of our subscriptions.
+    Message { topic: String, payload: Bytes },
+    /// The connection is gone (or never came up).
+    Down(String),
+}
+
+/// The MQTT client id of a terminal.
+pub fn default_client_id(terminal: TerminalId) -> String {
+    format!("till-{terminal}")
+}
+
+/// Builds the rustls client configuration trusting only the CA in `ca_path`, on `ring`.
+pub fn tls_config(ca_path: &PathBuf) -> Result<ClientConfig, BrokerSetupError> {
+    let pem = std::fs::read(ca_path).map_err(|source| BrokerSetupError::CaFile {
+        path: ca_path.clone(),
+        source,
+    })?;
+    let mut roots = RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()).flatten() {
+        // A certificate rustls cannot parse is skipped; none at all is an error below.
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(BrokerSetupError::NoCaCertificate(ca_path.clone()));
+    }
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// The rumqttc options of one terminal.
+pub fn mqtt_options(
+    config: &BrokerConfig,
+    terminal: TerminalId,
+    tls: Option<&Arc<ClientConfig>>,
+) -> MqttOptions {
+    let client_id = config
+        .client_id
+        .clone()
+        .unwrap_or_else(|| default_client_id(terminal));
+    let mut options = MqttOptions::new(client_id, config.host.clone(), config.port);
+    options
+        .set_clean_session(false)
+        .set_keep_alive(Duration::from_secs(config.keep_alive_s.max(5)))
+        .set_max_packet_size(MAX_INCOMING_PACKET_BYTES, MAX_OUTGOING_PACKET_BYTES)
+        .set_request_channel_capacity(REQUEST_CHANNEL_CAPACITY);
+    let username = config
+        .username
+        .clone()
+        .unwrap_or_else(|| shared::mqtt::till_username(terminal));
+    if let Some(password) = &config.password {
+        options.set_credentials(username, password.clone());
+    }
+    if let Some(tls) = tls {
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            tls.clone(),
+        )));
+    }
+    options
+}
+
+/// The subscriptions of one terminal: its acks and configuration, the shared blacklist and time.
+pub fn subscriptions(terminal: TerminalId) -> Vec<SubscribeFilter> {
+    vec![
+        SubscribeFilter::new(ack_topic(terminal), QoS::AtLeastOnce),
+        SubscribeFilter::new(config_topic(terminal), QoS::AtLeastOnce),
+        SubscribeFilter::new(BLACKLIST_TOPIC.to_string(), QoS::AtLeastOnce),
+        SubscribeFilter::new(TIME_TOPIC.to_string(), QoS::AtMostOnce),
+    ]
+}
+
+/// One broker connection attempt and, if it succeeds, its life. Dropping it ends the task.
+pub struct BrokerConnection {
+    pub client: AsyncClient,
+    pub events: mpsc::Receiver<BrokerEvent>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for BrokerConnection {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl BrokerConnection {
+    /// Starts connecting in a new task; progress arrives on `events`.
+    pub fn start(options: MqttOptions, terminal: TerminalId) -> BrokerConnection {
+        let mut network = rumqttc::NetworkOptions::new();
+        network.set_connection_timeout(CONNECT_TIMEOUT_S);
+        let (client, mut event_loop) = AsyncClient::new(options, REQUEST_CHANNEL_CAPACITY);
+        event_loop.set_network_options(network);
+        let (tx, events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
+        let task_client = client.clone();
+        let task = tokio::spawn(async move {
+            let reason = run_connection(&mut event_loop, &task_client, terminal, &tx).await;
+            let _ = tx.send(BrokerEvent::Down(reason)).await;
+        });
+        BrokerConnection {
+            client,
+            events,
+            task,
+        }
+    }
+}
+
+/// Polls one connection until it fails; returns why.
+async fn run_connection(
+    event_loop: &mut EventLoop,
+    client: &AsyncClient,
+    terminal: TerminalId,
+    tx: &mpsc::Sender<BrokerEvent>,
+) -> String {
+    let mut session_present = false;
+    loop {
+        let event = match event_loop.poll().await {
+            Ok(event) => event,
+            Err(error) => return error.to_string(),
+        };
+        let report = match event {
+            Event::Incoming(Packet::ConnAck(connack)) => {
+                session_present = connack.session_present;
+                // Subscribe on every connection: a broker restarted without its persistence
+                // has forgotten the session even though we asked to keep it.
+                if let Err(error) = client.try_subscribe_many(subscriptions(terminal)) {
+                    return format!("cannot queue the subscription: {error}");
+                }
+                None
+            }
+            Event::Incoming(Packet::SubAck(suback)) => {
+                let refused = suback
+                    .return_codes
+                    .iter()
+                    .any(|code| matches!(code, rumqttc::SubscribeReasonCode::Failure));
+                if refused {
+                    return "the broker refused a subscription (check its ACL)".to_string();
+                }
+                Some(BrokerEvent::Subscribed { session_present })
+            }
+            Event::Incoming(Packet::Publish(publish)) => Some(BrokerEvent::Message {
+                topic: publish.topic,
+                payload: publish.payload,
+            }),
+            _ => None,
+        };
+        if let Some(report) = report {
+            if tx.send(report).await.is_err() {
+                return "the daemon dropped the connection".to_string();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_keep_the_session_under_a_fixed_id_and_accept_big_blacklists() {
+        let config = BrokerConfig {
+            host: "127.0.0.1".into(),
+            port: 1883,
+            username: None,
+            password: Some("secret".into()),
+            tls_ca: None,
+            client_id: None,
+            keep_alive_s: DEFAULT_KEEP_ALIVE_S,
+        };
+        let options = mqtt_options(&config, TerminalId(0xAB), None);
+        assert!(!options.clean_session());
+        assert_eq!(options.client_id(), "till-00000000000000ab");
+        assert_eq!(
+            options.credentials().map(|l| l.username),
+            Some("00000000000000ab".to_string())
+        );
+        // 100,000 blacklist entries of a 7-byte UID encode to about 1.2 MB.
+        assert!(options.max_packet_size() >= 100_000 * 12);
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_is_refused() {
+        let dir = std::env::temp_dir().join(format!("sync-daemon-ca-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("empty.pem");
+        std::fs::write(&path, b"not a certificate\n").unwrap();
+        assert!(matches!(
+            tls_config(&path),
+            Err(BrokerSetupError::NoCaCertificate(_))
+        ));
+        assert!(matches!(
+            tls_config(&dir.join("missing.pem")),
+            Err(BrokerSetupError::CaFile { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

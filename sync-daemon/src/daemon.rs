@@ -1,0 +1,269 @@
+//! The daemon's async loop: keeps a connection to the till's Unix socket and one to the broker,
+//! each re-established with capped exponential backoff and jitter, feeds every event to the
+//! [`Uploader`] with the current time and carries out what it asks for. It holds no state that
+//! is not in the till's journal or the broker, so SIGKILL at any point loses nothing.
+
+use crate::backoff::Backoff;
+use crate::broker::{mqtt_options, BrokerConfig, BrokerConnection, BrokerEvent};
+use crate::error::DaemonError;
+use crate::till_link::TillLink;
+use crate::uploader::{Action, UploadLimits, Uploader};
+use rumqttc::QoS;
+use shared::codec::{
+    decode_blacklist, decode_campus_config, decode_server_time, decode_upload_ack,
+    encode_upload_batch,
+};
+use shared::link::ToDaemon;
+use shared::mqtt::{ack_topic, config_topic, upload_topic, BLACKLIST_TOPIC, TIME_TOPIC};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+/// The first delay before reconnecting to the till's socket.
+pub const TILL_BACKOFF_BASE_MS: u64 = 100;
+/// The longest delay between attempts to reach the till's socket.
+pub const TILL_BACKOFF_CAP_MS: u64 = 2_000;
+/// The first delay before reconnecting to the broker.
+pub const BROKER_BACKOFF_BASE_MS: u64 = 200;
+/// The default longest delay between broker connection attempts.
+pub const DEFAULT_BROKER_BACKOFF_CAP_MS: u64 = 30_000;
+/// How often progress is logged while records flow.
+const PROGRESS_LOG_INTERVAL_MS: u64 = 5_000;
+
+/// Everything the daemon needs to run.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub socket: PathBuf,
+    pub broker: BrokerConfig,
+    pub limits: UploadLimits,
+    pub broker_backoff_cap_ms: u64,
+    /// Seed of the jitter of both backoffs.
+    pub seed: u64,
+}
+
+/// The name the daemon gives in its hello.
+fn daemon_name() -> String {
+    format!("sync-daemon {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Runs until SIGTERM or SIGINT.
+pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
+    let tls = match &config.broker.tls_ca {
+        Some(ca) => Some(Arc::new(crate::broker::tls_config(ca)?)),
+        None => None,
+    };
+    let mut sigterm = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    let origin = Instant::now();
+    let now_ms = move || origin.elapsed().as_millis() as u64;
+
+    let mut uploader = Uploader::new(config.limits);
+    let mut till: Option<TillLink> = None;
+    let mut till_backoff = Backoff::new(TILL_BACKOFF_BASE_MS, TILL_BACKOFF_CAP_MS, config.seed);
+    let mut till_retry_at = Instant::now();
+    let mut broker: Option<BrokerConnection> = None;
+    let mut broker_terminal = None;
+    let mut broker_backoff = Backoff::new(
+        BROKER_BACKOFF_BASE_MS,
+        config.broker_backoff_cap_ms,
+        config.seed.rotate_left(17) ^ 0x5EED,
+    );
+    let mut broker_retry_at = Instant::now();
+    let mut broker_connections: u64 = 0;
+    let mut next_progress_log_ms = PROGRESS_LOG_INTERVAL_MS;
+
+    loop {
+        let ack_deadline = uploader
+            .next_deadline_ms()
+            .map(|ms| origin + Duration::from_millis(ms));
+        tokio::select! {
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+            _ = tokio::time::sleep_until(till_retry_at), if till.is_none() => {
+                match TillLink::connect(&config.socket, &daemon_name()).await {
+                    Ok((link, welcome)) => {
+                        info!(
+                            terminal = %welcome.terminal,
+                            machine = %welcome.machine,
+                            uploaded_through = ?welcome.uploaded_through,
+                            last_seq = ?welcome.last_seq,
+                            "till connected"
+                        );
+                        till_backoff.reset();
+                        till = Some(link);
+                        uploader.handle_till_welcome(
+                            welcome.terminal,
+                            welcome.uploaded_through,
+                            welcome.last_seq,
+                        );
+                        if broker_terminal != Some(welcome.terminal) {
+                            // A new identity (first start or a new journal): a new session.
+                            broker = None;
+                            broker_terminal = Some(welcome.terminal);
+                            broker_retry_at = Instant::now();
+                        }
+                    }
+                    Err(error) => {
+                        let delay = till_backoff.next_delay();
+                        if till_backoff.failures() <= 1 {
+                            warn!(%error, "cannot reach the till; retrying");
+                        } else {
+                            debug!(%error, delay_ms = delay.as_millis() as u64, "till still unreachable");
+                        }
+                        till_retry_at = Instant::now() + delay;
+                    }
+                }
+            }
+            message = async { match till.as_mut() { Some(link) => link.recv().await, None => std::future::pending().await } }, if till.is_some() => {
+                match message {
+                    Ok(message) => handle_till_message(&mut uploader, message, now_ms()),
+                    Err(error) => {
+                        warn!(%error, "till connection lost");
+                        till = None;
+                        uploader.handle_till_lost();
+                        till_retry_at = Instant::now() + till_backoff.next_delay();
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(broker_retry_at), if broker.is_none() && broker_terminal.is_some() => {
+                if let Some(terminal) = broker_terminal {
+                    let options = mqtt_options(&config.broker, terminal, tls.as_ref());
+                    debug!(host = %config.broker.host, port = config.broker.port, "connecting to the broker");
+                    broker = Some(BrokerConnection::start(options, terminal));
+                }
+            }
+            event = async { match broker.as_mut() { Some(conn) => conn.events.recv().await, None => std::future::pending().await } }, if broker.is_some() => {
+                match event {
+                    Some(BrokerEvent::Subscribed { session_present }) => {
+                        broker_connections += 1;
+                        broker_backoff.reset();
+                        info!(connection = broker_connections, session_present, "broker up");
+                        uploader.handle_broker_up();
+                    }
+                    Some(BrokerEvent::Message { topic, payload }) => {
+                        handle_downlink(&mut uploader, &topic, &payload);
+                    }
+                    Some(BrokerEvent::Down(reason)) => {
+                        broker = None;
+                        uploader.handle_broker_down();
+                        let delay = broker_backoff.next_delay();
+                        warn!(%reason, retry_in_ms = delay.as_millis() as u64, "broker down");
+                        broker_retry_at = Instant::now() + delay;
+                    }
+                    None => {
+                        broker = None;
+                        uploader.handle_broker_down();
+                        broker_retry_at = Instant::now() + broker_backoff.next_delay();
+                    }
+                }
+            }
+            _ = async { match ack_deadline { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } }, if ack_deadline.is_some() => {
+                let before = uploader.counters().ack_timeouts;
+                uploader.handle_tick(now_ms());
+                if uploader.counters().ack_timeouts > before {
+                    warn!("no ack from the campus server in time; resending from the watermark");
+                }
+            }
+        }
+
+        // Carry out what the uploader decided.
+        while let Some(action) = uploader.poll_action() {
+            match action {
+                Action::ToTill(message) => {
+                    let Some(link) = till.as_mut() else { continue };
+                    if let Err(error) = link.send(&message).await {
+                        warn!(%error, "cannot write to the till");
+                        till = None;
+                        uploader.handle_till_lost();
+                        till_retry_at = Instant::now() + till_backoff.next_delay();
+                    }
+                }
+                Action::Publish(batch) => {
+                    let Some(conn) = broker.as_ref() else {
+                        continue;
+                    };
+                    let topic = upload_topic(batch.terminal);
+                    if let Err(error) = conn.client.try_publish(
+                        topic,
+                        QoS::AtLeastOnce,
+                        false,
+                        encode_upload_batch(&batch),
+                    ) {
+                        // The batch is still in the journal: the ack timeout resends it.
+                        warn!(%error, "cannot queue a batch for the broker");
+                    }
+                }
+            }
+        }
+
+        if now_ms() >= next_progress_log_ms {
+            next_progress_log_ms = now_ms() + PROGRESS_LOG_INTERVAL_MS;
+            let counters = uploader.counters();
+            info!(
+                uploaded_through = ?uploader.uploaded_through(),
+                batches = counters.batches_published,
+                records = counters.records_published,
+                resends = counters.resends,
+                ack_timeouts = counters.ack_timeouts,
+                "progress"
+            );
+        }
+    }
+    info!(counters = ?uploader.counters(), "stopping");
+    Ok(())
+}
+
+fn handle_till_message(uploader: &mut Uploader, message: ToDaemon, now_ms: u64) {
+    match &message {
+        ToDaemon::Rejected { kind, reason } => {
+            warn!(?kind, %reason, "the till rejected a downlink message");
+        }
+        ToDaemon::Applied { kind, version } => info!(?kind, version, "the till applied"),
+        ToDaemon::Refused { reason } => warn!(%reason, "the till refused"),
+        ToDaemon::Watermark { uploaded_through } => {
+            debug!(?uploaded_through, "watermark durable")
+        }
+        _ => {}
+    }
+    uploader.handle_till_message(message, now_ms);
+}
+
+/// Decodes a message from the broker and hands it to the uploader; bad payloads are logged.
+fn handle_downlink(uploader: &mut Uploader, topic: &str, payload: &[u8]) {
+    let Some(terminal) = uploader.terminal() else {
+        return;
+    };
+    if topic == ack_topic(terminal) {
+        match decode_upload_ack(payload) {
+            Ok(ack) => uploader.handle_ack(ack),
+            Err(error) => warn!(%topic, %error, "bad ack"),
+        }
+    } else if topic == config_topic(terminal) {
+        match decode_campus_config(payload) {
+            Ok(config) => uploader.handle_config(config),
+            Err(error) => warn!(%topic, %error, "bad configuration"),
+        }
+    } else if topic == BLACKLIST_TOPIC {
+        match decode_blacklist(payload) {
+            Ok(list) => {
+                info!(
+                    version = list.version(),
+                    entries = list.len(),
+                    "blacklist received"
+                );
+                uploader.handle_blacklist(list)
+            }
+            Err(error) => warn!(%topic, %error, "bad blacklist"),
+        }
+    } else if topic == TIME_TOPIC {
+        match decode_server_time(payload) {
+            Ok(time) => uploader.handle_server_time(time.server),
+            Err(error) => warn!(%topic, %error, "bad server time"),
+        }
+    } else {
+        debug!(%topic, "message on an unexpected topic");
+    }
+}

@@ -1,0 +1,684 @@
+//! The daemon's decisions, without I/O (quinn-proto style): what to fetch from the till, what to
+//! publish, when to resend, which server acks to forward, and which downlink messages to pass
+//! on. The async driver (`daemon.rs`) feeds it events with the current time and carries out the
+//! [`Action`]s it polls.
+//!
+//! The rules that protect money live here:
+//! - the only resend source is the till's journal: after every broker (re)connect and on an ack
+//!   timeout, everything after the till's durable watermark is fetched and published again
+//!   (rumqttc's in-flight queue is never trusted across connections);
+//! - only the campus server's application ack moves the watermark: it is forwarded to the till
+//!   as `ToTill::Acked`, and only if it is within the till's journal;
+//! - at most `window_batches` batches are published and not yet acked.
+
+use shared::campus::{Blacklist, CampusConfig};
+use shared::link::{BrokerLink, ToDaemon, ToTill, UploadRecord};
+use shared::mqtt::{UploadAck, UploadBatch, MAX_RECORDS_PER_BATCH, MAX_UPLOAD_BATCH_BYTES};
+use shared::{Seq, TerminalId, UnixMillis};
+use std::collections::VecDeque;
+
+/// The default number of records asked for per fetch (and so per published batch).
+pub const DEFAULT_BATCH_RECORDS: u32 = 500;
+/// The default number of published batches that may wait for the server's ack at once.
+pub const DEFAULT_WINDOW_BATCHES: usize = 4;
+/// The default time the oldest unacked batch may wait before everything is resent.
+pub const DEFAULT_ACK_TIMEOUT_MS: u64 = 10_000;
+/// Payload bytes of one batch beyond the records' own bytes, per record (seq + length varints).
+const BATCH_OVERHEAD_PER_RECORD_BYTES: usize = 16;
+
+/// Tunables of the upload, all with named units.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadLimits {
+    pub batch_records: u32,
+    pub window_batches: usize,
+    pub ack_timeout_ms: u64,
+}
+
+impl Default for UploadLimits {
+    fn default() -> UploadLimits {
+        UploadLimits {
+            batch_records: DEFAULT_BATCH_RECORDS,
+            window_batches: DEFAULT_WINDOW_BATCHES,
+            ack_timeout_ms: DEFAULT_ACK_TIMEOUT_MS,
+        }
+    }
+}
+
+/// What the driver must do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send this message to the till.
+    ToTill(ToTill),
+    /// Publish this batch (QoS 1) on the terminal's upload topic.
+    Publish(UploadBatch),
+}
+
+/// Counters the daemon logs (and tests read from its log).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UploadCounters {
+    pub batches_published: u64,
+    pub records_published: u64,
+    /// Times everything after the watermark was sent again (reconnects and ack timeouts).
+    pub resends: u64,
+    pub ack_timeouts: u64,
+    /// Server acks beyond the till's newest record: never forwarded.
+    pub acks_beyond_journal: u64,
+    pub acks_forwarded: u64,
+}
+
+/// What the till told us on this connection.
+#[derive(Debug, Clone, Copy)]
+struct TillView {
+    uploaded_through: Option<Seq>,
+    last_seq: Option<Seq>,
+    /// The highest `Acked` sent on this connection (its `Watermark` answer may still be due).
+    acked_sent: Option<Seq>,
+}
+
+/// One published, not yet acked batch.
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    last: Seq,
+    sent_at_ms: u64,
+}
+
+/// The upload and downlink state machine of one daemon process.
+#[derive(Debug)]
+pub struct Uploader {
+    limits: UploadLimits,
+    terminal: Option<TerminalId>,
+    till: Option<TillView>,
+    broker_up: bool,
+    window: VecDeque<InFlight>,
+    /// The last seq fetched in the current round; the next fetch asks for records after it.
+    fetched_through: Option<Seq>,
+    fetch_outstanding: bool,
+    /// The highest ack the server sent for this terminal, kept while the till is away.
+    best_ack: Option<Seq>,
+    config: Option<CampusConfig>,
+    blacklist: Option<Blacklist>,
+    actions: VecDeque<Action>,
+    counters: UploadCounters,
+}
+
+fn max_seq(a: Option<Seq>, b: Option<Seq>) -> Option<Seq> {
+    a.max(b)
+}
+
+impl Uploader {
+    pub fn new(limits: UploadLimits) -> Uploader {
+        let batch_records = limits.batch_records.clamp(1, MAX_RECORDS_PER_BATCH as u32);
+        Uploader {
+            limits: UploadLimits {
+                batch_records,
+                window_batches: limits.window_batches.max(1),
+                ack_timeout_ms: limits.ack_timeout_ms.max(1),
+            },
+            terminal: None,
+            till: None,
+            broker_up: false,
+            window: VecDeque::new(),
+            fetched_through: None,
+            fetch_outstanding: false,
+            best_ack: None,
+            config: None,
+            blacklist: None,
+            actions: VecDeque::new(),
+            counters: UploadCounters::default(),
+        }
+    }
+
+    pub fn terminal(&self) -> Option<TerminalId> {
+        self.terminal
+    }
+
+    pub fn counters(&self) -> UploadCounters {
+        self.counters
+    }
+
+    /// The till's watermark as last reported.
+    pub fn uploaded_through(&self) -> Option<Seq> {
+        self.till.and_then(|t| t.uploaded_through)
+    }
+
+    /// The next thing to do, oldest first.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`Uploader::handle_tick`] must be called next (the oldest batch's ack deadline).
+    pub fn next_deadline_ms(&self) -> Option<u64> {
+        self.window
+            .front()
+            .map(|b| b.sent_at_ms.saturating_add(self.limits.ack_timeout_ms))
+    }
+
+    /// The till answered our hello. A different terminal than before (a new journal) forgets
+    /// everything about the old one; the driver must then reconnect the broker under the new
+    /// identity ([`Uploader::terminal`] changed).
+    pub fn handle_till_welcome(
+        &mut self,
+        terminal: TerminalId,
+        uploaded_through: Option<Seq>,
+        last_seq: Option<Seq>,
+    ) {
+        if self.terminal != Some(terminal) {
+            self.terminal = Some(terminal);
+            self.best_ack = None;
+            self.broker_up = false;
+        }
+        self.till = Some(TillView {
+            uploaded_through,
+            last_seq,
+            acked_sent: None,
+        });
+        self.fetch_outstanding = false;
+        self.push_till(ToTill::Broker(if self.broker_up {
+            BrokerLink::Up
+        } else {
+            BrokerLink::Down
+        }));
+        if let Some(config) = self.config.clone() {
+            self.push_till(ToTill::Config(config));
+        }
+        if let Some(list) = self.blacklist.clone() {
+            self.push_till(ToTill::Blacklist(list));
+        }
+        self.forward_best_ack();
+        self.restart_round();
+        self.fill();
+    }
+
+    /// The till connection is gone (till restarted or crashed).
+    pub fn handle_till_lost(&mut self) {
+        self.till = None;
+        self.fetch_outstanding = false;
+        self.window.clear();
+        self.fetched_through = None;
+        self.actions.retain(|a| !matches!(a, Action::ToTill(_)));
+    }
+
+    /// A message from the till.
+    pub fn handle_till_message(&mut self, message: ToDaemon, now_ms: u64) {
+        match message {
+            ToDaemon::Records { records } => self.handle_records(records, now_ms),
+            ToDaemon::Watermark { uploaded_through } => {
+                if let Some(till) = self.till.as_mut() {
+                    till.uploaded_through = max_seq(till.uploaded_through, uploaded_through);
+                }
+            }
+            ToDaemon::Appended { last_seq } => {
+                if let Some(till) = self.till.as_mut() {
+                    till.last_seq = max_seq(till.last_seq, Some(last_seq));
+                }
+                self.fill();
+            }
+            // Welcome is handled by the driver's handshake; Applied, Rejected and Refused are
+            // logged by the driver and change nothing here.
+            ToDaemon::Welcome { .. }
+            | ToDaemon::Applied { .. }
+            | ToDaemon::Rejected { .. }
+            | ToDaemon::Refused { .. } => {}
+        }
+    }
+
+    /// Connected and subscribed to the broker: everything after the watermark goes again.
+    pub fn handle_broker_up(&mut self) {
+        self.broker_up = true;
+        self.push_till(ToTill::Broker(BrokerLink::Up));
+        self.restart_round();
+        self.fill();
+    }
+
+    /// The broker connection is gone; what was in flight is forgotten (it is in the journal).
+    pub fn handle_broker_down(&mut self) {
+        if self.broker_up {
+            self.push_till(ToTill::Broker(BrokerLink::Down));
+        }
+        self.broker_up = false;
+        self.window.clear();
+        self.actions.retain(|a| !matches!(a, Action::Publish(_)));
+    }
+
+    /// The campus server's application ack.
+    pub fn handle_ack(&mut self, ack: UploadAck) {
+        if Some(ack.terminal) != self.terminal {
+            return;
+        }
+        let Some(through) = ack.stored_through else {
+            return;
+        };
+        if let Some(till) = self.till {
+            if till.last_seq.is_none_or(|last| through > last) {
+                self.counters.acks_beyond_journal += 1;
+                return;
+            }
+        }
+        self.best_ack = max_seq(self.best_ack, Some(through));
+        while self.window.front().is_some_and(|b| b.last <= through) {
+            self.window.pop_front();
+        }
+        // Records the server already holds need not be fetched again in this round.
+        if self.fetched_through < Some(through) {
+            self.fetched_through = Some(through);
+            self.window.clear();
+        }
+        self.forward_best_ack();
+        self.fill();
+    }
+
+    /// A new campus configuration from the broker.
+    pub fn handle_config(&mut self, config: CampusConfig) {
+        if self
+            .config
+            .as_ref()
+            .is_some_and(|c| c.version > config.version)
+        {
+            return;
+        }
+        self.config = Some(config.clone());
+        self.push_till(ToTill::Config(config));
+    }
+
+    /// A new blacklist from the broker.
+    pub fn handle_blacklist(&mut self, list: Blacklist) {
+        if self
+            .blacklist
+            .as_ref()
+            .is_some_and(|b| b.version() > list.version())
+        {
+            return;
+        }
+        self.blacklist = Some(list.clone());
+        self.push_till(ToTill::Blacklist(list));
+    }
+
+    /// The server's clock: passed on at once, never kept (an old time is a wrong time).
+    pub fn handle_server_time(&mut self, server: UnixMillis) {
+        self.push_till(ToTill::ServerTime { server });
+    }
+
+    /// Time passed: an unacked batch past its deadline resends everything after the watermark.
+    pub fn handle_tick(&mut self, now_ms: u64) {
+        if self
+            .next_deadline_ms()
+            .is_some_and(|deadline| deadline <= now_ms)
+        {
+            self.counters.ack_timeouts += 1;
+            self.restart_round();
+            self.fill();
+        }
+    }
+
+    fn push_till(&mut self, message: ToTill) {
+        if self.till.is_some() {
+            self.actions.push_back(Action::ToTill(message));
+        }
+    }
+
+    fn forward_best_ack(&mut self) {
+        let Some(till) = self.till.as_mut() else {
+            return;
+        };
+        let Some(through) = self.best_ack else {
+            return;
+        };
+        if till.last_seq.is_none_or(|last| through > last) {
+            return;
+        }
+        if Some(through) > max_seq(till.uploaded_through, till.acked_sent) {
+            till.acked_sent = Some(through);
+            self.counters.acks_forwarded += 1;
+            self.actions
+                .push_back(Action::ToTill(ToTill::Acked { through }));
+        }
+    }
+
+    /// Forget the window and fetch again from the till's durable watermark.
+    fn restart_round(&mut self) {
+        self.window.clear();
+        self.actions.retain(|a| !matches!(a, Action::Publish(_)));
+        self.fetched_through = self.till.and_then(|t| t.uploaded_through);
+        if self.till.is_some() && self.broker_up {
+            self.counters.resends += 1;
+        }
+    }
+
+    /// Ask the till for more if the broker is up, the window has room and the journal has more.
+    fn fill(&mut self) {
+        let Some(till) = self.till else {
+            return;
+        };
+        if !self.broker_up || self.fetch_outstanding {
+            return;
+        }
+        if self.window.len() >= self.limits.window_batches {
+            return;
+        }
+        if till.last_seq <= self.fetched_through {
+            return;
+        }
+        self.fetch_outstanding = true;
+        self.actions.push_back(Action::ToTill(ToTill::Fetch {
+            after: self.fetched_through,
+            max: self.limits.batch_records,
+        }));
+    }
+
+    fn handle_records(&mut self, records: Vec<UploadRecord>, now_ms: u64) {
+        self.fetch_outstanding = false;
+        let (Some(terminal), Some(till)) = (self.terminal, self.till.as_mut()) else {
+            return;
+        };
+        let expected_first = self.fetched_through.map_or(Some(Seq::FIRST), Seq::next);
+        let contiguous = records
+            .windows(2)
+            .all(|pair| pair[0].seq.next() == Some(pair[1].seq));
+        match records.first() {
+            None => {
+                // The till has nothing after `fetched_through`: our idea of its newest record
+                // was ahead of it; wait for `Appended`.
+                till.last_seq = self.fetched_through;
+                return;
+            }
+            // An answer to a fetch made before a restart of the round: stale, drop it.
+            Some(first) if Some(first.seq) != expected_first || !contiguous => {
+                self.fill();
+                return;
+            }
+            Some(_) => {}
+        }
+        if !self.broker_up {
+            return;
+        }
+        let mut batch: Vec<UploadRecord> = Vec::new();
+        let mut batch_bytes = 0usize;
+        for record in records {
+            till.last_seq = max_seq(till.last_seq, Some(record.seq));
+            let record_bytes = record.bytes.len() + BATCH_OVERHEAD_PER_RECORD_BYTES;
+            if !batch.is_empty()
+                && (batch.len() >= MAX_RECORDS_PER_BATCH
+                    || batch_bytes + record_bytes > MAX_UPLOAD_BATCH_BYTES / 2)
+            {
+                Self::publish(
+                    &mut self.actions,
+                    &mut self.window,
+                    &mut self.counters,
+                    terminal,
+                    std::mem::take(&mut batch),
+                    now_ms,
+                );
+                batch_bytes = 0;
+            }
+            batch_bytes += record_bytes;
+            self.fetched_through = Some(record.seq);
+            batch.push(record);
+        }
+        if !batch.is_empty() {
+            Self::publish(
+                &mut self.actions,
+                &mut self.window,
+                &mut self.counters,
+                terminal,
+                batch,
+                now_ms,
+            );
+        }
+        self.fill();
+    }
+
+    fn publish(
+        actions: &mut VecDeque<Action>,
+        window: &mut VecDeque<InFlight>,
+        counters: &mut UploadCounters,
+        terminal: TerminalId,
+        records: Vec<UploadRecord>,
+        now_ms: u64,
+    ) {
+        let Some(last) = records.last().map(|r| r.seq) else {
+            return;
+        };
+        counters.batches_published += 1;
+        counters.records_published += records.len() as u64;
+        window.push_back(InFlight {
+            last,
+            sent_at_ms: now_ms,
+        });
+        actions.push_back(Action::Publish(UploadBatch { terminal, records }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: TerminalId = TerminalId(0xAB);
+
+    fn limits() -> UploadLimits {
+        UploadLimits {
+            batch_records: 10,
+            window_batches: 2,
+            ack_timeout_ms: 1_000,
+        }
+    }
+
+    fn records(from: u64, to: u64) -> Vec<UploadRecord> {
+        (from..=to)
+            .map(|seq| UploadRecord {
+                seq: Seq(seq),
+                bytes: vec![seq as u8],
+            })
+            .collect()
+    }
+
+    fn drain(up: &mut Uploader) -> Vec<Action> {
+        std::iter::from_fn(|| up.poll_action()).collect()
+    }
+
+    fn fetches(actions: &[Action]) -> Vec<Option<Seq>> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::ToTill(ToTill::Fetch { after, .. }) => Some(*after),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn published(actions: &[Action]) -> Vec<(Seq, Seq)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Publish(batch) => batch.span(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn ack(through: u64) -> UploadAck {
+        UploadAck {
+            terminal: T,
+            stored_through: Some(Seq(through)),
+        }
+    }
+
+    /// A till with 35 records, 5 of them uploaded, and a broker that is up.
+    fn started() -> Uploader {
+        let mut up = Uploader::new(limits());
+        up.handle_till_welcome(T, Some(Seq(5)), Some(Seq(35)));
+        assert_eq!(
+            drain(&mut up),
+            vec![Action::ToTill(ToTill::Broker(BrokerLink::Down))],
+            "nothing is fetched while the broker is down"
+        );
+        up.handle_broker_up();
+        let actions = drain(&mut up);
+        assert_eq!(fetches(&actions), vec![Some(Seq(5))]);
+        up
+    }
+
+    #[test]
+    fn uploads_from_the_watermark_within_the_window_and_forwards_only_server_acks() {
+        let mut up = started();
+        up.handle_till_message(
+            ToDaemon::Records {
+                records: records(6, 15),
+            },
+            0,
+        );
+        let actions = drain(&mut up);
+        assert_eq!(published(&actions), vec![(Seq(6), Seq(15))]);
+        assert_eq!(fetches(&actions), vec![Some(Seq(15))]);
+        up.handle_till_message(
+            ToDaemon::Records {
+                records: records(16, 25),
+            },
+            0,
+        );
+        let actions = drain(&mut up);
+        assert_eq!(published(&actions), vec![(Seq(16), Seq(25))]);
+        assert_eq!(fetches(&actions), vec![], "the window of 2 batches is full");
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::ToTill(ToTill::Acked { .. }))),
+            "publishing alone never moves the watermark"
+        );
+        up.handle_ack(ack(15));
+        let actions = drain(&mut up);
+        assert_eq!(
+            actions,
+            vec![
+                Action::ToTill(ToTill::Acked { through: Seq(15) }),
+                Action::ToTill(ToTill::Fetch {
+                    after: Some(Seq(25)),
+                    max: 10
+                })
+            ]
+        );
+        // A repeated (redelivered) ack changes nothing.
+        up.handle_ack(ack(15));
+        assert_eq!(drain(&mut up), vec![]);
+    }
+
+    #[test]
+    fn a_reconnect_resends_from_the_tills_watermark_not_from_what_was_published() {
+        let mut up = started();
+        up.handle_till_message(
+            ToDaemon::Records {
+                records: records(6, 15),
+            },
+            0,
+        );
+        drain(&mut up);
+        up.handle_broker_down();
+        up.handle_broker_up();
+        let actions = drain(&mut up);
+        assert_eq!(
+            fetches(&actions),
+            vec![],
+            "the earlier fetch is still outstanding"
+        );
+        // The answer to the fetch made before the reconnect is stale and dropped...
+        up.handle_till_message(
+            ToDaemon::Records {
+                records: records(16, 25),
+            },
+            0,
+        );
+        let actions = drain(&mut up);
+        assert_eq!(published(&actions), vec![]);
+        // ...and the round starts again at the watermark.
+        assert_eq!(fetches(&actions), vec![Some(Seq(5))]);
+        assert_eq!(up.counters().resends, 2);
+    }
+
+    #[test]
+    fn an_ack_timeout_resends_everything_after_the_watermark() {
+        let mut up = started();
+        up.handle_till_message(
+            ToDaemon::Records {
+                records: records(6, 15),
+            },
+            100,
+        );
+        drain(&mut up);
+        up.handle_till_message(
+            ToDaemon::Records {
+                records: records(16, 25),
+            },
+            200,
+        );
+        drain(&mut up);
+        assert_eq!(up.next_deadline_ms(), Some(1_100));
+        up.handle_tick(1_099);
+        assert_eq!(drain(&mut up), vec![]);
+        up.handle_tick(1_100);
+        assert_eq!(fetches(&drain(&mut up)), vec![Some(Seq(5))]);
+        assert_eq!(up.counters().ack_timeouts, 1);
+    }
+
+    #[test]
+    fn acks_beyond_the_journal_or_for_another_terminal_are_not_forwarded() {
+        let mut up = started();
+        up.handle_ack(ack(36));
+        up.handle_ack(UploadAck {
+            terminal: TerminalId(1),
+            stored_through: Some(Seq(20)),
+        });
+        assert_eq!(drain(&mut up), vec![]);
+        assert_eq!(up.counters().acks_beyond_journal, 1);
+    }
+
+    #[test]
+    fn an_ack_that_arrives_while_the_till_is_away_is_forwarded_when_it_returns() {
+        let mut up = started();
+        up.handle_till_lost();
+        up.handle_ack(ack(30));
+        assert_eq!(drain(&mut up), vec![]);
+        up.handle_till_welcome(T, Some(Seq(5)), Some(Seq(40)));
+        let actions = drain(&mut up);
+        assert!(actions.contains(&Action::ToTill(ToTill::Acked { through: Seq(30) })));
+        assert_eq!(
+            fetches(&actions),
+            vec![Some(Seq(5))],
+            "the resend starts from the till's own watermark"
+        );
+    }
+
+    #[test]
+    fn downlink_messages_are_passed_on_and_the_newest_is_kept_for_a_returning_till() {
+        let mut up = started();
+        let list = Blacklist::empty();
+        up.handle_blacklist(list.clone());
+        up.handle_server_time(UnixMillis(9));
+        assert_eq!(
+            drain(&mut up),
+            vec![
+                Action::ToTill(ToTill::Blacklist(list.clone())),
+                Action::ToTill(ToTill::ServerTime {
+                    server: UnixMillis(9)
+                })
+            ]
+        );
+        up.handle_till_lost();
+        up.handle_server_time(UnixMillis(10));
+        up.handle_till_welcome(T, Some(Seq(5)), Some(Seq(5)));
+        assert_eq!(
+            drain(&mut up),
+            vec![
+                Action::ToTill(ToTill::Broker(BrokerLink::Up)),
+                Action::ToTill(ToTill::Blacklist(list))
+            ]
+        );
+    }
+
+    #[test]
+    fn an_empty_answer_waits_for_appended() {
+        let mut up = started();
+        up.handle_till_message(ToDaemon::Records { records: vec![] }, 0);
+        assert_eq!(drain(&mut up), vec![]);
+        up.handle_till_message(ToDaemon::Appended { last_seq: Seq(6) }, 0);
+        assert_eq!(fetches(&drain(&mut up)), vec![Some(Seq(5))]);
+    }
+}

@@ -1,0 +1,367 @@
+//! A faithful simulator of the campus server's MQTT side, for tests and demos (`campus-sim`):
+//! it subscribes to every till's upload topic, stores records idempotently by (terminal, seq)
+//! in a [`CampusStore`], fsyncs, and only then publishes the application ack (contiguous
+//! stored-through per terminal). It publishes configuration and the blacklist retained (again
+//! after every reconnect: a restarted broker without persistence has forgotten them) and its
+//! clock. It runs on a thread of its own with a single-threaded tokio runtime.
+
+use crate::campus_store::{CampusStore, StoreError};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+use shared::campus::{Blacklist, CampusConfig};
+use shared::codec::{
+    decode_upload_batch, encode_blacklist, encode_campus_config, encode_server_time,
+    encode_upload_ack,
+};
+use shared::mqtt::{
+    ack_topic, config_topic, terminal_of_upload_topic, ServerTime, UploadAck, ALL_UPLOADS_FILTER,
+    BLACKLIST_TOPIC, MAX_UPLOAD_BATCH_BYTES, TIME_TOPIC,
+};
+use shared::{Seq, TerminalId, UnixMillis};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// The campus server's MQTT client id (fixed: the broker keeps its session and queue).
+pub const CAMPUS_CLIENT_ID: &str = "campus-server";
+/// The campus server's MQTT user name in the example ACL.
+pub const CAMPUS_USERNAME: &str = "campus-server";
+/// Requests queued towards rumqttc (acks and retained publishes).
+const CAMPUS_REQUEST_CHANNEL_CAPACITY: usize = 4_096;
+/// The pause before reconnecting after the broker went away.
+const CAMPUS_RECONNECT_DELAY_MS: u64 = 100;
+/// The largest packet the campus side sends (a blacklist of a million UIDs) or receives.
+const CAMPUS_MAX_PACKET_BYTES: usize = 16 * 1024 * 1024;
+/// How often [`CampusSim::wait_until`] looks again.
+const WAIT_POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Where and how to reach the broker.
+#[derive(Debug, Clone)]
+pub struct CampusOptions {
+    pub broker_host: String,
+    pub broker_port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub tls_ca: Option<PathBuf>,
+    pub store_dir: PathBuf,
+    /// Publish the server time this often (not at all when `None`).
+    pub time_interval_ms: Option<u64>,
+    /// Handle every n-th batch twice, as if the broker had delivered it twice.
+    pub duplicate_every_nth_batch: Option<u64>,
+}
+
+impl CampusOptions {
+    pub fn new(port: u16, store_dir: PathBuf) -> CampusOptions {
+        CampusOptions {
+            broker_host: "127.0.0.1".to_string(),
+            broker_port: port,
+            username: None,
+            password: None,
+            tls_ca: None,
+            store_dir,
+            time_interval_ms: None,
+            duplicate_every_nth_batch: None,
+        }
+    }
+}
+
+/// What the simulator counted since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CampusStats {
+    pub connections: u64,
+    /// Subscriptions to the upload topics the broker confirmed (one per connection).
+    pub subscribed: u64,
+    pub batches: u64,
+    pub records_stored: u64,
+    pub duplicates: u64,
+    pub conflicts: u64,
+    pub acks_published: u64,
+    /// Payloads that are not a valid batch, or whose terminal differs from the topic's.
+    pub malformed: u64,
+    pub queue_full: u64,
+}
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum CampusError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tls(#[from] sync_daemon::error::BrokerSetupError),
+    #[error("cannot start the simulator's runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+enum Command {
+    Retain { topic: String, payload: Vec<u8> },
+    Stop,
+}
+
+struct Shared {
+    store: Mutex<CampusStore>,
+    stats: Mutex<CampusStats>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves plain data behind; keep going with it.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A running campus server simulator; stops on drop.
+pub struct CampusSim {
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedSender<Command>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn now_unix_ms() -> UnixMillis {
+    UnixMillis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+    )
+}
+
+impl CampusSim {
+    /// Opens the store (reloading what an earlier run stored) and starts serving.
+    pub fn start(options: CampusOptions) -> Result<CampusSim, CampusError> {
+        let store = CampusStore::open(&options.store_dir)?;
+        let mut mqtt = MqttOptions::new(
+            CAMPUS_CLIENT_ID,
+            options.broker_host.clone(),
+            options.broker_port,
+        );
+        mqtt.set_clean_session(false)
+            .set_manual_acks(true)
+            .set_keep_alive(Duration::from_secs(10))
+            .set_max_packet_size(CAMPUS_MAX_PACKET_BYTES, CAMPUS_MAX_PACKET_BYTES);
+        if let Some(password) = &options.password {
+            let user = options
+                .username
+                .clone()
+                .unwrap_or_else(|| CAMPUS_USERNAME.to_string());
+            mqtt.set_credentials(user, password.clone());
+        }
+        if let Some(ca) = &options.tls_ca {
+            let config = sync_daemon::broker::tls_config(ca)?;
+            mqtt.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+                Arc::new(config),
+            )));
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(CampusError::Runtime)?;
+        let shared = Arc::new(Shared {
+            store: Mutex::new(store),
+            stats: Mutex::new(CampusStats::default()),
+        });
+        let (commands, rx) = mpsc::unbounded_channel();
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("campus-sim".into())
+            .spawn(move || runtime.block_on(serve(mqtt, options, thread_shared, rx)))
+            .map_err(CampusError::Runtime)?;
+        Ok(CampusSim {
+            shared,
+            commands,
+            thread: Some(thread),
+        })
+    }
+
+    /// Publishes (retained) a till's configuration; repeated after every reconnect.
+    pub fn publish_config(&self, terminal: TerminalId, config: &CampusConfig) {
+        let _ = self.commands.send(Command::Retain {
+            topic: config_topic(terminal),
+            payload: encode_campus_config(config),
+        });
+    }
+
+    /// Publishes (retained) the blacklist; repeated after every reconnect.
+    pub fn publish_blacklist(&self, list: &Blacklist) {
+        let _ = self.commands.send(Command::Retain {
+            topic: BLACKLIST_TOPIC.to_string(),
+            payload: encode_blacklist(list),
+        });
+    }
+
+    pub fn stats(&self) -> CampusStats {
+        *lock(&self.shared.stats)
+    }
+
+    pub fn stored_through(&self, terminal: TerminalId) -> Option<Seq> {
+        lock(&self.shared.store).stored_through(terminal)
+    }
+
+    /// The terminals the store holds records of.
+    pub fn terminals(&self) -> Vec<TerminalId> {
+        lock(&self.shared.store).terminals()
+    }
+
+    /// Records stored over all terminals (the store's whole life, not just this run).
+    pub fn record_count(&self) -> u64 {
+        lock(&self.shared.store).record_count()
+    }
+
+    /// Every record stored for `terminal`.
+    pub fn records(&self, terminal: TerminalId) -> BTreeMap<Seq, Vec<u8>> {
+        lock(&self.shared.store)
+            .terminal(terminal)
+            .map(|t| t.records.clone())
+            .unwrap_or_default()
+    }
+
+    /// Conflicts (same id, different bytes) over the store's whole life.
+    pub fn conflicts(&self) -> u64 {
+        lock(&self.shared.store).conflicts
+    }
+
+    /// Waits (at most `timeout`) until `done` holds for the stats; returns whether it did.
+    pub fn wait_until(&self, timeout: Duration, done: impl Fn(&CampusSim) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if done(self) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(WAIT_POLL_INTERVAL);
+        }
+    }
+
+    /// Stops serving and waits for the thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.commands.send(Command::Stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for CampusSim {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+async fn serve(
+    mqtt: MqttOptions,
+    options: CampusOptions,
+    shared: Arc<Shared>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) {
+    let (client, mut event_loop) = AsyncClient::new(mqtt, CAMPUS_REQUEST_CHANNEL_CAPACITY);
+    let mut retained: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let time_period = Duration::from_millis(options.time_interval_ms.unwrap_or(3_600_000).max(10));
+    let mut time_tick = tokio::time::interval(time_period);
+    let mut batches_seen: u64 = 0;
+    let count_full = |result: Result<(), rumqttc::ClientError>| {
+        if result.is_err() {
+            lock(&shared.stats).queue_full += 1;
+        }
+    };
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(Command::Retain { topic, payload }) => {
+                    count_full(client.try_publish(topic.clone(), QoS::AtLeastOnce, true, payload.clone()));
+                    retained.insert(topic, payload);
+                }
+                Some(Command::Stop) | None => {
+                    let _ = client.try_disconnect();
+                    return;
+                }
+            },
+            _ = time_tick.tick(), if options.time_interval_ms.is_some() => {
+                let payload = encode_server_time(&ServerTime { server: now_unix_ms() });
+                count_full(client.try_publish(TIME_TOPIC, QoS::AtMostOnce, false, payload));
+            }
+            event = event_loop.poll() => match event {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    lock(&shared.stats).connections += 1;
+                    count_full(client.try_subscribe(ALL_UPLOADS_FILTER, QoS::AtLeastOnce));
+                    for (topic, payload) in &retained {
+                        count_full(client.try_publish(topic.clone(), QoS::AtLeastOnce, true, payload.clone()));
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    batches_seen += 1;
+                    let twice = options
+                        .duplicate_every_nth_batch
+                        .is_some_and(|n| n > 0 && batches_seen.is_multiple_of(n));
+                    for _ in 0..if twice { 2 } else { 1 } {
+                        if let Some(ack) = handle_upload(&shared, &publish.topic, &publish.payload) {
+                            count_full(client.try_publish(
+                                ack_topic(ack.terminal),
+                                QoS::AtLeastOnce,
+                                false,
+                                encode_upload_ack(&ack),
+                            ));
+                            lock(&shared.stats).acks_published += 1;
+                        }
+                    }
+                    // The broker may forget the message only now that it is durable here.
+                    count_full(client.try_ack(&publish));
+                }
+                Ok(Event::Incoming(Packet::SubAck(_))) => lock(&shared.stats).subscribed += 1,
+                Ok(_) => {}
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(CAMPUS_RECONNECT_DELAY_MS)).await;
+                }
+            },
+        }
+    }
+}
+
+/// Stores one upload durably; the ack to publish, if any.
+fn handle_upload(shared: &Shared, topic: &str, payload: &[u8]) -> Option<UploadAck> {
+    let topic_terminal = terminal_of_upload_topic(topic);
+    let batch = match decode_upload_batch(payload) {
+        Ok(batch) if payload.len() <= MAX_UPLOAD_BATCH_BYTES => batch,
+        _ => {
+            lock(&shared.stats).malformed += 1;
+            return None;
+        }
+    };
+    if topic_terminal != Some(batch.terminal) {
+        lock(&shared.stats).malformed += 1;
+        return None;
+    }
+    let mut store = lock(&shared.store);
+    let records: Vec<(Seq, &[u8])> = batch
+        .records
+        .iter()
+        .map(|r| (r.seq, r.bytes.as_slice()))
+        .collect();
+    let outcome = store.apply(batch.terminal, &records);
+    let synced = outcome.and_then(|outcome| store.sync().map(|()| outcome));
+    let outcome = match synced {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            // Not durable: no ack. The till resends after its ack timeout.
+            eprintln!("campus: {error}");
+            return None;
+        }
+    };
+    let stored_through = store.stored_through(batch.terminal);
+    drop(store);
+    let mut stats = lock(&shared.stats);
+    stats.batches += 1;
+    stats.records_stored += outcome.stored;
+    stats.duplicates += outcome.duplicates;
+    stats.conflicts += outcome.conflicts;
+    Some(UploadAck {
+        terminal: batch.terminal,
+        stored_through,
+    })
+}

@@ -1,0 +1,318 @@
+//! The campus simulator's durable record store: an append-only log file with a checksum per
+//! entry, fsynced before any ack, and an in-memory index keyed by (terminal, seq).
+//!
+//! Same id + same bytes is a duplicate (counted, ignored); same id + different bytes is an alarm
+//! (logged to `alarms.log`, counted, the stored bytes are never overwritten). A torn entry at the
+//! end of the log (a crash mid-append) is cut off on reopen: it was never acked.
+
+use shared::{Seq, TerminalId};
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The largest record the store accepts, in bytes (a journal record is tens of bytes).
+pub const MAX_STORED_RECORD_BYTES: usize = 64 * 1024;
+/// The first byte of every log entry.
+const ENTRY_MAGIC: u8 = 0xC5;
+/// magic + terminal + seq + length.
+const ENTRY_HEADER_BYTES: usize = 1 + 8 + 8 + 4;
+/// The checksum after the record bytes.
+const ENTRY_CHECKSUM_BYTES: usize = 4;
+
+/// The store cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("campus store {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// What one batch did to the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub stored: u64,
+    pub duplicates: u64,
+    pub conflicts: u64,
+}
+
+/// The records of one terminal.
+#[derive(Debug, Default, Clone)]
+pub struct TerminalRecords {
+    pub records: BTreeMap<Seq, Vec<u8>>,
+    /// Every seq from 1 through this one is stored.
+    pub stored_through: Option<Seq>,
+}
+
+impl TerminalRecords {
+    fn advance(&mut self) {
+        loop {
+            let next = self.stored_through.map_or(Some(Seq::FIRST), Seq::next);
+            match next {
+                Some(seq) if self.records.contains_key(&seq) => self.stored_through = Some(seq),
+                _ => return,
+            }
+        }
+    }
+}
+
+/// The durable store.
+#[derive(Debug)]
+pub struct CampusStore {
+    dir: PathBuf,
+    log: File,
+    alarms: File,
+    terminals: HashMap<TerminalId, TerminalRecords>,
+    /// Conflicts found since the store was created (reloaded from `alarms.log`).
+    pub conflicts: u64,
+    /// Bytes cut off the end of the log when it was opened (a torn append).
+    pub torn_bytes_dropped: u64,
+    dirty: bool,
+}
+
+fn checksum(bytes: &[u8]) -> u32 {
+    // FNV-1a: enough to tell a torn or garbled tail from a whole entry.
+    bytes.iter().fold(0x811C_9DC5u32, |hash, &b| {
+        (hash ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+fn encode_entry(terminal: TerminalId, seq: Seq, bytes: &[u8]) -> Vec<u8> {
+    let mut entry = Vec::with_capacity(ENTRY_HEADER_BYTES + bytes.len() + ENTRY_CHECKSUM_BYTES);
+    entry.push(ENTRY_MAGIC);
+    entry.extend_from_slice(&terminal.0.to_be_bytes());
+    entry.extend_from_slice(&seq.0.to_be_bytes());
+    entry.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    entry.extend_from_slice(bytes);
+    let sum = checksum(&entry);
+    entry.extend_from_slice(&sum.to_be_bytes());
+    entry
+}
+
+/// Parses whole entries from the front of `log`; returns them and the length of the valid part.
+fn parse_entries(log: &[u8]) -> (Vec<(TerminalId, Seq, Vec<u8>)>, usize) {
+    let mut entries = Vec::new();
+    let mut at = 0;
+    loop {
+        let Some(header) = log.get(at..at + ENTRY_HEADER_BYTES) else {
+            return (entries, at);
+        };
+        let field = |range: std::ops::Range<usize>| -> [u8; 8] {
+            let mut out = [0u8; 8];
+            out.copy_from_slice(&header[range]);
+            out
+        };
+        let mut len_bytes = [0u8; 4];
+        len_bytes.copy_from_slice(&header[17..21]);
+        let len = u32::from_be_bytes(len_bytes) as usize;
+        if header[0] != ENTRY_MAGIC || len > MAX_STORED_RECORD_BYTES {
+            return (entries, at);
+        }
+        let end = at + ENTRY_HEADER_BYTES + len + ENTRY_CHECKSUM_BYTES;
+        let Some(entry) = log.get(at..end) else {
+            return (entries, at);
+        };
+        let body = &entry[..entry.len() - ENTRY_CHECKSUM_BYTES];
+        let mut sum = [0u8; 4];
+        sum.copy_from_slice(&entry[entry.len() - ENTRY_CHECKSUM_BYTES..]);
+        if checksum(body) != u32::from_be_bytes(sum) {
+            return (entries, at);
+        }
+        entries.push((
+            TerminalId(u64::from_be_bytes(field(1..9))),
+            Seq(u64::from_be_bytes(field(9..17))),
+            body[ENTRY_HEADER_BYTES..].to_vec(),
+        ));
+        at = end;
+    }
+}
+
+impl CampusStore {
+    /// Opens (or creates) the store in `dir` and loads its index.
+    pub fn open(dir: &Path) -> Result<CampusStore, StoreError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| StoreError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let log_path = dir.join("records.log");
+        let mut log = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(io(&log_path))?;
+        let mut bytes = Vec::new();
+        log.read_to_end(&mut bytes).map_err(io(&log_path))?;
+        let (entries, valid) = parse_entries(&bytes);
+        let torn = (bytes.len() - valid) as u64;
+        if torn > 0 {
+            log.set_len(valid as u64).map_err(io(&log_path))?;
+            log.sync_all().map_err(io(&log_path))?;
+        }
+        let mut terminals: HashMap<TerminalId, TerminalRecords> = HashMap::new();
+        for (terminal, seq, record) in entries {
+            terminals
+                .entry(terminal)
+                .or_default()
+                .records
+                .entry(seq)
+                .or_insert(record);
+        }
+        for records in terminals.values_mut() {
+            records.advance();
+        }
+        let alarms_path = dir.join("alarms.log");
+        let alarms = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&alarms_path)
+            .map_err(io(&alarms_path))?;
+        let conflicts = std::fs::read_to_string(&alarms_path)
+            .map_err(io(&alarms_path))?
+            .lines()
+            .count() as u64;
+        Ok(CampusStore {
+            dir: dir.to_path_buf(),
+            log,
+            alarms,
+            terminals,
+            conflicts,
+            torn_bytes_dropped: torn,
+            dirty: false,
+        })
+    }
+
+    /// Adds one batch (not yet durable: call [`CampusStore::sync`] before acking).
+    pub fn apply(
+        &mut self,
+        terminal: TerminalId,
+        records: &[(Seq, &[u8])],
+    ) -> Result<BatchOutcome, StoreError> {
+        let mut outcome = BatchOutcome::default();
+        let mut appended = Vec::new();
+        let mut alarms = String::new();
+        let entry = self.terminals.entry(terminal).or_default();
+        for &(seq, bytes) in records {
+            match entry.records.get(&seq) {
+                Some(stored) if stored.as_slice() == bytes => outcome.duplicates += 1,
+                Some(stored) => {
+                    outcome.conflicts += 1;
+                    alarms.push_str(&format!(
+                        "ALARM terminal {terminal} seq {} stored {} bytes, received {} different bytes; kept the stored ones\n",
+                        seq.0,
+                        stored.len(),
+                        bytes.len()
+                    ));
+                }
+                None if bytes.len() > MAX_STORED_RECORD_BYTES => outcome.conflicts += 1,
+                None => {
+                    appended.extend_from_slice(&encode_entry(terminal, seq, bytes));
+                    entry.records.insert(seq, bytes.to_vec());
+                    outcome.stored += 1;
+                }
+            }
+        }
+        entry.advance();
+        let log_path = self.dir.join("records.log");
+        if !appended.is_empty() {
+            self.log
+                .write_all(&appended)
+                .map_err(|source| StoreError::Io {
+                    path: log_path,
+                    source,
+                })?;
+            self.dirty = true;
+        }
+        if !alarms.is_empty() {
+            eprint!("campus: {alarms}");
+            self.conflicts += outcome.conflicts;
+            self.alarms
+                .write_all(alarms.as_bytes())
+                .and_then(|()| self.alarms.sync_data())
+                .map_err(|source| StoreError::Io {
+                    path: self.dir.join("alarms.log"),
+                    source,
+                })?;
+        }
+        Ok(outcome)
+    }
+
+    /// Makes everything applied so far durable (fdatasync of the log).
+    pub fn sync(&mut self) -> Result<(), StoreError> {
+        if self.dirty {
+            self.log.sync_data().map_err(|source| StoreError::Io {
+                path: self.dir.join("records.log"),
+                source,
+            })?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    pub fn stored_through(&self, terminal: TerminalId) -> Option<Seq> {
+        self.terminals
+            .get(&terminal)
+            .and_then(|records| records.stored_through)
+    }
+
+    pub fn terminal(&self, terminal: TerminalId) -> Option<&TerminalRecords> {
+        self.terminals.get(&terminal)
+    }
+
+    pub fn terminals(&self) -> Vec<TerminalId> {
+        self.terminals.keys().copied().collect()
+    }
+
+    pub fn record_count(&self) -> u64 {
+        self.terminals
+            .values()
+            .map(|t| t.records.len() as u64)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_are_ignored_conflicts_never_overwrite_and_a_torn_tail_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TerminalId(7);
+        let mut store = CampusStore::open(dir.path()).unwrap();
+        let outcome = store
+            .apply(t, &[(Seq(1), b"a"), (Seq(2), b"b"), (Seq(4), b"d")])
+            .unwrap();
+        assert_eq!(outcome.stored, 3);
+        assert_eq!(store.stored_through(t), Some(Seq(2)), "seq 3 is missing");
+        let outcome = store
+            .apply(t, &[(Seq(2), b"b"), (Seq(3), b"c"), (Seq(4), b"X")])
+            .unwrap();
+        assert_eq!(
+            outcome,
+            BatchOutcome {
+                stored: 1,
+                duplicates: 1,
+                conflicts: 1
+            }
+        );
+        assert_eq!(store.stored_through(t), Some(Seq(4)));
+        store.sync().unwrap();
+        drop(store);
+        // A crash mid-append leaves half an entry.
+        let log = dir.path().join("records.log");
+        let mut file = OpenOptions::new().append(true).open(&log).unwrap();
+        file.write_all(&encode_entry(t, Seq(5), b"e")[..10])
+            .unwrap();
+        drop(file);
+        let store = CampusStore::open(dir.path()).unwrap();
+        assert_eq!(store.torn_bytes_dropped, 10);
+        assert_eq!(store.conflicts, 1);
+        assert_eq!(store.stored_through(t), Some(Seq(4)));
+        let records = &store.terminal(t).unwrap().records;
+        assert_eq!(records.get(&Seq(4)).map(Vec::as_slice), Some(&b"d"[..]));
+    }
+}
