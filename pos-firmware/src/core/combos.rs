@@ -2,8 +2,9 @@
 //! F2+1+7: what each shows or changes, and when they are refused.
 
 use keymap::RecentSlot;
+use shared::campus::MAX_FIXED_PRICE_PRESETS;
 use shared::record::{ModeChange, RecordBody};
-use shared::MachineNumber;
+use shared::{Fen, MachineNumber};
 
 use super::calendar::local_time;
 use super::config::Lang;
@@ -131,12 +132,64 @@ impl Till {
             _ => None,
         };
         let Some(amount) = amount else {
+            if matches!(&self.mode, Mode::Entry(entry) if entry.is_empty())
+                && !self.fixed_price_presets().is_empty()
+            {
+                // Nothing typed: offer the campus's presets.
+                self.mode = Mode::PickFixedPrice;
+                return;
+            }
             return self.show_error(vec![tr(
                 lang,
                 "请先输入定额金额",
                 "Type the fixed amount first",
             )]);
         };
+        self.start_fixed_price(amount);
+    }
+
+    /// The campus configuration's fixed-price presets the till can use now (those within the
+    /// per-sale maximum), in the server's order.
+    pub(super) fn fixed_price_presets(&self) -> Vec<Fen> {
+        self.snap
+            .campus
+            .as_ref()
+            .map(|campus| {
+                campus
+                    .fixed_price_presets
+                    .iter()
+                    .copied()
+                    .filter(|amount| !amount.is_zero() && *amount <= self.config.max_sale)
+                    .take(MAX_FIXED_PRICE_PRESETS)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A digit in the preset picker: preset 1..=9.
+    pub(super) fn pick_fixed_price(&mut self, digit: u8) -> Mode {
+        let presets = self.fixed_price_presets();
+        match usize::from(digit)
+            .checked_sub(1)
+            .and_then(|i| presets.get(i))
+        {
+            Some(&amount) => {
+                self.start_fixed_price(amount);
+                self.mode.clone()
+            }
+            None => {
+                let lang = self.lang();
+                self.show_error(vec![match lang {
+                    Lang::Zh => format!("请选1-{}", presets.len()),
+                    Lang::En => format!("Pick 1-{}", presets.len()),
+                }]);
+                Mode::PickFixedPrice
+            }
+        }
+    }
+
+    fn start_fixed_price(&mut self, amount: Fen) {
+        let lang = self.lang();
         self.snap.fixed_price = Some(amount);
         self.write(RecordBody::ModeChanged(ModeChange::FixedPriceOn(amount)));
         self.mode = Mode::AwaitingPayment(Payment::new(amount, true));

@@ -500,4 +500,37 @@ mod tests {
         assert_eq!(short_age(Lang::En, 72 * 3_600_000), "3d");
         assert_eq!(display_columns("机号0001 联机"), 13);
     }
+
+    #[test]
+    fn the_campus_presets_are_offered_by_clear_enter_on_an_empty_amount() {
+        use keymap::Command;
+        let now = UnixMillis(1_800_000_000_000);
+        let mut till = till(Lang::Zh);
+        // Without presets, Clear+Enter on nothing typed asks for an amount.
+        till.handle_command(Command::EnterFixedPrice, now);
+        assert!(till.displays().merchant.lines[1].contains("请先输入定额金额"));
+        let mut config = campus(1);
+        config.fixed_price_presets = vec![Fen::from_yuan(8), Fen::new(1250), Fen::from_yuan(15)];
+        assert_eq!(till.handle_campus_config(config, now), Ok(1));
+        while till.poll_effect().is_some() {}
+        till.handle_command(Command::EnterFixedPrice, now);
+        let shown = till.displays().merchant.lines.join(" | ");
+        assert!(shown.contains("1:8.00 2:12.50 3:15.00"), "{shown}");
+        till.handle_command(Command::Digit(7), now);
+        assert!(till.displays().merchant.lines[1].contains("请选1-3"));
+        till.handle_command(Command::Digit(2), now);
+        assert_eq!(till.snapshot().fixed_price, Some(Fen::new(1250)));
+        let journaled: Vec<RecordBody> = std::iter::from_fn(|| till.poll_effect())
+            .filter_map(|effect| match effect {
+                Effect::Journal { record, .. } => Some(record.body),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            journaled,
+            vec![RecordBody::ModeChanged(
+                shared::record::ModeChange::FixedPriceOn(Fen::new(1250))
+            )]
+        );
+    }
 }

@@ -188,6 +188,8 @@ enum Mode {
     Browsing {
         shown: Option<JournalRecord>,
     },
+    /// Clear+Enter with nothing typed: pick one of the campus's fixed-price presets.
+    PickFixedPrice,
     StaffPin(String),
     /// The staff menu: 1 machine number, 2 issue cards, 3 top-up.
     StaffMenu,
@@ -550,6 +552,7 @@ impl Till {
             }
             Mode::Debiting { .. } | Mode::Loading { .. } | Mode::Issuing => {}
             Mode::Browsing { .. }
+            | Mode::PickFixedPrice
             | Mode::StaffPin(_)
             | Mode::StaffMenu
             | Mode::StaffMachineNumber(_)
@@ -853,6 +856,14 @@ impl Till {
                 _ => {
                     self.invalid_key();
                     Mode::StaffPin(pin)
+                }
+            },
+            Mode::PickFixedPrice => match command {
+                Command::Digit(d) => self.pick_fixed_price(d),
+                Command::Clear => self.resting_mode(),
+                _ => {
+                    self.show_error(vec![tr(lang, "数字选择 清零取消", "Pick a number, Clear")]);
+                    Mode::PickFixedPrice
                 }
             },
             Mode::StaffMenu => match command {

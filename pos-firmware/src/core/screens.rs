@@ -9,6 +9,9 @@ use super::downlink::{display_columns, STATUS_LINE_MAX_COLUMNS};
 use super::text::{balance, tr, yuan};
 use super::{Mode, Till};
 
+/// Fixed-price presets shown per display line ("1:8.00 2:10.00 3:12.00 4:15.00").
+const PRESETS_PER_LINE: usize = 4;
+
 impl Till {
     pub(super) fn status_line(&self) -> String {
         let lang = self.lang();
@@ -130,6 +133,24 @@ impl Till {
                 ],
                 vec![welcome, String::new()],
             ),
+            Mode::PickFixedPrice => {
+                let presets: Vec<String> = self
+                    .fixed_price_presets()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, amount)| format!("{}:{amount}", i + 1))
+                    .collect();
+                let rows: Vec<String> = presets
+                    .chunks(PRESETS_PER_LINE)
+                    .map(|row| row.join(" "))
+                    .collect();
+                let mut lines = Vec::new();
+                if rows.len() < 3 {
+                    lines.push(tr(lang, "选择定额 清零取消", "Pick fixed price, Clear"));
+                }
+                lines.extend(rows);
+                (lines, vec![welcome, String::new()])
+            }
             Mode::StaffMenu => (
                 vec![
                     tr(lang, "管理菜单", "Staff menu"),
