@@ -8,11 +8,12 @@ use keymap::{ComboDetector, TillKey};
 use shared::campus::{Blacklist, CampusConfig};
 use shared::link::{BrokerLink, DownlinkKind};
 use shared::record::{JournalRecord, RecordBody};
-use shared::{Seq, UnixMillis};
+use shared::{Fen, Seq, UnixMillis};
 use std::path::Path;
 
-use crate::core::card::{CardRead, CardWrite, CardWriteOutcome, IssueOutcome};
+use crate::core::card::{CardHistory, CardRead, CardWrite, CardWriteOutcome, IssueOutcome};
 use crate::core::config::TillConfig;
+use crate::core::offline::UnsentSummary;
 use crate::core::{Beep, BrowseDirection, Displays, Effect, LinkStatus, Till};
 use crate::journal::{Direction, Journal, JournalError};
 
@@ -111,6 +112,9 @@ pub struct TillRuntime {
     link: Option<LinkPeer>,
     /// The oldest unsent record's time, cached per watermark: (first unsent seq, its time).
     oldest_unsent: Option<(Option<Seq>, Option<UnixMillis>)>,
+    /// The committed sales among the unsent records, kept incrementally: the sum covers the
+    /// records after the first seq up to and including the second.
+    unsent_sales: Option<(Option<Seq>, Option<Seq>, Fen)>,
 }
 
 impl TillRuntime {
@@ -136,6 +140,7 @@ impl TillRuntime {
             shown: None,
             link: None,
             oldest_unsent: None,
+            unsent_sales: None,
         })
     }
 
@@ -192,11 +197,14 @@ impl TillRuntime {
                 }
             }
             Input::Card(read) => {
-                let known = match &read {
-                    CardRead::Card(card) => self.journal.card_counter(&card.uid)?,
-                    CardRead::Unreadable(_) => None,
+                let history = match &read {
+                    CardRead::Card(card) => CardHistory {
+                        known_counter: self.journal.card_counter(&card.uid)?,
+                        spent: self.journal.card_spent(&card.uid)?,
+                    },
+                    CardRead::Unreadable(_) => CardHistory::default(),
                 };
-                self.till.handle_card(read, known, now.wall);
+                self.till.handle_card(read, history, now.wall);
             }
             Input::Code(code) => self.till.handle_code(&code, now.wall),
             Input::Tick => {
@@ -233,11 +241,49 @@ impl TillRuntime {
         self.till.displays()
     }
 
-    /// Tells the core the link's state with the journal's unsent count (no-op without a link).
-    fn refresh_link_status(&mut self, now: Now) {
-        let Some(peer) = self.link else {
-            return;
+    /// The committed sales in the records after `after` up to and including `through`.
+    fn sales_between(&self, after: Option<Seq>, through: Option<Seq>) -> Result<Fen, JournalError> {
+        let Some(through) = through.filter(|t| Some(*t) > after) else {
+            return Ok(Fen::ZERO);
         };
+        let first = after.map_or(Some(Seq::FIRST), Seq::next).unwrap_or(through);
+        let mut sum = Fen::ZERO;
+        for record in self.journal.records_from(first) {
+            let record = record?;
+            if record.seq > through {
+                break;
+            }
+            if let RecordBody::SaleCommitted(sale) = record.body {
+                sum = sum.checked_add(sale.amount).unwrap_or(sum);
+            }
+        }
+        Ok(sum)
+    }
+
+    /// The unsent committed sales' total, updated from what changed since the last call (each
+    /// record is read at most twice: when it is appended and when it is acknowledged).
+    fn unsent_sales_total(&mut self) -> Result<Fen, JournalError> {
+        let watermark = self.journal.uploaded_through();
+        let last = self.journal.last_seq();
+        let (from, upto, sum) = match self.unsent_sales {
+            Some((from, upto, sum)) if from <= watermark && watermark <= upto && upto <= last => {
+                (from, upto, sum)
+            }
+            _ => (watermark, watermark, Fen::ZERO),
+        };
+        let acked = self.sales_between(from, watermark)?;
+        let appended = self.sales_between(upto, last)?;
+        let total = sum
+            .checked_sub(acked)
+            .and_then(|rest| rest.checked_add(appended))
+            .unwrap_or(Fen::ZERO);
+        self.unsent_sales = Some((watermark, last, total));
+        Ok(total)
+    }
+
+    /// Tells the core what is not uploaded yet (for the offline limits) and, with a link, the
+    /// link's state with the unsent count for the status line.
+    fn refresh_link_status(&mut self, now: Now) {
         let unsent = self.journal.unsent_count();
         let first_unsent = if unsent == 0 {
             None
@@ -260,6 +306,19 @@ impl TillRuntime {
                 self.oldest_unsent = Some((first, at));
                 at
             }
+        };
+        // A read failure only weakens the offline limit for this input; it is logged.
+        let sales_total = self.unsent_sales_total().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot total the unsent sales");
+            self.unsent_sales.map_or(Fen::ZERO, |(_, _, sum)| sum)
+        });
+        self.till.handle_unsent(UnsentSummary {
+            count: unsent,
+            oldest_at: oldest_unsent_at,
+            sales_total,
+        });
+        let Some(peer) = self.link else {
+            return;
         };
         let status = LinkStatus {
             daemon_connected: peer.daemon_connected,
@@ -315,6 +374,9 @@ impl TillRuntime {
                 }
                 Effect::RememberCard { uid, counter } => {
                     self.journal.remember_card_counter(&uid, counter)?;
+                }
+                Effect::CardSpent { uid, day, amount } => {
+                    self.journal.add_card_spent(&uid, day, amount)?;
                 }
                 Effect::Beep(beep) => outputs.push(Output::Beep(beep)),
                 Effect::ReplaceBlacklist {

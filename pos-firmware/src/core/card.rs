@@ -3,7 +3,7 @@
 //! Mifare Classic later) is a driver; the core decides only from these values.
 
 use shared::record::TxnTag;
-use shared::{CardUid, Fen, Seq, TerminalId};
+use shared::{CardUid, Fen, LocalDay, Seq, TerminalId};
 
 /// A campus card's wallet as read from the card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,6 +14,15 @@ pub struct CardImage {
     pub counter: u32,
     /// The tag of the transaction that last wrote the card.
     pub last_tag: TxnTag,
+}
+
+/// What this till's journal knows of a card, looked up by the drivers at each tap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CardHistory {
+    /// The highest transaction counter this till saw on the card or wrote to it.
+    pub known_counter: Option<u32>,
+    /// What the card spent at this till on that local day.
+    pub spent: Option<(LocalDay, Fen)>,
 }
 
 /// What a tap produced.

@@ -16,6 +16,7 @@ mod combos;
 pub mod config;
 pub mod downlink;
 pub mod entry;
+pub mod offline;
 mod sale;
 mod screens;
 pub mod text;
@@ -35,7 +36,9 @@ use shared::record::{
 use shared::{Fen, MachineNumber, Seq, TerminalId, UnixMillis};
 
 use self::calendar::{format_wall, local_time};
-use self::card::{CardImage, CardProblem, CardRead, CardWrite, CardWriteOutcome, WriteEvidence};
+use self::card::{
+    CardHistory, CardImage, CardProblem, CardRead, CardWrite, CardWriteOutcome, WriteEvidence,
+};
 use self::cardcentre::LoadRequest;
 use self::config::{Lang, TillConfig};
 use self::entry::{AmountEntry, EntryError};
@@ -121,6 +124,13 @@ pub enum Effect {
     RememberCard {
         uid: shared::CardUid,
         counter: u32,
+    },
+    /// Add a committed sale to what the card spent at this till on `day` (for the offline
+    /// per-card daily limit). Best effort like `RememberCard`.
+    CardSpent {
+        uid: shared::CardUid,
+        day: shared::LocalDay,
+        amount: Fen,
     },
     /// Find the nearest committed sale before/after `from` (None: from the newest/oldest end);
     /// answer with [`Till::handle_sale_found`].
@@ -237,6 +247,8 @@ pub struct Till {
     blacklist: Arc<Blacklist>,
     /// The link to the campus server (`None`: the till runs without a link server).
     link: Option<LinkStatus>,
+    /// What the journal holds that the campus server has not acknowledged.
+    unsent: offline::UnsentSummary,
     /// The server's clock minus the till's, as last seen.
     server_offset: Option<i64>,
     terminal: TerminalId,
@@ -268,6 +280,7 @@ impl Till {
             base_config: config,
             blacklist: Arc::new(Blacklist::empty()),
             link: None,
+            unsent: offline::UnsentSummary::default(),
             server_offset,
             terminal,
             snap: snapshot,
@@ -457,9 +470,8 @@ impl Till {
         }
     }
 
-    /// A card was tapped and read. `known_counter` is the highest transaction counter this till
-    /// has seen or written on that card (from the journal's index), if any.
-    pub fn handle_card(&mut self, read: CardRead, known_counter: Option<u32>, now: UnixMillis) {
+    /// A card was tapped and read. `history` is what the journal's card index knows of it.
+    pub fn handle_card(&mut self, read: CardRead, history: CardHistory, now: UnixMillis) {
         self.observe_time(now);
         self.overlay = None;
         let lang = self.lang();
@@ -478,7 +490,7 @@ impl Till {
             }
             CardRead::Unreadable(problem) => return self.show_card_problem(problem),
         };
-        if let Some(known) = known_counter.filter(|known| card.counter < *known) {
+        if let Some(known) = history.known_counter.filter(|known| card.counter < *known) {
             return self.card_went_back(&card, known);
         }
         if self.is_blacklisted(&card.uid) {
@@ -535,7 +547,12 @@ impl Till {
             }
             Mode::AwaitingPayment(payment) => {
                 let payment = payment.clone();
-                self.start_debit(payment, &card);
+                let day = local_time(self.now, self.config.utc_offset_minutes).day;
+                let spent_today = match history.spent {
+                    Some((spent_day, spent)) if spent_day == day => spent,
+                    _ => Fen::ZERO,
+                };
+                self.start_debit(payment, &card, spent_today);
             }
             Mode::Entry(_) => {
                 self.show_info(vec![

@@ -16,7 +16,7 @@ use super::text::{balance, tr, yuan};
 use super::{Beep, Effect, Mode, Overlay, Payment, Till, MAX_UNRESOLVED_SALES, SUCCESS_SHOW_MS};
 
 impl Till {
-    pub(super) fn start_debit(&mut self, payment: Payment, card: &CardImage) {
+    pub(super) fn start_debit(&mut self, payment: Payment, card: &CardImage, spent_today: Fen) {
         let lang = self.lang();
         let payer = Payer::CampusCard(card.uid);
         if payment.amount > self.config.max_sale {
@@ -47,6 +47,9 @@ impl Till {
             self.mode = Mode::ConfirmDuplicate { payment, payer };
             self.effects.push_back(Effect::Beep(Beep::Attention));
             return;
+        }
+        if let Some(lines) = self.offline_refusal(payment.amount, spent_today) {
+            return self.show_error_to_both(lines);
         }
         let Some(new_balance) = card.balance.checked_sub(payment.amount) else {
             return self.show_error_to_both(vec![
@@ -269,11 +272,15 @@ impl Till {
         recovered: bool,
     ) {
         self.record_sale(pending);
+        let Payer::CampusCard(uid) = pending.sale.payer;
         self.effects.push_back(Effect::RememberCard {
-            uid: match pending.sale.payer {
-                Payer::CampusCard(uid) => uid,
-            },
+            uid,
             counter: pending.sale.card.counter_before.saturating_add(1),
+        });
+        self.effects.push_back(Effect::CardSpent {
+            uid,
+            day: local_time(pending.at, self.config.utc_offset_minutes).day,
+            amount: pending.sale.amount,
         });
         self.settle(RecordBody::SaleCommitted(SaleCommitted {
             intent: pending.intent,
