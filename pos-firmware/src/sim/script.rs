@@ -1,7 +1,8 @@
-//! The headless simulator: runs the whole till (keymap, core, real journal, simulated cards)
-//! from a script of keys, card taps, scanned codes and time steps, on a virtual clock, and prints
-//! every display change, beep and durable journal record as text. The same script always prints
-//! the same lines, so anyone can replay a merchant's day and check it. Format: `docs/script.md`.
+//! The headless simulator: runs the whole till (keymap, core, real journal, emulated cards read
+//! and written through the real wallet and reader driver) from a script of keys, card taps,
+//! scanned codes and time steps, on a virtual clock, and prints every display change, beep and
+//! durable journal record as text. The same script always prints the same lines, so anyone can
+//! replay a merchant's day and check it. Format: `docs/script.md`.
 
 use chrono::{NaiveDateTime, TimeDelta};
 use keymap::TillKey;
@@ -14,7 +15,7 @@ use crate::core::calendar::local_time;
 use crate::core::config::TillConfig;
 use crate::core::{Displays, Screen};
 use crate::runtime::{Input, Now, Output, TillRuntime};
-use crate::sim::cards::{PausePoint, SimCards, WriteFault};
+use crate::sim::cards::{PausePoint, SimCards, SimCardsError, WriteFault};
 
 /// Time between two keys of one `keys` line.
 pub const KEY_GAP_MS: u64 = 100;
@@ -161,13 +162,27 @@ impl<W: Write> ScriptRunner<W> {
                 self.feed(Input::Tick)?;
             }
             "fault" => {
-                let fault = match rest {
-                    "pulled-before-write" => WriteFault::PulledBeforeWrite,
-                    "pulled-after-write" => WriteFault::PulledAfterWrite,
-                    "refused" => WriteFault::Refused,
-                    other => return Err(self.parse_error(format!("unknown fault '{other}'"))),
-                };
+                let fault = WriteFault::from_name(rest).ok_or_else(|| {
+                    let names: Vec<&str> = WriteFault::ALL.iter().map(|f| f.name()).collect();
+                    self.parse_error(format!(
+                        "unknown fault '{rest}': one of {}",
+                        names.join(", ")
+                    ))
+                })?;
                 self.cards.arm_fault(fault);
+            }
+            "snapshot-card" => {
+                let (name, label) = card_and_label(rest);
+                self.cards
+                    .snapshot_card(name, label)
+                    .map_err(|e| self.parse_error(e.to_string()))?
+            }
+            "restore-card" => {
+                let (name, label) = card_and_label(rest);
+                self.cards.restore_card(name, label).map_err(|e| match e {
+                    SimCardsError::Io { .. } => ScriptError::Fatal(e.to_string()),
+                    _ => self.parse_error(e.to_string()),
+                })?
             }
             "restart" => {
                 self.runtime = None; // closes the journal, as a power cut would
@@ -353,6 +368,16 @@ impl<W: Write> ScriptRunner<W> {
             })
         }
     }
+}
+
+/// The label of a card copy when a `snapshot-card` / `restore-card` line names none.
+pub const DEFAULT_COPY_LABEL: &str = "copy";
+
+/// "NAME [LABEL]" of `snapshot-card` and `restore-card`.
+fn card_and_label(rest: &str) -> (&str, &str) {
+    let mut words = rest.split_whitespace();
+    let name = words.next().unwrap_or("");
+    (name, words.next().unwrap_or(DEFAULT_COPY_LABEL))
 }
 
 /// A screen as one line: its lines joined by " | ", trailing blank lines dropped.
