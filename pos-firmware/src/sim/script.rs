@@ -492,6 +492,35 @@ pub fn default_data_dir() -> &'static Path {
 mod tests {
     use super::*;
 
+    fn runner(dir: &Path) -> ScriptRunner<Vec<u8>> {
+        let setup = ScriptSetup {
+            data_dir: dir.to_path_buf(),
+            config: TillConfig::default(),
+            start: parse_local(DEFAULT_START).unwrap(),
+            pause_at: None,
+        };
+        ScriptRunner::start(setup, Vec::new()).unwrap()
+    }
+
+    #[test]
+    fn fault_and_card_copy_lines_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut run = runner(dir.path());
+        let error = run.run_line("fault pulled-away").unwrap_err().to_string();
+        assert!(
+            error.contains("unknown fault 'pulled-away'") && error.contains("half-written"),
+            "{error}"
+        );
+        let error = run.run_line("restore-card card-1").unwrap_err().to_string();
+        assert!(error.contains("no saved copy 'card-1 copy'"), "{error}");
+        let error = run.run_line("snapshot-card nope").unwrap_err().to_string();
+        assert!(error.contains("no simulated card 'nope'"), "{error}");
+        run.run_line("fault garbled-acked").unwrap();
+        assert_eq!(run.cards().armed_fault(), Some(WriteFault::GarbledAcked));
+        run.run_line("snapshot-card card-1 before").unwrap();
+        run.run_line("restore-card CARD-1 before").unwrap();
+    }
+
     #[test]
     fn durations_parse() {
         assert_eq!(parse_duration_ms("500ms"), Some(500));
