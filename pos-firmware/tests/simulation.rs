@@ -1,5 +1,6 @@
 //! Seeded simulation of the whole till, in the TigerBeetle / sans-IO style: the real
-//! [`TillRuntime`] (keymap, core, journal on disk) and the real [`SimCards`] (persisted in the data
+//! [`TillRuntime`] (keymap, core, journal on disk) and the real [`SimCards`] (emulated Mifare cards
+//! read and written through the real wallet and reader driver, persisted in the data
 //! directory) are driven by a tiny seeded PRNG through a few hundred random steps per seed, on a
 //! virtual clock: merchants typing amounts, random keys and combos, card taps (the bus card too),
 //! torn card writes, junk from the scanner, time passing (milliseconds to hours, across midnight,
@@ -51,7 +52,7 @@ use pos_firmware::core::config::{
 };
 use pos_firmware::core::{Displays, CUSTOMER_LINES, MERCHANT_LINES};
 use pos_firmware::runtime::{CardWriter, Input, Now, Output, TillRuntime};
-use pos_firmware::sim::cards::{default_cards, SimCard, SimCards, WriteFault, SIM_CARDS_FILE};
+use pos_firmware::sim::cards::{default_cards, SimCard, SimCardKind, SimCards, WriteFault};
 use shared::record::{
     DayTally, JournalRecord, LastSale, MealTally, Payer, RecordBody, SaleIntent, SalesTally,
     TillSnapshot, RECENT_AMOUNTS_LEN,
@@ -398,8 +399,12 @@ const ACTIONS: &[(u64, Action)] = &[
     (1, Action::RestartWithSettings),
 ];
 
-/// Card indexes in [`default_cards`] order (card-1, card-2, card-3, bus-card) with tap weights.
-const CARD_WEIGHTS: &[(u64, usize)] = &[(40, 0), (30, 1), (18, 2), (12, 3)];
+/// Card indexes in [`default_cards`] order (card-1, card-2, card-3, bus-card, blank-card,
+/// metro-card) with tap weights. The blank card is left to the scenarios (issuing it is a card
+/// centre gesture the random keys hardly ever reach).
+const CARD_WEIGHTS: &[(u64, usize)] = &[(40, 0), (30, 1), (18, 2), (9, 3), (3, 5)];
+/// How many cards [`default_cards`] makes; a crowd's students come after them.
+const DEFAULT_CARD_COUNT: u64 = 6;
 /// Sessions (in percent) with a crowd: extra student cards and many pulled cards nobody brings
 /// back, so that more than `MAX_UNRESOLVED_SALES` sales wait and the oldest goes in doubt.
 const CROWD_PERCENT: u64 = 12;
@@ -902,9 +907,9 @@ impl Session {
     /// card was pulled comes back only after the whole queue); otherwise any card.
     fn next_payer(&mut self) -> usize {
         let count = self.cards.cards().len() as u64;
-        if count > 4 && self.rng.chance(85) {
+        if count > DEFAULT_CARD_COUNT && self.rng.chance(85) {
             self.next_student += 1;
-            (4 + self.next_student % (count - 4)) as usize
+            (DEFAULT_CARD_COUNT + self.next_student % (count - DEFAULT_CARD_COUNT)) as usize
         } else {
             self.rng.weighted(CARD_WEIGHTS)
         }
@@ -912,8 +917,8 @@ impl Session {
 
     fn pick_card(&mut self) -> usize {
         let count = self.cards.cards().len() as u64;
-        if count > 4 && self.rng.chance(85) {
-            self.rng.between(4, count - 1) as usize
+        if count > DEFAULT_CARD_COUNT && self.rng.chance(85) {
+            self.rng.between(DEFAULT_CARD_COUNT, count - 1) as usize
         } else {
             self.rng.weighted(CARD_WEIGHTS)
         }
@@ -921,14 +926,16 @@ impl Session {
 
     fn arm_fault(&mut self) {
         // A crowd pulls cards away; a clean refusal would only abort the sale.
+        // (pulled-before-write is a clean refusal on the real driver: the card leaves unpaid.)
         let faults: &[WriteFault] = if self.crowd {
-            &[WriteFault::PulledBeforeWrite, WriteFault::PulledAfterWrite]
-        } else {
             &[
-                WriteFault::PulledBeforeWrite,
+                WriteFault::PulledAfterCommand,
                 WriteFault::PulledAfterWrite,
-                WriteFault::Refused,
+                WriteFault::HalfWritten,
+                WriteFault::DataNak,
             ]
+        } else {
+            &WriteFault::ALL
         };
         let fault = self.rng.pick(faults);
         self.cards.arm_fault(fault);
@@ -1558,13 +1565,18 @@ impl Session {
 /// Seeds the cards file: usually richer wallets than the defaults (so a session can sell for a
 /// few hundred steps), card-3 poor, sometimes a card-2 counter at its very end, sometimes a
 /// crowd of extra student cards (returns whether it did); sometimes the defaults exactly as
-/// the simulator creates them.
+/// the simulator creates them. The cards are made as the card centre would (issued through the
+/// wallet on the emulated reader, then given the seeded state with the key).
 fn write_cards_file(rng: &mut Rng, dir: &Path) -> Result<bool, String> {
     if rng.chance(15) {
         return Ok(false);
     }
     let crowd = rng.chance(CROWD_PERCENT);
     let mut cards = default_cards();
+    ensure!(
+        cards.len() as u64 == DEFAULT_CARD_COUNT,
+        "DEFAULT_CARD_COUNT is out of date"
+    );
     if crowd {
         for k in 0..CROWD_CARDS {
             let uid = CardUid::new(&[0xC0, 0xDE, 0, k as u8]).map_err(|e| e.to_string())?;
@@ -1575,30 +1587,23 @@ fn write_cards_file(rng: &mut Rng, dir: &Path) -> Result<bool, String> {
                 counter: 0,
                 last_tag: shared::record::TxnTag(0),
                 campus: true,
+                kind: SimCardKind::Wallet,
             });
         }
     }
-    let mut text = String::new();
-    for card in cards {
-        let balance = match card.name.as_str() {
+    for card in cards.iter_mut().filter(|c| c.campus) {
+        card.balance = match card.name.as_str() {
             "card-3" => Fen::new(rng.between(0, 500)),
             _ => Fen::new(rng.between(5_000, 200_000)),
         };
-        let counter = if card.name == "card-2" && rng.chance(15) {
+        card.counter = if card.name == "card-2" && rng.chance(15) {
             u32::MAX - rng.below(3) as u32
         } else {
             rng.below(1_000) as u32
         };
-        let _ = writeln!(
-            text,
-            "[[card]]\nname = \"{}\"\nuid = \"{}\"\nbalance = \"{balance}\"\ncounter = {counter}\nlast_tag = {}\ncampus = {}\n",
-            card.name,
-            card.uid,
-            rng.below(u64::from(u32::MAX)),
-            card.campus
-        );
+        card.last_tag = shared::record::TxnTag(rng.below(u64::from(u32::MAX)) as u32);
     }
-    std::fs::write(dir.join(SIM_CARDS_FILE), text).map_err(|e| format!("cards file: {e}"))?;
+    SimCards::create(dir, cards).map_err(|e| format!("cards file: {e}"))?;
     Ok(crowd)
 }
 

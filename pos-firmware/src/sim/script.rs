@@ -1,7 +1,8 @@
-//! The headless simulator: runs the whole till (keymap, core, real journal, simulated cards)
-//! from a script of keys, card taps, scanned codes and time steps, on a virtual clock, and prints
-//! every display change, beep and durable journal record as text. The same script always prints
-//! the same lines, so anyone can replay a merchant's day and check it. Format: `docs/script.md`.
+//! The headless simulator: runs the whole till (keymap, core, real journal, emulated cards read
+//! and written through the real wallet and reader driver) from a script of keys, card taps,
+//! scanned codes and time steps, on a virtual clock, and prints every display change, beep and
+//! durable journal record as text. The same script always prints the same lines, so anyone can
+//! replay a merchant's day and check it. Format: `docs/script.md`.
 
 use chrono::{NaiveDateTime, TimeDelta};
 use keymap::TillKey;
@@ -19,7 +20,7 @@ use crate::core::config::TillConfig;
 use crate::core::{Displays, Screen};
 use crate::link::{LinkEvent, LinkServer};
 use crate::runtime::{DownlinkAnswer, Input, LinkPeer, Now, Output, TillRuntime};
-use crate::sim::cards::{PausePoint, SimCards, WriteFault};
+use crate::sim::cards::{PausePoint, SimCards, SimCardsError, WriteFault};
 
 /// Time between two keys of one `keys` line.
 pub const KEY_GAP_MS: u64 = 100;
@@ -431,13 +432,27 @@ impl<W: Write> ScriptRunner<W> {
                 self.feed(Input::Tick)?;
             }
             "fault" => {
-                let fault = match rest {
-                    "pulled-before-write" => WriteFault::PulledBeforeWrite,
-                    "pulled-after-write" => WriteFault::PulledAfterWrite,
-                    "refused" => WriteFault::Refused,
-                    other => return Err(self.parse_error(format!("unknown fault '{other}'"))),
-                };
+                let fault = WriteFault::from_name(rest).ok_or_else(|| {
+                    let names: Vec<&str> = WriteFault::ALL.iter().map(|f| f.name()).collect();
+                    self.parse_error(format!(
+                        "unknown fault '{rest}': one of {}",
+                        names.join(", ")
+                    ))
+                })?;
                 self.cards.arm_fault(fault);
+            }
+            "snapshot-card" => {
+                let (name, label) = card_and_label(rest);
+                self.cards
+                    .snapshot_card(name, label)
+                    .map_err(|e| self.parse_error(e.to_string()))?
+            }
+            "restore-card" => {
+                let (name, label) = card_and_label(rest);
+                self.cards.restore_card(name, label).map_err(|e| match e {
+                    SimCardsError::Io { .. } => ScriptError::Fatal(e.to_string()),
+                    _ => self.parse_error(e.to_string()),
+                })?
             }
             "restart" => {
                 // The link server holds the journal's read handle: it goes first.
@@ -666,6 +681,16 @@ impl<W: Write> ScriptRunner<W> {
     }
 }
 
+/// The label of a card copy when a `snapshot-card` / `restore-card` line names none.
+pub const DEFAULT_COPY_LABEL: &str = "copy";
+
+/// "NAME [LABEL]" of `snapshot-card` and `restore-card`.
+fn card_and_label(rest: &str) -> (&str, &str) {
+    let mut words = rest.split_whitespace();
+    let name = words.next().unwrap_or("");
+    (name, words.next().unwrap_or(DEFAULT_COPY_LABEL))
+}
+
 /// A screen as one line: its lines joined by " | ", trailing blank lines dropped.
 pub fn screen_text(screen: &Screen) -> String {
     let last = screen
@@ -777,6 +802,36 @@ pub fn default_data_dir() -> &'static Path {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn runner(dir: &Path) -> ScriptRunner<Vec<u8>> {
+        let setup = ScriptSetup {
+            data_dir: dir.to_path_buf(),
+            config: TillConfig::default(),
+            start: parse_local(DEFAULT_START).unwrap(),
+            pause_at: None,
+            link: None,
+        };
+        ScriptRunner::start(setup, Vec::new()).unwrap()
+    }
+
+    #[test]
+    fn fault_and_card_copy_lines_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut run = runner(dir.path());
+        let error = run.run_line("fault pulled-away").unwrap_err().to_string();
+        assert!(
+            error.contains("unknown fault 'pulled-away'") && error.contains("half-written"),
+            "{error}"
+        );
+        let error = run.run_line("restore-card card-1").unwrap_err().to_string();
+        assert!(error.contains("no saved copy 'card-1 copy'"), "{error}");
+        let error = run.run_line("snapshot-card nope").unwrap_err().to_string();
+        assert!(error.contains("no simulated card 'nope'"), "{error}");
+        run.run_line("fault garbled-acked").unwrap();
+        assert_eq!(run.cards().armed_fault(), Some(WriteFault::GarbledAcked));
+        run.run_line("snapshot-card card-1 before").unwrap();
+        run.run_line("restore-card CARD-1 before").unwrap();
+    }
 
     #[test]
     fn durations_parse() {

@@ -7,8 +7,10 @@
 //! records, and a bar with the simulator's own keys.
 //!
 //! Keys: the till's keys as in `keymap/KEYS.md` (Esc / `c` = 清零 …); F5…F10 or `z x v b n m` tap
-//! card 1…6; `/` opens a prompt to scan a payment code (Enter scans, Esc cancels); `r` tears the
-//! next card write (the card is pulled right after the write reaches it); `?` shows every key;
+//! card 1…6 (emulated Mifare cards read through the real wallet and driver, `sim::cards`); `/`
+//! opens a prompt to scan a payment code (Enter scans, Esc cancels); `r` arms a fault at the next
+//! card write (pulled right after the write reaches the card; pressed again, the next of the
+//! emulator's faults, then none); `?` shows every key;
 //! Ctrl-C / Ctrl-Q quits. An Alt+key event counts as Esc then the key: that is how it arrives
 //! when Esc and the next key are joined on the way (tmux's escape-time, slow links).
 //!
@@ -44,7 +46,7 @@ use crate::core::{Beep, Displays, CUSTOMER_LINES, MERCHANT_LINES};
 use crate::journal::JournalError;
 use crate::link::{LinkEvent, LinkServer};
 use crate::runtime::{Input, LinkPeer, Now, Output, RuntimeError, TillRuntime};
-use crate::sim::cards::{SimCard, SimCards, WriteFault};
+use crate::sim::cards::{SimCard, SimCardKind, SimCards, WriteFault};
 use crate::sim::script::describe_record;
 
 /// The longest the loop waits without ticking the till (clock screens, message timeouts).
@@ -404,15 +406,19 @@ impl Sim {
                 }
             }
             Action::PromptCancel => self.prompt = None,
-            Action::ArmTear => {
-                if self.cards.armed_fault().is_none() {
-                    self.cards.arm_fault(WriteFault::PulledAfterWrite);
+            Action::ArmTear => match next_fault(self.cards.armed_fault()) {
+                Some(fault) => {
+                    self.cards.arm_fault(fault);
                     self.note(
                         LogKind::Warn,
-                        "the next card write will be torn (card pulled after the write)".into(),
+                        format!("the next card write will be torn: {fault} ({TEAR_KEY} again: the next fault)"),
                     );
                 }
-            }
+                None => {
+                    self.cards.disarm_fault();
+                    self.note(LogKind::Info, "no fault at the next card write".into());
+                }
+            },
             Action::OpenHelp => self.help_open = true,
             Action::CloseHelp => self.help_open = false,
             Action::Ignore => {}
@@ -449,10 +455,10 @@ impl Sim {
             return answers;
         }
         let now = self.clock.now();
-        let tear_armed = self.cards.armed_fault().is_some();
+        let armed = self.cards.armed_fault();
         let result = self.runtime.handle(input, now, &mut self.cards);
         // Logged where it happened: after the sale's intent (journaled before the write).
-        let mut torn = tear_armed && self.cards.armed_fault().is_none();
+        let mut torn = armed.is_some() && self.cards.armed_fault().is_none();
         match result {
             Ok(outputs) => {
                 for output in outputs {
@@ -469,8 +475,13 @@ impl Sim {
                                 link.journal_grew();
                             }
                             self.note(LogKind::Record, describe_record(&record));
-                            if torn && matches!(record.body, RecordBody::SaleIntent(_)) {
-                                self.note_torn_write();
+                            if torn
+                                && matches!(
+                                    record.body,
+                                    RecordBody::SaleIntent(_) | RecordBody::LoadIntent(_)
+                                )
+                            {
+                                self.note_torn_write(armed);
                                 torn = false;
                             }
                         }
@@ -486,7 +497,7 @@ impl Sim {
             }
         }
         if torn {
-            self.note_torn_write();
+            self.note_torn_write(armed);
         }
         if !self.runtime.combo_armed() {
             self.combo.clear();
@@ -508,9 +519,10 @@ impl Sim {
         }
     }
 
-    fn note_torn_write(&mut self) {
-        let text = "⚡ torn write: the card was pulled right after the write (拔卡)";
-        self.note(LogKind::Warn, text.into());
+    fn note_torn_write(&mut self, fault: Option<WriteFault>) {
+        let name = fault.map_or("?", WriteFault::name);
+        let text = format!("⚡ torn write: {name} struck the card write (拔卡)");
+        self.note(LogKind::Warn, text);
     }
 
     fn note(&mut self, kind: LogKind, text: String) {
@@ -534,7 +546,7 @@ impl Sim {
             help_open: self.help_open,
             fatal: self.fatal.as_deref(),
             combo_hint: combo_hint(&self.combo, self.runtime.combo_armed()),
-            tear_armed: self.cards.armed_fault().is_some(),
+            tear_armed: self.cards.armed_fault(),
         }
     }
 }
@@ -692,6 +704,20 @@ fn poll_timeout(deadlines: (Option<UnixMillis>, Option<u64>), now: Now) -> Durat
     Duration::from_millis(ms.clamp(MIN_POLL_MS, MAX_POLL_MS))
 }
 
+/// What the tear key arms after `armed`: the classic tear first, then every other fault in
+/// turn, then nothing.
+fn next_fault(armed: Option<WriteFault>) -> Option<WriteFault> {
+    let order = std::iter::once(WriteFault::PulledAfterWrite).chain(
+        WriteFault::ALL
+            .into_iter()
+            .filter(|f| *f != WriteFault::PulledAfterWrite),
+    );
+    match armed {
+        None => Some(WriteFault::PulledAfterWrite),
+        Some(fault) => order.skip_while(|f| *f != fault).nth(1),
+    }
+}
+
 /// The labels of the keys that tap card `index` ("F5 z"), or blanks.
 fn tap_label(index: usize) -> String {
     match TAP_KEYS.get(index) {
@@ -715,10 +741,22 @@ fn sim_key_help() -> Vec<String> {
             TAP_KEYS.len()
         ),
         format!("  {SCAN_KEY}  scan a payment code 扫码 (type it, Enter scans, Esc cancels)"),
-        format!("  {TEAR_KEY}  tear the next card write: the card is pulled right after it 拔卡"),
+        format!("  {TEAR_KEY}  tear the next card write 拔卡: pulled-after-write; again: the next fault"),
+        format!("     ({}), then none", fault_names()),
         format!("  {HELP_KEY}  this help 帮助"),
         "  Ctrl-C / Ctrl-Q  quit 退出".to_string(),
     ]
+}
+
+/// The faults the tear key steps through, in its order.
+fn fault_names() -> String {
+    let mut names = Vec::new();
+    let mut fault = next_fault(None);
+    while let Some(f) = fault {
+        names.push(f.name());
+        fault = next_fault(Some(f));
+    }
+    names.join(", ")
 }
 
 // ----- drawing -------------------------------------------------------------------------------
@@ -734,7 +772,8 @@ struct View<'a> {
     help_open: bool,
     fatal: Option<&'a str>,
     combo_hint: Option<String>,
-    tear_armed: bool,
+    /// The fault armed for the next card write.
+    tear_armed: Option<WriteFault>,
 }
 
 /// Where each panel goes.
@@ -886,7 +925,7 @@ fn draw_display(
     frame.render_widget(Paragraph::new(text).block(block), area);
 }
 
-fn draw_cards(frame: &mut Frame, area: Rect, cards: &[SimCard], tear_armed: bool) {
+fn draw_cards(frame: &mut Frame, area: Rect, cards: &[SimCard], tear_armed: Option<WriteFault>) {
     let block = Block::bordered()
         .title(" 模拟卡 Cards (刷卡 tap) ")
         .border_style(Style::new().fg(Color::Green));
@@ -913,14 +952,18 @@ fn draw_cards(frame: &mut Frame, area: Rect, cards: &[SimCard], tear_armed: bool
         .iter()
         .enumerate()
         .map(|(i, card)| {
-            let (balance, balance_style) = if card.campus {
-                (format!("¥{}", card.balance), Style::new().fg(Color::Green))
-            } else {
-                ("非校园卡".to_string(), Style::new().fg(Color::DarkGray))
+            let dim = Style::new().fg(Color::DarkGray);
+            let (balance, balance_style) = match card.kind {
+                SimCardKind::Wallet => {
+                    (format!("¥{}", card.balance), Style::new().fg(Color::Green))
+                }
+                SimCardKind::OtherCampus(_) => ("外校卡".to_string(), dim),
+                SimCardKind::Blank => ("空白卡".to_string(), Style::new().fg(Color::Cyan)),
+                SimCardKind::Unreadable => ("非校园卡".to_string(), dim),
             };
             Line::from(vec![
                 Span::styled(
-                    format!("{:<key_w$}  ", tap_label(i)),
+                    format!("{:<key_w$} ", tap_label(i)),
                     Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
                 ),
                 Span::raw(pad_right(&card.name, name_w)),
@@ -929,7 +972,7 @@ fn draw_cards(frame: &mut Frame, area: Rect, cards: &[SimCard], tear_armed: bool
                     format!("{:<uid_w$} ", card.uid.to_string()),
                     Style::new().fg(Color::DarkGray),
                 ),
-                Span::styled(pad_left(&balance, 9), balance_style),
+                Span::styled(pad_left(&balance, 8), balance_style),
             ])
         })
         .collect();
@@ -943,9 +986,9 @@ fn draw_cards(frame: &mut Frame, area: Rect, cards: &[SimCard], tear_armed: bool
         height: 1,
         ..inner
     };
-    let tear = if tear_armed {
+    let tear = if let Some(fault) = tear_armed {
         Line::from(Span::styled(
-            "(!) next write will be torn 下次写卡中断",
+            format!("(!) next write: {fault} 下次写卡中断"),
             Style::new()
                 .fg(Color::White)
                 .bg(Color::Red)
@@ -1018,12 +1061,17 @@ fn draw_bar(frame: &mut Frame, area: Rect, prompt: Option<&str>, card_count: usi
             }
         }
         None => {
-            // Fits 80 columns: the F-keys are shown next to the cards.
+            // Fits 80 columns: the F-keys are shown next to the cards; past four cards only the
+            // first and the last letter.
             let letters: Vec<String> = TAP_KEYS
                 .iter()
                 .take(card_count)
                 .map(|(_, c)| c.to_string())
                 .collect();
+            let letters = match (letters.first(), letters.last()) {
+                (Some(first), Some(last)) if letters.len() > 4 => vec![format!("{first}…{last}")],
+                _ => letters,
+            };
             let mut spans = Vec::new();
             for (keys, what) in [
                 (letters.join(" "), "刷卡 tap"),
@@ -1531,7 +1579,7 @@ mod tests {
             help_open: false,
             fatal: None,
             combo_hint: None,
-            tear_armed: false,
+            tear_armed: None,
         }
     }
 
@@ -1560,6 +1608,8 @@ mod tests {
             "0452617A8B9C80",
             "F5 z",
             "F8 b",
+            "外校卡",
+            "空白卡",
             "非校园卡",
             "Esc / c",
             "清零",
@@ -1595,14 +1645,14 @@ mod tests {
         let mut v = view(&f);
         v.prompt = Some("134567890123456789");
         v.combo_hint = combo_hint(&[TillKey::Clear], true);
-        v.tear_armed = true;
+        v.tear_armed = Some(WriteFault::PulledAfterWrite);
         let (text, _) = render(&v, 110, 32);
         for expected in [
             "扫码 Scan code",
             "134567890123456789",
             "Esc 取消",
             "清零+ …",
-            "next write will be torn",
+            "next write: pulled-after-write",
         ] {
             assert!(
                 text.contains(expected),
@@ -1671,7 +1721,7 @@ mod tests {
         let mut v = view(&f);
         v.prompt = Some(&code);
         v.combo_hint = Some("F2+1+ …".into());
-        v.tear_armed = true;
+        v.tear_armed = Some(WriteFault::PulledAfterWrite);
         for width in (0..=130)
             .step_by(7)
             .chain([1, 2, MIN_WIDTH - 1, MIN_WIDTH, 91, 92, 93])
@@ -1713,7 +1763,7 @@ mod tests {
         let f = fixture();
         let (text, _) = render(&view(&f), 80, 24);
         assert!(
-            text.contains("z x v b") && text.contains("退出 quit"),
+            text.contains("z…m") && text.contains("退出 quit"),
             "the bar fits 80 columns:\n{text}"
         );
     }
@@ -1797,9 +1847,9 @@ mod tests {
         for code in [KeyCode::Char('3'), KeyCode::Enter, KeyCode::Char('r')] {
             key(&mut sim, code);
         }
-        assert!(sim.view().tear_armed);
+        assert_eq!(sim.view().tear_armed, Some(WriteFault::PulledAfterWrite));
         key(&mut sim, KeyCode::F(6));
-        assert!(!sim.view().tear_armed, "used by the write");
+        assert_eq!(sim.view().tear_armed, None, "used by the write");
         let texts: Vec<&str> = sim.log.iter().map(|e| e.text.as_str()).collect();
         let intent = texts.iter().position(|t| t.contains("sale-intent"));
         let torn = texts.iter().position(|t| t.contains("torn write:"));

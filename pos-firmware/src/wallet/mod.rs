@@ -156,7 +156,7 @@ pub fn issue_card(
     serial: CardSerial,
     opening_balance: Fen,
 ) -> Result<CardImage, IssueError> {
-    let result = issue_in_session(reader, cfg, serial, opening_balance);
+    let result = issue_in_session(reader, cfg, Some(serial), opening_balance);
     let _ = reader.release();
     result
 }
@@ -237,18 +237,11 @@ impl<R: MifareReader> CardWriter for WalletReader<R> {
     /// assigns serials.
     fn issue_card(&mut self) -> IssueOutcome {
         self.release_held();
-        let serial = match self.reader.select() {
-            Ok(Some(card)) => {
-                let uid = card.uid.as_bytes();
-                let tail: [u8; 4] = uid[uid.len().saturating_sub(4)..]
-                    .try_into()
-                    .unwrap_or([0; 4]);
-                CardSerial(u32::from_be_bytes(tail))
-            }
-            Ok(None) | Err(_) => return IssueOutcome::NotIssued(IssueRefusal::NoCard),
-        };
+        // One session: a select, a HLTA and a second select would find no card on a real
+        // reader (a halted card does not answer REQA).
+        let result = issue_in_session(&mut self.reader, &self.config, None, Fen::ZERO);
         let _ = self.reader.release();
-        match issue_card(&mut self.reader, &self.config, serial, Fen::ZERO) {
+        match result {
             Ok(image) => IssueOutcome::Issued(image),
             Err(IssueError::NoCard | IssueError::Io(_)) => {
                 IssueOutcome::NotIssued(IssueRefusal::NoCard)
@@ -442,10 +435,12 @@ fn confirm(
     CardWriteOutcome::Unknown
 }
 
+/// `serial: None` numbers the card by its UID's last 4 bytes (until a card-management system
+/// assigns serials).
 fn issue_in_session(
     reader: &mut dyn MifareReader,
     cfg: &WalletConfig,
-    serial: CardSerial,
+    serial: Option<CardSerial>,
     opening_balance: Fen,
 ) -> Result<CardImage, IssueError> {
     if opening_balance.get() > MAX_CARD_BALANCE_FEN {
@@ -477,6 +472,13 @@ fn issue_in_session(
     if decode_access_bytes([trailer[6], trailer[7], trailer[8]]).map(|c| c[3]) != Some(0b001) {
         return Err(IssueError::TrailerLocked);
     }
+    let serial = serial.unwrap_or_else(|| {
+        let uid = card.uid.as_bytes();
+        let tail: [u8; 4] = uid[uid.len().saturating_sub(4)..]
+            .try_into()
+            .unwrap_or([0; 4]);
+        CardSerial(u32::from_be_bytes(tail))
+    });
     let header = Header {
         campus: cfg.campus,
         serial,
