@@ -366,6 +366,28 @@ fn halted_card_is_not_selected_again_until_it_is_tapped_again() {
 }
 
 #[test]
+fn wake_selects_a_card_halted_on_the_reader_and_a_failed_auth_halts_it_again() {
+    let (control, mut reader) = with_card(&UID7);
+    tap_and_auth(&mut reader, 4);
+    reader.release().unwrap();
+    assert_eq!(
+        reader.select(),
+        Ok(None),
+        "REQA: a halted card stays silent"
+    );
+    let card = reader.wake().unwrap().expect("WUPA wakes it");
+    assert_eq!(card.uid.as_bytes(), &UID7);
+    // A card woken from HALT goes back to HALT on a protocol error (a wrong key here).
+    assert_eq!(
+        reader.authenticate(&card, 4, &[0x12; 6]),
+        Err(CardIoError::AuthFailed)
+    );
+    assert_eq!(control.card_state(), Some(CardState::Halt));
+    assert_eq!(reader.select(), Ok(None));
+    assert!(reader.wake().unwrap().is_some());
+}
+
+#[test]
 fn release_without_auth_halts_too() {
     let (control, mut reader) = with_card(&UID7);
     reader.select().unwrap().unwrap();

@@ -35,6 +35,8 @@ const MF_CRYPTO1_ON: u8 = 0x08;
 const MAX_CASCADE_LEVELS: usize = 3;
 const SELECT_COMMANDS: [u8; MAX_CASCADE_LEVELS] = [0x93, 0x95, 0x97];
 const REQA: u8 = 0x26;
+/// ISO 14443-3 WUPA: like REQA, but halted cards answer too.
+const WUPA: u8 = 0x52;
 /// Bits of the short REQA frame.
 const SHORT_FRAME_BITS: u8 = 7;
 /// NVB of an anticollision frame with no UID bits known.
@@ -189,11 +191,12 @@ impl<SPI: SpiDevice> Mfrc522Reader<SPI> {
         Ok((uid_part, sak.buffer[0]))
     }
 
-    fn select_card(&mut self) -> Result<Option<TappedCard>, CardIoError> {
+    /// `request` is REQA (idle cards only) or WUPA (halted ones too).
+    fn select_card(&mut self, request: u8) -> Result<Option<TappedCard>, CardIoError> {
         // A previous session may have left Crypto1 on; REQA must go out in plain text.
         self.driver.stop_crypto1().map_err(|e| self.card_error(e))?;
         let atqa: DriverResult<FifoData<2>, SPI> =
-            self.driver.transceive(&[REQA], SHORT_FRAME_BITS, 0);
+            self.driver.transceive(&[request], SHORT_FRAME_BITS, 0);
         let atqa = match atqa {
             Ok(atqa) => atqa,
             Err(DriverError::Timeout) => return Ok(None),
@@ -292,7 +295,12 @@ fn expect_ack(answer: &FifoData<1>) -> Result<(), CardIoError> {
 impl<SPI: SpiDevice> MifareReader for Mfrc522Reader<SPI> {
     fn select(&mut self) -> Result<Option<TappedCard>, CardIoError> {
         self.begin()?;
-        self.select_card()
+        self.select_card(REQA)
+    }
+
+    fn wake(&mut self) -> Result<Option<TappedCard>, CardIoError> {
+        self.begin()?;
+        self.select_card(WUPA)
     }
 
     fn authenticate(

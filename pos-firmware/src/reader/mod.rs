@@ -57,6 +57,10 @@ pub enum WriteError {
 pub trait MifareReader {
     /// Looks for a card in the field (REQA) and selects it; `Ok(None)` when there is none.
     fn select(&mut self) -> Result<Option<TappedCard>, CardIoError>;
+    /// Like [`MifareReader::select`] but with WUPA, which also wakes a card halted at the end of
+    /// an earlier exchange while it stayed on the reader (the card centre issues the blank card
+    /// its tap just read).
+    fn wake(&mut self) -> Result<Option<TappedCard>, CardIoError>;
     /// Authenticates the sector holding `block` with key A.
     fn authenticate(
         &mut self,

@@ -47,6 +47,9 @@ impl MifareReader for SpidevReader {
     fn select(&mut self) -> Result<Option<TappedCard>, CardIoError> {
         self.reader.select()
     }
+    fn wake(&mut self) -> Result<Option<TappedCard>, CardIoError> {
+        self.reader.wake()
+    }
     fn authenticate(
         &mut self,
         card: &TappedCard,

@@ -744,15 +744,8 @@ impl CardWriter for SimCards {
     }
 
     fn issue_card(&mut self) -> IssueOutcome {
-        // The tap that showed the card blank ended with HLTA, and `WalletReader::issue_card`
-        // selects with REQA, which a halted card ignores: issuing right after the tap would
-        // always fail with "no card". The staff member lifts the card and presents it again
-        // (it powers up in IDLE). Known wallet limitation, see the branch report.
-        if let Some(index) = self.on_reader {
-            self.lift_card();
-            self.control.place_card(self.stored[index].card.clone());
-            self.on_reader = Some(index);
-        }
+        // The tap that showed the card blank ended with HLTA; the card stays on the reader and
+        // `WalletReader::issue_card` wakes it with WUPA, as on the device.
         let before = self.on_reader.map(|i| self.stored[i].card.clone());
         let outcome = self.wallet.issue_card();
         self.note_struck_fault();

@@ -291,7 +291,17 @@ fn is_trailer(block: u8) -> bool {
 
 impl MifareReader for MemoryCardReader {
     fn select(&mut self) -> Result<Option<TappedCard>, CardIoError> {
-        if !self.begin() || self.state == ChipState::Halted {
+        if self.state == ChipState::Halted {
+            // Counts as an exchange like any other (for the fault plan), but a halted card
+            // ignores REQA.
+            let _ = self.begin();
+            return Ok(None);
+        }
+        self.wake()
+    }
+
+    fn wake(&mut self) -> Result<Option<TappedCard>, CardIoError> {
+        if !self.begin() {
             return Ok(None);
         }
         let Some(card) = &self.card else {

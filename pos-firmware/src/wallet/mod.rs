@@ -446,8 +446,9 @@ fn issue_in_session(
     if opening_balance.get() > MAX_CARD_BALANCE_FEN {
         return Err(IssueError::BalanceAboveMax(opening_balance.get()));
     }
+    // WUPA: the blank card usually lies on the reader since the tap that read it (and halted it).
     let card = reader
-        .select()
+        .wake()
         .map_err(IssueError::Io)?
         .ok_or(IssueError::NoCard)?;
     if !MIFARE_CLASSIC_SAKS.contains(&card.sak) {
@@ -459,7 +460,8 @@ fn issue_in_session(
         Err(CardIoError::AuthFailed) => {}
         Err(error) => return Err(IssueError::Io(error)),
     }
-    let card = match reader.select().map_err(IssueError::Io)? {
+    // The failed authentication sent the card back to HALT (it was woken from there): WUPA again.
+    let card = match reader.wake().map_err(IssueError::Io)? {
         Some(again) if again.uid == card.uid => again,
         _ => return Err(IssueError::NoCard),
     };
