@@ -1160,3 +1160,42 @@ fn every_card_fault_settles_to_exactly_one_debit_or_load() {
         assert!(outcome(name) > 0, "no case ended {name}");
     }
 }
+
+/// Regression (driver): a read garbled in the write phase while the card stays in the field
+/// used to end the sale on "tap again" (and, before the write, to refuse it), because the
+/// wallet's fresh select never found the card still selected from the broken session. Every
+/// such read now goes on in a fresh session and the money moves at once.
+#[test]
+fn a_garbled_read_in_the_write_phase_still_commits_at_once() {
+    let mut cases = 0;
+    for uid in uids() {
+        let card = issued_card(&uid);
+        for op in [Operation::Debit, Operation::Load] {
+            let counts = dry_run(op, uid, &card);
+            for read_index in counts.tap.reads..counts.write.reads {
+                let case = Case {
+                    op,
+                    uid,
+                    injection: Injection {
+                        faults: vec![Fault::Read {
+                            read_index,
+                            fault: ReadFault::CorruptedCrc,
+                        }],
+                        leave_after_exchanges: None,
+                    },
+                    restart: false,
+                    next: NextTap::Same,
+                };
+                let run = faulted_tap(&case, &card);
+                assert!(run.struck, "{case:?}");
+                assert_eq!(run.bench.committed_count(), 1, "{case:?}");
+                assert!(
+                    run.counts.write.auths > counts.write.auths,
+                    "{case:?}: a fresh session"
+                );
+                cases += 1;
+            }
+        }
+    }
+    assert!(cases > 0);
+}
