@@ -913,6 +913,13 @@ fn run_case(case: &Case, card: &EmulatedCard, tally: &mut Tally) {
         expected_change -= i64::try_from(OTHER_TILL_DEBIT_FEN).unwrap();
     }
     let final_state = decode(&bench.card(), &bench.uid).unwrap();
+    for block in [HEADER_BLOCK, TRAILER_BLOCK] {
+        assert_eq!(
+            bench.card().block(block),
+            card.block(block),
+            "{name}: only the state slots are ever written"
+        );
+    }
     let change = i64::try_from(final_state.balance.get()).unwrap()
         - i64::try_from(initial_state.balance.get()).unwrap();
     assert_eq!(
