@@ -365,6 +365,37 @@ fn halted_card_is_not_selected_again_until_it_is_tapped_again() {
     assert!(reader.select().unwrap().is_some());
 }
 
+/// Regression: a read garbled mid-session leaves the card AUTHENTICATED; it takes the next
+/// REQA as a protocol error and drops to IDLE without answering. The wallet's fresh-session
+/// read-back after a write depends on the next select finding it, so the driver asks again
+/// after a session it never released (and only then: a halted card stays halted).
+#[test]
+fn a_card_left_selected_by_an_unreleased_session_is_selected_again() {
+    for uid in [&UID4[..], &UID7[..]] {
+        let (control, mut reader) = with_card(uid);
+        control.set_block(4, OLD).unwrap();
+        control.inject(Fault::Read {
+            read_index: 0,
+            fault: ReadFault::CorruptedCrc,
+        });
+        let card = tap_and_auth(&mut reader, 4);
+        assert_eq!(reader.read_block(4), Err(CardIoError::Garbled("bad CRC")));
+        assert!(matches!(
+            control.card_state(),
+            Some(CardState::Authenticated { .. })
+        ));
+        let again = reader
+            .select()
+            .unwrap()
+            .expect("the card is still in the field");
+        assert_eq!(again, card);
+        reader.authenticate(&again, 4, &KEY).unwrap();
+        assert_eq!(reader.read_block(4), Ok(OLD));
+        reader.release().unwrap();
+        assert_eq!(reader.select(), Ok(None), "released: halted, not woken");
+    }
+}
+
 #[test]
 fn wake_selects_a_card_halted_on_the_reader_and_a_failed_auth_halts_it_again() {
     let (control, mut reader) = with_card(&UID7);

@@ -5,7 +5,9 @@
 //! - the chip's version is checked before `init` (a dead bus reads 0x00/0xFF);
 //! - select is our own REQA + anticollision/select over the crate's public `transceive`: it
 //!   checks BCC and CRC, refuses a cascade beyond level 3 instead of panicking, and never wakes
-//!   a halted card (REQA, not WUPA);
+//!   a halted card (REQA, not WUPA); a card still selected from a session that was never
+//!   released (a read garbled mid-session) takes the first REQA as a protocol error and drops
+//!   to IDLE without answering, so after such a session a silent REQA is sent once more;
 //! - authentication of a 7-byte UID uses its last 4 bytes (the crate passes the first 4);
 //! - READ and WRITE are our own over `transceive`: the 4-bit ACK of both WRITE phases is
 //!   checked (the crate's `mf_write` takes a NAK for success), a NAK to READ is reported as a
@@ -106,6 +108,9 @@ pub struct Mfrc522Reader<SPI: SpiDevice> {
     spi: BudgetedSpi<SPI>,
     budget: Budget,
     version: u8,
+    /// A card was selected and not released since: it may still be ACTIVE or AUTHENTICATED,
+    /// where it ignores REQA (and falls back to IDLE).
+    session_open: bool,
 }
 
 impl<SPI: SpiDevice> Mfrc522Reader<SPI> {
@@ -124,6 +129,7 @@ impl<SPI: SpiDevice> Mfrc522Reader<SPI> {
             spi: budgeted,
             budget: options.budget,
             version,
+            session_open: false,
         })
     }
 
@@ -191,16 +197,33 @@ impl<SPI: SpiDevice> Mfrc522Reader<SPI> {
         Ok((uid_part, sak.buffer[0]))
     }
 
-    /// `request` is REQA (idle cards only) or WUPA (halted ones too).
-    fn select_card(&mut self, request: u8) -> Result<Option<TappedCard>, CardIoError> {
+    /// `command` (REQA or WUPA): the ATQA of a card that answered, `None` when none did.
+    fn request(&mut self, command: u8) -> Result<Option<FifoData<2>>, CardIoError> {
+        let atqa: DriverResult<FifoData<2>, SPI> =
+            self.driver.transceive(&[command], SHORT_FRAME_BITS, 0);
+        match atqa {
+            Ok(atqa) => Ok(Some(atqa)),
+            Err(DriverError::Timeout) => Ok(None),
+            Err(e) => Err(self.card_error(e)),
+        }
+    }
+
+    /// `command` is REQA (idle cards only) or WUPA (halted ones too).
+    fn select_card(&mut self, command: u8) -> Result<Option<TappedCard>, CardIoError> {
         // A previous session may have left Crypto1 on; REQA must go out in plain text.
         self.driver.stop_crypto1().map_err(|e| self.card_error(e))?;
-        let atqa: DriverResult<FifoData<2>, SPI> =
-            self.driver.transceive(&[request], SHORT_FRAME_BITS, 0);
-        let atqa = match atqa {
-            Ok(atqa) => atqa,
-            Err(DriverError::Timeout) => return Ok(None),
-            Err(e) => return Err(self.card_error(e)),
+        let atqa = match self.request(command)? {
+            Some(atqa) => atqa,
+            // The card of an unreleased session took that request as an error and is IDLE now
+            // (ISO/IEC 14443-3): ask once more, within a fresh budget.
+            None if std::mem::take(&mut self.session_open) => {
+                self.begin()?;
+                match self.request(command)? {
+                    Some(atqa) => atqa,
+                    None => return Ok(None),
+                }
+            }
+            None => return Ok(None),
         };
         if atqa.valid_bytes != 2 || atqa.valid_bits != 0 {
             return Err(CardIoError::Garbled("bad ATQA"));
@@ -295,12 +318,16 @@ fn expect_ack(answer: &FifoData<1>) -> Result<(), CardIoError> {
 impl<SPI: SpiDevice> MifareReader for Mfrc522Reader<SPI> {
     fn select(&mut self) -> Result<Option<TappedCard>, CardIoError> {
         self.begin()?;
-        self.select_card(REQA)
+        let selected = self.select_card(REQA)?;
+        self.session_open = selected.is_some();
+        Ok(selected)
     }
 
     fn wake(&mut self) -> Result<Option<TappedCard>, CardIoError> {
         self.begin()?;
-        self.select_card(WUPA)
+        let selected = self.select_card(WUPA)?;
+        self.session_open = selected.is_some();
+        Ok(selected)
     }
 
     fn authenticate(
@@ -370,6 +397,7 @@ impl<SPI: SpiDevice> MifareReader for Mfrc522Reader<SPI> {
     }
 
     fn release(&mut self) -> Result<(), CardIoError> {
+        self.session_open = false;
         self.begin()?;
         let halted = self.driver.hlta().map_err(|e| match e {
             DriverError::Nak => CardIoError::Garbled("the card answered HLTA"),
