@@ -239,6 +239,7 @@ impl Till {
         let lang = self.lang();
         match self.load_evidence(&pending, card) {
             WriteEvidence::OnCard => {
+                self.remember_card(card);
                 self.settle_load(RecordBody::LoadCommitted(LoadCommitted {
                     intent: pending.intent,
                     amount: pending.load.amount,
@@ -246,7 +247,6 @@ impl Till {
                     balance_after: card.balance,
                     recovered: true,
                 }));
-                self.remember_card(card);
                 self.show_message(
                     vec![
                         tr(lang, "上次充值已到账", "Earlier load arrived"),
@@ -371,6 +371,8 @@ impl Till {
 
     fn commit_load(&mut self, pending: PendingLoad, card: &CardImage, recovered: bool) {
         let lang = self.lang();
+        // Remembered first, so that the commit's durable append makes it durable too.
+        self.remember_card(card);
         self.settle_load(RecordBody::LoadCommitted(LoadCommitted {
             intent: pending.intent,
             amount: pending.load.amount,
@@ -378,7 +380,6 @@ impl Till {
             balance_after: card.balance,
             recovered,
         }));
-        self.remember_card(card);
         self.mode = Mode::LoadAmount(AmountEntry::default());
         let done = tr(lang, "充值成功", "Load OK");
         self.overlay = Some(Overlay {
@@ -425,11 +426,11 @@ impl Till {
         let lang = self.lang();
         match outcome {
             IssueOutcome::Issued(card) => {
+                self.remember_card(&card);
                 self.write(RecordBody::CardIssued(CardIssued {
                     uid: card.uid,
                     opening_balance: card.balance,
                 }));
-                self.remember_card(&card);
                 self.show_message(
                     vec![
                         tr(lang, "开卡成功", "Card issued"),

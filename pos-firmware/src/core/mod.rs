@@ -119,8 +119,9 @@ pub enum Effect {
     /// [`Till::handle_card_issued`].
     IssueCard,
     /// Remember that this till saw (or wrote) the card at this transaction counter, so that a
-    /// card restored to an earlier state is caught. Best effort: a lost update only weakens the
-    /// check, it never refuses a good card.
+    /// card restored to an earlier state is caught. Not fsynced on its own: the core emits it
+    /// before the commit record, whose durable append (sled's flush is database-wide) makes it
+    /// durable; a lost update only weakens the check, it never refuses a good card.
     RememberCard {
         uid: shared::CardUid,
         counter: u32,
