@@ -16,7 +16,7 @@ use super::card::{
 use super::config::Lang;
 use super::entry::{AmountEntry, EntryError};
 use super::text::{balance, tr, yuan};
-use super::{Beep, Effect, Mode, Overlay, Till, MAX_UNRESOLVED_SALES, SUCCESS_SHOW_MS};
+use super::{Beep, Effect, Mode, Till, MAX_UNRESOLVED_SALES};
 
 /// The smallest top-up (the campus's rule: loads are whole multiples of ¥10).
 pub const MIN_LOAD: Fen = Fen::from_yuan(10);
@@ -150,7 +150,7 @@ impl Till {
         };
         if self.snap.pending_loads.len() >= MAX_UNRESOLVED_SALES {
             if let Some(oldest) = self.snap.pending_loads.first().copied() {
-                self.settle_load(RecordBody::LoadInDoubt(LoadInDoubt {
+                self.settle(RecordBody::LoadInDoubt(LoadInDoubt {
                     intent: oldest.intent,
                     reason: InDoubtReason::TooManyUnresolved,
                 }));
@@ -190,7 +190,7 @@ impl Till {
         match self.load_evidence(&pending, card) {
             WriteEvidence::OnCard => self.commit_load(pending, card, true),
             WriteEvidence::NotOnCard if request.resumes >= MAX_LOAD_RESUMES => {
-                self.settle_load(RecordBody::LoadInDoubt(LoadInDoubt {
+                self.settle(RecordBody::LoadInDoubt(LoadInDoubt {
                     intent: pending.intent,
                     reason: InDoubtReason::ResumeLimitReached,
                 }));
@@ -240,7 +240,7 @@ impl Till {
         match self.load_evidence(&pending, card) {
             WriteEvidence::OnCard => {
                 self.remember_card(card);
-                self.settle_load(RecordBody::LoadCommitted(LoadCommitted {
+                self.settle(RecordBody::LoadCommitted(LoadCommitted {
                     intent: pending.intent,
                     amount: pending.load.amount,
                     uid: pending.load.uid,
@@ -277,7 +277,7 @@ impl Till {
             WriteEvidence::NotOnCard => {
                 // Not at the card centre, and the card is about to be used: the load certainly
                 // did not happen, so it is recorded for refund now, before anything changes it.
-                self.settle_load(RecordBody::LoadAborted(LoadAborted {
+                self.settle(RecordBody::LoadAborted(LoadAborted {
                     intent: pending.intent,
                     reason: AbortReason::CardNotDebited,
                 }));
@@ -302,7 +302,7 @@ impl Till {
     /// refunds it if its ledger shows the load never arrived.
     fn load_for_refund(&mut self, pending: PendingLoad) {
         let lang = self.lang();
-        self.settle_load(RecordBody::LoadInDoubt(LoadInDoubt {
+        self.settle(RecordBody::LoadInDoubt(LoadInDoubt {
             intent: pending.intent,
             reason: InDoubtReason::CardMovedOn,
         }));
@@ -345,7 +345,7 @@ impl Till {
                 self.commit_load(pending, &card, false);
             }
             CardWriteOutcome::Refused if request.retry.is_none() && request.resumes == 0 => {
-                self.settle_load(RecordBody::LoadAborted(LoadAborted {
+                self.settle(RecordBody::LoadAborted(LoadAborted {
                     intent,
                     reason: AbortReason::WriteRefused,
                 }));
@@ -373,7 +373,7 @@ impl Till {
         let lang = self.lang();
         // Remembered first, so that the commit's durable append makes it durable too.
         self.remember_card(card);
-        self.settle_load(RecordBody::LoadCommitted(LoadCommitted {
+        self.settle(RecordBody::LoadCommitted(LoadCommitted {
             intent: pending.intent,
             amount: pending.load.amount,
             uid: pending.load.uid,
@@ -381,33 +381,11 @@ impl Till {
             recovered,
         }));
         self.mode = Mode::LoadAmount(AmountEntry::default());
-        let done = tr(lang, "充值成功", "Load OK");
-        self.overlay = Some(Overlay {
-            merchant: vec![
-                done.clone(),
-                yuan(pending.load.amount),
-                balance(lang, card.balance),
-            ],
-            customer: Some(vec![
-                format!("{done} {}", yuan(pending.load.amount)),
-                balance(lang, card.balance),
-            ]),
-            until: self.now.saturating_add_millis(SUCCESS_SHOW_MS),
-        });
-        self.effects.push_back(Effect::Beep(Beep::Success));
-    }
-
-    /// Journals how a top-up ended and takes it off the unresolved list.
-    pub(super) fn settle_load(&mut self, outcome: RecordBody) -> Seq {
-        let intent = match &outcome {
-            RecordBody::LoadCommitted(load) => Some(load.intent),
-            RecordBody::LoadAborted(load) => Some(load.intent),
-            RecordBody::LoadInDoubt(load) => Some(load.intent),
-            _ => None,
-        };
-        debug_assert!(intent.is_some(), "settle_load() takes a top-up's outcome");
-        self.snap.pending_loads.retain(|p| Some(p.intent) != intent);
-        self.write(outcome)
+        self.show_success(
+            tr(lang, "充值成功", "Load OK"),
+            pending.load.amount,
+            card.balance,
+        );
     }
 
     /// A blank card was tapped in the issue screen.

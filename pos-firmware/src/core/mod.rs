@@ -408,7 +408,7 @@ impl Till {
             .map(|p| p.intent)
             .collect();
         for intent in loads {
-            self.settle_load(RecordBody::LoadInDoubt(LoadInDoubt {
+            self.settle(RecordBody::LoadInDoubt(LoadInDoubt {
                 intent,
                 reason: InDoubtReason::CardNeverReturned,
             }));

@@ -233,35 +233,49 @@ impl Till {
         let lang = self.lang();
         self.settle_paid(&pending, balance_after, recovered);
         self.mode = self.resting_mode();
-        let amount = yuan(pending.sale.amount);
-        let success = tr(lang, "交易成功", "Payment OK");
-        self.overlay = Some(Overlay {
-            merchant: vec![
-                success.clone(),
-                amount.clone(),
-                balance(lang, balance_after),
-            ],
-            customer: Some(vec![
-                format!("{success} {amount}"),
-                balance(lang, balance_after),
-            ]),
-            until: self.now.saturating_add_millis(SUCCESS_SHOW_MS),
-        });
-        self.effects.push_back(Effect::Beep(Beep::Success));
+        self.show_success(
+            tr(lang, "交易成功", "Payment OK"),
+            pending.sale.amount,
+            balance_after,
+        );
     }
 
-    /// Journals how an unresolved sale ended (committed, aborted or in doubt) and takes it off
-    /// the unresolved list, so that the snapshot written with the record no longer lists it.
+    /// Journals how an unresolved sale or top-up ended (committed, aborted or in doubt) and takes
+    /// it off its unresolved list, so that the snapshot written with the record no longer lists
+    /// it.
     pub(super) fn settle(&mut self, outcome: RecordBody) -> Seq {
         let intent = match &outcome {
             RecordBody::SaleCommitted(sale) => Some(sale.intent),
             RecordBody::SaleAborted(sale) => Some(sale.intent),
             RecordBody::SaleInDoubt(sale) => Some(sale.intent),
+            RecordBody::LoadCommitted(load) => Some(load.intent),
+            RecordBody::LoadAborted(load) => Some(load.intent),
+            RecordBody::LoadInDoubt(load) => Some(load.intent),
             _ => None,
         };
-        debug_assert!(intent.is_some(), "settle() takes a sale's outcome");
+        debug_assert!(
+            intent.is_some(),
+            "settle() takes a sale's or top-up's outcome"
+        );
+        // Seqs are unique: the intent is on one list at most.
         self.snap.pending.retain(|p| Some(p.intent) != intent);
+        self.snap.pending_loads.retain(|p| Some(p.intent) != intent);
         self.write(outcome)
+    }
+
+    /// The success screen of a money movement (a sale or a top-up) and its beep.
+    pub(super) fn show_success(&mut self, title: String, amount: Fen, balance_after: Fen) {
+        let lang = self.lang();
+        let amount = yuan(amount);
+        self.overlay = Some(Overlay {
+            merchant: vec![title.clone(), amount.clone(), balance(lang, balance_after)],
+            customer: Some(vec![
+                format!("{title} {amount}"),
+                balance(lang, balance_after),
+            ]),
+            until: self.now.saturating_add_millis(SUCCESS_SHOW_MS),
+        });
+        self.effects.push_back(Effect::Beep(Beep::Success));
     }
 
     /// The money of `pending` moved: counts it in the totals, then settles it as committed.
