@@ -117,6 +117,8 @@ fn daemon_uploads_ten_thousand_records_across_five_broker_kills() {
 struct RealTill {
     data: std::path::PathBuf,
     socket: std::path::PathBuf,
+    /// The till's log (standard error), over all its runs.
+    log: std::path::PathBuf,
     process: Option<till_tests::TillProcess>,
     kills: u32,
 }
@@ -126,6 +128,7 @@ impl RealTill {
         let mut till = RealTill {
             data: dir.join("till"),
             socket: dir.join("link.sock"),
+            log: dir.join("till.log"),
             process: None,
             kills: 0,
         };
@@ -135,10 +138,15 @@ impl RealTill {
 
     fn launch(&mut self) {
         let socket = self.socket.to_string_lossy().into_owned();
-        self.process = Some(till_tests::TillProcess::start(
+        self.process = Some(till_tests::TillProcess::start_logged(
             &self.data,
             &["--link", socket.as_str()],
+            Some(&self.log),
         ));
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     fn process(&mut self) -> &mut till_tests::TillProcess {
@@ -556,4 +564,318 @@ fn the_example_acl_confines_a_till_to_its_own_topics() {
         "till A could not read B's configuration"
     );
     println!("ACL: A's upload stored, B's topic refused to A, B's configuration unreadable by A");
+}
+
+/// Copies a directory tree (the till's data directory, while the till is stopped).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_till_restored_from_an_old_backup_raises_alarms_and_never_overwrites_the_campus_store() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&MosquittoOptions::default());
+    let campus = campus_up(CampusOptions::new(broker.port(), dir.path().join("campus")));
+    let mut till = RealTill::start(dir.path());
+    let mut daemon =
+        DaemonProcess::start(&DaemonSetup::new(&till.socket, broker.port(), dir.path()));
+    // Sales are 2 records each (intent, commit).
+    const N_SALES: u64 = 40;
+    const M_SALES: u64 = 30;
+    const K_SALES: u64 = 10;
+
+    // 1. N sales uploaded; the till stops and its data directory is copied aside.
+    till.sell(N_SALES as u32, "card-1");
+    till.finish_uploaded();
+    let backup = dir.path().join("till-backup");
+    copy_dir(&till.data, &backup);
+    // 2. M more sales uploaded; both stop.
+    till.launch();
+    till.sell(M_SALES as u32, "card-1");
+    till.finish_uploaded();
+    daemon.kill();
+    let original = till.journal();
+    assert_eq!(original.last_seq, Some(Seq(2 * (N_SALES + M_SALES))));
+    // 3. The old copy is restored and sells K different sales (other card, other amount)
+    //    under the seqs the campus already holds.
+    std::fs::remove_dir_all(&till.data).unwrap();
+    copy_dir(&backup, &till.data);
+    till.launch();
+    till.process()
+        .send(&format!("sales {K_SALES} 0.02 card-2\n"));
+    let restored_end = 2 * (N_SALES + K_SALES);
+    till.process()
+        .wait_for(&format!("journal at #{restored_end}"));
+    // 4. The daemon starts again.
+    daemon.restart();
+    let reused = 2 * K_SALES;
+    assert!(
+        campus.wait_until(CATCH_UP_TIMEOUT, |c| c.stats().conflicts >= reused),
+        "every re-used seq raised an alarm at the campus; campus {:?}, daemon log:\n{}",
+        campus.stats(),
+        daemon.log_tail(30)
+    );
+    wait(
+        "the till's ALARM for the ack beyond its journal",
+        CATCH_UP_TIMEOUT,
+        &daemon,
+        || till.log_text().contains("ALARM"),
+    );
+    // The till's watermark never claims the records it does not have (and none of the K
+    // sales: the server holds other bytes under their seqs).
+    till.process().send(&format!(
+        "expect link daemon connected, {reused} unsent, uploaded through {}\n",
+        2 * N_SALES
+    ));
+    assert!(daemon.is_running(), "the daemon keeps running");
+    if let Some(process) = till.process.take() {
+        process.finish();
+    }
+    let restored = till.journal();
+    assert_eq!(restored.last_seq, Some(Seq(restored_end)));
+    assert_eq!(restored.uploaded_through, Some(Seq(2 * N_SALES)));
+
+    // The campus kept the ORIGINAL bytes of every re-used seq; the restored ones differ.
+    let stored = campus.records(original.terminal);
+    assert_eq!(stored.len() as u64, 2 * (N_SALES + M_SALES));
+    for (seq, bytes) in &original.records {
+        assert_eq!(stored.get(seq), Some(bytes), "original bytes kept at {seq}");
+    }
+    let differing = restored
+        .records
+        .iter()
+        .filter(|(seq, bytes)| stored.get(seq) != Some(bytes))
+        .count() as u64;
+    assert_eq!(differing, reused);
+    let stats = campus.stats();
+    assert_eq!(
+        stats.conflicts, reused,
+        "each conflicting version alarmed once"
+    );
+    assert_eq!(campus.conflicts(), reused);
+    let alarms = std::fs::read_to_string(dir.path().join("campus").join("alarms.log")).unwrap();
+    assert_eq!(
+        alarms.lines().count() as u64,
+        reused,
+        "one quarantine line per version"
+    );
+    let daemon_log = daemon.log_text();
+    assert!(daemon_log.contains("ALARM"), "the daemon logged the alarm");
+    assert!(
+        !daemon_log.contains("panicked") && !till.log_text().contains("panicked"),
+        "nothing panicked"
+    );
+    println!(
+        "backup at #{}, campus held #{}, restored till sold {K_SALES} sales to #{restored_end}: \
+         campus conflicts {} (repeats {}), duplicates {}, original bytes kept for all {} \
+         re-used seqs, till watermark {:?} with {reused} unsent, till ALARM lines {}, daemon ALARM lines {}, \
+         daemon running, {:.1} s",
+        2 * N_SALES,
+        2 * (N_SALES + M_SALES),
+        stats.conflicts,
+        stats.conflict_repeats,
+        stats.duplicates,
+        reused,
+        restored.uploaded_through,
+        till.log_text().matches("ALARM").count(),
+        daemon_log.matches("ALARM").count(),
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn killing_the_daemon_makes_the_broker_publish_the_tills_last_will() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let terminal = TerminalId(0x0000_7111_5000_0001);
+    // Through the example ACL with passwords: the will's topic must be allowed to the till.
+    let users = vec![
+        (shared::mqtt::till_username(terminal), "till".to_string()),
+        ("campus-server".to_string(), "campus".to_string()),
+    ];
+    let broker = Mosquitto::start(&MosquittoOptions {
+        users,
+        acl: Some(std::fs::read_to_string(repo_file("docs/mosquitto/acl")).unwrap()),
+        tls: None,
+    });
+    let mut campus_options = CampusOptions::new(broker.port(), dir.path().join("campus"));
+    campus_options.password = Some("campus".into());
+    // The demo configuration goes to every till that uploads.
+    campus_options.default_config = Some(
+        till_tests::campus_files::load_campus_config(&repo_file("docs/campus-config.example.toml"))
+            .unwrap(),
+    );
+    let campus = campus_up(campus_options);
+    let socket = dir.path().join("link.sock");
+    let till = FakeTill::start(&socket, terminal);
+    let mut setup = DaemonSetup::new(&socket, broker.port(), dir.path());
+    setup.password = Some("till".into());
+    let mut daemon = DaemonProcess::start(&setup);
+    const PRESENCE_TIMEOUT: Duration = Duration::from_secs(10);
+    let mut transitions = Vec::new();
+    for round in 0..2 {
+        if round > 0 {
+            daemon.restart();
+        }
+        let online_at = Instant::now();
+        assert!(
+            campus.wait_until(PRESENCE_TIMEOUT, |c| c.presence(terminal) == Some(true)),
+            "the till came online (round {round}); daemon log:\n{}",
+            daemon.log_tail(20)
+        );
+        // Uploads still flow on the same connection.
+        till.append(5);
+        let through = Seq(5 * (round + 1));
+        wait("the upload acked", CATCH_UP_TIMEOUT, &daemon, || {
+            till.uploaded_through() == Some(through)
+        });
+        let online_ms = online_at.elapsed().as_millis();
+        daemon.kill();
+        let killed_at = Instant::now();
+        assert!(
+            campus.wait_until(PRESENCE_TIMEOUT, |c| c.presence(terminal) == Some(false)),
+            "the broker published the last will after SIGKILL (round {round})"
+        );
+        transitions.push((online_ms, killed_at.elapsed().as_millis()));
+    }
+    let stats = campus.stats();
+    assert!(
+        stats.presence_online >= 2 && stats.presence_offline >= 2,
+        "{stats:?}"
+    );
+    assert_eq!(campus.presence_counts(), (0, 1), "one till, offline");
+    assert!(
+        till.downlinks()
+            .contains(&shared::link::DownlinkKind::Config),
+        "the till that uploaded got the default configuration"
+    );
+    daemon.restart();
+    assert!(
+        campus.wait_until(PRESENCE_TIMEOUT, |c| c.presence(terminal) == Some(true)),
+        "online again after the restart"
+    );
+    println!(
+        "presence over 2 SIGKILLs: online messages {}, offline (last will) messages {}, \
+         (ms to online+acked, ms from SIGKILL to the will) {transitions:?}, configurations \
+         published {}, {:.1} s",
+        stats.presence_online,
+        stats.presence_offline,
+        stats.configs_published,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn campus_sim_publishes_its_configuration_file_and_a_changed_blacklist_file() {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Mosquitto::start(&MosquittoOptions::default());
+    let terminal = TerminalId(0x0000_00c0_ffee_0042);
+    let blacklist_file = dir.path().join("lost-cards.txt");
+    std::fs::write(&blacklist_file, "# lost\nA1B2C3D4\n").unwrap();
+    // A bad file is refused before anything is published, naming the field.
+    let bad = dir.path().join("bad.toml");
+    let example = std::fs::read_to_string(repo_file("docs/campus-config.example.toml")).unwrap();
+    std::fs::write(
+        &bad,
+        example.replace("start = \"10:30\"", "start = \"08:00\""),
+    )
+    .unwrap();
+    let sim_binary = till_tests::sync::workspace_binary("till-tests", "campus-sim");
+    let refused = std::process::Command::new(&sim_binary)
+        .arg("--config")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && message.contains("overlap"),
+        "{message}"
+    );
+
+    let mut sim = std::process::Command::new(&sim_binary)
+        .args(["--broker-port", &broker.port().to_string(), "--store"])
+        .arg(dir.path().join("store"))
+        .arg("--config")
+        .arg(repo_file("docs/campus-config.example.toml"))
+        .args(["--terminal", &terminal.to_string(), "--blacklist-file"])
+        .arg(&blacklist_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (config, versions) = runtime.block_on(async {
+        let mut options = MqttOptions::new("observer", "127.0.0.1", broker.port());
+        options.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut events) = AsyncClient::new(options, 16);
+        client
+            .subscribe(shared::mqtt::config_topic(terminal), QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        client
+            .subscribe(shared::mqtt::BLACKLIST_TOPIC, QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let mut config = None;
+        let mut versions: Vec<(u64, usize)> = Vec::new();
+        let mut rewritten = false;
+        while config.is_none() || versions.len() < 2 {
+            let event = tokio::time::timeout_at(deadline, events.poll())
+                .await
+                .expect("the configuration and two blacklist versions arrive in time")
+                .expect("the broker is up");
+            let Event::Incoming(Packet::Publish(publish)) = event else {
+                continue;
+            };
+            if publish.topic == shared::mqtt::BLACKLIST_TOPIC {
+                let list = shared::codec::decode_blacklist(&publish.payload).unwrap();
+                if versions.last().map(|v| v.0) != Some(list.version()) {
+                    versions.push((list.version(), list.len()));
+                }
+                if !rewritten {
+                    // A second card reported lost: the file changes (a second later, so even a
+                    // file system with 1 s timestamps shows a new mtime), a newer version follows.
+                    rewritten = true;
+                    tokio::time::sleep(Duration::from_millis(1_100)).await;
+                    std::fs::write(&blacklist_file, "A1B2C3D4\n04A1B2C3D4E5F6\n").unwrap();
+                }
+            } else {
+                config = Some(shared::codec::decode_campus_config(&publish.payload).unwrap());
+            }
+        }
+        (config, versions)
+    });
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let config = config.unwrap();
+    assert_eq!(config.merchant_name, "第一食堂");
+    assert_eq!(config.version, 1);
+    assert_eq!(versions.len(), 2);
+    assert!(
+        versions[1].0 > versions[0].0,
+        "a newer version: {versions:?}"
+    );
+    assert_eq!((versions[0].1, versions[1].1), (1, 2));
+    println!(
+        "campus-sim: configuration v{} retained for {terminal}, blacklist versions {versions:?} \
+         (version, cards), bad file refused, {:.1} s",
+        config.version,
+        started.elapsed().as_secs_f64()
+    );
 }

@@ -20,6 +20,15 @@ pub const BLACKLIST_TOPIC: &str = "campus/v1/blacklist";
 pub const TIME_TOPIC: &str = "campus/v1/time";
 /// The campus server's subscription: every till's uploads.
 pub const ALL_UPLOADS_FILTER: &str = "campus/v1/till/+/up";
+/// The campus server's subscription: every till's presence.
+pub const ALL_STATUS_FILTER: &str = "campus/v1/till/+/status";
+/// The presence payload a till's daemon publishes (retained) once connected: plain ASCII, so
+/// `mosquitto_sub -v -t 'campus/v1/till/+/status'` shows it as is.
+pub const STATUS_ONLINE: &[u8] = b"online";
+/// The presence payload of a till's last will: the broker publishes it (retained) when the
+/// daemon's connection ends without a DISCONNECT (killed, crashed, network gone, keep-alive
+/// missed).
+pub const STATUS_OFFLINE: &[u8] = b"offline";
 /// The most records one upload batch carries (a record is about 30 bytes: a batch stays far
 /// below [`MAX_UPLOAD_BATCH_BYTES`]).
 pub const MAX_RECORDS_PER_BATCH: usize = 500;
@@ -39,6 +48,11 @@ pub fn ack_topic(terminal: TerminalId) -> String {
 /// The topic of a till's campus configuration (retained).
 pub fn config_topic(terminal: TerminalId) -> String {
     format!("{TOPIC_ROOT}/till/{terminal}/config")
+}
+
+/// The topic of a till's presence (retained): [`STATUS_ONLINE`] or [`STATUS_OFFLINE`].
+pub fn status_topic(terminal: TerminalId) -> String {
+    format!("{TOPIC_ROOT}/till/{terminal}/status")
 }
 
 /// The MQTT user name of a till: its terminal id in the same 16 hex digits as its topics, so
@@ -64,6 +78,12 @@ pub fn terminal_of_upload_topic(topic: &str) -> Option<TerminalId> {
     let rest = topic.strip_prefix(TOPIC_ROOT)?.strip_prefix("/till/")?;
     let terminal = rest.strip_suffix("/up")?;
     parse_terminal(terminal)
+}
+
+/// The terminal a presence topic belongs to, `None` if `topic` is not a presence topic.
+pub fn terminal_of_status_topic(topic: &str) -> Option<TerminalId> {
+    let rest = topic.strip_prefix(TOPIC_ROOT)?.strip_prefix("/till/")?;
+    parse_terminal(rest.strip_suffix("/status")?)
 }
 
 /// Journal records of one terminal, oldest first and contiguous (checked when decoded).
@@ -108,6 +128,15 @@ mod tests {
             config_topic(terminal),
             "campus/v1/till/00abcdef01234567/config"
         );
+        assert_eq!(
+            status_topic(terminal),
+            "campus/v1/till/00abcdef01234567/status"
+        );
+        assert_eq!(
+            terminal_of_status_topic(&status_topic(terminal)),
+            Some(terminal)
+        );
+        assert_eq!(terminal_of_status_topic(&upload_topic(terminal)), None);
         assert_eq!(till_username(terminal), "00abcdef01234567");
         assert_eq!(
             terminal_of_upload_topic(&upload_topic(terminal)),

@@ -1,6 +1,9 @@
 //! The daemon's MQTT side: rumqttc options for one terminal (MQTT 3.1.1, persistent session
 //! under a fixed client id, credentials, optional TLS on rustls with the `ring` provider) and a
 //! task per broker connection that turns rumqttc's event loop into a few [`BrokerEvent`]s.
+//! Presence: every connection carries a last will (`campus/v1/till/{terminal}/status` =
+//! "offline", retained) and publishes "online" (retained) once connected, so the campus sees a
+//! till go away even when the daemon is killed.
 //!
 //! A connection is never reused after an error: a new `EventLoop` is built for every attempt,
 //! so nothing from rumqttc's queue of a dead connection is ever replayed on its own. What was not
@@ -9,11 +12,14 @@
 use crate::error::BrokerSetupError;
 use bytes::Bytes;
 use rumqttc::{
-    AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS, SubscribeFilter, TlsConfiguration,
-    Transport,
+    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS, SubscribeFilter,
+    TlsConfiguration, Transport,
 };
 use shared::link::MAX_LINK_FRAME_BYTES;
-use shared::mqtt::{ack_topic, config_topic, BLACKLIST_TOPIC, MAX_UPLOAD_BATCH_BYTES, TIME_TOPIC};
+use shared::mqtt::{
+    ack_topic, config_topic, status_topic, BLACKLIST_TOPIC, MAX_UPLOAD_BATCH_BYTES, STATUS_OFFLINE,
+    STATUS_ONLINE, TIME_TOPIC,
+};
 use shared::TerminalId;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -105,7 +111,13 @@ pub fn mqtt_options(
         .set_clean_session(false)
         .set_keep_alive(Duration::from_secs(config.keep_alive_s.max(5)))
         .set_max_packet_size(MAX_INCOMING_PACKET_BYTES, MAX_OUTGOING_PACKET_BYTES)
-        .set_request_channel_capacity(REQUEST_CHANNEL_CAPACITY);
+        .set_request_channel_capacity(REQUEST_CHANNEL_CAPACITY)
+        .set_last_will(LastWill::new(
+            status_topic(terminal),
+            STATUS_OFFLINE,
+            QoS::AtLeastOnce,
+            true,
+        ));
     let username = config
         .username
         .clone()
@@ -186,6 +198,16 @@ async fn run_connection(
                 if let Err(error) = client.try_subscribe_many(subscriptions(terminal)) {
                     return format!("cannot queue the subscription: {error}");
                 }
+                // Presence: replaces the retained "offline" of our last will (or of a
+                // predecessor the broker just dropped for us).
+                if let Err(error) = client.try_publish(
+                    status_topic(terminal),
+                    QoS::AtLeastOnce,
+                    true,
+                    STATUS_ONLINE,
+                ) {
+                    return format!("cannot queue the presence message: {error}");
+                }
                 None
             }
             Event::Incoming(Packet::SubAck(suback)) => {
@@ -229,6 +251,15 @@ mod tests {
         };
         let options = mqtt_options(&config, TerminalId(0xAB), None);
         assert!(!options.clean_session());
+        let will = options.last_will().expect("a last will");
+        assert_eq!(
+            (will.topic.as_str(), &will.message[..], will.retain),
+            (
+                "campus/v1/till/00000000000000ab/status",
+                STATUS_OFFLINE,
+                true
+            )
+        );
         assert_eq!(options.client_id(), "till-00000000000000ab");
         assert_eq!(
             options.credentials().map(|l| l.username),

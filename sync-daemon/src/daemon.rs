@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// The first delay before reconnecting to the till's socket.
 pub const TILL_BACKOFF_BASE_MS: u64 = 100;
@@ -238,7 +238,18 @@ fn handle_downlink(uploader: &mut Uploader, topic: &str, payload: &[u8]) {
     };
     if topic == ack_topic(terminal) {
         match decode_upload_ack(payload) {
-            Ok(ack) => uploader.handle_ack(ack),
+            Ok(ack) => {
+                let before = uploader.counters().acks_beyond_journal;
+                uploader.handle_ack(ack);
+                if uploader.counters().acks_beyond_journal > before {
+                    error!(
+                        stored_through = ?ack.stored_through,
+                        till_uploaded_through = ?uploader.uploaded_through(),
+                        "ALARM the campus server holds records beyond this till's journal \
+                         (restored from an old backup?); its watermark stays"
+                    );
+                }
+            }
             Err(error) => warn!(%topic, %error, "bad ack"),
         }
     } else if topic == config_topic(terminal) {

@@ -8,7 +8,9 @@
 //!   timeout, everything after the till's durable watermark is fetched and published again
 //!   (rumqttc's in-flight queue is never trusted across connections);
 //! - only the campus server's application ack moves the watermark: it is forwarded to the till
-//!   as `ToTill::Acked`, and only if it is within the till's journal;
+//!   as `ToTill::Acked`; an ack beyond the till's journal (a till restored from an old backup
+//!   re-uses seqs the server already holds) is passed on once per connection for the till to
+//!   refuse and alarm, and never counts as progress here;
 //! - at most `window_batches` batches are published and not yet acked.
 
 use shared::campus::{Blacklist, CampusConfig};
@@ -73,6 +75,8 @@ struct TillView {
     last_seq: Option<Seq>,
     /// The highest `Acked` sent on this connection (its `Watermark` answer may still be due).
     acked_sent: Option<Seq>,
+    /// The highest ack beyond the journal passed on for the till to refuse (once per value).
+    beyond_sent: Option<Seq>,
 }
 
 /// One published, not yet acked batch.
@@ -171,6 +175,7 @@ impl Uploader {
             uploaded_through,
             last_seq,
             acked_sent: None,
+            beyond_sent: None,
         });
         self.fetch_outstanding = false;
         self.push_till(ToTill::Broker(if self.broker_up {
@@ -248,9 +253,22 @@ impl Uploader {
         let Some(through) = ack.stored_through else {
             return;
         };
-        if let Some(till) = self.till {
+        if let Some(till) = self.till.as_mut() {
             if till.last_seq.is_none_or(|last| through > last) {
+                // The server holds seqs this till has not written: its journal was restored
+                // from an older copy (or the server's store is wrong). Every batch published on
+                // this connection ends within the journal, so the server handled them all: free
+                // the window (no resend loop), but fetch on from where this round is and never
+                // skip records on this ack. The till is the judge of its own journal: it gets
+                // the ack once, refuses it and logs its ALARM.
                 self.counters.acks_beyond_journal += 1;
+                self.window.clear();
+                if till.beyond_sent < Some(through) {
+                    till.beyond_sent = Some(through);
+                    self.actions
+                        .push_back(Action::ToTill(ToTill::Acked { through }));
+                }
+                self.fill();
                 return;
             }
         }
@@ -619,15 +637,46 @@ mod tests {
     }
 
     #[test]
-    fn acks_beyond_the_journal_or_for_another_terminal_are_not_forwarded() {
+    fn an_ack_beyond_the_journal_goes_to_the_till_once_and_is_never_progress() {
         let mut up = started();
-        up.handle_ack(ack(36));
+        up.handle_till_message(
+            ToDaemon::Records {
+                records: records(6, 15),
+            },
+            0,
+        );
+        drain(&mut up);
+        // A till restored from an old backup: the server holds up to 50, the till ends at 35.
+        up.handle_ack(ack(50));
+        let actions = drain(&mut up);
+        assert_eq!(
+            actions,
+            vec![Action::ToTill(ToTill::Acked { through: Seq(50) })],
+            "passed on once for the till to refuse"
+        );
+        // The upload goes on from where it was (the fetch after 15 is outstanding).
+        up.handle_till_message(
+            ToDaemon::Records {
+                records: records(16, 25),
+            },
+            0,
+        );
+        assert_eq!(published(&drain(&mut up)), vec![(Seq(16), Seq(25))]);
+        up.handle_ack(ack(50));
+        assert_eq!(drain(&mut up), vec![], "not again on this connection");
+        assert_eq!(up.next_deadline_ms(), None, "no resend loop");
+        assert_eq!(up.counters().acks_beyond_journal, 2);
+        assert_eq!(up.counters().acks_forwarded, 0);
+        // Another terminal's ack is ignored.
         up.handle_ack(UploadAck {
             terminal: TerminalId(1),
             stored_through: Some(Seq(20)),
         });
         assert_eq!(drain(&mut up), vec![]);
-        assert_eq!(up.counters().acks_beyond_journal, 1);
+        // Once the journal passes the server's end, the server's acks are progress again.
+        up.handle_till_message(ToDaemon::Appended { last_seq: Seq(60) }, 0);
+        up.handle_ack(ack(55));
+        assert!(drain(&mut up).contains(&Action::ToTill(ToTill::Acked { through: Seq(55) })));
     }
 
     #[test]

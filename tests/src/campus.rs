@@ -3,21 +3,26 @@
 //! in a [`CampusStore`], fsyncs, and only then publishes the application ack (contiguous
 //! stored-through per terminal). It publishes configuration and the blacklist retained (again
 //! after every reconnect: a restarted broker without persistence has forgotten them) and its
-//! clock. It runs on a thread of its own with a single-threaded tokio runtime.
+//! clock; with a default configuration it configures every terminal it has records of or sees
+//! upload. It follows every till's presence (`…/status`, "online" or the last will's
+//! "offline"). It runs on a thread of its own with a single-threaded tokio runtime.
 
 use crate::campus_store::{CampusStore, StoreError};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
+use rumqttc::{
+    AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter, TlsConfiguration, Transport,
+};
 use shared::campus::{Blacklist, CampusConfig};
 use shared::codec::{
     decode_upload_batch, encode_blacklist, encode_campus_config, encode_server_time,
     encode_upload_ack,
 };
 use shared::mqtt::{
-    ack_topic, config_topic, terminal_of_upload_topic, ServerTime, UploadAck, ALL_UPLOADS_FILTER,
-    BLACKLIST_TOPIC, MAX_UPLOAD_BATCH_BYTES, TIME_TOPIC,
+    ack_topic, config_topic, terminal_of_status_topic, terminal_of_upload_topic, ServerTime,
+    UploadAck, ALL_STATUS_FILTER, ALL_UPLOADS_FILTER, BLACKLIST_TOPIC, MAX_UPLOAD_BATCH_BYTES,
+    STATUS_OFFLINE, STATUS_ONLINE, TIME_TOPIC,
 };
 use shared::{Seq, TerminalId, UnixMillis};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -50,6 +55,9 @@ pub struct CampusOptions {
     pub time_interval_ms: Option<u64>,
     /// Handle every n-th batch twice, as if the broker had delivered it twice.
     pub duplicate_every_nth_batch: Option<u64>,
+    /// Published (retained) to every terminal the store has records of and to every terminal
+    /// that uploads for the first time.
+    pub default_config: Option<CampusConfig>,
 }
 
 impl CampusOptions {
@@ -63,6 +71,7 @@ impl CampusOptions {
             store_dir,
             time_interval_ms: None,
             duplicate_every_nth_batch: None,
+            default_config: None,
         }
     }
 }
@@ -71,13 +80,23 @@ impl CampusOptions {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CampusStats {
     pub connections: u64,
-    /// Subscriptions to the upload topics the broker confirmed (one per connection).
+    /// Subscriptions to the upload and presence topics the broker confirmed (one per
+    /// connection).
     pub subscribed: u64,
     pub batches: u64,
     pub records_stored: u64,
     pub duplicates: u64,
+    /// Distinct conflicting versions (same id, different bytes) received: alarms.
     pub conflicts: u64,
+    /// Conflicting versions received again (resends of an alarmed version).
+    pub conflict_repeats: u64,
     pub acks_published: u64,
+    /// Configurations published (explicitly or as the default to a terminal).
+    pub configs_published: u64,
+    /// Presence messages received: "online" (a daemon connected) and "offline" (a last will:
+    /// a daemon's connection ended without a goodbye), retained ones included.
+    pub presence_online: u64,
+    pub presence_offline: u64,
     /// Payloads that are not a valid batch, or whose terminal differs from the topic's.
     pub malformed: u64,
     pub queue_full: u64,
@@ -102,6 +121,8 @@ enum Command {
 struct Shared {
     store: Mutex<CampusStore>,
     stats: Mutex<CampusStats>,
+    /// The last presence each till reported: `true` online, `false` offline.
+    presence: Mutex<BTreeMap<TerminalId, bool>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -160,6 +181,7 @@ impl CampusSim {
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
             stats: Mutex::new(CampusStats::default()),
+            presence: Mutex::new(BTreeMap::new()),
         });
         let (commands, rx) = mpsc::unbounded_channel();
         let thread_shared = shared.clone();
@@ -188,6 +210,18 @@ impl CampusSim {
             topic: BLACKLIST_TOPIC.to_string(),
             payload: encode_blacklist(list),
         });
+    }
+
+    /// The last presence `terminal` reported: `Some(true)` online, `Some(false)` offline.
+    pub fn presence(&self, terminal: TerminalId) -> Option<bool> {
+        lock(&self.shared.presence).get(&terminal).copied()
+    }
+
+    /// Tills whose last presence was "online" and "offline".
+    pub fn presence_counts(&self) -> (usize, usize) {
+        let presence = lock(&self.shared.presence);
+        let online = presence.values().filter(|&&online| online).count();
+        (online, presence.len() - online)
     }
 
     pub fn stats(&self) -> CampusStats {
@@ -265,6 +299,15 @@ async fn serve(
     let time_period = Duration::from_millis(options.time_interval_ms.unwrap_or(3_600_000).max(10));
     let mut time_tick = tokio::time::interval(time_period);
     let mut batches_seen: u64 = 0;
+    // Terminals given the default configuration (all the store knows of, then new uploaders).
+    let mut configured: BTreeSet<TerminalId> = BTreeSet::new();
+    if let Some(config) = &options.default_config {
+        let payload = encode_campus_config(config);
+        for terminal in lock(&shared.store).terminals() {
+            configured.insert(terminal);
+            retained.insert(config_topic(terminal), payload.clone());
+        }
+    }
     let count_full = |result: Result<(), rumqttc::ClientError>| {
         if result.is_err() {
             lock(&shared.stats).queue_full += 1;
@@ -274,6 +317,9 @@ async fn serve(
         tokio::select! {
             command = commands.recv() => match command {
                 Some(Command::Retain { topic, payload }) => {
+                    if topic.ends_with("/config") {
+                        lock(&shared.stats).configs_published += 1;
+                    }
                     count_full(client.try_publish(topic.clone(), QoS::AtLeastOnce, true, payload.clone()));
                     retained.insert(topic, payload);
                 }
@@ -289,12 +335,36 @@ async fn serve(
             event = event_loop.poll() => match event {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     lock(&shared.stats).connections += 1;
-                    count_full(client.try_subscribe(ALL_UPLOADS_FILTER, QoS::AtLeastOnce));
+                    // One SUBSCRIBE (so one SUBACK per connection, counted in `subscribed`).
+                    count_full(client.try_subscribe_many([
+                        SubscribeFilter::new(ALL_UPLOADS_FILTER.to_string(), QoS::AtLeastOnce),
+                        SubscribeFilter::new(ALL_STATUS_FILTER.to_string(), QoS::AtLeastOnce),
+                    ]));
                     for (topic, payload) in &retained {
+                        if topic.ends_with("/config") {
+                            lock(&shared.stats).configs_published += 1;
+                        }
                         count_full(client.try_publish(topic.clone(), QoS::AtLeastOnce, true, payload.clone()));
                     }
                 }
+                Ok(Event::Incoming(Packet::Publish(publish))) if terminal_of_status_topic(&publish.topic).is_some() => {
+                    if let Some(terminal) = terminal_of_status_topic(&publish.topic) {
+                        handle_presence(&shared, terminal, &publish.payload);
+                    }
+                    count_full(client.try_ack(&publish));
+                }
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    if let (Some(config), Some(terminal)) =
+                        (&options.default_config, terminal_of_upload_topic(&publish.topic))
+                    {
+                        if configured.insert(terminal) {
+                            let topic = config_topic(terminal);
+                            let payload = encode_campus_config(config);
+                            lock(&shared.stats).configs_published += 1;
+                            count_full(client.try_publish(topic.clone(), QoS::AtLeastOnce, true, payload.clone()));
+                            retained.insert(topic, payload);
+                        }
+                    }
                     batches_seen += 1;
                     let twice = options
                         .duplicate_every_nth_batch
@@ -321,6 +391,28 @@ async fn serve(
             },
         }
     }
+}
+
+/// Records a till's presence message (anything but the two payloads is ignored).
+fn handle_presence(shared: &Shared, terminal: TerminalId, payload: &[u8]) {
+    let online = match payload {
+        STATUS_ONLINE => true,
+        STATUS_OFFLINE => false,
+        _ => return,
+    };
+    {
+        let mut stats = lock(&shared.stats);
+        if online {
+            stats.presence_online += 1;
+        } else {
+            stats.presence_offline += 1;
+        }
+    }
+    lock(&shared.presence).insert(terminal, online);
+    eprintln!(
+        "campus: till {terminal} {}",
+        if online { "online" } else { "offline" }
+    );
 }
 
 /// Stores one upload durably; the ack to publish, if any.
@@ -360,6 +452,7 @@ fn handle_upload(shared: &Shared, topic: &str, payload: &[u8]) -> Option<UploadA
     stats.records_stored += outcome.stored;
     stats.duplicates += outcome.duplicates;
     stats.conflicts += outcome.conflicts;
+    stats.conflict_repeats += outcome.conflict_repeats;
     Some(UploadAck {
         terminal: batch.terminal,
         stored_through,

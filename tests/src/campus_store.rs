@@ -2,11 +2,13 @@
 //! entry, fsynced before any ack, and an in-memory index keyed by (terminal, seq).
 //!
 //! Same id + same bytes is a duplicate (counted, ignored); same id + different bytes is an alarm
-//! (logged to `alarms.log`, counted, the stored bytes are never overwritten). A torn entry at the
-//! end of the log (a crash mid-append) is cut off on reopen: it was never acked.
+//! (a line in `alarms.log` with the received bytes in hex — the quarantine the operator
+//! reconciles from —, fsynced before any ack, counted once per distinct version; the stored bytes
+//! are never overwritten). A torn entry at the end of the log (a crash mid-append) is cut off on
+//! reopen: it was never acked.
 
 use shared::{Seq, TerminalId};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -35,7 +37,10 @@ pub enum StoreError {
 pub struct BatchOutcome {
     pub stored: u64,
     pub duplicates: u64,
+    /// Conflicting versions (same id, different bytes) not seen before: alarmed and quarantined.
     pub conflicts: u64,
+    /// Conflicting versions received again (a resend): counted, not alarmed again.
+    pub conflict_repeats: u64,
 }
 
 /// The records of one terminal.
@@ -65,11 +70,50 @@ pub struct CampusStore {
     log: File,
     alarms: File,
     terminals: HashMap<TerminalId, TerminalRecords>,
-    /// Conflicts found since the store was created (reloaded from `alarms.log`).
+    /// Every conflicting version quarantined so far (reloaded from `alarms.log`).
+    quarantined: HashSet<(TerminalId, Seq, Vec<u8>)>,
+    /// Distinct conflicting versions since the store was created (reloaded from `alarms.log`).
     pub conflicts: u64,
     /// Bytes cut off the end of the log when it was opened (a torn append).
     pub torn_bytes_dropped: u64,
     dirty: bool,
+}
+
+/// The words of an alarm line before the received bytes (parsed back by [`parse_alarm`]).
+const ALARM_RECEIVED_MARKER: &str = "received hex ";
+
+/// One line of `alarms.log`: what conflicted, and the received version in hex (quarantined).
+fn alarm_line(terminal: TerminalId, seq: Seq, stored: &[u8], received: &[u8]) -> String {
+    let hex: String = received.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "ALARM terminal {terminal} seq {} stored {} bytes, received {} different bytes; \
+         kept the stored ones; {ALARM_RECEIVED_MARKER}{hex}\n",
+        seq.0,
+        stored.len(),
+        received.len()
+    )
+}
+
+/// The quarantined version an alarm line names; `None` for a line that is not one.
+fn parse_alarm(line: &str) -> Option<(TerminalId, Seq, Vec<u8>)> {
+    let mut words = line.split_whitespace();
+    if words.next()? != "ALARM" || words.next()? != "terminal" {
+        return None;
+    }
+    let terminal = shared::mqtt::parse_terminal(words.next()?)?;
+    if words.next()? != "seq" {
+        return None;
+    }
+    let seq = Seq(words.next()?.parse().ok()?);
+    let hex = line.rsplit_once(ALARM_RECEIVED_MARKER)?.1.trim();
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    Some((terminal, seq, bytes))
 }
 
 fn checksum(bytes: &[u8]) -> u32 {
@@ -170,16 +214,19 @@ impl CampusStore {
             .append(true)
             .open(&alarms_path)
             .map_err(io(&alarms_path))?;
-        let conflicts = std::fs::read_to_string(&alarms_path)
-            .map_err(io(&alarms_path))?
-            .lines()
-            .count() as u64;
+        let quarantined: HashSet<(TerminalId, Seq, Vec<u8>)> =
+            std::fs::read_to_string(&alarms_path)
+                .map_err(io(&alarms_path))?
+                .lines()
+                .filter_map(parse_alarm)
+                .collect();
         Ok(CampusStore {
             dir: dir.to_path_buf(),
             log,
             alarms,
             terminals,
-            conflicts,
+            conflicts: quarantined.len() as u64,
+            quarantined,
             torn_bytes_dropped: torn,
             dirty: false,
         })
@@ -198,14 +245,13 @@ impl CampusStore {
         for &(seq, bytes) in records {
             match entry.records.get(&seq) {
                 Some(stored) if stored.as_slice() == bytes => outcome.duplicates += 1,
+                Some(_) if self.quarantined.contains(&(terminal, seq, bytes.to_vec())) => {
+                    outcome.conflict_repeats += 1;
+                }
                 Some(stored) => {
                     outcome.conflicts += 1;
-                    alarms.push_str(&format!(
-                        "ALARM terminal {terminal} seq {} stored {} bytes, received {} different bytes; kept the stored ones\n",
-                        seq.0,
-                        stored.len(),
-                        bytes.len()
-                    ));
+                    alarms.push_str(&alarm_line(terminal, seq, stored, bytes));
+                    self.quarantined.insert((terminal, seq, bytes.to_vec()));
                 }
                 None if bytes.len() > MAX_STORED_RECORD_BYTES => outcome.conflicts += 1,
                 None => {
@@ -227,7 +273,9 @@ impl CampusStore {
             self.dirty = true;
         }
         if !alarms.is_empty() {
-            eprint!("campus: {alarms}");
+            for line in alarms.lines() {
+                eprintln!("campus: {line}");
+            }
             self.conflicts += outcome.conflicts;
             self.alarms
                 .write_all(alarms.as_bytes())
@@ -296,9 +344,13 @@ mod tests {
             BatchOutcome {
                 stored: 1,
                 duplicates: 1,
-                conflicts: 1
+                conflicts: 1,
+                conflict_repeats: 0
             }
         );
+        // The same conflicting version again (a resend) is not a new alarm.
+        let outcome = store.apply(t, &[(Seq(4), b"X")]).unwrap();
+        assert_eq!((outcome.conflicts, outcome.conflict_repeats), (0, 1));
         assert_eq!(store.stored_through(t), Some(Seq(4)));
         store.sync().unwrap();
         drop(store);
@@ -308,9 +360,16 @@ mod tests {
         file.write_all(&encode_entry(t, Seq(5), b"e")[..10])
             .unwrap();
         drop(file);
-        let store = CampusStore::open(dir.path()).unwrap();
+        let mut store = CampusStore::open(dir.path()).unwrap();
         assert_eq!(store.torn_bytes_dropped, 10);
         assert_eq!(store.conflicts, 1);
+        let repeat = store.apply(t, &[(Seq(4), b"X")]).unwrap();
+        assert_eq!(repeat.conflict_repeats, 1, "the quarantine is reloaded");
+        let alarms = std::fs::read_to_string(dir.path().join("alarms.log")).unwrap();
+        assert!(
+            alarms.contains("seq 4") && alarms.ends_with("received hex 58\n"),
+            "{alarms}"
+        );
         assert_eq!(store.stored_through(t), Some(Seq(4)));
         let records = &store.terminal(t).unwrap().records;
         assert_eq!(records.get(&Seq(4)).map(Vec::as_slice), Some(&b"d"[..]));

@@ -4,9 +4,11 @@
 //! journal and the simulated cards directly to check that no money was lost or taken twice.
 //!
 //! The sync path's harness lives in modules: [`mosquitto`] (a real broker), [`campus`] and
-//! [`campus_store`] (the campus server simulator), [`sync`] (till + daemon processes).
+//! [`campus_store`] (the campus server simulator), [`campus_files`] (its configuration and
+//! blacklist files), [`sync`] (till + daemon processes).
 
 pub mod campus;
+pub mod campus_files;
 pub mod campus_store;
 pub mod fake_till;
 pub mod mosquitto;
@@ -63,13 +65,28 @@ pub struct TillProcess {
 impl TillProcess {
     /// Starts the till on `data_dir` with extra CLI arguments (e.g. `--pause-at`).
     pub fn start(data_dir: &Path, extra_args: &[&str]) -> TillProcess {
+        TillProcess::start_logged(data_dir, extra_args, None)
+    }
+
+    /// Like [`TillProcess::start`], its log (standard error) appended to `log` when given.
+    pub fn start_logged(data_dir: &Path, extra_args: &[&str], log: Option<&Path>) -> TillProcess {
+        let stderr = match log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("the till's log file opens"),
+            ),
+            None => Stdio::inherit(),
+        };
         let mut child = Command::new(till_binary())
             .args(["script", "-", "--data-dir"])
             .arg(data_dir)
             .args(extra_args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("the till binary starts");
         let stdout = child.stdout.take().expect("stdout is piped");

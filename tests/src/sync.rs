@@ -140,6 +140,13 @@ impl DaemonProcess {
         self.launch();
     }
 
+    /// Whether the current run is alive (not exited, not killed).
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
     /// Everything the daemon logged, over all its runs.
     pub fn log_text(&self) -> String {
         let mut text = String::new();

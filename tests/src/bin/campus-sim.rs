@@ -1,17 +1,23 @@
 //! `campus-sim`: the campus server simulator as a program, for demos and manual runs of the
 //! whole path (docs/whole-path.md). It stores every till's uploads in `--store`, acks them once
-//! durable, publishes a blacklist and the server time, and prints its counts every few seconds.
+//! durable, publishes a campus configuration (`--config FILE.toml`, to every till it sees and to
+//! each `--terminal`), a blacklist (made up, or `--blacklist-file`, published again with a newer
+//! version whenever the file changes) and the server time, and prints its counts and the tills'
+//! presence every few seconds.
 
 use anyhow::Context;
 use clap::Parser;
 use shared::campus::Blacklist;
-use shared::{CardUid, UnixMillis};
-use std::path::PathBuf;
-use std::time::Duration;
+use shared::{CardUid, TerminalId, UnixMillis};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
 use till_tests::campus::{CampusOptions, CampusSim};
+use till_tests::campus_files::{load_blacklist, load_campus_config};
 
 /// How often the counts are printed.
 const STATS_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the blacklist file is checked for changes.
+const BLACKLIST_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// The environment variable that may hold the broker password.
 const PASSWORD_ENV: &str = "CAMPUS_SIM_PASSWORD";
 
@@ -39,8 +45,76 @@ struct Cli {
     #[arg(long, default_value_t = 10_000)]
     time_interval_ms: u64,
     /// Publish a blacklist of this many made-up card UIDs (0: none).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with = "blacklist_file")]
     blacklist_entries: u32,
+    /// Publish the card UIDs in this file (hex, one per line, `#` comments) as the blacklist,
+    /// and again, with a newer version, whenever the file changes.
+    #[arg(long)]
+    blacklist_file: Option<PathBuf>,
+    /// A campus configuration (docs/campus-config.example.toml), published retained to every
+    /// till that has uploaded to this store or uploads now, and to each --terminal.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// A till's terminal id (16 hex digits) to configure at once, before it uploads; repeatable.
+    #[arg(long = "terminal", requires = "config", value_parser = parse_terminal_arg)]
+    terminals: Vec<TerminalId>,
+}
+
+fn parse_terminal_arg(text: &str) -> Result<TerminalId, String> {
+    shared::mqtt::parse_terminal(&text.to_ascii_lowercase())
+        .ok_or_else(|| format!("\"{text}\" is not a terminal id (16 hex digits)"))
+}
+
+fn unix_ms_now() -> UnixMillis {
+    UnixMillis(
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0),
+    )
+}
+
+/// The blacklist file and the version last published from it.
+struct BlacklistFile {
+    path: PathBuf,
+    modified: Option<SystemTime>,
+    version: u64,
+}
+
+impl BlacklistFile {
+    /// Publishes the file's list if it changed since the last look. The version is the time in
+    /// seconds (always above the last one), so a restarted simulator still publishes a version
+    /// newer than the tills hold.
+    fn publish_if_changed(&mut self, sim: &CampusSim) -> anyhow::Result<()> {
+        let modified = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .with_context(|| format!("reading {}", self.path.display()))?;
+        if self.modified == Some(modified) {
+            return Ok(());
+        }
+        self.modified = Some(modified);
+        let now = unix_ms_now();
+        let version = u64::try_from(now.0 / 1_000)
+            .unwrap_or(0)
+            .max(self.version + 1);
+        let list = load_blacklist(&self.path, version, now)?;
+        self.version = version;
+        eprintln!(
+            "campus-sim: blacklist version {version} with {} cards from {}",
+            list.len(),
+            self.path.display()
+        );
+        sim.publish_blacklist(&list);
+        Ok(())
+    }
+}
+
+fn watch(path: &Path) -> BlacklistFile {
+    BlacklistFile {
+        path: path.to_path_buf(),
+        modified: None,
+        version: 0,
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,7 +136,30 @@ fn main() -> anyhow::Result<()> {
     options.password = password;
     options.tls_ca = cli.tls_ca.clone();
     options.time_interval_ms = Some(cli.time_interval_ms);
+    let config = match &cli.config {
+        Some(path) => Some(load_campus_config(path)?),
+        None => None,
+    };
+    options.default_config = config.clone();
     let sim = CampusSim::start(options).context("starting the campus simulator")?;
+    if let Some(config) = &config {
+        eprintln!(
+            "campus-sim: configuration version {} for every till seen{}",
+            config.version,
+            if cli.terminals.is_empty() {
+                String::new()
+            } else {
+                format!(" and {} named", cli.terminals.len())
+            }
+        );
+        for terminal in &cli.terminals {
+            sim.publish_config(*terminal, config);
+        }
+    }
+    let mut blacklist_file = cli.blacklist_file.as_deref().map(watch);
+    if let Some(file) = blacklist_file.as_mut() {
+        file.publish_if_changed(&sim)?;
+    }
     if cli.blacklist_entries > 0 {
         let uids = (0..cli.blacklist_entries)
             .filter_map(|n| CardUid::new(&(0xB000_0000u32 | n).to_be_bytes()).ok())
@@ -76,8 +173,22 @@ fn main() -> anyhow::Result<()> {
         cli.broker_port,
         cli.store.display()
     );
+    let mut next_stats = Instant::now() + STATS_INTERVAL;
     loop {
-        std::thread::sleep(STATS_INTERVAL);
-        eprintln!("campus-sim: {:?}", sim.stats());
+        std::thread::sleep(BLACKLIST_POLL_INTERVAL);
+        if let Some(file) = blacklist_file.as_mut() {
+            // A half-written or bad file is reported and the last good list stays published.
+            if let Err(error) = file.publish_if_changed(&sim) {
+                eprintln!("campus-sim: {error:#}");
+            }
+        }
+        if Instant::now() >= next_stats {
+            next_stats += STATS_INTERVAL;
+            let (online, offline) = sim.presence_counts();
+            eprintln!(
+                "campus-sim: tills online {online}, offline {offline}; {:?}",
+                sim.stats()
+            );
+        }
     }
 }
