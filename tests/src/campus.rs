@@ -232,6 +232,11 @@ impl CampusSim {
         lock(&self.shared.store).stored_through(terminal)
     }
 
+    /// What the campus acknowledges to `terminal` (never past a conflict).
+    pub fn acked_through(&self, terminal: TerminalId) -> Option<Seq> {
+        lock(&self.shared.store).ack_through(terminal)
+    }
+
     /// The terminals the store holds records of.
     pub fn terminals(&self) -> Vec<TerminalId> {
         lock(&self.shared.store).terminals()
@@ -445,7 +450,8 @@ fn handle_upload(shared: &Shared, topic: &str, payload: &[u8]) -> Option<UploadA
             return None;
         }
     };
-    let stored_through = store.stored_through(batch.terminal);
+    // Never past a conflict (see `CampusStore::ack_through`).
+    let stored_through = store.ack_through(batch.terminal);
     drop(store);
     let mut stats = lock(&shared.stats);
     stats.batches += 1;

@@ -306,6 +306,25 @@ impl CampusStore {
             .and_then(|records| records.stored_through)
     }
 
+    /// What the server acknowledges to `terminal`: its contiguous stored-through, but never past
+    /// the first seq where that till sent a conflicting version. Past a conflict the till's
+    /// history forked from the server's: a record the till holds under a later seq may never
+    /// have arrived in its own version, so the till must keep it unsent (its watermark stays
+    /// put, its unsent count grows, and the operator reconciles; see docs/mqtt.md).
+    pub fn ack_through(&self, terminal: TerminalId) -> Option<Seq> {
+        let stored = self.stored_through(terminal);
+        let first_conflict = self
+            .quarantined
+            .iter()
+            .filter(|(t, _, _)| *t == terminal)
+            .map(|(_, seq, _)| *seq)
+            .min();
+        match first_conflict {
+            Some(conflict) => stored.min(conflict.prev()),
+            None => stored,
+        }
+    }
+
     pub fn terminal(&self, terminal: TerminalId) -> Option<&TerminalRecords> {
         self.terminals.get(&terminal)
     }
@@ -352,6 +371,11 @@ mod tests {
         let outcome = store.apply(t, &[(Seq(4), b"X")]).unwrap();
         assert_eq!((outcome.conflicts, outcome.conflict_repeats), (0, 1));
         assert_eq!(store.stored_through(t), Some(Seq(4)));
+        assert_eq!(
+            store.ack_through(t),
+            Some(Seq(3)),
+            "never past the conflict at 4"
+        );
         store.sync().unwrap();
         drop(store);
         // A crash mid-append leaves half an entry.
