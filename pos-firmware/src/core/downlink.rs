@@ -324,8 +324,13 @@ impl Till {
         let lang = self.lang();
         match self.server_offset {
             Some(offset) => {
-                let sign = if offset < 0 { '-' } else { '+' };
                 let abs = offset.unsigned_abs();
+                // Shown to a tenth of a second; under that there is no sign to show.
+                let sign = match offset {
+                    o if abs < 100 || o == 0 => "",
+                    o if o < 0 => "-",
+                    _ => "+",
+                };
                 let seconds = format!("{sign}{}.{}", abs / 1000, (abs % 1000) / 100);
                 Some(match lang {
                     Lang::Zh => format!("服务器差 {seconds}秒"),
@@ -474,6 +479,14 @@ mod tests {
             .unwrap();
         assert_eq!(journaled(&mut till), 1);
         assert_eq!(till.server_offset_ms(), Some(-1_000));
+        assert_eq!(till.server_time_line().as_deref(), Some("服务器差 -1.0秒"));
+        till.handle_server_time(UnixMillis(later.0 + 2_345), later)
+            .unwrap();
+        assert_eq!(till.server_time_line().as_deref(), Some("服务器差 +2.3秒"));
+        // A few milliseconds either way: no sign (not "-0.0").
+        till.handle_server_time(UnixMillis(later.0 - 40), later)
+            .unwrap();
+        assert_eq!(till.server_time_line().as_deref(), Some("服务器差 0.0秒"));
     }
 
     #[test]
