@@ -1,6 +1,6 @@
 //! The till survives SIGKILL at the moments that matter for money: right after it showed
-//! success, between a sale's intent and its card write, between the card write and the commit,
-//! and at random points under a stream of sales. After each kill the journal is audited and the
+//! success, between a sale's (or a top-up's) intent and its card write, between the card write
+//! and the commit, and at random points under a stream of sales. After each kill the journal is audited and the
 //! simulated cards are compared with it: zero sales lost, zero taken twice, no phantom success.
 
 use shared::record::RecordBody;
@@ -96,6 +96,71 @@ fn a_kill_after_the_card_write_loses_no_sale_and_never_charges_twice() {
             audit.unresolved.len()
         ),
         (2, 2, 1, 0)
+    );
+    assert_cards_match_journal(dir.path(), &audit);
+}
+
+/// The card centre's top-up of ¥50 onto card-2 (staff menu 3).
+const TOP_UP: &str =
+    "keys F2 1 7\ntype 123456\nkeys Enter\ntype 3\ntype 50\nkeys Enter\ntap card-2\n";
+
+#[test]
+fn a_top_up_killed_before_its_card_write_is_resumed_never_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut till = TillProcess::start(dir.path(), &["--pause-at", "before-card-write"]);
+    till.send(TOP_UP);
+    till.wait_for("PAUSED BeforeCardWrite");
+    till.kill();
+    let audit = audit_journal(dir.path());
+    assert_eq!((audit.load_intents, audit.unresolved.len()), (1, 1));
+    assert_cards_match_journal(dir.path(), &audit); // card-2 still ¥50
+
+    // At the card centre again, the unchanged card continues the paid top-up (the seeds'
+    // "continue load"), once.
+    let mut till = TillProcess::start(dir.path(), &[]);
+    till.send("keys F2 1 7\ntype 123456\nkeys Enter\ntype 3\ntype 10\nkeys Enter\ntap card-2\n");
+    till.wait_for("load-committed #1 ¥50.00 card 0452617A8B9C80 balance ¥100.00");
+    till.send("expect card card-2 100.00\n");
+    till.finish();
+    let audit = audit_journal(dir.path());
+    assert_eq!(
+        (
+            audit.load_intents,
+            audit.loads_committed,
+            audit.unresolved.len()
+        ),
+        (1, 1, 0)
+    );
+    assert_cards_match_journal(dir.path(), &audit);
+}
+
+#[test]
+fn a_top_up_killed_after_its_card_write_is_recovered_never_loaded_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut till = TillProcess::start(dir.path(), &["--pause-at", "after-card-write"]);
+    till.send(TOP_UP);
+    till.wait_for("PAUSED AfterCardWrite");
+    till.kill();
+    let audit = audit_journal(dir.path());
+    assert_eq!((audit.load_intents, audit.loads_committed), (1, 0));
+
+    // The card holds the load; its next tap (here at a sale) commits it as recovered and the
+    // sale goes on at the following tap: ¥50 + ¥50 - ¥3.
+    let mut till = TillProcess::start(dir.path(), &[]);
+    till.send("expect merchant 待核1\ntype 3\nkeys Enter\ntap card-2\n");
+    till.wait_for("load-committed #1 ¥50.00 card 0452617A8B9C80 balance ¥100.00 recovered");
+    till.send("expect merchant 上次充值已到账\ntap card-2\n");
+    till.wait_for("交易成功");
+    till.send("expect card card-2 97.00\n");
+    till.finish();
+    let audit = audit_journal(dir.path());
+    assert_eq!(
+        (
+            audit.loads_committed,
+            audit.committed,
+            audit.unresolved.len()
+        ),
+        (1, 1, 0)
     );
     assert_cards_match_journal(dir.path(), &audit);
 }

@@ -280,24 +280,27 @@ pub fn audit_journal(data_dir: &Path) -> JournalAudit {
     audit
 }
 
-/// Checks that every simulated card lost exactly what the journal committed for it.
+/// Checks that every simulated card holds exactly its starting balance plus the top-ups and minus
+/// the sales the journal committed for it.
 pub fn assert_cards_match_journal(data_dir: &Path, audit: &JournalAudit) {
     let cards = SimCards::open(data_dir).expect("the simulated cards load");
     for initial in default_cards() {
         let now = cards.by_name(&initial.name).expect("card still exists");
-        let spent = initial
+        let of = |map: &BTreeMap<String, Fen>| {
+            map.get(&initial.uid.to_string())
+                .copied()
+                .unwrap_or_default()
+        };
+        let (charged, loaded) = (of(&audit.charged), of(&audit.loaded));
+        let expected = initial
             .balance
-            .checked_sub(now.balance)
-            .expect("no card gained money");
-        let charged = audit
-            .charged
-            .get(&initial.uid.to_string())
-            .copied()
-            .unwrap_or_default();
+            .checked_add(loaded)
+            .and_then(|funded| funded.checked_sub(charged))
+            .expect("the journal never charges more than the card held");
         assert_eq!(
-            spent, charged,
-            "card {}: money taken from the card vs. committed in the journal",
-            initial.name
+            now.balance, expected,
+            "card {}: ¥{} at the start + ¥{loaded} loaded - ¥{charged} charged in the journal",
+            initial.name, initial.balance
         );
     }
 }
