@@ -1,5 +1,7 @@
 //! The till's command line: `sim` runs the whole till in a terminal on simulated hardware,
-//! `script` replays a scripted day headless (see docs/script.md). Both keep their data (journal,
+//! `script` replays a scripted day headless (see docs/script.md), `device` runs it on the
+//! till's own hardware (MFRC522 on spidev, evdev keypad, line scanner; docs/device.md),
+//! `reader-check` checks the real reader. Both keep their data (journal,
 //! settings, simulated cards) in one directory, `pos-data/` unless told otherwise. Both can run
 //! the link server the sync daemon connects to (`--link`, see docs/link.md).
 
@@ -9,7 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 
 use pos_firmware::core::config::{Lang, TillConfig};
-use pos_firmware::link::SIM_LINK_SOCKET_NAME;
+use pos_firmware::link::{DEVICE_LINK_SOCKET_PATH, SIM_LINK_SOCKET_NAME};
 use pos_firmware::reader::spidev::{open_reader, ResetLine, DEFAULT_SPIDEV_PATH};
 use pos_firmware::settings::{load_card_settings, load_settings};
 use pos_firmware::sim::cards::PausePoint;
@@ -56,18 +58,32 @@ enum Cmd {
         #[arg(long, value_name = "PATH")]
         link: Option<PathBuf>,
     },
+    /// Run the till on its own hardware: the MFRC522 on spidev, the keypad on evdev, the code
+    /// scanner as a line device; displays and beeps as lines on standard output, the log on
+    /// standard error. Needs the card master key file named in DATA_DIR/till.toml.
+    Device {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        reader: ReaderArgs,
+        /// The keypad's evdev device.
+        #[arg(long, default_value = DEFAULT_KEYPAD_PATH)]
+        keypad: PathBuf,
+        /// The code scanner: a line device (serial scanner in line mode, or a FIFO).
+        #[arg(long)]
+        scanner: Option<PathBuf>,
+        /// The link socket the sync daemon connects to.
+        #[arg(long, value_name = "PATH", default_value = DEVICE_LINK_SOCKET_PATH)]
+        link: PathBuf,
+        /// Run without the link server.
+        #[arg(long)]
+        no_link: bool,
+    },
     /// Bring-up check of the real card reader: open the MFRC522 on spidev, show its version,
     /// wait for a card and show what the wallet reads on it. Writes nothing.
     ReaderCheck {
-        /// The reader's SPI device.
-        #[arg(long, default_value = DEFAULT_SPIDEV_PATH)]
-        spi: PathBuf,
-        /// The GPIO character device of the reader's reset line (with --reset-line).
-        #[arg(long, requires = "reset_line")]
-        reset_chip: Option<PathBuf>,
-        /// The line number of the reader's reset pin on --reset-chip.
-        #[arg(long, requires = "reset_chip")]
-        reset_line: Option<u32>,
+        #[command(flatten)]
+        reader: ReaderArgs,
         /// Where till.toml names the card master key and campus.
         #[arg(long, default_value = "pos-data")]
         data_dir: PathBuf,
@@ -75,6 +91,28 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         wait_secs: u64,
     },
+}
+
+/// Where the real MFRC522 is wired.
+#[derive(clap::Args)]
+struct ReaderArgs {
+    /// The reader's SPI device.
+    #[arg(long, default_value = DEFAULT_SPIDEV_PATH)]
+    spi: PathBuf,
+    /// The GPIO character device of the reader's reset line (with --reset-line).
+    #[arg(long, requires = "reset_line")]
+    reset_chip: Option<PathBuf>,
+    /// The line number of the reader's reset pin on --reset-chip.
+    #[arg(long, requires = "reset_chip")]
+    reset_line: Option<u32>,
+}
+
+impl ReaderArgs {
+    fn reset(&self) -> Option<ResetLine> {
+        let chip = self.reset_chip.clone()?;
+        let line = self.reset_line?;
+        Some(ResetLine { chip, line })
+    }
 }
 
 #[derive(clap::Args)]
@@ -134,6 +172,63 @@ fn init_logging(file: Option<&std::path::Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The keypad's usual evdev node on the till's board.
+const DEFAULT_KEYPAD_PATH: &str = "/dev/input/event0";
+
+/// What `device` needs besides the data directory.
+struct DeviceArgs {
+    spi: PathBuf,
+    reset: Option<ResetLine>,
+    keypad: PathBuf,
+    scanner: Option<PathBuf>,
+    link: Option<PathBuf>,
+}
+
+fn run_device(common: &Common, args: DeviceArgs) -> anyhow::Result<()> {
+    use pos_firmware::clock::RealClock;
+    use pos_firmware::device::{inputs, DeviceTill, LineDisplay, ReaderOpener};
+
+    let config = load_config(common)?;
+    let card_settings = load_card_settings(&common.data_dir)?;
+    if card_settings.master_key_file.is_none() {
+        bail!(
+            "{}/till.toml names no card master key file ([card] master_key_file): a real till \
+             never runs on the public demo key (see docs/card-layout.md)",
+            common.data_dir.display()
+        );
+    }
+    let wallet = card_settings.wallet_config()?;
+    let clock = RealClock::start();
+    let (spi, reset) = (args.spi, args.reset);
+    let opener: ReaderOpener<_> =
+        Box::new(move || open_reader(&spi, reset.as_ref()).map_err(|e| e.to_string()));
+    let display = Box::new(LineDisplay::new(std::io::stdout()));
+    let mut till = DeviceTill::open(
+        &common.data_dir,
+        config,
+        wallet,
+        opener,
+        display,
+        clock.now(),
+    )?;
+    let (events, receiver) = std::sync::mpsc::channel();
+    inputs::spawn_keypad(&args.keypad, events.clone())?;
+    if let Some(scanner) = &args.scanner {
+        inputs::spawn_scanner(scanner, events.clone())?;
+    }
+    if let Some(link) = &args.link {
+        if let Some(parent) = link.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        till.start_link(link, events.clone(), clock.now());
+    }
+    drop(events);
+    let fatal = till.run(&receiver, || clock.now());
+    eprintln!("the till stopped selling: {fatal}");
+    std::process::exit(3);
+}
+
 /// How often `reader-check` looks for a card.
 const READER_CHECK_POLL_MS: u64 = 100;
 
@@ -167,16 +262,27 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Cmd::ReaderCheck {
-            spi,
-            reset_chip,
-            reset_line,
+            reader,
             data_dir,
             wait_secs,
+        } => reader_check(reader.spi.clone(), reader.reset(), data_dir, wait_secs),
+        Cmd::Device {
+            common,
+            reader,
+            keypad,
+            scanner,
+            link,
+            no_link,
         } => {
-            let reset = reset_chip
-                .zip(reset_line)
-                .map(|(chip, line)| ResetLine { chip, line });
-            reader_check(spi, reset, data_dir, wait_secs)
+            init_logging(None)?;
+            let args = DeviceArgs {
+                reset: reader.reset(),
+                spi: reader.spi,
+                keypad,
+                scanner,
+                link: (!no_link).then_some(link),
+            };
+            run_device(&common, args)
         }
         Cmd::Sim {
             common,

@@ -1,7 +1,7 @@
 //! The driver loop around the pure core: feeds it keys (through the keymap's combo detector),
 //! card reads, scanned codes and time; carries out its effects in order (journal appends made
 //! durable before anything else, card writes, journal look-ups, beeps); and reports what the
-//! outside world should see. The simulator (TUI and headless script) and the device binary all
+//! outside world should see. The simulator (TUI and headless script) and the device front end (`device/`) all
 //! drive the till through this one loop, so they behave the same.
 
 use keymap::{ComboDetector, TillKey};

@@ -91,6 +91,7 @@ scenarios!(
     interrupted,
     max_sale,
     merchants_day,
+    reader_fault,
     staff,
     topup,
 );

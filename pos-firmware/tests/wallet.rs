@@ -167,7 +167,12 @@ fn every_fault_at_every_issue_write_leaves_a_blank_an_issued_or_a_lost_card() {
                 let read = tap(&mut reader, &cfg());
                 match (&result, read) {
                     (Ok(image), Some(CardRead::Card(read))) => assert_eq!(*image, read),
-                    (Err(IssueError::DataWriteFailed { .. }), Some(CardRead::Unreadable(p))) => {
+                    (
+                        Err(
+                            IssueError::DataWriteFailed { .. } | IssueError::DataNotVerified { .. },
+                        ),
+                        Some(CardRead::Unreadable(p)),
+                    ) => {
                         assert_eq!(p, CardProblem::Unformatted, "n={n} {fault:?}");
                     }
                     (Err(IssueError::TrailerWriteFailed(_)), read) => match read {

@@ -1,6 +1,7 @@
 //! What the core knows of a campus card: the wallet state a reader read, the write it asks the
-//! reader to make, and what came of that write. The reader behind it (simulated now, MFRC522 +
-//! Mifare Classic later) is a driver; the core decides only from these values.
+//! reader to make, and what came of that write. The reader behind it (the MFRC522 driver and the
+//! Mifare Classic wallet, on the real chip or the emulated one) is a driver; the core decides
+//! only from these values.
 
 use shared::record::TxnTag;
 use shared::{CardUid, Fen, LocalDay, Seq, TerminalId};
@@ -38,6 +39,9 @@ pub enum CardRead {
 pub enum CardProblem {
     /// The card left the field or the radio link failed mid-read: tap again.
     ReadFailed,
+    /// The reader chip itself failed (SPI error, no answer, wrong version: dead or unplugged):
+    /// tapping again does not help, maintenance must look at the till.
+    ReaderFault,
     /// Not a Mifare Classic campus card at all (a bus card, a phone, another card type).
     NotCampusCard,
     /// A Mifare Classic card still on its factory (transport) keys: never issued.
@@ -141,6 +145,16 @@ pub fn load_evidence(
     write_evidence(card, counter_before, balance_before, after, tag)
 }
 
+/// The transaction tag of the state a card is issued with (no sale or load has written it yet).
+pub const ISSUE_TAG: TxnTag = TxnTag(0);
+/// The transaction counter of the state a card is issued with.
+pub const ISSUE_COUNTER: u32 = 0;
+
+/// Whether `card` is still exactly as issued with `opening_balance`: no sale or load since.
+pub fn is_as_issued(card: &CardImage, opening_balance: Fen) -> bool {
+    card.counter == ISSUE_COUNTER && card.last_tag == ISSUE_TAG && card.balance == opening_balance
+}
+
 /// What came of issuing (formatting) a blank card as a campus wallet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IssueOutcome {
@@ -149,9 +163,10 @@ pub enum IssueOutcome {
     /// Nothing was written: no blank card on the reader, or it left before the first write.
     NotIssued(IssueRefusal),
     /// The card left during formatting: it may be half-formatted. Tapping it again in the issue
-    /// screen finishes the job if its keys are still the factory ones; otherwise the card
-    /// centre's recovery procedure applies (docs/card-layout.md).
-    Interrupted,
+    /// screen finishes the job if its keys are still the factory ones, and records the issue if
+    /// the writes did land (the card reads as freshly issued); otherwise the card centre's
+    /// recovery procedure applies (docs/card-layout.md). `uid`: the card's, when it answered.
+    Interrupted { uid: Option<CardUid> },
 }
 
 /// Why a card was not issued.
@@ -163,4 +178,6 @@ pub enum IssueRefusal {
     NotBlank,
     /// No card answered.
     NoCard,
+    /// The reader chip itself failed before anything was written.
+    ReaderFault,
 }

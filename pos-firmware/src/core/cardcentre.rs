@@ -10,20 +10,26 @@ use shared::record::{
 use shared::{Fen, Seq};
 
 use super::card::{
-    load_evidence, txn_tag, CardImage, CardWrite, CardWriteOutcome, IssueOutcome, IssueRefusal,
-    WriteEvidence,
+    is_as_issued, load_evidence, txn_tag, CardImage, CardWrite, CardWriteOutcome, IssueOutcome,
+    IssueRefusal, WriteEvidence,
 };
 use super::config::Lang;
 use super::entry::{AmountEntry, EntryError};
-use super::text::{balance, tr, yuan};
+use super::text::{balance, reader_fault, tr, yuan};
 use super::{Beep, Effect, Mode, Till, MAX_UNRESOLVED_SALES};
 
 /// The smallest top-up (the campus's rule: loads are whole multiples of ¥10).
 pub const MIN_LOAD: Fen = Fen::from_yuan(10);
 /// Every top-up is a whole multiple of this.
 pub const LOAD_STEP: Fen = Fen::from_yuan(10);
-/// The most a card may hold after a top-up.
+/// The card centre's policy: the most a card may hold after a top-up (¥1,000, the seeds' rule).
+/// Only loads are held to it: a MAC-valid card holding more (loaded under an older policy, or
+/// restored by the card centre) still pays, and takes no top-up until it is below. The card
+/// format's own, larger ceiling is `wallet::layout::CARD_FORMAT_MAX_BALANCE_FEN`.
 pub const MAX_CARD_BALANCE: Fen = Fen::from_yuan(1_000);
+/// The balance a card issued at the till starts with: none; money goes on by top-up, which is
+/// journaled.
+pub const TILL_ISSUE_OPENING_BALANCE: Fen = Fen::ZERO;
 /// How many times a failed top-up may be resumed on an unchanged card before it is handed to the
 /// server (the seeds' rule: at most 5 "continue load" attempts).
 pub const MAX_LOAD_RESUMES: u8 = 5;
@@ -34,7 +40,9 @@ pub(super) struct LoadRequest {
     pub(super) amount: Fen,
     /// An interrupted top-up of this request, waiting for the same card to come back.
     pub(super) retry: Option<Seq>,
-    /// Resumes of the interrupted top-up so far.
+    /// Resumes of the interrupted top-up so far. Counted on this screen only: the snapshot's
+    /// `PendingLoad` has no field for it (a new snapshot version would), so a restart, or
+    /// settling the load from another screen, starts the count again (ARCHITECTURE.md).
     pub(super) resumes: u8,
 }
 
@@ -261,8 +269,10 @@ impl Till {
                 );
             }
             WriteEvidence::NotOnCard if matches!(self.mode, Mode::LoadAwaitingCard(_)) => {
-                // At the card centre: continue the earlier load (it was paid for); the new
-                // request waits for the next tap.
+                // At the card centre: continue the earlier load (it was paid for) instead of
+                // the request just typed, which is dropped: once the earlier load ends (success,
+                // or handed to the server) the till is back at the amount screen and staff type
+                // the new top-up again. Never both in one tap.
                 let request = LoadRequest {
                     amount: pending.load.amount,
                     retry: Some(pending.intent),
@@ -403,35 +413,70 @@ impl Till {
         self.mode = Mode::IssueAwaitingCard;
         let lang = self.lang();
         match outcome {
-            IssueOutcome::Issued(card) => {
-                self.remember_card(&card);
-                self.write(RecordBody::CardIssued(CardIssued {
-                    uid: card.uid,
-                    opening_balance: card.balance,
-                }));
-                self.show_message(
-                    vec![
-                        tr(lang, "开卡成功", "Card issued"),
-                        format!("{} {}", tr(lang, "卡号", "Card"), card.uid),
-                        balance(lang, card.balance),
-                    ],
-                    None,
-                    Beep::Success,
-                );
+            IssueOutcome::Issued(card) => self.record_issued(&card),
+            IssueOutcome::NotIssued(IssueRefusal::ReaderFault) => {
+                let mut lines = reader_fault(lang);
+                lines.push(tr(lang, "未开卡", "Not issued"));
+                self.show_error(lines);
             }
             IssueOutcome::NotIssued(why) => {
                 let line = match why {
                     IssueRefusal::AlreadyIssued => tr(lang, "此卡已开通", "Already issued"),
                     IssueRefusal::NotBlank => tr(lang, "不是空白卡", "Not a blank card"),
-                    IssueRefusal::NoCard => tr(lang, "读卡失败", "Card read failed"),
+                    IssueRefusal::NoCard | IssueRefusal::ReaderFault => {
+                        tr(lang, "读卡失败", "Card read failed")
+                    }
                 };
                 self.show_error(vec![line, tr(lang, "未开卡", "Not issued")]);
             }
-            IssueOutcome::Interrupted => self.show_error(vec![
-                tr(lang, "开卡中断", "Issuing interrupted"),
-                tr(lang, "请放回原卡重试", "Put the card back"),
-            ]),
+            IssueOutcome::Interrupted { uid } => {
+                self.interrupted_issue = uid;
+                self.show_error(vec![
+                    tr(lang, "开卡中断", "Issuing interrupted"),
+                    tr(lang, "请放回原卡重试", "Put the card back"),
+                ]);
+            }
         }
+    }
+
+    /// A campus wallet was tapped in the issue screen. If it is the card whose issue was just
+    /// interrupted and it reads exactly as issued, the interrupted issue's writes did land:
+    /// the issue is journaled now (once: the interrupted issue is forgotten with it). Any other
+    /// wallet is already issued.
+    pub(super) fn tap_wallet_for_issue(&mut self, card: &CardImage) {
+        let lang = self.lang();
+        if self.interrupted_issue == Some(card.uid)
+            && is_as_issued(card, TILL_ISSUE_OPENING_BALANCE)
+        {
+            return self.record_issued(card);
+        }
+        self.show_info(vec![
+            tr(lang, "此卡已开通", "Already issued"),
+            format!("{} {}", tr(lang, "卡号", "Card"), card.uid),
+            balance(lang, card.balance),
+        ]);
+    }
+
+    /// Journals the issue of `card` and says so.
+    fn record_issued(&mut self, card: &CardImage) {
+        let lang = self.lang();
+        if self.interrupted_issue == Some(card.uid) {
+            self.interrupted_issue = None;
+        }
+        self.remember_card(card);
+        self.write(RecordBody::CardIssued(CardIssued {
+            uid: card.uid,
+            opening_balance: card.balance,
+        }));
+        self.show_message(
+            vec![
+                tr(lang, "开卡成功", "Card issued"),
+                format!("{} {}", tr(lang, "卡号", "Card"), card.uid),
+                balance(lang, card.balance),
+            ],
+            None,
+            Beep::Success,
+        );
     }
 
     pub(super) fn pending_load_for(&self, card: &CardImage) -> Option<PendingLoad> {

@@ -260,6 +260,10 @@ pub struct Till {
     now: UnixMillis,
     pin_failures: u8,
     pin_locked_until: Option<UnixMillis>,
+    /// The card whose issue was interrupted last (its writes may have landed): recorded as
+    /// issued if it comes back to the issue screen reading exactly as issued. In memory only:
+    /// the snapshot has no place for it (a restart forgets it; see ARCHITECTURE.md).
+    interrupted_issue: Option<shared::CardUid>,
 }
 
 impl Till {
@@ -291,6 +295,7 @@ impl Till {
             now,
             pin_failures: 0,
             pin_locked_until: None,
+            interrupted_issue: None,
         };
         let count = till.snap.pending.len() + till.snap.pending_loads.len();
         if count > 0 {
@@ -508,13 +513,7 @@ impl Till {
         });
         match &self.mode {
             Mode::LoadAwaitingCard(request) => return self.tap_for_load(request.clone(), &card),
-            Mode::IssueAwaitingCard => {
-                return self.show_info(vec![
-                    tr(lang, "此卡已开通", "Already issued"),
-                    format!("{} {}", tr(lang, "卡号", "Card"), card.uid),
-                    balance(lang, card.balance),
-                ]);
-            }
+            Mode::IssueAwaitingCard => return self.tap_wallet_for_issue(&card),
             _ => {}
         }
         if let Some(pending) = self.pending_load_for(&card) {
@@ -585,6 +584,10 @@ impl Till {
     fn show_card_problem(&mut self, problem: CardProblem) {
         let lang = self.lang();
         let lines = match problem {
+            CardProblem::ReaderFault => {
+                let customer = text::reader_fault_customer(lang);
+                return self.show_message(text::reader_fault(lang), Some(customer), Beep::Error);
+            }
             CardProblem::ReadFailed => vec![
                 tr(lang, "读卡失败", "Card read failed"),
                 tr(lang, "请重新刷卡", "Tap again"),

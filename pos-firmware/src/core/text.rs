@@ -39,3 +39,20 @@ pub fn balance(lang: Lang, balance: Fen) -> String {
         Lang::En => format!("Balance {}", yuan(balance)),
     }
 }
+
+/// The merchant's lines when the card reader chip itself fails (dead, unplugged): not the
+/// card's fault, and tapping again does not help.
+pub fn reader_fault(lang: Lang) -> Vec<String> {
+    vec![
+        tr(lang, "读卡器故障", "Card reader fault"),
+        tr(lang, "请联系维护", "Call maintenance"),
+    ]
+}
+
+/// The payer's lines for the same fault: the till cannot take the card for now.
+pub fn reader_fault_customer(lang: Lang) -> Vec<String> {
+    vec![
+        tr(lang, "读卡器故障", "Card reader fault"),
+        tr(lang, "暂不能刷卡", "Cards cannot pay now"),
+    ]
+}

@@ -55,8 +55,11 @@ struct Shared {
     db_file: File,
     terminal: TerminalId,
     durable: Mutex<Durable>,
-    /// The watermark (0: nothing uploaded); the lock also serialises watermark writes.
+    /// The watermark (0: nothing uploaded). Held only to read or set the number, never across
+    /// the fsync, so the main loop's unsent count never waits for a watermark write.
     uploaded: Mutex<u64>,
+    /// Serialises watermark writes (held across the durable write).
+    watermark_writer: Mutex<()>,
 }
 
 /// A cloneable handle for reading durable records and keeping the upload watermark, usable from
@@ -138,6 +141,7 @@ impl JournalReader {
                 terminal,
                 durable: Mutex::new(Durable { last_seq, machine }),
                 uploaded: Mutex::new(uploaded),
+                watermark_writer: Mutex::new(()),
             }),
         })
     }
@@ -245,9 +249,12 @@ impl JournalReader {
     /// Makes the watermark `through` durable (see the module documentation for the rules) and
     /// returns the watermark now in force. An ack at or below the current watermark is a no-op.
     pub fn mark_uploaded(&self, through: Seq) -> Result<Option<Seq>, JournalError> {
-        let mut uploaded = lock(&self.shared.uploaded);
-        if through.0 <= *uploaded {
-            return Ok(seq_or_none(*uploaded));
+        // Only this function changes the watermark, under the writer lock: the value read here
+        // stays the current one until the new one is set below.
+        let _writer = lock(&self.shared.watermark_writer);
+        let current = *lock(&self.shared.uploaded);
+        if through.0 <= current {
+            return Ok(seq_or_none(current));
         }
         let last = lock(&self.shared.durable).last_seq;
         if through.0 > last {
@@ -273,7 +280,7 @@ impl JournalReader {
                 .sync_data()
                 .map_err(|source| io_error(&dir.join(DB_FILE_NAME), source))
         })??;
-        *uploaded = through.0;
+        *lock(&self.shared.uploaded) = through.0;
         Ok(Some(through))
     }
 }

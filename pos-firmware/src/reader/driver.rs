@@ -30,6 +30,10 @@ pub const GENUINE_MFRC522_VERSIONS: [u8; 2] = [0x91, 0x92];
 pub const KNOWN_CLONE_VERSIONS: [u8; 2] = [0x88, 0xB2];
 /// VersionReg address.
 const VERSION_REG: u8 = 0x37;
+/// TxControlReg: its two low bits drive the antenna pins TX1/TX2 (on after init).
+const TX_CONTROL_REG: u8 = 0x14;
+/// Both antenna drivers on.
+const ANTENNA_ON_BITS: u8 = 0x03;
 /// Status2Reg address and its MFCrypto1On bit.
 const STATUS2_REG: u8 = 0x08;
 const MF_CRYPTO1_ON: u8 = 0x08;
@@ -136,6 +140,34 @@ impl<SPI: SpiDevice> Mfrc522Reader<SPI> {
     /// The VersionReg value seen at construction.
     pub fn chip_version(&self) -> u8 {
         self.version
+    }
+
+    /// Checks that the chip is still the one set up at start: it answers with the same
+    /// VersionReg and its antenna drivers are still on. A chip that lost power or was reset
+    /// behind our back (brown-out, loose cable) fails this even though it answers: its
+    /// registers are back at their power-on values with the antenna off, so it would never find
+    /// a card. The device re-opens the reader when this fails.
+    pub fn check_chip(&self) -> Result<(), CardIoError> {
+        let version = self
+            .spi
+            .probe_register(VERSION_REG)
+            .map_err(|e| CardIoError::Reader(e.to_string()))?;
+        if version != self.version {
+            return Err(CardIoError::Reader(format!(
+                "the reader stopped answering (VersionReg {version:#04x}, was {:#04x})",
+                self.version
+            )));
+        }
+        let tx_control = self
+            .spi
+            .probe_register(TX_CONTROL_REG)
+            .map_err(|e| CardIoError::Reader(e.to_string()))?;
+        if tx_control & ANTENNA_ON_BITS != ANTENNA_ON_BITS {
+            return Err(CardIoError::Reader(format!(
+                "the reader was reset: its antenna is off (TxControlReg {tx_control:#04x})"
+            )));
+        }
+        Ok(())
     }
 
     /// What the current or last operation used of its budget.

@@ -43,6 +43,13 @@ pub struct SpidevReader {
     pub reset: Option<CdevPin>,
 }
 
+impl SpidevReader {
+    /// See [`Mfrc522Reader::check_chip`].
+    pub fn check_chip(&self) -> Result<(), CardIoError> {
+        self.reader.check_chip()
+    }
+}
+
 impl MifareReader for SpidevReader {
     fn select(&mut self) -> Result<Option<TappedCard>, CardIoError> {
         self.reader.select()

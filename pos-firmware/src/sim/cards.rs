@@ -230,6 +230,9 @@ pub struct SimCards {
     fault: Option<WriteFault>,
     /// A `reader-dies` fault killed the emulated chip: revived and re-initialised at the next tap.
     reader_dead: bool,
+    /// [`SimCards::break_reader`] killed the chip: it stays dead, every tap a reader fault,
+    /// until [`SimCards::repair_reader`].
+    reader_broken: bool,
     pause: Option<PausePoint>,
     /// `snapshot_card` copies, by card index and label.
     snapshots: BTreeMap<(usize, String), EmulatedCard>,
@@ -511,6 +514,7 @@ impl SimCards {
             on_reader: None,
             fault: None,
             reader_dead: false,
+            reader_broken: false,
             pause: None,
             snapshots: BTreeMap::new(),
         })
@@ -579,6 +583,26 @@ impl SimCards {
     /// The fault armed and not used yet.
     pub fn armed_fault(&self) -> Option<WriteFault> {
         self.fault
+    }
+
+    /// Kills the emulated reader chip (every SPI byte reads 0x00) until
+    /// [`SimCards::repair_reader`]: taps read as [`CardProblem::ReaderFault`].
+    pub fn break_reader(&mut self) {
+        self.control.set_reader_dead(Some(0x00));
+        self.reader_broken = true;
+    }
+
+    /// Maintenance: revives the chip (a broken one, or one a `reader-dies` fault killed) and
+    /// initialises the driver afresh.
+    pub fn repair_reader(&mut self) {
+        self.reader_broken = false;
+        self.reader_dead = true;
+        self.revive_reader();
+    }
+
+    /// The reader chip is broken ([`SimCards::break_reader`]).
+    pub fn reader_broken(&self) -> bool {
+        self.reader_broken
     }
 
     /// Makes the process stop dead at `point` of the next sale (kill tests).
@@ -667,7 +691,7 @@ impl SimCards {
     /// Revives the chip a `reader-dies` fault killed and initialises the driver afresh, as the
     /// till would after resetting the reader.
     fn revive_reader(&mut self) {
-        if !self.reader_dead {
+        if !self.reader_dead || self.reader_broken {
             return;
         }
         self.control.set_reader_dead(None);
@@ -749,8 +773,9 @@ impl CardWriter for SimCards {
         let before = self.on_reader.map(|i| self.stored[i].card.clone());
         let outcome = self.wallet.issue_card();
         self.note_struck_fault();
+        let uid = self.on_reader.map(|i| self.stored[i].uid);
         if !self.keep_written(before) {
-            return IssueOutcome::Interrupted;
+            return IssueOutcome::Interrupted { uid };
         }
         outcome
     }

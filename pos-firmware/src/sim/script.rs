@@ -441,6 +441,11 @@ impl<W: Write> ScriptRunner<W> {
                 })?;
                 self.cards.arm_fault(fault);
             }
+            "reader" => match rest {
+                "dead" => self.cards.break_reader(),
+                "repaired" => self.cards.repair_reader(),
+                _ => return Err(self.parse_error(format!("'reader {rest}': reader dead|repaired"))),
+            },
             "snapshot-card" => {
                 let (name, label) = card_and_label(rest);
                 self.cards
@@ -831,6 +836,18 @@ mod tests {
         assert_eq!(run.cards().armed_fault(), Some(WriteFault::GarbledAcked));
         run.run_line("snapshot-card card-1 before").unwrap();
         run.run_line("restore-card CARD-1 before").unwrap();
+    }
+
+    #[test]
+    fn reader_lines_break_and_repair_the_emulated_chip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut run = runner(dir.path());
+        let error = run.run_line("reader unplugged").unwrap_err().to_string();
+        assert!(error.contains("reader dead|repaired"), "{error}");
+        run.run_line("reader dead").unwrap();
+        assert!(run.cards().reader_broken());
+        run.run_line("reader repaired").unwrap();
+        assert!(!run.cards().reader_broken());
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
 use keymap::{pc_key_help, till_key_from_pc, PcKey, TillKey, COMBOS};
@@ -39,6 +39,7 @@ use ratatui::{DefaultTerminal, Frame};
 use shared::record::RecordBody;
 use shared::UnixMillis;
 
+use crate::clock::RealClock;
 use crate::core::calendar::local_time;
 use crate::core::config::{Lang, TillConfig};
 use crate::core::text::tr;
@@ -126,34 +127,6 @@ impl Drop for TerminalGuard {
 
 // ----- the session ---------------------------------------------------------------------------
 
-/// The real clock: wall time for the core, a monotonic count since start for the keymap.
-struct Clock {
-    start: Instant,
-}
-
-impl Clock {
-    fn now(&self) -> Now {
-        Now {
-            wall: unix_millis(SystemTime::now()),
-            mono_ms: millis_u64(self.start.elapsed()),
-        }
-    }
-}
-
-/// Milliseconds since the Unix epoch (negative before it), saturating.
-fn unix_millis(at: SystemTime) -> UnixMillis {
-    match at.duration_since(UNIX_EPOCH) {
-        Ok(after) => UnixMillis(i64::try_from(after.as_millis()).unwrap_or(i64::MAX)),
-        Err(before) => {
-            UnixMillis(i64::try_from(before.duration().as_millis()).map_or(i64::MIN, |ms| -ms))
-        }
-    }
-}
-
-fn millis_u64(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
 /// What the simulator is doing with the keyboard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum UiMode {
@@ -205,7 +178,7 @@ struct LogEntry {
 struct Sim {
     runtime: TillRuntime,
     cards: SimCards,
-    clock: Clock,
+    clock: RealClock,
     lang: Lang,
     utc_offset_minutes: i32,
     /// The displays as of the last successful `handle`.
@@ -230,9 +203,7 @@ impl Sim {
         let cards = SimCards::open(data_dir).with_context(|| {
             format!("cannot open the simulated cards in {}", data_dir.display())
         })?;
-        let clock = Clock {
-            start: Instant::now(),
-        };
+        let clock = RealClock::start();
         let lang = config.lang;
         let utc_offset_minutes = config.utc_offset_minutes;
         let runtime = TillRuntime::open(data_dir, config, clock.now())
@@ -1454,20 +1425,6 @@ mod tests {
             ms((Some(UnixMillis(i64::MIN)), Some(0))),
             u128::from(MIN_POLL_MS)
         );
-    }
-
-    #[test]
-    fn real_clock_conversions() {
-        assert_eq!(unix_millis(UNIX_EPOCH), UnixMillis(0));
-        assert_eq!(
-            unix_millis(UNIX_EPOCH + Duration::from_millis(1_234)),
-            UnixMillis(1_234)
-        );
-        assert_eq!(
-            unix_millis(UNIX_EPOCH - Duration::from_millis(1_234)),
-            UnixMillis(-1_234)
-        );
-        assert_eq!(millis_u64(Duration::MAX), u64::MAX);
     }
 
     #[test]

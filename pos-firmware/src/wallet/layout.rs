@@ -24,10 +24,18 @@ pub const BLOCKS_PER_SECTOR: u8 = 4;
 pub const LAYOUT_MAGIC: [u8; 3] = *b"CPW";
 /// The layout this firmware writes and reads.
 pub const LAYOUT_VERSION: u8 = 1;
-/// The most a card may hold, in fen (¥10,000). The slot field is a u32, so the encoding itself
-/// would allow ¥42,949,672.95; this policy cap is far below that and is checked on every write
-/// and every read.
-pub const MAX_CARD_BALANCE_FEN: u64 = 1_000_000;
+/// The card format's hard ceiling on a balance, in fen (¥10,000): no slot above it is ever
+/// written, and a MAC-valid slot above it reads as invalid. This is a sanity bound of the format
+/// (the u32 field itself would allow ¥42,949,672.95), **not** the card centre's policy: top-ups
+/// stop at `core::cardcentre::MAX_CARD_BALANCE` (¥1,000), which must stay at or below it (checked
+/// at compile time below). A card between the two (loaded under an older policy, or restored by
+/// the card centre) is a valid wallet: it pays, and it takes no top-up.
+pub const CARD_FORMAT_MAX_BALANCE_FEN: u64 = 1_000_000;
+
+const _: () = assert!(
+    crate::core::cardcentre::MAX_CARD_BALANCE.get() <= CARD_FORMAT_MAX_BALANCE_FEN,
+    "the card-centre policy cap must fit the card format"
+);
 
 /// Access bytes 6–8 of the wallet trailer: data blocks C1C2C3 = 000 (key A or B may read and
 /// write), trailer C1C2C3 = 011 (key A may only read the access bits; key B writes key A, the
@@ -161,7 +169,7 @@ pub fn decode_header(block: &Block, uid: &CardUid, mac: &MacKey) -> Result<Heade
     })
 }
 
-/// Encodes a state for `slot`. Refuses a balance above [`MAX_CARD_BALANCE_FEN`].
+/// Encodes a state for `slot`. Refuses a balance above [`CARD_FORMAT_MAX_BALANCE_FEN`].
 pub fn encode_slot(
     state: &SlotState,
     slot: Slot,
@@ -170,7 +178,7 @@ pub fn encode_slot(
     mac: &MacKey,
 ) -> Result<Block, LayoutError> {
     let balance = state.balance.get();
-    if balance > MAX_CARD_BALANCE_FEN {
+    if balance > CARD_FORMAT_MAX_BALANCE_FEN {
         return Err(LayoutError::BalanceAboveMax(balance));
     }
     let balance = u32::try_from(balance).map_err(|_| LayoutError::BalanceAboveMax(balance))?;
@@ -199,7 +207,7 @@ pub fn decode_slot(
     let word =
         |at: usize| u32::from_be_bytes([block[at], block[at + 1], block[at + 2], block[at + 3]]);
     let balance = u64::from(word(4));
-    if balance > MAX_CARD_BALANCE_FEN {
+    if balance > CARD_FORMAT_MAX_BALANCE_FEN {
         return Err(LayoutError::BalanceAboveMax(balance));
     }
     Ok(SlotState {
@@ -385,7 +393,7 @@ mod tests {
         assert_eq!(decode_header(&block, &uid(), &mac()), Ok(header));
         let max = SlotState {
             counter: u32::MAX,
-            balance: Fen::new(MAX_CARD_BALANCE_FEN),
+            balance: Fen::new(CARD_FORMAT_MAX_BALANCE_FEN),
             tag: TxnTag(u32::MAX),
         };
         let block = encode_slot(&max, Slot::A, CAMPUS, &uid(), &mac()).expect("at the max");
@@ -394,12 +402,14 @@ mod tests {
             Ok(max)
         );
         let over = SlotState {
-            balance: Fen::new(MAX_CARD_BALANCE_FEN + 1),
+            balance: Fen::new(CARD_FORMAT_MAX_BALANCE_FEN + 1),
             ..max
         };
         assert_eq!(
             encode_slot(&over, Slot::A, CAMPUS, &uid(), &mac()),
-            Err(LayoutError::BalanceAboveMax(MAX_CARD_BALANCE_FEN + 1))
+            Err(LayoutError::BalanceAboveMax(
+                CARD_FORMAT_MAX_BALANCE_FEN + 1
+            ))
         );
     }
 

@@ -6,25 +6,30 @@
 //!
 //! Never writes twice: after an interrupted write it only reads, and answers `Unknown` when the
 //! read cannot show the new state; the core settles that sale at the card's next tap.
+//!
+//! A failure of the reader chip itself ([`CardIoError::Reader`]) is logged (`tracing` warn, with
+//! the driver's error) and reported to the core as [`CardProblem::ReaderFault`] for a tap and
+//! [`IssueRefusal::ReaderFault`] for an issue; a write keeps its usual answer (`Refused` only
+//! while nothing was sent, else `Unknown`), so a dead reader never aborts a write blindly.
 
 pub mod keys;
 pub mod layout;
 pub mod memory;
 
-use shared::record::TxnTag;
 use shared::{CardUid, Fen};
 use std::path::Path;
 
 use crate::core::card::{
     CardImage, CardProblem, CardRead, CardWrite, CardWriteOutcome, IssueOutcome, IssueRefusal,
 };
+use crate::core::cardcentre::TILL_ISSUE_OPENING_BALANCE;
 use crate::reader::{Block, CardIoError, MifareReader, TappedCard, WriteError};
 use crate::runtime::CardWriter;
 use keys::{CardKeys, MasterKey, MasterKeyError, TRANSPORT_KEY};
 use layout::{
     choose_slot, decode_access_bytes, decode_header, decode_slot, encode_header, encode_slot,
-    wallet_trailer, CampusId, CardSerial, Header, Slot, SlotState, HEADER_BLOCK,
-    MAX_CARD_BALANCE_FEN, TRAILER_BLOCK,
+    wallet_trailer, CampusId, CardSerial, Header, Slot, SlotState, CARD_FORMAT_MAX_BALANCE_FEN,
+    HEADER_BLOCK, TRAILER_BLOCK,
 };
 
 /// Where the till reads the master key from unless configured otherwise: 64 hex digits,
@@ -37,10 +42,9 @@ pub const MIFARE_CLASSIC_SAKS: [u8; 6] = [0x08, 0x88, 0x09, 0x18, 0x28, 0x38];
 /// Reads of the card after a write, to see whether it holds the new state: the first in the
 /// same session, the others after a fresh select and authentication.
 pub const CONFIRM_ATTEMPTS_MAX: u32 = 2;
-/// The transaction tag of the state written at issue (no sale has written the card yet).
-pub const ISSUE_TAG: TxnTag = TxnTag(0);
-/// The counter of the state written at issue.
-pub const ISSUE_COUNTER: u32 = 0;
+/// The tag and counter of the state written at issue (the core's: it recognises a card still
+/// as issued).
+pub use crate::core::card::{ISSUE_COUNTER, ISSUE_TAG};
 /// Permission bits of the master key file that must be clear: no group or other access.
 const KEY_FILE_FORBIDDEN_MODE_BITS: u32 = 0o077;
 
@@ -123,6 +127,13 @@ pub enum IssueError {
     Io(CardIoError),
     #[error("writing block {block} failed (card still on transport keys: issue again): {error}")]
     DataWriteFailed { block: u8, error: WriteError },
+    /// The data blocks were written (ACKed) but do not read back as written, or the read-back
+    /// failed: a weak or garbled write. The trailer was not written, so the card is still on
+    /// transport keys: issue again.
+    #[error(
+        "block {block} did not read back as written (card still on transport keys: issue again)"
+    )]
+    DataNotVerified { block: u8 },
     #[error("writing the sector trailer failed: tap the card to see whether it is issued, blank or lost: {0}")]
     TrailerWriteFailed(WriteError),
     #[error("the card did not read back as the issued wallet")]
@@ -156,7 +167,7 @@ pub fn issue_card(
     serial: CardSerial,
     opening_balance: Fen,
 ) -> Result<CardImage, IssueError> {
-    let result = issue_in_session(reader, cfg, Some(serial), opening_balance);
+    let result = issue_in_session(reader, cfg, Some(serial), opening_balance, &mut None);
     let _ = reader.release();
     result
 }
@@ -239,10 +250,33 @@ impl<R: MifareReader> CardWriter for WalletReader<R> {
         self.release_held();
         // One session: a select, a HLTA and a second select would find no card on a real
         // reader (a halted card does not answer REQA).
-        let result = issue_in_session(&mut self.reader, &self.config, None, Fen::ZERO);
+        let mut woken = None;
+        let result = issue_in_session(
+            &mut self.reader,
+            &self.config,
+            None,
+            TILL_ISSUE_OPENING_BALANCE,
+            &mut woken,
+        );
         let _ = self.reader.release();
+        if let Err(error) = &result {
+            let reader_error = match error {
+                IssueError::Io(e) => Some(e),
+                IssueError::DataWriteFailed { error, .. }
+                | IssueError::TrailerWriteFailed(error) => match error {
+                    WriteError::NotWritten(e) | WriteError::MaybeWritten(e) => Some(e),
+                },
+                _ => None,
+            };
+            if let Some(e) = reader_error.filter(|e| is_reader_fault(e)) {
+                tracing::warn!(error = %e, "card reader fault while issuing a card: {error}");
+            }
+        }
         match result {
             Ok(image) => IssueOutcome::Issued(image),
+            Err(IssueError::Io(error)) if is_reader_fault(&error) => {
+                IssueOutcome::NotIssued(IssueRefusal::ReaderFault)
+            }
             Err(IssueError::NoCard | IssueError::Io(_)) => {
                 IssueOutcome::NotIssued(IssueRefusal::NoCard)
             }
@@ -255,9 +289,10 @@ impl<R: MifareReader> CardWriter for WalletReader<R> {
             ) => IssueOutcome::NotIssued(IssueRefusal::NotBlank),
             Err(
                 IssueError::DataWriteFailed { .. }
+                | IssueError::DataNotVerified { .. }
                 | IssueError::TrailerWriteFailed(_)
                 | IssueError::NotVerified,
-            ) => IssueOutcome::Interrupted,
+            ) => IssueOutcome::Interrupted { uid: woken },
         }
     }
 }
@@ -270,7 +305,7 @@ fn read_wallet(
     let card = match reader.select() {
         Ok(None) => return None,
         Ok(Some(card)) => card,
-        Err(_) => return Some((None, CardRead::Unreadable(CardProblem::ReadFailed))),
+        Err(error) => return Some((None, CardRead::Unreadable(tap_problem(&error, "select")))),
     };
     match read_selected(reader, cfg, &card) {
         Ok(image) => Some((Some(card), CardRead::Card(image))),
@@ -290,17 +325,18 @@ fn read_selected(
     match reader.authenticate(card, HEADER_BLOCK, &keys.key_a) {
         Ok(()) => {}
         Err(CardIoError::AuthFailed) => return Err(classify_auth_failure(reader, card)),
-        Err(_) => return Err(CardProblem::ReadFailed),
+        Err(error) => return Err(tap_problem(&error, "authenticate")),
     }
     let header = reader
         .read_block(HEADER_BLOCK)
-        .map_err(|_| CardProblem::ReadFailed)?;
+        .map_err(|error| tap_problem(&error, "read the header"))?;
     match decode_header(&header, &card.uid, &keys.mac) {
         Ok(header) if header.campus == cfg.campus => {}
         Ok(_) => return Err(CardProblem::OtherCampus),
         Err(_) => return Err(CardProblem::BadMac),
     }
-    let slots = read_slots(reader, cfg, &keys, &card.uid).map_err(|_| CardProblem::ReadFailed)?;
+    let slots = read_slots(reader, cfg, &keys, &card.uid)
+        .map_err(|error| tap_problem(&error, "read the slots"))?;
     let (_, state) = choose_slot(slots[0], slots[1]).map_err(|_| CardProblem::BadMac)?;
     Ok(image(card.uid, &state))
 }
@@ -310,12 +346,37 @@ fn read_selected(
 fn classify_auth_failure(reader: &mut dyn MifareReader, card: &TappedCard) -> CardProblem {
     let again = match reader.select() {
         Ok(Some(again)) if again.uid == card.uid => again,
-        _ => return CardProblem::ReadFailed,
+        Err(error) => return tap_problem(&error, "select again"),
+        Ok(_) => return CardProblem::ReadFailed,
     };
     match reader.authenticate(&again, HEADER_BLOCK, &TRANSPORT_KEY) {
         Ok(()) => CardProblem::Unformatted,
         Err(CardIoError::AuthFailed) => CardProblem::WrongKey,
-        Err(_) => CardProblem::ReadFailed,
+        Err(error) => tap_problem(&error, "authenticate with the transport key"),
+    }
+}
+
+/// What a failed exchange of a tap means for the core: the reader chip failing is a
+/// [`CardProblem::ReaderFault`] (logged with the driver's error), anything else a failed read
+/// of the card (tap again).
+fn tap_problem(error: &CardIoError, step: &'static str) -> CardProblem {
+    if is_reader_fault(error) {
+        tracing::warn!(%error, step, "card reader fault during a tap");
+        CardProblem::ReaderFault
+    } else {
+        tracing::debug!(%error, step, "card read failed");
+        CardProblem::ReadFailed
+    }
+}
+
+fn is_reader_fault(error: &CardIoError) -> bool {
+    matches!(error, CardIoError::Reader(_))
+}
+
+/// Logs a reader fault met during a card write, with what it means for the write.
+fn note_write_fault(error: &CardIoError, step: &'static str, outcome: &'static str) {
+    if is_reader_fault(error) {
+        tracing::warn!(%error, step, outcome, "card reader fault during a card write");
     }
 }
 
@@ -365,7 +426,7 @@ fn write_in_session(
     held: Option<TappedCard>,
 ) -> CardWriteOutcome {
     if Some(write.new_counter) != write.counter_before.checked_add(1)
-        || write.new_balance.get() > MAX_CARD_BALANCE_FEN
+        || write.new_balance.get() > CARD_FORMAT_MAX_BALANCE_FEN
     {
         return CardWriteOutcome::Refused;
     }
@@ -381,7 +442,10 @@ fn write_in_session(
                 .and_then(|_| read_slots(reader, cfg, &keys, &write.uid));
             match fresh {
                 Ok(slots) => slots,
-                Err(_) => return CardWriteOutcome::Refused,
+                Err(error) => {
+                    note_write_fault(&error, "read before the write", "refused: nothing sent");
+                    return CardWriteOutcome::Refused;
+                }
             }
         }
     };
@@ -402,8 +466,14 @@ fn write_in_session(
     };
     // The commit point: the older slot, never the one holding the current state.
     match reader.write_block(target.block(), &block) {
-        Ok(()) | Err(WriteError::MaybeWritten(_)) => {}
-        Err(WriteError::NotWritten(_)) => return CardWriteOutcome::Refused,
+        Ok(()) => {}
+        Err(WriteError::MaybeWritten(error)) => {
+            note_write_fault(&error, "write the slot", "data sent: read back");
+        }
+        Err(WriteError::NotWritten(error)) => {
+            note_write_fault(&error, "write command", "refused: no data sent");
+            return CardWriteOutcome::Refused;
+        }
     }
     confirm(reader, cfg, &keys, &write.uid, &new_state)
 }
@@ -423,27 +493,31 @@ fn confirm(
         } else {
             open(reader, keys, uid).and_then(|_| read_slots(reader, cfg, keys, uid))
         };
-        if let Ok(slots) = slots {
-            return match choose_slot(slots[0], slots[1]) {
-                Ok((_, state)) if state == *new_state => {
-                    CardWriteOutcome::Written(image(*uid, &state))
-                }
-                _ => CardWriteOutcome::Unknown,
-            };
+        match slots {
+            Ok(slots) => {
+                return match choose_slot(slots[0], slots[1]) {
+                    Ok((_, state)) if state == *new_state => {
+                        CardWriteOutcome::Written(image(*uid, &state))
+                    }
+                    _ => CardWriteOutcome::Unknown,
+                };
+            }
+            Err(error) => note_write_fault(&error, "read back", "unknown: the next tap settles it"),
         }
     }
     CardWriteOutcome::Unknown
 }
 
 /// `serial: None` numbers the card by its UID's last 4 bytes (until a card-management system
-/// assigns serials).
+/// assigns serials). `woken` gets the card's UID once it answered.
 fn issue_in_session(
     reader: &mut dyn MifareReader,
     cfg: &WalletConfig,
     serial: Option<CardSerial>,
     opening_balance: Fen,
+    woken: &mut Option<CardUid>,
 ) -> Result<CardImage, IssueError> {
-    if opening_balance.get() > MAX_CARD_BALANCE_FEN {
+    if opening_balance.get() > CARD_FORMAT_MAX_BALANCE_FEN {
         return Err(IssueError::BalanceAboveMax(opening_balance.get()));
     }
     // WUPA: the blank card usually lies on the reader since the tap that read it (and halted it).
@@ -451,6 +525,7 @@ fn issue_in_session(
         .wake()
         .map_err(IssueError::Io)?
         .ok_or(IssueError::NoCard)?;
+    *woken = Some(card.uid);
     if !MIFARE_CLASSIC_SAKS.contains(&card.sak) {
         return Err(IssueError::NotMifareClassic(card.sak));
     }
@@ -504,6 +579,15 @@ fn issue_in_session(
                 block: *block,
                 error,
             })?;
+    }
+    // Before the trailer locks the transport key out: the data must read back exactly as
+    // written (an ACKed write can still be garbled), or the card would be keyed with a header or
+    // slot it cannot use; still on transport keys, it can simply be issued again.
+    for (block, bytes) in &data {
+        match reader.read_block(*block) {
+            Ok(back) if back == *bytes => {}
+            _ => return Err(IssueError::DataNotVerified { block: *block }),
+        }
     }
     // Last, and the only risky write: from here on only key A = derived opens the sector.
     reader

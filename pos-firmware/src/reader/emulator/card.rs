@@ -38,6 +38,8 @@ const SELECT_CL2: u8 = 0x95;
 const NVB_SELECT: u8 = 0x70;
 /// Bits in the 5-byte anticollision answer (4 UID bytes + BCC).
 const CASCADE_ANSWER_BITS: u8 = 40;
+/// The low nibble of an anticollision NVB counts the valid bits of a partial byte: 0-7.
+const NVB_MAX_PARTIAL_BITS: u8 = 8;
 
 /// The card's protocol state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -333,16 +335,25 @@ impl EmulatedCard {
                 Some(Answer::with_crc(&[SAK_UID_INCOMPLETE]))
             };
         }
-        // Anticollision: NVB = bytes sent (high nibble, with SEL and NVB) and extra bits.
-        let known_bytes = (bytes[1] >> 4).checked_sub(2)?;
-        let known_bits = known_bytes * 8 + (bytes[1] & 0x0F);
+        // Anticollision: NVB = bytes sent (high nibble, with SEL and NVB) and extra bits (low
+        // nibble, 0-7). Any other NVB is a malformed frame, which a real card answers with
+        // silence and a protocol error (back to IDLE or HALT), never with a fault of its own.
+        let partial_bits = bytes[1] & 0x0F;
+        let Some(known_bytes) = (bytes[1] >> 4).checked_sub(2) else {
+            self.fail();
+            return None;
+        };
+        if partial_bits >= NVB_MAX_PARTIAL_BITS {
+            self.fail();
+            return None;
+        }
+        let known_bits = known_bytes * 8 + partial_bits;
         if known_bits >= CASCADE_ANSWER_BITS {
             self.fail();
             return None;
         }
         let known = &bytes[2..];
         let whole = usize::from(known_bytes);
-        let partial_bits = bytes[1] & 0x0F;
         let prefix_matches = known.len() >= whole
             && known[..whole] == part[..whole]
             && (partial_bits == 0
@@ -460,5 +471,66 @@ impl EmulatedCard {
             key,
             armed_write: None,
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A card woken (REQA) and waiting for cascade level 1.
+    fn ready_card() -> EmulatedCard {
+        let mut card = EmulatedCard::blank(&[0x1A, 0x2B, 0x3C, 0x4D]).unwrap();
+        let atqa = card.handle(Frame {
+            bytes: &[REQA],
+            last_bits: 7,
+            encrypted: false,
+        });
+        assert_eq!(atqa.map(|a| a.bytes), Some(vec![0x04, 0x00]));
+        assert_eq!(card.state(), CardState::Ready { cascade_level: 1 });
+        card
+    }
+
+    fn anticollision(card: &mut EmulatedCard, bytes: &[u8]) -> Option<Answer> {
+        card.handle(Frame {
+            bytes,
+            last_bits: 0,
+            encrypted: false,
+        })
+    }
+
+    #[test]
+    fn a_well_formed_anticollision_is_answered() {
+        let mut card = ready_card();
+        let answer = anticollision(&mut card, &[SELECT_CL1, 0x20]).expect("the UID and BCC");
+        assert_eq!(
+            answer.bytes,
+            vec![0x1A, 0x2B, 0x3C, 0x4D, 0x1A ^ 0x2B ^ 0x3C ^ 0x4D]
+        );
+        // With 1 byte and 4 bits known (NVB 0x34), the rest of the UID from that bit on.
+        let mut card = ready_card();
+        let answer = anticollision(&mut card, &[SELECT_CL1, 0x34, 0x1A, 0x0B]).expect("answer");
+        assert_eq!(answer.bytes[0], 0x2B & 0xF0);
+        assert_eq!(answer.bytes.len(), 4);
+    }
+
+    /// An NVB whose bit count is 8 or more (or whose byte count is below 2) is malformed: the
+    /// card ignores it and drops to IDLE — it used to overflow `1 << partial_bits`.
+    #[test]
+    fn a_malformed_nvb_is_ignored_not_a_panic() {
+        for nvb in [0x28, 0x2F, 0x38, 0x3F, 0x4A, 0x5F, 0x6F, 0x00, 0x10, 0x1F] {
+            for tail in [&[][..], &[0x1A][..], &[0x1A, 0x2B, 0x3C, 0x4D][..]] {
+                let mut card = ready_card();
+                let mut frame = vec![SELECT_CL1, nvb];
+                frame.extend_from_slice(tail);
+                assert_eq!(anticollision(&mut card, &frame), None, "NVB {nvb:#04x}");
+                assert_eq!(card.state(), CardState::Idle, "NVB {nvb:#04x}");
+            }
+        }
+        // Every NVB value at all: never a panic.
+        for nvb in 0..=u8::MAX {
+            let mut card = ready_card();
+            let _ = anticollision(&mut card, &[SELECT_CL1, nvb, 0x1A, 0x2B, 0x3C, 0x4D, 0x00]);
+        }
     }
 }

@@ -1,0 +1,90 @@
+//! The till's displays and buzzer as the device loop drives them. [`DeviceDisplay`] is the
+//! seam for the board's own panel drivers; [`LineDisplay`] is the one shipped: every change of
+//! the merchant's or the customer's display, and every beep, as one text line on a stream (the
+//! console, a serial line to a character LCD's controller, or a pipe to a panel process). The
+//! format is the headless script's (`M| line | line`, `C| …`, `BEEP success`), so a device log
+//! reads like a replayed day.
+
+use std::io::Write;
+
+use crate::core::{Beep, Displays};
+use crate::sim::script::screen_text;
+
+/// Where the till shows its screens and sounds its buzzer.
+pub trait DeviceDisplay {
+    /// The displays changed (called only when they did).
+    fn show(&mut self, displays: &Displays) -> std::io::Result<()>;
+    fn beep(&mut self, beep: Beep) -> std::io::Result<()>;
+}
+
+/// Displays and beeps as lines on a stream; only the screen that changed is written.
+pub struct LineDisplay<W: Write> {
+    out: W,
+    shown: Option<Displays>,
+}
+
+impl<W: Write> LineDisplay<W> {
+    pub fn new(out: W) -> LineDisplay<W> {
+        LineDisplay { out, shown: None }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+impl<W: Write> DeviceDisplay for LineDisplay<W> {
+    fn show(&mut self, displays: &Displays) -> std::io::Result<()> {
+        let before = self.shown.as_ref();
+        if before.is_none_or(|b| b.merchant != displays.merchant) {
+            writeln!(self.out, "M| {}", screen_text(&displays.merchant))?;
+        }
+        if before.is_none_or(|b| b.customer != displays.customer) {
+            writeln!(self.out, "C| {}", screen_text(&displays.customer))?;
+        }
+        self.out.flush()?;
+        self.shown = Some(displays.clone());
+        Ok(())
+    }
+
+    fn beep(&mut self, beep: Beep) -> std::io::Result<()> {
+        let name = match beep {
+            Beep::Success => "success",
+            Beep::Error => "error",
+            Beep::Attention => "attention",
+        };
+        writeln!(self.out, "BEEP {name}")?;
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::Screen;
+
+    fn displays(merchant: &str, customer: &str) -> Displays {
+        Displays {
+            merchant: Screen {
+                lines: vec![merchant.to_string(), String::new()],
+            },
+            customer: Screen {
+                lines: vec![customer.to_string()],
+            },
+        }
+    }
+
+    #[test]
+    fn only_the_screen_that_changed_is_written() {
+        let mut display = LineDisplay::new(Vec::new());
+        display.show(&displays("请输入金额", "欢迎")).unwrap();
+        display.show(&displays("金额 5.00", "欢迎")).unwrap();
+        display.show(&displays("金额 5.00", "请刷卡 5.00")).unwrap();
+        display.beep(Beep::Success).unwrap();
+        let text = String::from_utf8(display.into_inner()).unwrap();
+        assert_eq!(
+            text,
+            "M| 请输入金额\nC| 欢迎\nM| 金额 5.00\nC| 请刷卡 5.00\nBEEP success\n"
+        );
+    }
+}

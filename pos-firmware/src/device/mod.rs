@@ -1,0 +1,498 @@
+//! The till on its own hardware (`pos-firmware device`): the same runtime as the simulator, fed
+//! by the real drivers. The keypad (evdev) and the code scanner are read on threads
+//! ([`inputs`]); the MFRC522 is polled from this loop every [`READER_POLL_MS`], because the
+//! card write that follows a tap must run on the same reader inside the runtime's effect loop;
+//! the link server's events come in on the same channel as the keys; the displays and the
+//! buzzer go to a [`DeviceDisplay`].
+//!
+//! The reader is watched: a tap that fails is followed by a chip check
+//! ([`ReaderHealth::check_chip`]), and every [`READER_CHECK_INTERVAL_MS`] the idle chip is
+//! checked too. A chip that stopped answering or was reset behind our back (brown-out, loose
+//! cable) is dropped, the merchant sees "读卡器故障", and the loop re-opens it (hard reset line
+//! included) with a capped back-off until it answers again. Selling by code and every key
+//! combo go on meanwhile; an interrupted card write stays unresolved for the card's next tap.
+//!
+//! [`DeviceTill::step`] is one pass of the loop with the time passed in, so tests drive the
+//! whole device against the emulated chip (`tests/device.rs`).
+
+pub mod display;
+pub mod inputs;
+
+use std::path::Path;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+
+use keymap::TillKey;
+
+use crate::core::card::{
+    CardProblem, CardRead, CardWrite, CardWriteOutcome, IssueOutcome, IssueRefusal,
+};
+use crate::core::config::TillConfig;
+use crate::core::Displays;
+use crate::link::{LinkEvent, LinkServer};
+use crate::reader::driver::Mfrc522Reader;
+use crate::reader::spidev::SpidevReader;
+use crate::reader::{CardIoError, MifareReader};
+use crate::runtime::{CardWriter, DownlinkAnswer, Input, LinkPeer, Now, Output, TillRuntime};
+use crate::wallet::{WalletConfig, WalletReader};
+
+pub use display::{DeviceDisplay, LineDisplay};
+
+/// How often the reader looks for a card (a tap is seen within this).
+pub const READER_POLL_MS: u64 = 100;
+/// How often an idle reader's chip is checked.
+pub const READER_CHECK_INTERVAL_MS: u64 = 5_000;
+/// The first wait before re-opening a failed reader; doubled after every failed attempt…
+pub const READER_REOPEN_FIRST_MS: u64 = 1_000;
+/// …up to this.
+pub const READER_REOPEN_MAX_MS: u64 = 30_000;
+
+/// Something for the device loop, from the input threads or the link server.
+#[derive(Debug)]
+pub enum DeviceEvent {
+    Key(TillKey),
+    /// A line from the code scanner.
+    Code(String),
+    Link(LinkEvent),
+    /// An input thread ended (device unplugged, end of file).
+    InputLost {
+        what: &'static str,
+        path: String,
+        why: String,
+    },
+}
+
+/// A reader whose chip can be checked without a card: the real one and the emulated one.
+pub trait ReaderHealth {
+    /// `Err` when the chip no longer answers as it did at start.
+    fn check_chip(&self) -> Result<(), CardIoError>;
+}
+
+impl ReaderHealth for SpidevReader {
+    fn check_chip(&self) -> Result<(), CardIoError> {
+        SpidevReader::check_chip(self)
+    }
+}
+
+impl<SPI: embedded_hal::spi::SpiDevice> ReaderHealth for Mfrc522Reader<SPI> {
+    fn check_chip(&self) -> Result<(), CardIoError> {
+        Mfrc522Reader::check_chip(self)
+    }
+}
+
+/// Opens (again) the reader: the real one is `open_reader` on its spidev path.
+pub type ReaderOpener<R> = Box<dyn FnMut() -> Result<R, String> + Send>;
+
+/// What the device loop reports besides the display (for its log and for tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceNote {
+    /// A card was read (its UID, or the problem).
+    Tapped(String),
+    ReaderDown(String),
+    ReaderBack,
+    ReaderReopenFailed(String),
+    InputLost(String),
+}
+
+/// The reader as the loop holds it: working, or down until `retry_at_mono`.
+enum ReaderSlot<R: MifareReader> {
+    Up {
+        wallet: WalletReader<R>,
+        checked_at_mono: u64,
+    },
+    Down {
+        retry_at_mono: u64,
+        backoff_ms: u64,
+    },
+}
+
+/// The card writer while the reader is down: nothing can be written (no card could have been
+/// read either, so the core never asks; if it did, the outcome is unknown, which keeps any
+/// intent unresolved for the card's next tap — never a blind abort).
+struct NoReader;
+
+impl CardWriter for NoReader {
+    fn write_card(&mut self, _write: &CardWrite) -> CardWriteOutcome {
+        CardWriteOutcome::Unknown
+    }
+    fn issue_card(&mut self) -> IssueOutcome {
+        IssueOutcome::NotIssued(IssueRefusal::ReaderFault)
+    }
+}
+
+/// The till on its hardware.
+pub struct DeviceTill<R: MifareReader + ReaderHealth> {
+    runtime: TillRuntime,
+    reader: ReaderSlot<R>,
+    wallet_config: WalletConfig,
+    opener: ReaderOpener<R>,
+    display: Box<dyn DeviceDisplay>,
+    link: Option<LinkServer>,
+    peer: LinkPeer,
+    shown: Option<Displays>,
+    notes: Vec<DeviceNote>,
+    /// Set when the journal failed: the till takes no more input.
+    fatal: Option<String>,
+}
+
+impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
+    /// Opens the journal in `data_dir` and the reader. A reader that cannot be opened at start
+    /// is not fatal: the till starts with the reader down and keeps trying.
+    pub fn open(
+        data_dir: &Path,
+        config: TillConfig,
+        wallet_config: WalletConfig,
+        mut opener: ReaderOpener<R>,
+        display: Box<dyn DeviceDisplay>,
+        now: Now,
+    ) -> anyhow::Result<DeviceTill<R>> {
+        let runtime = TillRuntime::open(data_dir, config, now)
+            .map_err(|e| anyhow::anyhow!("cannot start the till in {}: {e}", data_dir.display()))?;
+        let mut notes = Vec::new();
+        let reader = match opener() {
+            Ok(reader) => ReaderSlot::Up {
+                wallet: WalletReader::new(reader, wallet_config.clone()),
+                checked_at_mono: now.mono_ms,
+            },
+            Err(why) => {
+                tracing::error!("card reader: {why}");
+                notes.push(DeviceNote::ReaderDown(why));
+                ReaderSlot::Down {
+                    retry_at_mono: now.mono_ms.saturating_add(READER_REOPEN_FIRST_MS),
+                    backoff_ms: READER_REOPEN_FIRST_MS,
+                }
+            }
+        };
+        let mut till = DeviceTill {
+            runtime,
+            reader,
+            wallet_config,
+            opener,
+            display,
+            link: None,
+            peer: LinkPeer::default(),
+            shown: None,
+            notes,
+            fatal: None,
+        };
+        till.feed(Input::Tick, now);
+        if matches!(till.reader, ReaderSlot::Down { .. }) {
+            till.feed(Input::Card(reader_fault()), now);
+        }
+        till.redraw();
+        Ok(till)
+    }
+
+    /// Starts the link server on `path`; its events go to `events`. A till that cannot open its
+    /// socket still sells (and logs why).
+    pub fn start_link(&mut self, path: &Path, events: Sender<DeviceEvent>, now: Now) {
+        let sink = Arc::new(move |event: LinkEvent| {
+            let _ = events.send(DeviceEvent::Link(event));
+        });
+        match LinkServer::start(path, self.runtime.journal().reader(), sink) {
+            Ok(server) => {
+                tracing::info!("link server on {}", path.display());
+                self.runtime.enable_link(now);
+                self.link = Some(server);
+                self.redraw();
+            }
+            Err(e) => tracing::error!("link server off: {e}"),
+        }
+    }
+
+    pub fn runtime(&self) -> &TillRuntime {
+        &self.runtime
+    }
+
+    /// Whether the reader is working (not waiting to be re-opened).
+    pub fn reader_up(&self) -> bool {
+        matches!(self.reader, ReaderSlot::Up { .. })
+    }
+
+    /// The reader's wallet while it is up (tests reach the emulated chip through it).
+    pub fn wallet(&self) -> Option<&WalletReader<R>> {
+        match &self.reader {
+            ReaderSlot::Up { wallet, .. } => Some(wallet),
+            ReaderSlot::Down { .. } => None,
+        }
+    }
+
+    /// Why the till stopped selling, once it has.
+    pub fn fatal(&self) -> Option<&str> {
+        self.fatal.as_deref()
+    }
+
+    /// What happened since the last call besides the displays.
+    pub fn take_notes(&mut self) -> Vec<DeviceNote> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// One pass of the loop at `now`: the events that arrived, then the reader, then the
+    /// till's timers, then the displays.
+    pub fn step(&mut self, events: impl IntoIterator<Item = DeviceEvent>, now: Now) {
+        for event in events {
+            self.on_event(event, now);
+        }
+        self.poll_reader(now);
+        if self.tick_due(now) {
+            self.feed(Input::Tick, now);
+        }
+        self.redraw();
+    }
+
+    /// How long the loop may wait for an event before its next pass.
+    pub fn wait_budget(&self, now: Now) -> Duration {
+        let until_deadline = self
+            .runtime
+            .next_deadline_mono(now)
+            .map_or(READER_POLL_MS, |d| d.saturating_sub(now.mono_ms));
+        Duration::from_millis(until_deadline.clamp(1, READER_POLL_MS))
+    }
+
+    /// Runs until the till has to stop selling (its journal failed): then it shows why and
+    /// returns the reason. A restart re-verifies the journal before it sells again.
+    pub fn run(&mut self, events: &Receiver<DeviceEvent>, now: impl Fn() -> Now) -> String {
+        loop {
+            if let Some(fatal) = self.fatal.clone() {
+                let shown = self.display.show(&fatal_displays(&fatal));
+                if let Err(e) = shown {
+                    tracing::warn!("display: {e}");
+                }
+                return fatal;
+            }
+            let mut batch = Vec::new();
+            match events.recv_timeout(self.wait_budget(now())) {
+                Ok(event) => batch.push(event),
+                Err(RecvTimeoutError::Timeout) => {}
+                // Every sender gone (no inputs, no link): keep polling the reader on its own.
+                Err(RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(Duration::from_millis(READER_POLL_MS))
+                }
+            }
+            batch.extend(events.try_iter());
+            self.step(batch, now());
+        }
+    }
+
+    fn on_event(&mut self, event: DeviceEvent, now: Now) {
+        match event {
+            DeviceEvent::Key(key) => {
+                self.feed(Input::Key(key), now);
+            }
+            DeviceEvent::Code(code) => {
+                tracing::info!("scanned a code of {} characters", code.chars().count());
+                self.feed(Input::Code(code), now);
+            }
+            DeviceEvent::InputLost { what, path, why } => {
+                tracing::error!("{what} {path} lost: {why}");
+                self.notes
+                    .push(DeviceNote::InputLost(format!("{what} {path}: {why}")));
+            }
+            DeviceEvent::Link(LinkEvent::Peer(peer)) => {
+                tracing::info!(
+                    "daemon {}, broker {:?}",
+                    if peer.daemon_connected {
+                        "connected"
+                    } else {
+                        "disconnected"
+                    },
+                    peer.broker
+                );
+                self.peer = peer;
+                self.feed(Input::Link(peer), now);
+            }
+            DeviceEvent::Link(LinkEvent::Uploaded) => {
+                self.feed(Input::Link(self.peer), now);
+            }
+            DeviceEvent::Link(LinkEvent::Downlink { downlink, reply }) => {
+                let kind = downlink.kind();
+                match self.feed(Input::Downlink(downlink), now).into_iter().next() {
+                    Some(answer) => {
+                        match &answer.result {
+                            Ok(version) => tracing::info!("{kind:?} applied ({version})"),
+                            Err(reason) => tracing::warn!("{kind:?} rejected: {reason}"),
+                        }
+                        reply.send(answer);
+                    }
+                    // The till stopped: the connection answers "rejected" itself.
+                    None => drop(reply),
+                }
+            }
+        }
+    }
+
+    /// Looks for a card, checks the chip, or re-opens a failed reader, as due.
+    fn poll_reader(&mut self, now: Now) {
+        match &mut self.reader {
+            ReaderSlot::Down {
+                retry_at_mono,
+                backoff_ms,
+            } => {
+                if now.mono_ms < *retry_at_mono {
+                    return;
+                }
+                match (self.opener)() {
+                    Ok(reader) => {
+                        tracing::info!("card reader back");
+                        self.notes.push(DeviceNote::ReaderBack);
+                        self.reader = ReaderSlot::Up {
+                            wallet: WalletReader::new(reader, self.wallet_config.clone()),
+                            checked_at_mono: now.mono_ms,
+                        };
+                        self.feed(Input::Tick, now);
+                    }
+                    Err(why) => {
+                        let next = backoff_ms.saturating_mul(2).min(READER_REOPEN_MAX_MS);
+                        tracing::warn!("card reader still down: {why}; next try in {next} ms");
+                        self.notes.push(DeviceNote::ReaderReopenFailed(why));
+                        *retry_at_mono = now.mono_ms.saturating_add(next);
+                        *backoff_ms = next;
+                        // The fault message times out on the display: show it again, so a
+                        // merchant who looks up later still learns the reader is down.
+                        self.feed(Input::Card(reader_fault()), now);
+                    }
+                }
+            }
+            ReaderSlot::Up {
+                wallet,
+                checked_at_mono,
+            } => {
+                let read = wallet.tap();
+                let check_due =
+                    now.mono_ms.saturating_sub(*checked_at_mono) >= READER_CHECK_INTERVAL_MS;
+                // A failed read may be a card pulled away or the chip itself: ask the chip.
+                let failed = matches!(read, Some(CardRead::Unreadable(_)));
+                let health = if failed || check_due {
+                    *checked_at_mono = now.mono_ms;
+                    wallet.reader().check_chip()
+                } else {
+                    Ok(())
+                };
+                match health {
+                    Ok(()) => {
+                        if let Some(read) = read {
+                            self.notes.push(DeviceNote::Tapped(describe_read(&read)));
+                            let mut writer = std::mem::replace(&mut self.reader, placeholder());
+                            self.feed_with(Input::Card(read), now, &mut writer);
+                            self.reader = writer;
+                        }
+                    }
+                    Err(error) => self.reader_down(error, now),
+                }
+            }
+        }
+    }
+
+    fn reader_down(&mut self, error: CardIoError, now: Now) {
+        tracing::error!("card reader fault: {error}; re-opening it");
+        self.notes.push(DeviceNote::ReaderDown(error.to_string()));
+        // Dropping the reader closes the SPI device and frees the reset line for the re-open.
+        self.reader = ReaderSlot::Down {
+            retry_at_mono: now.mono_ms.saturating_add(READER_REOPEN_FIRST_MS),
+            backoff_ms: READER_REOPEN_FIRST_MS,
+        };
+        self.feed(Input::Card(reader_fault()), now);
+    }
+
+    fn tick_due(&self, now: Now) -> bool {
+        let (wall, mono) = self.runtime.deadlines();
+        wall.is_some_and(|d| d <= now.wall) || mono.is_some_and(|d| d <= now.mono_ms)
+    }
+
+    fn feed(&mut self, input: Input, now: Now) -> Vec<DownlinkAnswer> {
+        let mut reader = std::mem::replace(&mut self.reader, placeholder());
+        let answers = self.feed_with(input, now, &mut reader);
+        self.reader = reader;
+        answers
+    }
+
+    /// Feeds one input with `reader` as the card writer; a journal failure stops the till.
+    fn feed_with(
+        &mut self,
+        input: Input,
+        now: Now,
+        reader: &mut ReaderSlot<R>,
+    ) -> Vec<DownlinkAnswer> {
+        let mut answers = Vec::new();
+        if self.fatal.is_some() {
+            return answers;
+        }
+        let result = match reader {
+            ReaderSlot::Up { wallet, .. } => self.runtime.handle(input, now, wallet),
+            ReaderSlot::Down { .. } => self.runtime.handle(input, now, &mut NoReader),
+        };
+        match result {
+            Ok(outputs) => {
+                for output in outputs {
+                    match output {
+                        Output::Displays(_) => {}
+                        Output::Beep(beep) => {
+                            if let Err(e) = self.display.beep(beep) {
+                                tracing::warn!("buzzer: {e}");
+                            }
+                        }
+                        Output::Journaled(record) => {
+                            tracing::info!(
+                                "journaled {}",
+                                crate::sim::script::describe_record(&record)
+                            );
+                            if let Some(link) = &self.link {
+                                link.journal_grew();
+                            }
+                        }
+                        Output::Downlink(answer) => answers.push(answer),
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::error!("the till stopped selling: {error}");
+                self.fatal = Some(error.to_string());
+            }
+        }
+        answers
+    }
+
+    fn redraw(&mut self) {
+        let displays = self.runtime.displays();
+        if self.shown.as_ref() == Some(&displays) {
+            return;
+        }
+        if let Err(e) = self.display.show(&displays) {
+            tracing::warn!("display: {e}");
+            return;
+        }
+        self.shown = Some(displays);
+    }
+}
+
+/// What the displays say once the till stopped selling.
+fn fatal_displays(error: &str) -> Displays {
+    let screen = |lines: &[&str]| crate::core::Screen {
+        lines: lines.iter().map(|l| l.to_string()).collect(),
+    };
+    Displays {
+        merchant: screen(&["终端故障 停止收款 / till stopped", error]),
+        customer: screen(&["暂停服务 / out of service"]),
+    }
+}
+
+/// What the core is told when the reader fails (it shows the reader fault to the merchant).
+fn reader_fault() -> CardRead {
+    CardRead::Unreadable(CardProblem::ReaderFault)
+}
+
+/// Stands in for the reader while the real one is lent to the runtime.
+fn placeholder<R: MifareReader>() -> ReaderSlot<R> {
+    ReaderSlot::Down {
+        retry_at_mono: 0,
+        backoff_ms: READER_REOPEN_FIRST_MS,
+    }
+}
+
+fn describe_read(read: &CardRead) -> String {
+    match read {
+        CardRead::Card(image) => format!("card {}", image.uid),
+        CardRead::Unreadable(problem) => format!("unreadable: {problem:?}"),
+    }
+}
