@@ -455,6 +455,44 @@ mod tests {
     }
 
     #[test]
+    fn clear_8_shows_the_link_the_unsent_count_and_the_oldest_ones_age() {
+        let now = UnixMillis(1_800_000_000_000);
+        let clear_8 = |till: &mut Till| {
+            till.handle_command(keymap::Command::ShowMachineInfo, now);
+            till.displays().merchant.lines.clone()
+        };
+        let mut zh = till(Lang::Zh);
+        let mut link = LinkStatus {
+            daemon_connected: true,
+            broker: Some(BrokerLink::Down),
+            unsent: 42,
+            // Younger than the status line's threshold: Clear+8 shows the age anyway.
+            oldest_unsent_at: Some(UnixMillis(now.0 - 3 * 60_000)),
+        };
+        zh.handle_link_status(link, now);
+        assert!(!status(&zh).contains("3分"), "{}", status(&zh));
+        let lines = clear_8(&mut zh);
+        assert_eq!(
+            lines.last().unwrap(),
+            "服务器断开 未上传42笔 3分",
+            "{lines:?}"
+        );
+
+        link.broker = Some(BrokerLink::Up);
+        link.oldest_unsent_at = Some(UnixMillis(now.0 - 3 * 86_400_000));
+        let mut en = till(Lang::En);
+        en.handle_link_status(link, now);
+        let lines = clear_8(&mut en);
+        assert_eq!(lines.last().unwrap(), "online, 42 unsent 3d", "{lines:?}");
+
+        link.unsent = 0;
+        link.daemon_connected = false;
+        en.handle_link_status(link, now);
+        let lines = clear_8(&mut en);
+        assert_eq!(lines.last().unwrap(), "link down, 0 unsent", "{lines:?}");
+    }
+
+    #[test]
     fn server_time_is_journaled_first_and_on_a_real_change_only() {
         let now = UnixMillis(1_800_000_000_000);
         let mut till = till(Lang::Zh);

@@ -305,8 +305,14 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
             DeviceEvent::Link(LinkEvent::Uploaded) => {
                 self.feed(Input::Link(self.peer), now);
             }
-            DeviceEvent::Link(LinkEvent::Downlink { downlink, reply }) => {
-                let kind = downlink.kind();
+            DeviceEvent::Link(LinkEvent::Downlink(pending)) => {
+                let kind = pending.kind();
+                let Some((downlink, reply)) = pending.claim() else {
+                    tracing::warn!(
+                        "{kind:?} downlink timed out before the till took it: not applied"
+                    );
+                    return;
+                };
                 match self.feed(Input::Downlink(downlink), now).into_iter().next() {
                     Some(answer) => {
                         match &answer.result {

@@ -22,7 +22,7 @@ use shared::link::{
 use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
@@ -54,21 +54,77 @@ pub enum LinkEvent {
     Peer(LinkPeer),
     /// The upload watermark moved (the unsent count fell).
     Uploaded,
-    /// The campus server sent something down: apply it through the runtime, then answer.
-    Downlink {
-        downlink: Downlink,
-        reply: LinkReply,
-    },
+    /// The campus server sent something down: claim it, apply it through the runtime, then
+    /// answer.
+    Downlink(PendingDownlink),
 }
+
+/// A downlink waiting for the main loop. The connection that brought it answers the daemon
+/// `Rejected` if the main loop does not claim it within [`DOWNLINK_REPLY_TIMEOUT_MS`]; claiming
+/// and that timeout exclude each other, so a downlink answered `Rejected` is never applied
+/// later, and one claimed is always answered with its real result.
+#[derive(Debug)]
+pub struct PendingDownlink {
+    downlink: Downlink,
+    reply: LinkReply,
+}
+
+impl PendingDownlink {
+    /// What it is (known without claiming it).
+    pub fn kind(&self) -> DownlinkKind {
+        self.downlink.kind()
+    }
+
+    /// Takes the downlink to apply it, with where its answer goes; `None` when its connection
+    /// already gave up on it (answered `Rejected`): then it must not be applied.
+    pub fn claim(self) -> Option<(Downlink, LinkReply)> {
+        take_claim(&self.reply.state).then_some((self.downlink, self.reply))
+    }
+}
+
+/// The main loop's side: true when it may apply the downlink (its connection still waits).
+fn take_claim(state: &AtomicU8) -> bool {
+    state
+        .compare_exchange(
+            REPLY_WAITING,
+            REPLY_CLAIMED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_ok()
+}
+
+/// The connection's side on its timeout: true when it may answer `Rejected` (the main loop has
+/// not claimed the downlink, and now never will).
+fn abandon(state: &AtomicU8) -> bool {
+    state
+        .compare_exchange(
+            REPLY_WAITING,
+            REPLY_ABANDONED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_ok()
+}
+
+/// The downlink waits for the main loop.
+const REPLY_WAITING: u8 = 0;
+/// The main loop took it: it will be answered with its real result.
+const REPLY_CLAIMED: u8 = 1;
+/// Its connection timed out and answered `Rejected`: it must not be applied.
+const REPLY_ABANDONED: u8 = 2;
 
 /// Where the answer to a downlink goes (the connection that brought it waits for it).
 #[derive(Debug)]
-pub struct LinkReply(Sender<DownlinkAnswer>);
+pub struct LinkReply {
+    answer: Sender<DownlinkAnswer>,
+    state: Arc<AtomicU8>,
+}
 
 impl LinkReply {
     /// Sends the answer; a connection that has gone away in the meantime is not an error.
     pub fn send(self, answer: DownlinkAnswer) {
-        let _ = self.0.send(answer);
+        let _ = self.answer.send(answer);
     }
 }
 
@@ -500,17 +556,31 @@ impl Connection {
     fn downlink(&self, downlink: Downlink) -> Next {
         let kind = downlink.kind();
         let (reply, answer) = mpsc::channel();
-        (self.state.events)(LinkEvent::Downlink {
+        let claim = Arc::new(AtomicU8::new(REPLY_WAITING));
+        (self.state.events)(LinkEvent::Downlink(PendingDownlink {
             downlink,
-            reply: LinkReply(reply),
-        });
+            reply: LinkReply {
+                answer: reply,
+                state: Arc::clone(&claim),
+            },
+        }));
         let deadline = Instant::now() + Duration::from_millis(DOWNLINK_REPLY_TIMEOUT_MS);
         let answer = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || self.state.stop.load(Ordering::Acquire) {
-                break Err("the till did not apply it in time".to_string());
+                // Give up only if the main loop has not claimed it: then it is never applied.
+                // Claimed, it is being applied now (one journal append): wait for the result.
+                if abandon(&claim) {
+                    break Err("the till did not apply it in time (not applied)".to_string());
+                }
             }
-            match answer.recv_timeout(left.min(Duration::from_millis(STOP_CHECK_INTERVAL_MS))) {
+            let check = Duration::from_millis(STOP_CHECK_INTERVAL_MS);
+            let wait = if left.is_zero() {
+                check
+            } else {
+                left.min(check)
+            };
+            match answer.recv_timeout(wait) {
                 Ok(answer) => break answer.result,
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => {
@@ -577,4 +647,33 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_downlink_is_either_claimed_and_answered_or_abandoned_and_never_applied() {
+        // The main loop first: the connection's timeout can no longer answer `Rejected`.
+        let state = AtomicU8::new(REPLY_WAITING);
+        assert!(take_claim(&state));
+        assert!(!abandon(&state));
+        assert!(!take_claim(&state), "claimed once only");
+
+        // The timeout first: the main loop must not apply it.
+        let state = AtomicU8::new(REPLY_WAITING);
+        assert!(abandon(&state));
+        assert!(!take_claim(&state));
+        let (answer, _) = mpsc::channel();
+        let pending = PendingDownlink {
+            downlink: Downlink::ServerTime(shared::UnixMillis(1)),
+            reply: LinkReply {
+                answer,
+                state: Arc::new(AtomicU8::new(REPLY_ABANDONED)),
+            },
+        };
+        assert_eq!(pending.kind(), DownlinkKind::ServerTime);
+        assert!(pending.claim().is_none());
+    }
 }

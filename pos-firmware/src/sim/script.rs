@@ -269,7 +269,16 @@ impl<W: Write> ScriptRunner<W> {
                 // The unsent count fell: the runtime re-reads it after any input.
                 self.feed(Input::Link(self.peer))?;
             }
-            LinkEvent::Downlink { downlink, reply } => {
+            LinkEvent::Downlink(pending) => {
+                let kind = pending.kind();
+                let Some((downlink, reply)) = pending.claim() else {
+                    writeln!(
+                        self.out,
+                        "{} LINK {kind:?} timed out, not applied",
+                        self.stamp()
+                    )?;
+                    return Ok(());
+                };
                 let answers = self.feed(Input::Downlink(downlink))?;
                 if let Some(answer) = answers.into_iter().next() {
                     let text = match &answer.result {

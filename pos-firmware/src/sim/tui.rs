@@ -279,8 +279,12 @@ impl Sim {
                 LinkEvent::Uploaded => {
                     self.feed(Input::Link(self.peer));
                 }
-                LinkEvent::Downlink { downlink, reply } => {
-                    let kind = downlink.kind();
+                LinkEvent::Downlink(pending) => {
+                    let kind = pending.kind();
+                    let Some((downlink, reply)) = pending.claim() else {
+                        self.note(LogKind::Warn, format!("{kind:?} timed out, not applied"));
+                        continue;
+                    };
                     let answers = self.feed(Input::Downlink(downlink));
                     match answers.into_iter().next() {
                         Some(answer) => {
