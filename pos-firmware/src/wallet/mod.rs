@@ -32,8 +32,9 @@ use layout::{
     HEADER_BLOCK, TRAILER_BLOCK,
 };
 
-/// Where the till reads the master key from unless configured otherwise: 64 hex digits,
-/// readable by the till's user only.
+/// The usual place of the master key on a till, as the settings template names it (the file
+/// is only read where `till.toml`'s `[card] master_key_file` names it): 64 hex digits, readable
+/// by the till's user only.
 pub const DEFAULT_MASTER_KEY_PATH: &str = "/etc/campus-pos/card-master.key";
 /// The campus id of the simulator and the tests.
 pub const DEMO_CAMPUS: CampusId = CampusId(1);
