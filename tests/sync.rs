@@ -232,20 +232,37 @@ fn ten_thousand_sales_records_reach_the_campus_across_five_broker_kills() {
     const ROUNDS: u64 = 5;
     const SALES_PER_ROUND: u32 = 1_000;
     let records_per_round = 2 * u64::from(SALES_PER_ROUND);
+    let terminal = till_terminal(&daemon);
     let mut unacked_at_kills = Vec::new();
+    let mut resent_after_kills = Vec::new();
     for round in 0..ROUNDS {
+        // Kill while the till is selling and the daemon uploading: the campus holds its acks
+        // from the round's start, and the kill waits until it stored records whose ack the
+        // till therefore never got — the kill hits them in flight, for sure.
+        campus.hold_acks();
+        let held_before = campus.stats().acks_held;
         till.sell(SALES_PER_ROUND, "card-1");
-        // Kill while the till is selling and the daemon uploading.
-        let target = round * records_per_round + records_per_round / 3;
         wait(
-            "upload progress before a broker kill",
+            "records stored and not acked before a broker kill",
             CATCH_UP_TIMEOUT,
             &daemon,
-            || campus.record_count() >= target,
+            || campus.stats().acks_held > held_before && campus.stored_not_acked(terminal) > 0,
         );
+        let resends_before = campus.stats().resend_duplicates();
         broker.restart();
+        let unacked = campus.stored_not_acked(terminal);
+        unacked_at_kills.push(unacked);
+        // The daemon resends from the till's watermark: every record stored and not acked
+        // comes again and is recognised as a duplicate (then acked, not stored twice).
+        wait(
+            "the unacked records resent after the kill",
+            CATCH_UP_TIMEOUT,
+            &daemon,
+            || campus.stats().resend_duplicates() >= resends_before + unacked,
+        );
+        resent_after_kills.push(campus.stats().resend_duplicates() - resends_before);
+        campus.release_acks();
         let through = (round + 1) * records_per_round;
-        unacked_at_kills.push(through - campus.record_count());
         till.process().wait_for(&format!("journal at #{through}"));
     }
     till.finish_uploaded();
@@ -253,14 +270,26 @@ fn ten_thousand_sales_records_reach_the_campus_across_five_broker_kills() {
     let stats = campus.stats();
     let reconnects = daemon.broker_connections().saturating_sub(1);
     println!(
-        "records {records}, broker kills {} (records not yet stored at each: {unacked_at_kills:?}), \
-         daemon reconnects {reconnects}, duplicates {}, batches {}, {:.1} s",
+        "records {records}, broker kills {} (records stored and not acked at each: \
+         {unacked_at_kills:?}; resent as duplicates after each: {resent_after_kills:?}), daemon \
+         reconnects {reconnects}, duplicates {} ({} resent by the till, {} injected), batches {}, \
+         {:.1} s",
         broker.kills,
         stats.duplicates,
+        stats.resend_duplicates(),
+        stats.injected_duplicates,
         stats.batches,
         started.elapsed().as_secs_f64()
     );
+    assert!(
+        unacked_at_kills.iter().all(|&n| n > 0),
+        "every kill hit stored records whose ack the till had not got"
+    );
     assert!(records >= 10_000);
+    assert!(
+        stats.injected_duplicates > 0,
+        "the injected double deliveries happened and were ignored"
+    );
     assert!(
         reconnects >= ROUNDS as usize,
         "the daemon reconnected after every kill"
@@ -290,18 +319,33 @@ fn daemon_and_till_killed_and_restarted_in_every_order() {
         *sold += u64::from(SALES_PER_ROUND);
     };
 
-    // 1. The daemon is SIGKILLed mid-upload (the till keeps selling) and restarted.
+    // 1. The daemon is SIGKILLed mid-upload (the till keeps selling) and restarted: the
+    //    campus holds its acks, so the kill comes after it stored records and before the till
+    //    got their ack, deterministically. The restarted daemon resends them from the till's
+    //    watermark; they must be recognised as duplicates, then acked, and stored once.
+    let terminal = till_terminal(&daemon);
+    campus.hold_acks();
     sell_round(&mut till, &mut sold);
-    let before = campus.record_count();
-    wait("upload progress", CATCH_UP_TIMEOUT, &daemon, || {
-        campus.record_count() >= before + 50
-    });
+    wait(
+        "records stored and not acked",
+        CATCH_UP_TIMEOUT,
+        &daemon,
+        || campus.stored_not_acked(terminal) >= 50,
+    );
     daemon.kill();
-    let at_kill = campus.record_count();
+    let unacked_at_kill = campus.stored_not_acked(terminal);
+    let resends_before = campus.stats().resend_duplicates();
+    daemon.restart();
+    wait(
+        "the stored, unacked records resent after the daemon kill",
+        CATCH_UP_TIMEOUT,
+        &daemon,
+        || campus.stats().resend_duplicates() >= resends_before + unacked_at_kill,
+    );
+    let resent_after_kill = campus.stats().resend_duplicates() - resends_before;
+    campus.release_acks();
     till.process()
         .wait_for(&format!("journal at #{}", 2 * sold));
-    daemon.restart();
-    assert!(at_kill < 2 * sold, "the daemon was killed mid-upload");
 
     // 2. The till is SIGKILLed while the daemon is connected, and restarted; the daemon
     //    reconnects to it on its own.
@@ -344,8 +388,10 @@ fn daemon_and_till_killed_and_restarted_in_every_order() {
     let records = assert_everything_uploaded(&campus, &till);
     duplicates += campus.stats().duplicates;
     println!(
-        "records {records}, daemon kills {}, till kills {}, campus restarts {campus_restarts}, \
-         daemon broker connections {}, duplicates {duplicates}, {:.1} s",
+        "records {records}, daemon kills {} (the first with {unacked_at_kill} records stored \
+         and not acked, {resent_after_kill} of them resent and recognised as duplicates), till \
+         kills {}, campus restarts {campus_restarts}, daemon broker connections {}, duplicates \
+         {duplicates} (all resent by the till: nothing injected), {:.1} s",
         daemon.kills,
         till.kills,
         daemon.broker_connections(),
@@ -425,7 +471,9 @@ fn tls_passwords_and_the_example_config_carry_uploads_and_a_big_blacklist() {
         process.finish();
     }
     let terminal = till.journal().terminal;
-    let pki = make_test_pki(dir.path());
+    let Some(pki) = make_test_pki(dir.path()) else {
+        return;
+    };
     let users = vec![
         (
             shared::mqtt::till_username(terminal),
@@ -489,7 +537,7 @@ fn the_example_acl_confines_a_till_to_its_own_topics() {
     let broker = Mosquitto::start(&MosquittoOptions {
         users,
         acl: Some(std::fs::read_to_string(repo_file("docs/mosquitto/acl")).unwrap()),
-        tls: None,
+        ..MosquittoOptions::default()
     });
     let mut campus_options = CampusOptions::new(broker.port(), dir.path().join("campus"));
     campus_options.password = Some("campus".into());
@@ -582,6 +630,19 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 
 #[test]
 fn a_till_restored_from_an_old_backup_raises_alarms_and_never_overwrites_the_campus_store() {
+    restored_till(false);
+}
+
+/// The same restore, but the daemon keeps running across it: it must not forward an ack it
+/// got from the campus before the restore once the restored journal grows past it.
+#[test]
+fn a_till_restored_while_the_daemon_runs_never_gets_a_stale_ack() {
+    restored_till(true);
+}
+
+/// A till restored from an old backup sells under seqs the campus holds, and past them;
+/// `daemon_stays_alive` keeps the same daemon process (and its memory) across the restore.
+fn restored_till(daemon_stays_alive: bool) {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(&MosquittoOptions::default());
@@ -605,7 +666,9 @@ fn a_till_restored_from_an_old_backup_raises_alarms_and_never_overwrites_the_cam
     till.launch();
     till.sell(M_SALES as u32, "card-1");
     till.finish_uploaded();
-    daemon.kill();
+    if !daemon_stays_alive {
+        daemon.kill();
+    }
     let original = till.journal();
     assert_eq!(original.last_seq, Some(Seq(2 * (N_SALES + M_SALES))));
     // 3. The old copy is restored and sells K different sales (other card, other amount)
@@ -613,13 +676,20 @@ fn a_till_restored_from_an_old_backup_raises_alarms_and_never_overwrites_the_cam
     std::fs::remove_dir_all(&till.data).unwrap();
     copy_dir(&backup, &till.data);
     till.launch();
+    if daemon_stays_alive {
+        // The running daemon reconnects before the restored till sells: it sees the journal
+        // end at the backup's seq, below the campus's ack it got before the restore.
+        till.process().send("wait-daemon 30s\n");
+    }
     till.process()
         .send(&format!("sales {K_SALES} 0.02 card-2\n"));
     let restored_end = 2 * (N_SALES + K_SALES);
     till.process()
         .wait_for(&format!("journal at #{restored_end}"));
-    // 4. The daemon starts again.
-    daemon.restart();
+    // 4. The daemon starts again (or, still running, reconnects to the restored till).
+    if !daemon_stays_alive {
+        daemon.restart();
+    }
     let reused = 2 * M_SALES;
     let beyond = restored_end - 2 * (N_SALES + M_SALES);
     let unsent = restored_end - 2 * N_SALES;
@@ -635,6 +705,15 @@ fn a_till_restored_from_an_old_backup_raises_alarms_and_never_overwrites_the_cam
     assert_eq!(
         campus.acked_through(original.terminal),
         Some(Seq(2 * N_SALES))
+    );
+    // Two more acks after everything arrived (the daemon's ack-timeout resends): a daemon that
+    // remembered the campus's ack from before the restore would have forwarded it on the first
+    // one, the restored journal now reaching past it; the second comes a resend later.
+    let acks_then = campus.stats().acks_published;
+    assert!(
+        campus.wait_until(CATCH_UP_TIMEOUT, |c| c.stats().acks_published
+            >= acks_then + 2),
+        "the daemon kept resending and the campus kept acking"
     );
     till.process().send(&format!(
         "expect link daemon connected, {unsent} unsent, uploaded through {}\n",
@@ -688,11 +767,22 @@ fn a_till_restored_from_an_old_backup_raises_alarms_and_never_overwrites_the_cam
         !daemon_log.contains("panicked") && !till.log_text().contains("panicked"),
         "nothing panicked"
     );
+    if daemon_stays_alive {
+        assert!(
+            daemon_log.contains("ALARM the till's journal ends before records it reported"),
+            "the daemon noticed the restore"
+        );
+    }
     println!(
-        "backup at #{}, campus held #{}, restored till sold {K_SALES} sales to #{restored_end}: \
+        "daemon {}: backup at #{}, campus held #{}, restored till sold {K_SALES} sales to #{restored_end}: \
          campus conflicts {} (repeats {}), duplicates {}, original bytes kept for all {} \
          re-used seqs, {beyond} records past the old end stored, campus ack held at #{}, till watermark {:?} \
          with {unsent} unsent, daemon running, {:.1} s",
+        if daemon_stays_alive {
+            "kept running across the restore"
+        } else {
+            "restarted after the restore"
+        },
         2 * N_SALES,
         2 * (N_SALES + M_SALES),
         stats.conflicts,
@@ -718,7 +808,7 @@ fn killing_the_daemon_makes_the_broker_publish_the_tills_last_will() {
     let broker = Mosquitto::start(&MosquittoOptions {
         users,
         acl: Some(std::fs::read_to_string(repo_file("docs/mosquitto/acl")).unwrap()),
-        tls: None,
+        ..MosquittoOptions::default()
     });
     let mut campus_options = CampusOptions::new(broker.port(), dir.path().join("campus"));
     campus_options.password = Some("campus".into());
@@ -791,6 +881,7 @@ fn killing_the_daemon_makes_the_broker_publish_the_tills_last_will() {
 fn campus_sim_publishes_its_configuration_file_and_a_changed_blacklist_file() {
     use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
     let started = Instant::now();
+    let started_unix = unix_ms_now();
     let dir = tempfile::tempdir().unwrap();
     let broker = Mosquitto::start(&MosquittoOptions::default());
     let terminal = TerminalId(0x0000_00c0_ffee_0042);
@@ -857,6 +948,7 @@ fn campus_sim_publishes_its_configuration_file_and_a_changed_blacklist_file() {
             };
             if publish.topic == shared::mqtt::BLACKLIST_TOPIC {
                 let list = shared::codec::decode_blacklist(&publish.payload).unwrap();
+                assert_issued_now(&list, started_unix);
                 if versions.last().map(|v| v.0) != Some(list.version()) {
                     versions.push((list.version(), list.len()));
                 }
@@ -875,6 +967,45 @@ fn campus_sim_publishes_its_configuration_file_and_a_changed_blacklist_file() {
     });
     let _ = sim.kill();
     let _ = sim.wait();
+    // Restarted with made-up cards: a newer version again, issued now (a till refuses offline
+    // sales on a blacklist older than the configuration's limit, 72 h in the example).
+    let mut sim = std::process::Command::new(&sim_binary)
+        .args(["--broker-port", &broker.port().to_string(), "--store"])
+        .arg(dir.path().join("store"))
+        .args(["--blacklist-entries", "5"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let made_up = runtime.block_on(async {
+        let options = MqttOptions::new("observer-2", "127.0.0.1", broker.port());
+        let (client, mut events) = AsyncClient::new(options, 16);
+        client
+            .subscribe(shared::mqtt::BLACKLIST_TOPIC, QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let event = tokio::time::timeout_at(deadline, events.poll())
+                .await
+                .expect("the made-up blacklist arrives in time")
+                .expect("the broker is up");
+            if let Event::Incoming(Packet::Publish(publish)) = event {
+                let list = shared::codec::decode_blacklist(&publish.payload).unwrap();
+                if list.len() == 5 {
+                    return list;
+                }
+            }
+        }
+    });
+    let _ = sim.kill();
+    let _ = sim.wait();
+    assert_issued_now(&made_up, started_unix);
+    assert!(
+        made_up.version() > versions[1].0,
+        "newer than the last run's: {} vs {versions:?}",
+        made_up.version()
+    );
     let config = config.unwrap();
     assert_eq!(config.merchant_name, "第一食堂");
     assert_eq!(config.version, 1);
@@ -886,8 +1017,279 @@ fn campus_sim_publishes_its_configuration_file_and_a_changed_blacklist_file() {
     assert_eq!((versions[0].1, versions[1].1), (1, 2));
     println!(
         "campus-sim: configuration v{} retained for {terminal}, blacklist versions {versions:?} \
-         (version, cards), bad file refused, {:.1} s",
+         (version, cards), then v{} with 5 made-up cards after a restart, all issued now, bad \
+         file refused, {:.1} s",
         config.version,
+        made_up.version(),
         started.elapsed().as_secs_f64()
     );
+}
+
+fn unix_ms_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The blacklist was issued during this test and its version is the clock's (milliseconds).
+fn assert_issued_now(list: &shared::campus::Blacklist, started_unix_ms: i64) {
+    let issued = list.issued_at().0;
+    assert!(
+        issued >= started_unix_ms - 1_000 && issued <= unix_ms_now(),
+        "issued at {issued}, the test started at {started_unix_ms}"
+    );
+    assert!(
+        list.version() >= started_unix_ms as u64,
+        "version {} from the clock",
+        list.version()
+    );
+}
+
+#[test]
+fn malformed_invalid_and_older_downlinks_leave_the_till_unchanged_and_a_newer_one_applies() {
+    use shared::codec::{encode_blacklist, encode_campus_config};
+    use shared::mqtt::{config_topic, BLACKLIST_TOPIC};
+    use shared::record::RecordBody;
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let mut till = RealTill::start(dir.path());
+    till.process().send("expect journal 0 records\n");
+    if let Some(process) = till.process.take() {
+        process.finish();
+    }
+    let terminal = till.journal().terminal;
+    let broker = Mosquitto::start(&MosquittoOptions::default());
+    let campus = campus_up(CampusOptions::new(broker.port(), dir.path().join("campus")));
+    let blacklist = |version| {
+        let uid = shared::CardUid::new(&[0xB0, 0, 0, version as u8]).unwrap();
+        shared::campus::Blacklist::new(version, shared::UnixMillis(unix_ms_now()), vec![uid])
+            .unwrap()
+    };
+    let truncated = |bytes: Vec<u8>| bytes[..bytes.len() / 2].to_vec();
+    campus.publish_config(terminal, &campus_config(5));
+    campus.publish_blacklist(&blacklist(5));
+    till.launch();
+    let daemon = DaemonProcess::start(&DaemonSetup::new(&till.socket, broker.port(), dir.path()));
+    till.process().wait_for("Config applied 5");
+    till.process().wait_for("Blacklist applied 5");
+
+    // Undecodable: cut in half. Decodable but refused by the till's rules: a merchant name of
+    // 20 characters (at most 16), as version 6. Older than held: version 4 (after 6 for the
+    // configuration, after 5 for the blacklist).
+    campus.publish_retained_raw(
+        &config_topic(terminal),
+        truncated(encode_campus_config(&campus_config(9))),
+    );
+    campus.publish_retained_raw(BLACKLIST_TOPIC, truncated(encode_blacklist(&blacklist(9))));
+    let mut invalid = campus_config(6);
+    invalid.merchant_name = "一二三四五六七八九十一二三四五六七八九十".into();
+    campus.publish_config(terminal, &invalid);
+    campus.publish_config(terminal, &campus_config(4));
+    campus.publish_blacklist(&blacklist(4));
+    // Then newer ones: they still apply.
+    campus.publish_config(terminal, &campus_config(7));
+    campus.publish_blacklist(&blacklist(7));
+    till.process().wait_for("Config rejected");
+    till.process().wait_for("Config applied 7");
+    till.process().wait_for("Blacklist applied 7");
+    let transcript = till.process.take().expect("the till runs").finish();
+    let link_lines: Vec<&String> = transcript
+        .iter()
+        .filter(|line| line.contains("LINK Config") || line.contains("LINK Blacklist"))
+        .collect();
+    let journal = pos_firmware::journal::Journal::open(&till.data).expect("the journal opens");
+    let mut configs = Vec::new();
+    let mut blacklists = Vec::new();
+    for record in journal.records_from(Seq::FIRST) {
+        match record.expect("every record decodes").body {
+            RecordBody::CampusConfigApplied { version } => configs.push(version),
+            RecordBody::BlacklistReplaced(info) => blacklists.push(info.version),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        configs,
+        vec![5, 7],
+        "only the good configurations were applied: {link_lines:?}"
+    );
+    assert_eq!(
+        blacklists,
+        vec![5, 7],
+        "only the good blacklists were applied: {link_lines:?}"
+    );
+    assert_eq!(
+        journal.snapshot().campus.as_ref().map(|c| c.version),
+        Some(7)
+    );
+    drop(journal);
+    let log = daemon.log_text();
+    for wanted in [
+        "bad configuration; dropped",
+        "bad blacklist; dropped",
+        "kind=Config got=4 held=6",
+        "kind=Blacklist got=4 held=5",
+    ] {
+        assert!(
+            log.contains(wanted),
+            "the daemon logged \"{wanted}\":\n{log}"
+        );
+    }
+    assert!(!log.contains("panicked"), "nothing panicked");
+    println!(
+        "downlinks: 1 undecodable configuration and 1 undecodable blacklist dropped by the daemon, \
+         configuration v6 refused by the till, v4 of both dropped as older; applied \
+         configurations {configs:?}, blacklists {blacklists:?}; till link lines {link_lines:?}, \
+         {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn uploads_end_exactly_once_across_a_restart_of_a_persistent_broker_that_keeps_the_sessions() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Mosquitto::start(&MosquittoOptions {
+        persistence: true,
+        ..MosquittoOptions::default()
+    });
+    let campus = campus_up(CampusOptions::new(broker.port(), dir.path().join("campus")));
+    let socket = dir.path().join("link.sock");
+    let till = FakeTill::start(&socket, TerminalId(0x00C0_FFEE_0007));
+    let daemon = DaemonProcess::start(&DaemonSetup::new(&socket, broker.port(), dir.path()));
+    const RECORDS: u64 = 3_000;
+    const RESTARTS: u64 = 2;
+    let per_step = RECORDS / (RESTARTS + 1);
+    let mut unacked_at_restarts = Vec::new();
+    for restart in 0..RESTARTS {
+        till.append(per_step);
+        let total = per_step * (restart + 1);
+        let target = Seq(total - per_step / 2);
+        wait(
+            "upload progress before a restart",
+            CATCH_UP_TIMEOUT,
+            &daemon,
+            || till.uploaded_through() >= Some(target),
+        );
+        let connections = daemon.broker_connections();
+        broker.stop_and_start();
+        unacked_at_restarts.push(total - till.uploaded_through().map_or(0, |s| s.0));
+        wait(
+            "the daemon back on the broker",
+            CATCH_UP_TIMEOUT,
+            &daemon,
+            || daemon.broker_connections() > connections,
+        );
+    }
+    till.append(RECORDS - per_step * RESTARTS);
+    wait("the whole journal acked", CATCH_UP_TIMEOUT, &daemon, || {
+        till.uploaded_through() == Some(Seq(RECORDS))
+    });
+    assert_store_equals(&campus, till.terminal(), &till.journal());
+    assert_eq!(till.bad_acks(), 0);
+    let log = daemon.log_text();
+    let kept = log.matches("session_present=true").count();
+    assert!(
+        kept as u64 >= RESTARTS,
+        "the broker kept the daemon's session over each restart:\n{log}"
+    );
+    let stats = campus.stats();
+    println!(
+        "persistent broker: records {RECORDS}, clean restarts {RESTARTS} (records not yet acked at \
+         each: {unacked_at_restarts:?}), daemon reconnects with the session kept {kept}, campus \
+         connections {}, duplicates {}, {:.1} s",
+        stats.connections,
+        stats.duplicates,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn the_example_configuration_refuses_anonymous_clients_and_wrong_passwords() {
+    use rumqttc::{
+        AsyncClient, ConnectReturnCode, ConnectionError, Event, MqttOptions, Packet,
+        TlsConfiguration, Transport,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some(pki) = make_test_pki(dir.path()) else {
+        return;
+    };
+    let users = vec![("campus-server".to_string(), "campus secret".to_string())];
+    let broker =
+        Mosquitto::start_raw(|port, broker_dir| example_config(port, broker_dir, &pki, &users));
+    let tls = std::sync::Arc::new(sync_daemon::broker::tls_config(&pki.ca_cert).unwrap());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let connect = |id: &str, credentials: Option<(&str, &str)>| {
+        let mut options = MqttOptions::new(id, "127.0.0.1", broker.port());
+        options.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            tls.clone(),
+        )));
+        if let Some((user, password)) = credentials {
+            options.set_credentials(user, password);
+        }
+        runtime.block_on(async {
+            let (_client, mut events) = AsyncClient::new(options, 4);
+            loop {
+                let event = tokio::time::timeout(Duration::from_secs(10), events.poll())
+                    .await
+                    .expect("the broker answers in time");
+                match event {
+                    Ok(Event::Incoming(Packet::ConnAck(ack))) => return Ok(ack.code),
+                    Ok(_) => continue,
+                    Err(ConnectionError::ConnectionRefused(code)) => return Err(code),
+                    Err(other) => panic!("{id}: not a refusal but {other:?}"),
+                }
+            }
+        })
+    };
+    let anonymous = connect("anonymous", None);
+    let wrong = connect("campus-server", Some(("campus-server", "wrong")));
+    let unknown = connect("till-x", Some(("00000000000000aa", "campus secret")));
+    let right = connect("campus-server", Some(("campus-server", "campus secret")));
+    println!(
+        "example configuration over TLS: anonymous {anonymous:?}, wrong password {wrong:?}, \
+         unknown user {unknown:?}, right password {right:?}"
+    );
+    for (who, result) in [
+        ("anonymous", anonymous),
+        ("wrong password", wrong),
+        ("unknown user", unknown),
+    ] {
+        assert!(
+            matches!(
+                result,
+                Err(ConnectReturnCode::NotAuthorized | ConnectReturnCode::BadUserNamePassword)
+            ),
+            "{who} is refused: {result:?}"
+        );
+    }
+    assert_eq!(
+        right,
+        Ok(ConnectReturnCode::Success),
+        "the right password is let in"
+    );
+}
+
+/// The terminal id the daemon logged on its first till connection.
+fn till_terminal(daemon: &DaemonProcess) -> TerminalId {
+    let mut found = None;
+    wait(
+        "the daemon connected to the till",
+        CATCH_UP_TIMEOUT,
+        daemon,
+        || {
+            found = daemon
+                .log_text()
+                .lines()
+                .find(|line| line.contains("till connected"))
+                .and_then(|line| line.split("terminal=").nth(1))
+                .and_then(|rest| rest.get(..16))
+                .and_then(shared::mqtt::parse_terminal);
+            found.is_some()
+        },
+    );
+    found.expect("found above")
 }

@@ -7,7 +7,7 @@ use crate::backoff::Backoff;
 use crate::broker::{mqtt_options, BrokerConfig, BrokerConnection, BrokerEvent};
 use crate::error::DaemonError;
 use crate::till_link::TillLink;
-use crate::uploader::{Action, UploadLimits, Uploader};
+use crate::uploader::{Action, StaleDownlink, UploadLimits, Uploader};
 use rumqttc::QoS;
 use shared::codec::{
     decode_blacklist, decode_campus_config, decode_server_time, decode_upload_ack,
@@ -94,11 +94,21 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
                         );
                         till_backoff.reset();
                         till = Some(link);
+                        let rollbacks = uploader.counters().journal_rollbacks;
                         uploader.handle_till_welcome(
                             welcome.terminal,
                             welcome.uploaded_through,
                             welcome.last_seq,
                         );
+                        if uploader.counters().journal_rollbacks > rollbacks {
+                            error!(
+                                terminal = %welcome.terminal,
+                                last_seq = ?welcome.last_seq,
+                                "ALARM the till's journal ends before records it reported \
+                                 earlier (restored from an old backup?); acks from before \
+                                 this connection are not forwarded"
+                            );
+                        }
                         if broker_terminal != Some(welcome.terminal) {
                             // A new identity (first start or a new journal): a new session.
                             broker = None;
@@ -174,6 +184,9 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             match action {
                 Action::ToTill(message) => {
                     let Some(link) = till.as_mut() else { continue };
+                    if let shared::link::ToTill::Acked { through } = &message {
+                        debug!(%through, "ack forwarded to the till");
+                    }
                     if let Err(error) = link.send(&message).await {
                         warn!(%error, "cannot write to the till");
                         till = None;
@@ -239,6 +252,7 @@ fn handle_downlink(uploader: &mut Uploader, topic: &str, payload: &[u8]) {
     if topic == ack_topic(terminal) {
         match decode_upload_ack(payload) {
             Ok(ack) => {
+                debug!(stored_through = ?ack.stored_through, "server ack");
                 let before = uploader.counters().acks_beyond_journal;
                 uploader.handle_ack(ack);
                 if uploader.counters().acks_beyond_journal > before {
@@ -254,8 +268,12 @@ fn handle_downlink(uploader: &mut Uploader, topic: &str, payload: &[u8]) {
         }
     } else if topic == config_topic(terminal) {
         match decode_campus_config(payload) {
-            Ok(config) => uploader.handle_config(config),
-            Err(error) => warn!(%topic, %error, "bad configuration"),
+            Ok(config) => {
+                if let Err(stale) = uploader.handle_config(config) {
+                    warn_stale(stale);
+                }
+            }
+            Err(error) => warn!(%topic, %error, "bad configuration; dropped"),
         }
     } else if topic == BLACKLIST_TOPIC {
         match decode_blacklist(payload) {
@@ -265,9 +283,11 @@ fn handle_downlink(uploader: &mut Uploader, topic: &str, payload: &[u8]) {
                     entries = list.len(),
                     "blacklist received"
                 );
-                uploader.handle_blacklist(list)
+                if let Err(stale) = uploader.handle_blacklist(list) {
+                    warn_stale(stale);
+                }
             }
-            Err(error) => warn!(%topic, %error, "bad blacklist"),
+            Err(error) => warn!(%topic, %error, "bad blacklist; dropped"),
         }
     } else if topic == TIME_TOPIC {
         match decode_server_time(payload) {
@@ -277,4 +297,14 @@ fn handle_downlink(uploader: &mut Uploader, topic: &str, payload: &[u8]) {
     } else {
         debug!(%topic, "message on an unexpected topic");
     }
+}
+
+/// A downlink message older than the one held: dropped, and said so.
+fn warn_stale(stale: StaleDownlink) {
+    warn!(
+        kind = ?stale.kind,
+        got = stale.got,
+        held = stale.held,
+        "an older version than the one held; dropped"
+    );
 }

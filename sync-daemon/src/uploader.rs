@@ -11,10 +11,17 @@
 //!   as `ToTill::Acked`; an ack beyond the till's journal (a till restored from an old backup
 //!   re-uses seqs the server already holds) is passed on once per connection for the till to
 //!   refuse and alarm, and never counts as progress here;
-//! - at most `window_batches` batches are published and not yet acked.
+//! - a server ack counts only for the till connection it arrived on, and only for records
+//!   published on it: nothing of it is kept when the link drops, and one that arrives before
+//!   the first publish of a connection is ignored (the till may come back restored from an old
+//!   backup, its journal shorter and then growing past a stale ack with different records);
+//!   the resend from the till's own watermark earns a fresh ack;
+//! - at most `window_batches` batches are published and not yet acked;
+//! - a configuration or blacklist older than the one held is dropped (and reported), never
+//!   passed on.
 
 use shared::campus::{Blacklist, CampusConfig};
-use shared::link::{BrokerLink, ToDaemon, ToTill, UploadRecord};
+use shared::link::{BrokerLink, DownlinkKind, ToDaemon, ToTill, UploadRecord};
 use shared::mqtt::{UploadAck, UploadBatch, MAX_RECORDS_PER_BATCH, MAX_UPLOAD_BATCH_BYTES};
 use shared::{Seq, TerminalId, UnixMillis};
 use std::collections::VecDeque;
@@ -66,6 +73,12 @@ pub struct UploadCounters {
     /// Server acks beyond the till's newest record: never forwarded.
     pub acks_beyond_journal: u64,
     pub acks_forwarded: u64,
+    /// Server acks that arrived on a till connection before anything was published on it:
+    /// ignored (they may answer a batch of an earlier connection).
+    pub acks_before_publish: u64,
+    /// Reconnects of the same terminal whose journal ended before the last seq it had
+    /// reported: restored from an older copy (the driver logs an ALARM).
+    pub journal_rollbacks: u64,
 }
 
 /// What the till told us on this connection.
@@ -77,6 +90,18 @@ struct TillView {
     acked_sent: Option<Seq>,
     /// The highest ack beyond the journal passed on for the till to refuse (once per value).
     beyond_sent: Option<Seq>,
+    /// The highest seq published on this connection: an ack counts for at most this much.
+    published_through: Option<Seq>,
+}
+
+/// A downlink message older than the one the daemon holds: not passed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaleDownlink {
+    pub kind: DownlinkKind,
+    /// The version held (and passed on to the till).
+    pub held: u64,
+    /// The version received.
+    pub got: u64,
 }
 
 /// One published, not yet acked batch.
@@ -97,7 +122,10 @@ pub struct Uploader {
     /// The last seq fetched in the current round; the next fetch asks for records after it.
     fetched_through: Option<Seq>,
     fetch_outstanding: bool,
-    /// The highest ack the server sent for this terminal, kept while the till is away.
+    /// The newest seq this terminal's till reported, over all its connections.
+    newest_seen: Option<Seq>,
+    /// The highest server ack received on the current till connection (within its journal);
+    /// forgotten when the connection ends.
     best_ack: Option<Seq>,
     config: Option<CampusConfig>,
     blacklist: Option<Blacklist>,
@@ -124,6 +152,7 @@ impl Uploader {
             window: VecDeque::new(),
             fetched_through: None,
             fetch_outstanding: false,
+            newest_seen: None,
             best_ack: None,
             config: None,
             blacklist: None,
@@ -168,14 +197,23 @@ impl Uploader {
     ) {
         if self.terminal != Some(terminal) {
             self.terminal = Some(terminal);
-            self.best_ack = None;
+            self.newest_seen = None;
             self.broker_up = false;
         }
+        // Seqs are never reused and only durable ones are reported: a journal that ends
+        // before what it reported earlier was restored from an older copy.
+        if last_seq < self.newest_seen {
+            self.counters.journal_rollbacks += 1;
+        }
+        self.newest_seen = max_seq(self.newest_seen, last_seq);
+        // A new connection: no ack from before it counts (see `handle_till_lost`).
+        self.best_ack = None;
         self.till = Some(TillView {
             uploaded_through,
             last_seq,
             acked_sent: None,
             beyond_sent: None,
+            published_through: None,
         });
         self.fetch_outstanding = false;
         self.push_till(ToTill::Broker(if self.broker_up {
@@ -189,14 +227,18 @@ impl Uploader {
         if let Some(list) = self.blacklist.clone() {
             self.push_till(ToTill::Blacklist(list));
         }
-        self.forward_best_ack();
         self.restart_round();
         self.fill();
     }
 
-    /// The till connection is gone (till restarted or crashed).
+    /// The till connection is gone (till restarted or crashed). Every server ack is forgotten:
+    /// the till that comes back may be a restored old copy whose journal is shorter and then
+    /// grows past a remembered ack with records the server never got (forwarding it would mark
+    /// them uploaded). Nothing is lost by forgetting: the reconnect resends from the till's
+    /// watermark and the server acks again what it holds.
     pub fn handle_till_lost(&mut self) {
         self.till = None;
+        self.best_ack = None;
         self.fetch_outstanding = false;
         self.window.clear();
         self.fetched_through = None;
@@ -215,6 +257,7 @@ impl Uploader {
             ToDaemon::Appended { last_seq } => {
                 if let Some(till) = self.till.as_mut() {
                     till.last_seq = max_seq(till.last_seq, Some(last_seq));
+                    self.newest_seen = max_seq(self.newest_seen, Some(last_seq));
                 }
                 self.fill();
             }
@@ -253,25 +296,35 @@ impl Uploader {
         let Some(through) = ack.stored_through else {
             return;
         };
-        if let Some(till) = self.till.as_mut() {
-            if till.last_seq.is_none_or(|last| through > last) {
-                // The server holds seqs this till has not written: its journal was restored
-                // from an older copy (or the server's store is wrong). Every batch published on
-                // this connection ends within the journal, so the server handled them all: free
-                // the window (no resend loop), but fetch on from where this round is and never
-                // skip records on this ack. The till is the judge of its own journal: it gets
-                // the ack once, refuses it and logs its ALARM.
-                self.counters.acks_beyond_journal += 1;
-                self.window.clear();
-                if till.beyond_sent < Some(through) {
-                    till.beyond_sent = Some(through);
-                    self.actions
-                        .push_back(Action::ToTill(ToTill::Acked { through }));
-                }
-                self.fill();
-                return;
+        // No till connected: the ack is dropped, not kept (see `handle_till_lost`).
+        let Some(till) = self.till.as_mut() else {
+            return;
+        };
+        if till.last_seq.is_none_or(|last| through > last) {
+            // The server holds seqs this till has not written: its journal was restored
+            // from an older copy (or the server's store is wrong). Every batch published on
+            // this connection ends within the journal, so the server handled them all: free
+            // the window (no resend loop), but fetch on from where this round is and never
+            // skip records on this ack. The till is the judge of its own journal: it gets
+            // the ack once, refuses it and logs its ALARM.
+            self.counters.acks_beyond_journal += 1;
+            self.window.clear();
+            if till.beyond_sent < Some(through) {
+                till.beyond_sent = Some(through);
+                self.actions
+                    .push_back(Action::ToTill(ToTill::Acked { through }));
             }
+            self.fill();
+            return;
         }
+        // An ack is progress only for records published on this connection, and only once
+        // something was: one that arrives first may have been sent for a batch of an earlier
+        // connection (a till restored meanwhile holds other records under those seqs).
+        let Some(published) = till.published_through else {
+            self.counters.acks_before_publish += 1;
+            return;
+        };
+        let through = through.min(published);
         self.best_ack = max_seq(self.best_ack, Some(through));
         while self.window.front().is_some_and(|b| b.last <= through) {
             self.window.pop_front();
@@ -285,30 +338,38 @@ impl Uploader {
         self.fill();
     }
 
-    /// A new campus configuration from the broker.
-    pub fn handle_config(&mut self, config: CampusConfig) {
-        if self
-            .config
-            .as_ref()
-            .is_some_and(|c| c.version > config.version)
-        {
-            return;
+    /// A new campus configuration from the broker; one older than the one held is dropped
+    /// (the driver logs it).
+    pub fn handle_config(&mut self, config: CampusConfig) -> Result<(), StaleDownlink> {
+        if let Some(held) = self.config.as_ref().filter(|c| c.version > config.version) {
+            return Err(StaleDownlink {
+                kind: DownlinkKind::Config,
+                held: held.version,
+                got: config.version,
+            });
         }
         self.config = Some(config.clone());
         self.push_till(ToTill::Config(config));
+        Ok(())
     }
 
-    /// A new blacklist from the broker.
-    pub fn handle_blacklist(&mut self, list: Blacklist) {
-        if self
+    /// A new blacklist from the broker; one older than the one held is dropped (the driver
+    /// logs it).
+    pub fn handle_blacklist(&mut self, list: Blacklist) -> Result<(), StaleDownlink> {
+        if let Some(held) = self
             .blacklist
             .as_ref()
-            .is_some_and(|b| b.version() > list.version())
+            .filter(|b| b.version() > list.version())
         {
-            return;
+            return Err(StaleDownlink {
+                kind: DownlinkKind::Blacklist,
+                held: held.version(),
+                got: list.version(),
+            });
         }
         self.blacklist = Some(list.clone());
         self.push_till(ToTill::Blacklist(list));
+        Ok(())
     }
 
     /// The server's clock: passed on at once, never kept (an old time is a wrong time).
@@ -413,6 +474,7 @@ impl Uploader {
         let mut batch_bytes = 0usize;
         for record in records {
             till.last_seq = max_seq(till.last_seq, Some(record.seq));
+            self.newest_seen = max_seq(self.newest_seen, Some(record.seq));
             let record_bytes = record.bytes.len() + BATCH_OVERHEAD_PER_RECORD_BYTES;
             if !batch.is_empty()
                 && (batch.len() >= MAX_RECORDS_PER_BATCH
@@ -442,6 +504,8 @@ impl Uploader {
                 now_ms,
             );
         }
+        // Every record of this answer went into a batch above.
+        till.published_through = max_seq(till.published_through, self.fetched_through);
         self.fill();
     }
 
@@ -673,25 +737,100 @@ mod tests {
             stored_through: Some(Seq(20)),
         });
         assert_eq!(drain(&mut up), vec![]);
-        // Once the journal passes the server's end, the server's acks are progress again.
+        // Once the journal passes the server's end, the server's acks are progress again, for
+        // as much as this connection published.
         up.handle_till_message(ToDaemon::Appended { last_seq: Seq(60) }, 0);
         up.handle_ack(ack(55));
-        assert!(drain(&mut up).contains(&Action::ToTill(ToTill::Acked { through: Seq(55) })));
+        assert!(drain(&mut up).contains(&Action::ToTill(ToTill::Acked { through: Seq(25) })));
     }
 
     #[test]
-    fn an_ack_that_arrives_while_the_till_is_away_is_forwarded_when_it_returns() {
+    fn an_ack_that_arrives_while_the_till_is_away_is_dropped_and_the_resend_earns_a_fresh_one() {
         let mut up = started();
         up.handle_till_lost();
         up.handle_ack(ack(30));
         assert_eq!(drain(&mut up), vec![]);
         up.handle_till_welcome(T, Some(Seq(5)), Some(Seq(40)));
         let actions = drain(&mut up);
-        assert!(actions.contains(&Action::ToTill(ToTill::Acked { through: Seq(30) })));
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::ToTill(ToTill::Acked { .. }))),
+            "an ack from before this connection is not forwarded: {actions:?}"
+        );
         assert_eq!(
             fetches(&actions),
             vec![Some(Seq(5))],
             "the resend starts from the till's own watermark"
+        );
+        up.handle_till_message(
+            ToDaemon::Records {
+                records: records(6, 15),
+            },
+            0,
+        );
+        drain(&mut up);
+        // The server answers the resend with what it holds: that goes to the till, for the
+        // records published on this connection.
+        up.handle_ack(ack(30));
+        assert!(drain(&mut up).contains(&Action::ToTill(ToTill::Acked { through: Seq(15) })));
+    }
+
+    #[test]
+    fn a_till_restored_while_the_daemon_runs_never_gets_an_ack_from_before_the_restore() {
+        // The till held 100 records, all acked by the server.
+        let mut up = Uploader::new(limits());
+        up.handle_till_welcome(T, Some(Seq(90)), Some(Seq(100)));
+        up.handle_broker_up();
+        drain(&mut up);
+        up.handle_till_message(
+            ToDaemon::Records {
+                records: records(91, 100),
+            },
+            0,
+        );
+        drain(&mut up);
+        up.handle_ack(ack(100));
+        assert!(drain(&mut up).contains(&Action::ToTill(ToTill::Acked { through: Seq(100) })));
+        // It is switched off and restored from a backup holding 50 records, 40 of them acked;
+        // the daemon keeps running. The restored till sells on past 100 with other records
+        // under seqs 51..=100, which the server holds in their original version.
+        up.handle_till_lost();
+        up.handle_till_welcome(T, Some(Seq(40)), Some(Seq(50)));
+        up.handle_till_message(ToDaemon::Appended { last_seq: Seq(120) }, 0);
+        let actions = drain(&mut up);
+        assert_eq!(fetches(&actions), vec![Some(Seq(40))]);
+        assert_eq!(up.counters().journal_rollbacks, 1, "the restore is noticed");
+        // An ack the server sent for a batch of the connection before the restore arrives
+        // now, before anything was published on this one: ignored, although the restored
+        // journal reaches past it.
+        up.handle_ack(ack(100));
+        assert_eq!(drain(&mut up), vec![]);
+        assert_eq!(up.counters().acks_before_publish, 1);
+        up.handle_till_message(
+            ToDaemon::Records {
+                records: records(41, 50),
+            },
+            0,
+        );
+        drain(&mut up);
+        // The server never acks past its first conflict (51): it acks 50. Only that reaches the
+        // till; the ack of 100 from before the restore is never forwarded.
+        up.handle_ack(ack(50));
+        let acked: Vec<Seq> = drain(&mut up)
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::ToTill(ToTill::Acked { through }) => Some(through),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(acked, vec![Seq(50)]);
+        up.handle_ack(ack(50));
+        assert!(
+            !drain(&mut up)
+                .iter()
+                .any(|a| matches!(a, Action::ToTill(ToTill::Acked { .. }))),
+            "nothing beyond 50, and 50 not twice"
         );
     }
 
@@ -699,7 +838,7 @@ mod tests {
     fn downlink_messages_are_passed_on_and_the_newest_is_kept_for_a_returning_till() {
         let mut up = started();
         let list = Blacklist::empty();
-        up.handle_blacklist(list.clone());
+        up.handle_blacklist(list.clone()).unwrap();
         up.handle_server_time(UnixMillis(9));
         assert_eq!(
             drain(&mut up),
@@ -729,5 +868,35 @@ mod tests {
         assert_eq!(drain(&mut up), vec![]);
         up.handle_till_message(ToDaemon::Appended { last_seq: Seq(6) }, 0);
         assert_eq!(fetches(&drain(&mut up)), vec![Some(Seq(5))]);
+    }
+
+    #[test]
+    fn an_older_configuration_or_blacklist_is_dropped_and_reported() {
+        let mut up = started();
+        let list = |version| Blacklist::new(version, UnixMillis(1), Vec::new()).unwrap();
+        up.handle_blacklist(list(5)).unwrap();
+        assert_eq!(
+            up.handle_blacklist(list(4)),
+            Err(StaleDownlink {
+                kind: DownlinkKind::Blacklist,
+                held: 5,
+                got: 4
+            })
+        );
+        // The same version again (a retained message redelivered) is passed on for the till
+        // to judge; a newer one is.
+        up.handle_blacklist(list(5)).unwrap();
+        up.handle_blacklist(list(6)).unwrap();
+        let versions: Vec<u64> = drain(&mut up)
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::ToTill(ToTill::Blacklist(l)) => Some(l.version()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(versions, vec![5, 5, 6]);
+        up.handle_till_lost();
+        up.handle_till_welcome(T, Some(Seq(5)), Some(Seq(5)));
+        assert!(drain(&mut up).contains(&Action::ToTill(ToTill::Blacklist(list(6)))));
     }
 }

@@ -5,7 +5,10 @@
 //! after every reconnect: a restarted broker without persistence has forgotten them) and its
 //! clock; with a default configuration it configures every terminal it has records of or sees
 //! upload. It follows every till's presence (`…/status`, "online" or the last will's
-//! "offline"). It runs on a thread of its own with a single-threaded tokio runtime.
+//! "offline"). It runs on a thread of its own with a single-threaded tokio runtime. For tests it
+//! can handle every n-th batch twice (counted as injected duplicates, apart from the ones the
+//! tills really resent) and hold its acks while still storing, so a kill provably hits records
+//! stored and not acked.
 
 use crate::campus_store::{CampusStore, StoreError};
 use rumqttc::{
@@ -91,6 +94,12 @@ pub struct CampusStats {
     /// Conflicting versions received again (resends of an alarmed version).
     pub conflict_repeats: u64,
     pub acks_published: u64,
+    /// Acks not published because a test holds them ([`CampusSim::hold_acks`]).
+    pub acks_held: u64,
+    /// Duplicates from handling a batch a second time on purpose
+    /// ([`CampusOptions::duplicate_every_nth_batch`]); the rest of `duplicates` came again
+    /// from the till (resends).
+    pub injected_duplicates: u64,
     /// Configurations published (explicitly or as the default to a terminal).
     pub configs_published: u64,
     /// Presence messages received: "online" (a daemon connected) and "offline" (a last will:
@@ -100,6 +109,13 @@ pub struct CampusStats {
     /// Payloads that are not a valid batch, or whose terminal differs from the topic's.
     pub malformed: u64,
     pub queue_full: u64,
+}
+
+impl CampusStats {
+    /// Duplicates the tills really sent again (resends after reconnects and ack timeouts).
+    pub fn resend_duplicates(&self) -> u64 {
+        self.duplicates.saturating_sub(self.injected_duplicates)
+    }
 }
 
 /// Why the simulator could not start.
@@ -115,6 +131,7 @@ pub enum CampusError {
 
 enum Command {
     Retain { topic: String, payload: Vec<u8> },
+    ReleaseAcks,
     Stop,
 }
 
@@ -123,6 +140,10 @@ struct Shared {
     stats: Mutex<CampusStats>,
     /// The last presence each till reported: `true` online, `false` offline.
     presence: Mutex<BTreeMap<TerminalId, bool>>,
+    /// Store on, but publish no acks (a test makes a kill hit records stored and not acked).
+    hold_acks: Mutex<bool>,
+    /// The last ack published to each terminal.
+    acks_published: Mutex<BTreeMap<TerminalId, Option<Seq>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -182,6 +203,8 @@ impl CampusSim {
             store: Mutex::new(store),
             stats: Mutex::new(CampusStats::default()),
             presence: Mutex::new(BTreeMap::new()),
+            hold_acks: Mutex::new(false),
+            acks_published: Mutex::new(BTreeMap::new()),
         });
         let (commands, rx) = mpsc::unbounded_channel();
         let thread_shared = shared.clone();
@@ -212,6 +235,15 @@ impl CampusSim {
         });
     }
 
+    /// Publishes (retained) any payload on any topic, e.g. a malformed one; repeated after
+    /// every reconnect like the others.
+    pub fn publish_retained_raw(&self, topic: &str, payload: Vec<u8>) {
+        let _ = self.commands.send(Command::Retain {
+            topic: topic.to_string(),
+            payload,
+        });
+    }
+
     /// The last presence `terminal` reported: `Some(true)` online, `Some(false)` offline.
     pub fn presence(&self, terminal: TerminalId) -> Option<bool> {
         lock(&self.shared.presence).get(&terminal).copied()
@@ -235,6 +267,34 @@ impl CampusSim {
     /// What the campus acknowledges to `terminal` (never past a conflict).
     pub fn acked_through(&self, terminal: TerminalId) -> Option<Seq> {
         lock(&self.shared.store).ack_through(terminal)
+    }
+
+    /// From now on batches are stored (durably, as always) but not acked, until
+    /// [`CampusSim::release_acks`]: so a test can kill a process while records are stored and
+    /// their ack has not reached the till, deterministically.
+    pub fn hold_acks(&self) {
+        *lock(&self.shared.hold_acks) = true;
+    }
+
+    /// Acks again, at once to every terminal whose ack was held.
+    pub fn release_acks(&self) {
+        *lock(&self.shared.hold_acks) = false;
+        let _ = self.commands.send(Command::ReleaseAcks);
+    }
+
+    /// The last ack published to `terminal` (`None`: none, or one for nothing).
+    pub fn ack_published(&self, terminal: TerminalId) -> Option<Seq> {
+        lock(&self.shared.acks_published)
+            .get(&terminal)
+            .copied()
+            .flatten()
+    }
+
+    /// Records of `terminal` stored whose ack was not published (held): the till cannot have
+    /// them marked uploaded.
+    pub fn stored_not_acked(&self, terminal: TerminalId) -> u64 {
+        let stored = self.records(terminal).len() as u64;
+        stored.saturating_sub(self.ack_published(terminal).map_or(0, |s| s.0))
     }
 
     /// The terminals the store holds records of.
@@ -328,6 +388,16 @@ async fn serve(
                     count_full(client.try_publish(topic.clone(), QoS::AtLeastOnce, true, payload.clone()));
                     retained.insert(topic, payload);
                 }
+                Some(Command::ReleaseAcks) => {
+                    let terminals = lock(&shared.store).terminals();
+                    for terminal in terminals {
+                        let ack = UploadAck {
+                            terminal,
+                            stored_through: lock(&shared.store).ack_through(terminal),
+                        };
+                        count_full(publish_ack(&client, &shared, ack));
+                    }
+                }
                 Some(Command::Stop) | None => {
                     let _ = client.try_disconnect();
                     return;
@@ -374,15 +444,14 @@ async fn serve(
                     let twice = options
                         .duplicate_every_nth_batch
                         .is_some_and(|n| n > 0 && batches_seen.is_multiple_of(n));
-                    for _ in 0..if twice { 2 } else { 1 } {
-                        if let Some(ack) = handle_upload(&shared, &publish.topic, &publish.payload) {
-                            count_full(client.try_publish(
-                                ack_topic(ack.terminal),
-                                QoS::AtLeastOnce,
-                                false,
-                                encode_upload_ack(&ack),
-                            ));
-                            lock(&shared.stats).acks_published += 1;
+                    for pass in 0..if twice { 2 } else { 1 } {
+                        let injected = pass > 0;
+                        if let Some(ack) = handle_upload(&shared, &publish.topic, &publish.payload, injected) {
+                            if *lock(&shared.hold_acks) {
+                                lock(&shared.stats).acks_held += 1;
+                            } else {
+                                count_full(publish_ack(&client, &shared, ack));
+                            }
                         }
                     }
                     // The broker may forget the message only now that it is durable here.
@@ -396,6 +465,25 @@ async fn serve(
             },
         }
     }
+}
+
+/// Publishes an ack and remembers it.
+fn publish_ack(
+    client: &AsyncClient,
+    shared: &Shared,
+    ack: UploadAck,
+) -> Result<(), rumqttc::ClientError> {
+    let result = client.try_publish(
+        ack_topic(ack.terminal),
+        QoS::AtLeastOnce,
+        false,
+        encode_upload_ack(&ack),
+    );
+    if result.is_ok() {
+        lock(&shared.stats).acks_published += 1;
+        lock(&shared.acks_published).insert(ack.terminal, ack.stored_through);
+    }
+    result
 }
 
 /// Records a till's presence message (anything but the two payloads is ignored).
@@ -420,8 +508,14 @@ fn handle_presence(shared: &Shared, terminal: TerminalId, payload: &[u8]) {
     );
 }
 
-/// Stores one upload durably; the ack to publish, if any.
-fn handle_upload(shared: &Shared, topic: &str, payload: &[u8]) -> Option<UploadAck> {
+/// Stores one upload durably; the ack to publish, if any. `injected`: handled a second time
+/// on purpose (its duplicates are counted apart).
+fn handle_upload(
+    shared: &Shared,
+    topic: &str,
+    payload: &[u8],
+    injected: bool,
+) -> Option<UploadAck> {
     let topic_terminal = terminal_of_upload_topic(topic);
     let batch = match decode_upload_batch(payload) {
         Ok(batch) if payload.len() <= MAX_UPLOAD_BATCH_BYTES => batch,
@@ -440,9 +534,7 @@ fn handle_upload(shared: &Shared, topic: &str, payload: &[u8]) -> Option<UploadA
         .iter()
         .map(|r| (r.seq, r.bytes.as_slice()))
         .collect();
-    let outcome = store.apply(batch.terminal, &records);
-    let synced = outcome.and_then(|outcome| store.sync().map(|()| outcome));
-    let outcome = match synced {
+    let outcome = match store.apply(batch.terminal, &records) {
         Ok(outcome) => outcome,
         Err(error) => {
             // Not durable: no ack. The till resends after its ack timeout.
@@ -457,6 +549,9 @@ fn handle_upload(shared: &Shared, topic: &str, payload: &[u8]) -> Option<UploadA
     stats.batches += 1;
     stats.records_stored += outcome.stored;
     stats.duplicates += outcome.duplicates;
+    if injected {
+        stats.injected_duplicates += outcome.duplicates;
+    }
     stats.conflicts += outcome.conflicts;
     stats.conflict_repeats += outcome.conflict_repeats;
     Some(UploadAck {

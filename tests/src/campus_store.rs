@@ -4,7 +4,8 @@
 //! Same id + same bytes is a duplicate (counted, ignored); same id + different bytes is an alarm
 //! (a line in `alarms.log` with the received bytes in hex — the quarantine the operator
 //! reconciles from —, fsynced before any ack, counted once per distinct version; the stored bytes
-//! are never overwritten). A torn entry at the end of the log (a crash mid-append) is cut off on
+//! are never overwritten); a record over the size limit is an alarm the same way. The index
+//! changes only once a batch is durable. A torn entry at the end of the log (a crash mid-append) is cut off on
 //! reopen: it was never acked.
 
 use shared::{Seq, TerminalId};
@@ -76,7 +77,8 @@ pub struct CampusStore {
     pub conflicts: u64,
     /// Bytes cut off the end of the log when it was opened (a torn append).
     pub torn_bytes_dropped: u64,
-    dirty: bool,
+    /// Why the store refuses every batch (see [`CampusStore::apply`]).
+    poisoned: Option<String>,
 }
 
 /// The words of an alarm line before the received bytes (parsed back by [`parse_alarm`]).
@@ -90,6 +92,17 @@ fn alarm_line(terminal: TerminalId, seq: Seq, stored: &[u8], received: &[u8]) ->
          kept the stored ones; {ALARM_RECEIVED_MARKER}{hex}\n",
         seq.0,
         stored.len(),
+        received.len()
+    )
+}
+
+/// The alarm line of a record over [`MAX_STORED_RECORD_BYTES`]: not stored, quarantined.
+fn oversized_alarm_line(terminal: TerminalId, seq: Seq, received: &[u8]) -> String {
+    let hex: String = received.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "ALARM terminal {terminal} seq {} received {} bytes, over the store's limit of \
+         {MAX_STORED_RECORD_BYTES}; not stored; {ALARM_RECEIVED_MARKER}{hex}\n",
+        seq.0,
         received.len()
     )
 }
@@ -228,55 +241,67 @@ impl CampusStore {
             conflicts: quarantined.len() as u64,
             quarantined,
             torn_bytes_dropped: torn,
-            dirty: false,
+            poisoned: None,
         })
     }
 
-    /// Adds one batch (not yet durable: call [`CampusStore::sync`] before acking).
+    /// Adds one batch durably: new records are appended to the log and the conflicting (or
+    /// oversized) versions to the quarantine, both fsynced, and only then does the index (and
+    /// so [`CampusStore::ack_through`]) change. On an error nothing of the batch is in the index;
+    /// a log it could not cut back to its last whole entry, or whose fsync failed (the kernel
+    /// may have dropped the unwritten pages), poisons the store: every later batch fails too,
+    /// so nothing is acked that a reopen would not find.
     pub fn apply(
         &mut self,
         terminal: TerminalId,
         records: &[(Seq, &[u8])],
     ) -> Result<BatchOutcome, StoreError> {
+        if let Some(reason) = &self.poisoned {
+            return Err(StoreError::Io {
+                path: self.dir.join("records.log"),
+                source: std::io::Error::other(reason.clone()),
+            });
+        }
         let mut outcome = BatchOutcome::default();
         let mut appended = Vec::new();
+        let mut new_records: BTreeMap<Seq, Vec<u8>> = BTreeMap::new();
+        let mut new_quarantined: HashSet<(TerminalId, Seq, Vec<u8>)> = HashSet::new();
         let mut alarms = String::new();
-        let entry = self.terminals.entry(terminal).or_default();
+        let held = self.terminals.get(&terminal);
         for &(seq, bytes) in records {
-            match entry.records.get(&seq) {
+            let stored = new_records
+                .get(&seq)
+                .or_else(|| held.and_then(|t| t.records.get(&seq)));
+            let version = (terminal, seq, bytes.to_vec());
+            let quarantined =
+                self.quarantined.contains(&version) || new_quarantined.contains(&version);
+            match stored {
                 Some(stored) if stored.as_slice() == bytes => outcome.duplicates += 1,
-                Some(_) if self.quarantined.contains(&(terminal, seq, bytes.to_vec())) => {
-                    outcome.conflict_repeats += 1;
-                }
+                _ if quarantined => outcome.conflict_repeats += 1,
                 Some(stored) => {
                     outcome.conflicts += 1;
                     alarms.push_str(&alarm_line(terminal, seq, stored, bytes));
-                    self.quarantined.insert((terminal, seq, bytes.to_vec()));
+                    new_quarantined.insert(version);
                 }
-                None if bytes.len() > MAX_STORED_RECORD_BYTES => outcome.conflicts += 1,
+                None if bytes.len() > MAX_STORED_RECORD_BYTES => {
+                    outcome.conflicts += 1;
+                    alarms.push_str(&oversized_alarm_line(terminal, seq, bytes));
+                    new_quarantined.insert(version);
+                }
                 None => {
                     appended.extend_from_slice(&encode_entry(terminal, seq, bytes));
-                    entry.records.insert(seq, bytes.to_vec());
+                    new_records.insert(seq, bytes.to_vec());
                     outcome.stored += 1;
                 }
             }
         }
-        entry.advance();
-        let log_path = self.dir.join("records.log");
         if !appended.is_empty() {
-            self.log
-                .write_all(&appended)
-                .map_err(|source| StoreError::Io {
-                    path: log_path,
-                    source,
-                })?;
-            self.dirty = true;
+            self.append_log(&appended)?;
         }
         if !alarms.is_empty() {
             for line in alarms.lines() {
                 eprintln!("campus: {line}");
             }
-            self.conflicts += outcome.conflicts;
             self.alarms
                 .write_all(alarms.as_bytes())
                 .and_then(|()| self.alarms.sync_data())
@@ -285,17 +310,36 @@ impl CampusStore {
                     source,
                 })?;
         }
+        // Durable: now the index may show it.
+        self.conflicts += outcome.conflicts;
+        self.quarantined.extend(new_quarantined);
+        let entry = self.terminals.entry(terminal).or_default();
+        entry.records.extend(new_records);
+        entry.advance();
         Ok(outcome)
     }
 
-    /// Makes everything applied so far durable (fdatasync of the log).
-    pub fn sync(&mut self) -> Result<(), StoreError> {
-        if self.dirty {
-            self.log.sync_data().map_err(|source| StoreError::Io {
-                path: self.dir.join("records.log"),
-                source,
-            })?;
-            self.dirty = false;
+    /// Appends whole entries to the log and fsyncs it; on failure cuts the log back to where it
+    /// was (a torn entry in the middle would hide every later one on reopen) or poisons the
+    /// store.
+    fn append_log(&mut self, entries: &[u8]) -> Result<(), StoreError> {
+        let log_path = self.dir.join("records.log");
+        let io = |source| StoreError::Io {
+            path: log_path.clone(),
+            source,
+        };
+        let before = self.log.metadata().map_err(io)?.len();
+        if let Err(error) = self.log.write_all(entries) {
+            if let Err(cut) = self.log.set_len(before) {
+                self.poisoned = Some(format!(
+                    "a failed append ({error}) could not be cut off ({cut})"
+                ));
+            }
+            return Err(io(error));
+        }
+        if let Err(error) = self.log.sync_data() {
+            self.poisoned = Some(format!("fsync failed ({error})"));
+            return Err(io(error));
         }
         Ok(())
     }
@@ -376,7 +420,6 @@ mod tests {
             Some(Seq(3)),
             "never past the conflict at 4"
         );
-        store.sync().unwrap();
         drop(store);
         // A crash mid-append leaves half an entry.
         let log = dir.path().join("records.log");
@@ -397,5 +440,66 @@ mod tests {
         assert_eq!(store.stored_through(t), Some(Seq(4)));
         let records = &store.terminal(t).unwrap().records;
         assert_eq!(records.get(&Seq(4)).map(Vec::as_slice), Some(&b"d"[..]));
+    }
+
+    #[test]
+    fn a_batch_that_cannot_be_written_never_reaches_the_index_or_the_ack() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TerminalId(7);
+        let mut store = CampusStore::open(dir.path()).unwrap();
+        store.apply(t, &[(Seq(1), b"a"), (Seq(2), b"b")]).unwrap();
+        // The disk goes bad: the log handle can no longer be written (nor cut back).
+        store.log = File::open(dir.path().join("records.log")).unwrap();
+        assert!(store.apply(t, &[(Seq(3), b"c"), (Seq(4), b"d")]).is_err());
+        assert_eq!(
+            store.stored_through(t),
+            Some(Seq(2)),
+            "3 and 4 are not durable"
+        );
+        assert_eq!(store.ack_through(t), Some(Seq(2)));
+        assert_eq!(store.record_count(), 2);
+        // Poisoned: a later batch (which a working handle might write) is refused too, so no
+        // ack ever covers what the failed write left behind.
+        store.log = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("records.log"))
+            .unwrap();
+        assert!(store.apply(t, &[(Seq(3), b"c")]).is_err());
+        assert_eq!(store.ack_through(t), Some(Seq(2)));
+        drop(store);
+        let mut store = CampusStore::open(dir.path()).unwrap();
+        assert_eq!(store.stored_through(t), Some(Seq(2)), "what a reopen finds");
+        let outcome = store.apply(t, &[(Seq(3), b"c"), (Seq(4), b"d")]).unwrap();
+        assert_eq!(outcome.stored, 2);
+        assert_eq!(store.ack_through(t), Some(Seq(4)));
+    }
+
+    #[test]
+    fn a_record_over_the_size_limit_is_quarantined_with_an_alarm_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TerminalId(9);
+        let big = vec![0xABu8; MAX_STORED_RECORD_BYTES + 1];
+        let mut store = CampusStore::open(dir.path()).unwrap();
+        let outcome = store
+            .apply(t, &[(Seq(1), b"a"), (Seq(2), &big), (Seq(3), b"c")])
+            .unwrap();
+        assert_eq!((outcome.stored, outcome.conflicts), (2, 1));
+        assert_eq!(store.ack_through(t), Some(Seq(1)), "never past the big one");
+        let alarms = std::fs::read_to_string(dir.path().join("alarms.log")).unwrap();
+        assert_eq!(alarms.lines().count(), 1);
+        assert!(
+            alarms.starts_with("ALARM terminal 0000000000000009 seq 2 received 65537 bytes"),
+            "{}",
+            &alarms[..100]
+        );
+        // A resend is a repeat, also after a reopen (the quarantine is reloaded).
+        let again = store.apply(t, &[(Seq(2), &big)]).unwrap();
+        assert_eq!((again.conflicts, again.conflict_repeats), (0, 1));
+        drop(store);
+        let mut store = CampusStore::open(dir.path()).unwrap();
+        assert_eq!(store.conflicts, 1);
+        let again = store.apply(t, &[(Seq(2), &big)]).unwrap();
+        assert_eq!((again.conflicts, again.conflict_repeats), (0, 1));
+        assert_eq!(store.ack_through(t), Some(Seq(1)));
     }
 }

@@ -1,6 +1,7 @@
-//! A real Mosquitto broker for tests: generated config on a free loopback port, optional
-//! password file, ACL and TLS listener, bounded wait until it accepts connections, SIGKILL and
-//! restart on the same port, and stop on drop. Tests that need it panic with a clear message
+//! A real Mosquitto broker for tests: generated config on a free loopback port (another one
+//! when it was taken meanwhile), optional password file, ACL, TLS listener and persistence,
+//! bounded wait until it accepts connections, SIGKILL or clean stop and restart on the same
+//! port (retried when the bind fails), and stop on drop. Tests that need it panic with a clear message
 //! when the `mosquitto` binary is missing (install the Debian package `mosquitto`).
 
 use std::fmt::Write as _;
@@ -13,6 +14,10 @@ use std::time::{Duration, Instant};
 pub const BROKER_START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause between connection probes while the broker starts.
 const BROKER_PROBE_INTERVAL: Duration = Duration::from_millis(20);
+/// How often a broker start is tried (a new port each time; the same port on a restart).
+pub const BROKER_START_ATTEMPTS: u32 = 5;
+/// The pause before trying a restart on the same port again.
+const BROKER_RESTART_RETRY_DELAY: Duration = Duration::from_millis(200);
 
 /// Server certificate and key of a TLS listener (PEM files).
 #[derive(Debug, Clone)]
@@ -30,6 +35,9 @@ pub struct MosquittoOptions {
     pub acl: Option<String>,
     /// Serve TLS instead of plain MQTT on the port.
     pub tls: Option<BrokerTls>,
+    /// Keep sessions, subscriptions, queued and retained messages in a data directory under
+    /// the broker's temporary directory (saved on a clean stop, [`Mosquitto::stop_and_start`]).
+    pub persistence: bool,
 }
 
 /// A running (or killed) Mosquitto process.
@@ -73,6 +81,40 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The configuration [`Mosquitto::start`] writes for `options` (without the `user` line).
+fn generated_config(options: &MosquittoOptions, port: u16, dir: &Path) -> String {
+    let mut conf = String::new();
+    let _ = writeln!(conf, "listener {port} 127.0.0.1");
+    if options.persistence {
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).expect("the broker's data directory");
+        let _ = writeln!(conf, "persistence true");
+        let _ = writeln!(conf, "persistence_location {}/", data.display());
+    } else {
+        let _ = writeln!(conf, "persistence false");
+    }
+    let _ = writeln!(conf, "log_dest stderr");
+    let _ = writeln!(conf, "log_type error");
+    let _ = writeln!(conf, "log_type warning");
+    if let Some(tls) = &options.tls {
+        let _ = writeln!(conf, "certfile {}", tls.cert.display());
+        let _ = writeln!(conf, "keyfile {}", tls.key.display());
+    }
+    if options.users.is_empty() {
+        let _ = writeln!(conf, "allow_anonymous true");
+    } else {
+        let passwords = write_password_file(dir, &options.users);
+        let _ = writeln!(conf, "allow_anonymous false");
+        let _ = writeln!(conf, "password_file {}", passwords.display());
+    }
+    if let Some(acl) = &options.acl {
+        let acl_path = dir.join("acl");
+        std::fs::write(&acl_path, acl).expect("writing the ACL file");
+        let _ = writeln!(conf, "acl_file {}", acl_path.display());
+    }
+    conf
+}
+
 fn running_as_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
@@ -81,67 +123,41 @@ fn running_as_root() -> bool {
 impl Mosquitto {
     /// Writes the configuration and starts the broker; returns once it accepts connections.
     pub fn start(options: &MosquittoOptions) -> Mosquitto {
-        let dir = tempfile::tempdir().expect("a temporary directory for the broker");
-        let port = free_port();
-        let mut conf = String::new();
-        let _ = writeln!(conf, "listener {port} 127.0.0.1");
-        let _ = writeln!(conf, "persistence false");
-        let _ = writeln!(conf, "log_dest stderr");
-        let _ = writeln!(conf, "log_type error");
-        let _ = writeln!(conf, "log_type warning");
-        // Mosquitto started as root drops to the `mosquitto` user, who cannot read our temp dir.
-        if running_as_root() {
-            let _ = writeln!(conf, "user root");
-        }
-        if let Some(tls) = &options.tls {
-            let _ = writeln!(conf, "certfile {}", tls.cert.display());
-            let _ = writeln!(conf, "keyfile {}", tls.key.display());
-        }
-        if options.users.is_empty() {
-            let _ = writeln!(conf, "allow_anonymous true");
-        } else {
-            let passwords = write_password_file(dir.path(), &options.users);
-            let _ = writeln!(conf, "allow_anonymous false");
-            let _ = writeln!(conf, "password_file {}", passwords.display());
-        }
-        if let Some(acl) = &options.acl {
-            let acl_path = dir.path().join("acl");
-            std::fs::write(&acl_path, acl).expect("writing the ACL file");
-            let _ = writeln!(conf, "acl_file {}", acl_path.display());
-        }
-        let conf_path = dir.path().join("mosquitto.conf");
-        std::fs::write(&conf_path, conf).expect("writing mosquitto.conf");
-        let mut broker = Mosquitto {
-            dir,
-            conf: conf_path,
-            port,
-            child: None,
-            kills: 0,
-        };
-        broker.launch();
-        broker
+        let options = options.clone();
+        Mosquitto::start_raw(move |port, dir| generated_config(&options, port, dir))
     }
 
     /// Starts the broker with a configuration written by `make(port, dir)` (for testing the
-    /// example configuration in docs/mosquitto/ with its paths replaced).
-    pub fn start_raw(make: impl FnOnce(u16, &Path) -> String) -> Mosquitto {
+    /// example configuration in docs/mosquitto/ with its paths replaced). A port taken between
+    /// [`free_port`] and the broker's bind is retried on another one, at most
+    /// [`BROKER_START_ATTEMPTS`] times.
+    pub fn start_raw(make: impl Fn(u16, &Path) -> String) -> Mosquitto {
         let dir = tempfile::tempdir().expect("a temporary directory for the broker");
-        let port = free_port();
-        let mut conf = make(port, dir.path());
-        if running_as_root() {
-            conf.push_str("\nuser root\n");
-        }
         let conf_path = dir.path().join("mosquitto.conf");
-        std::fs::write(&conf_path, conf).expect("writing mosquitto.conf");
         let mut broker = Mosquitto {
             dir,
             conf: conf_path,
-            port,
+            port: 0,
             child: None,
             kills: 0,
         };
-        broker.launch();
-        broker
+        let mut failures = Vec::new();
+        for _ in 0..BROKER_START_ATTEMPTS {
+            broker.port = free_port();
+            let mut conf = make(broker.port, broker.dir.path());
+            if running_as_root() {
+                conf.push_str("\nuser root\n");
+            }
+            std::fs::write(&broker.conf, conf).expect("writing mosquitto.conf");
+            match broker.try_launch() {
+                Ok(()) => return broker,
+                Err(failure) => failures.push(failure),
+            }
+        }
+        panic!(
+            "mosquitto did not start in {BROKER_START_ATTEMPTS} attempts on fresh ports:\n{}",
+            failures.join("\n---\n")
+        );
     }
 
     pub fn port(&self) -> u16 {
@@ -153,12 +169,15 @@ impl Mosquitto {
         self.dir.path()
     }
 
-    fn launch(&mut self) {
+    /// Starts the process; Err with its log when it exited before accepting connections (a
+    /// port taken meanwhile, most likely). Panics when it neither exits nor accepts in time.
+    fn try_launch(&mut self) -> Result<(), String> {
         // Its own log file: Mosquitto warns on every start as root, which is noise in test output.
+        let log_path = self.dir.path().join("mosquitto.log");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.path().join("mosquitto.log"))
+            .open(&log_path)
             .expect("the broker's log file opens");
         let child = Command::new(mosquitto_binary())
             .arg("-c")
@@ -171,15 +190,18 @@ impl Mosquitto {
         self.child = Some(child);
         let deadline = Instant::now() + BROKER_START_TIMEOUT;
         loop {
-            if TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok() {
-                return;
-            }
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    let log = std::fs::read_to_string(self.dir.path().join("mosquitto.log"))
-                        .unwrap_or_default();
-                    panic!("mosquitto exited while starting ({status}):\n{log}");
+                    self.child = None;
+                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    return Err(format!(
+                        "mosquitto on port {} exited while starting ({status}):\n{log}",
+                        self.port
+                    ));
                 }
+            }
+            if TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok() {
+                return Ok(());
             }
             assert!(
                 Instant::now() < deadline,
@@ -190,7 +212,29 @@ impl Mosquitto {
         }
     }
 
-    /// SIGKILL: the broker loses every session and in-flight message (persistence is off).
+    /// Starts the process again on the same port (the daemon and the campus are configured
+    /// with it), retrying a bind that fails (someone took the port while the broker was down)
+    /// at most [`BROKER_START_ATTEMPTS`] times.
+    fn launch(&mut self) {
+        let mut failures = Vec::new();
+        for attempt in 0..BROKER_START_ATTEMPTS {
+            if attempt > 0 {
+                std::thread::sleep(BROKER_RESTART_RETRY_DELAY);
+            }
+            match self.try_launch() {
+                Ok(()) => return,
+                Err(failure) => failures.push(failure),
+            }
+        }
+        panic!(
+            "mosquitto could not start again on port {} in {BROKER_START_ATTEMPTS} attempts:\n{}",
+            self.port,
+            failures.join("\n---\n")
+        );
+    }
+
+    /// SIGKILL: the broker loses every session and in-flight message (with persistence on, all
+    /// since its last save).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -203,6 +247,22 @@ impl Mosquitto {
     pub fn restart(&mut self) {
         self.kill();
         self.launch();
+    }
+
+    /// Stops the broker cleanly (SIGTERM: with persistence on it saves its state) and starts
+    /// it again on the same port. Returns how long the stop took.
+    pub fn stop_and_start(&mut self) -> Duration {
+        let stopping = Instant::now();
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on our own child's pid, which has not been waited for yet.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+            }
+            let _ = child.wait();
+        }
+        let stopped = stopping.elapsed();
+        self.launch();
+        stopped
     }
 }
 
@@ -243,8 +303,27 @@ pub struct TestPki {
     pub server: BrokerTls,
 }
 
-/// Generates a CA and a server certificate for `127.0.0.1` (IP SAN) in `dir`.
-pub fn make_test_pki(dir: &Path) -> TestPki {
+/// Whether the `openssl` command can be run (the TLS tests need it to make certificates).
+pub fn openssl_available() -> bool {
+    Command::new("openssl")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Generates a CA and a server certificate for `127.0.0.1` (IP SAN) in `dir`; `None`, with a
+/// `SKIPPED` line on standard output, when the `openssl` command is missing (Debian package
+/// `openssl`).
+pub fn make_test_pki(dir: &Path) -> Option<TestPki> {
+    if !openssl_available() {
+        println!(
+            "SKIPPED: the `openssl` command is missing, needed to make the test certificates \
+             (apt-get install -y openssl)"
+        );
+        return None;
+    }
     let run = |args: &[&str]| {
         let output = Command::new("openssl")
             .args(args)
@@ -310,11 +389,11 @@ pub fn make_test_pki(dir: &Path) -> TestPki {
         "-extfile",
         "server.ext",
     ]);
-    TestPki {
+    Some(TestPki {
         ca_cert: dir.join("ca.pem"),
         server: BrokerTls {
             cert: dir.join("server.pem"),
             key: dir.join("server.key"),
         },
-    }
+    })
 }

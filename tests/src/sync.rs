@@ -2,20 +2,27 @@
 //! and a broker, keeps its log in a file (the tests count its reconnects there), and kills it
 //! with SIGKILL whenever a test says so.
 
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 
-/// A binary of this workspace, built next to the test binary by `cargo test --workspace` (built
-/// on demand otherwise).
+/// A binary of this workspace, (re)built once per test process with `cargo build` (a no-op when
+/// it is up to date): `cargo test -p till-tests` does not rebuild another package's binaries,
+/// and a stale `sync-daemon` would silently test old code.
 pub fn workspace_binary(package: &str, binary: &str) -> PathBuf {
+    static BUILT: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
     let exe = std::env::current_exe().expect("the test binary knows its own path");
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("test binaries live in target/<profile>/deps");
     let path = profile_dir.join(binary);
-    if !path.exists() {
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if built.insert(binary.to_string()) {
         let release = profile_dir
             .file_name()
             .is_some_and(|name| name == "release");

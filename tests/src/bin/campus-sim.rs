@@ -2,14 +2,15 @@
 //! whole path (docs/whole-path.md). It stores every till's uploads in `--store`, acks them once
 //! durable, publishes a campus configuration (`--config FILE.toml`, to every till it sees and to
 //! each `--terminal`), a blacklist (made up, or `--blacklist-file`, published again with a newer
-//! version whenever the file changes) and the server time, and prints its counts and the tills'
+//! version whenever the file changes and every hour; versions from the clock, issued now) and
+//! the server time, and prints its counts and the tills'
 //! presence every few seconds.
 
 use anyhow::Context;
 use clap::Parser;
 use shared::campus::Blacklist;
 use shared::{CardUid, TerminalId, UnixMillis};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 use till_tests::campus::{CampusOptions, CampusSim};
 use till_tests::campus_files::{load_blacklist, load_campus_config};
@@ -18,6 +19,9 @@ use till_tests::campus_files::{load_blacklist, load_campus_config};
 const STATS_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the blacklist file is checked for changes.
 const BLACKLIST_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the blacklist is published again, issued now, though nothing changed (well within
+/// the example configuration's 72-hour blacklist age limit).
+const BLACKLIST_REFRESH_INTERVAL: Duration = Duration::from_secs(3_600);
 /// The environment variable that may hold the broker password.
 const PASSWORD_ENV: &str = "CAMPUS_SIM_PASSWORD";
 
@@ -74,46 +78,86 @@ fn unix_ms_now() -> UnixMillis {
     )
 }
 
-/// The blacklist file and the version last published from it.
-struct BlacklistFile {
-    path: PathBuf,
-    modified: Option<SystemTime>,
-    version: u64,
+/// A blacklist version from the clock (milliseconds since 1970), above `last`: a simulator
+/// restarted at once still publishes a version newer than the tills hold.
+fn clock_version(now: UnixMillis, last: u64) -> u64 {
+    u64::try_from(now.0)
+        .unwrap_or(0)
+        .max(last.saturating_add(1))
 }
 
-impl BlacklistFile {
-    /// Publishes the file's list if it changed since the last look. The version is the time in
-    /// seconds (always above the last one), so a restarted simulator still publishes a version
-    /// newer than the tills hold.
-    fn publish_if_changed(&mut self, sim: &CampusSim) -> anyhow::Result<()> {
-        let modified = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .with_context(|| format!("reading {}", self.path.display()))?;
-        if self.modified == Some(modified) {
-            return Ok(());
+/// Where the published blacklist comes from.
+enum BlacklistSource {
+    /// `--blacklist-file`: read again when it changes.
+    File {
+        path: PathBuf,
+        modified: Option<SystemTime>,
+    },
+    /// `--blacklist-entries`: made-up UIDs.
+    MadeUp(Vec<CardUid>),
+}
+
+/// The blacklist this simulator publishes and the version last published. Each publication
+/// is issued now (a till refuses offline sales once its blacklist is older than the campus
+/// configuration's `max_blacklist_age_hours`), so the list is also published again, newer,
+/// every [`BLACKLIST_REFRESH_INTERVAL`] even when nothing changed.
+struct PublishedBlacklist {
+    source: BlacklistSource,
+    version: u64,
+    published_at: Option<Instant>,
+}
+
+impl PublishedBlacklist {
+    fn new(source: BlacklistSource) -> PublishedBlacklist {
+        PublishedBlacklist {
+            source,
+            version: 0,
+            published_at: None,
         }
-        self.modified = Some(modified);
+    }
+
+    /// Publishes the list if the file changed or the last publication is due for a refresh.
+    fn publish_if_due(&mut self, sim: &CampusSim) -> anyhow::Result<()> {
+        let refresh_due = self
+            .published_at
+            .is_none_or(|at| at.elapsed() >= BLACKLIST_REFRESH_INTERVAL);
         let now = unix_ms_now();
-        let version = u64::try_from(now.0 / 1_000)
-            .unwrap_or(0)
-            .max(self.version + 1);
-        let list = load_blacklist(&self.path, version, now)?;
-        self.version = version;
-        eprintln!(
-            "campus-sim: blacklist version {version} with {} cards from {}",
-            list.len(),
-            self.path.display()
-        );
+        let list = match &mut self.source {
+            BlacklistSource::File { path, modified } => {
+                let changed_at = std::fs::metadata(&*path)
+                    .and_then(|m| m.modified())
+                    .with_context(|| format!("reading {}", path.display()))?;
+                if *modified == Some(changed_at) && !refresh_due {
+                    return Ok(());
+                }
+                let version = clock_version(now, self.version);
+                let list = load_blacklist(path, version, now)?;
+                *modified = Some(changed_at);
+                eprintln!(
+                    "campus-sim: blacklist version {version} with {} cards from {}",
+                    list.len(),
+                    path.display()
+                );
+                list
+            }
+            BlacklistSource::MadeUp(uids) => {
+                if !refresh_due {
+                    return Ok(());
+                }
+                let version = clock_version(now, self.version);
+                let list =
+                    Blacklist::new(version, now, uids.clone()).context("building the blacklist")?;
+                eprintln!(
+                    "campus-sim: blacklist version {version} with {} made-up cards",
+                    list.len()
+                );
+                list
+            }
+        };
+        self.version = list.version();
+        self.published_at = Some(Instant::now());
         sim.publish_blacklist(&list);
         Ok(())
-    }
-}
-
-fn watch(path: &Path) -> BlacklistFile {
-    BlacklistFile {
-        path: path.to_path_buf(),
-        modified: None,
-        version: 0,
     }
 }
 
@@ -156,16 +200,21 @@ fn main() -> anyhow::Result<()> {
             sim.publish_config(*terminal, config);
         }
     }
-    let mut blacklist_file = cli.blacklist_file.as_deref().map(watch);
-    if let Some(file) = blacklist_file.as_mut() {
-        file.publish_if_changed(&sim)?;
-    }
-    if cli.blacklist_entries > 0 {
-        let uids = (0..cli.blacklist_entries)
-            .filter_map(|n| CardUid::new(&(0xB000_0000u32 | n).to_be_bytes()).ok())
-            .collect();
-        let list = Blacklist::new(1, UnixMillis(0), uids).context("building the blacklist")?;
-        sim.publish_blacklist(&list);
+    let source = match &cli.blacklist_file {
+        Some(path) => Some(BlacklistSource::File {
+            path: path.clone(),
+            modified: None,
+        }),
+        None if cli.blacklist_entries > 0 => Some(BlacklistSource::MadeUp(
+            (0..cli.blacklist_entries)
+                .filter_map(|n| CardUid::new(&(0xB000_0000u32 | n).to_be_bytes()).ok())
+                .collect(),
+        )),
+        None => None,
+    };
+    let mut blacklist = source.map(PublishedBlacklist::new);
+    if let Some(blacklist) = blacklist.as_mut() {
+        blacklist.publish_if_due(&sim)?;
     }
     eprintln!(
         "campus-sim: broker {}:{}, store {}",
@@ -176,9 +225,9 @@ fn main() -> anyhow::Result<()> {
     let mut next_stats = Instant::now() + STATS_INTERVAL;
     loop {
         std::thread::sleep(BLACKLIST_POLL_INTERVAL);
-        if let Some(file) = blacklist_file.as_mut() {
+        if let Some(blacklist) = blacklist.as_mut() {
             // A half-written or bad file is reported and the last good list stays published.
-            if let Err(error) = file.publish_if_changed(&sim) {
+            if let Err(error) = blacklist.publish_if_due(&sim) {
                 eprintln!("campus-sim: {error:#}");
             }
         }
