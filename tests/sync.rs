@@ -551,6 +551,7 @@ fn the_example_acl_confines_a_till_to_its_own_topics() {
     let batch = |terminal| {
         shared::codec::encode_upload_batch(&UploadBatch {
             terminal,
+            session: None,
             records: vec![UploadRecord {
                 seq: Seq(1),
                 bytes: vec![0x42],

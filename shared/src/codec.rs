@@ -3,8 +3,12 @@
 //! file and is caught by the golden-bytes tests below.
 
 use crate::campus::{Blacklist, CampusConfig};
+use crate::ids::{Seq, TerminalId};
+use crate::link::UploadRecord;
 use crate::link::{ToDaemon, ToTill};
-use crate::mqtt::{ServerTime, UploadAck, UploadBatch, MAX_RECORDS_PER_BATCH};
+use crate::mqtt::{
+    ServerTime, SessionAnswered, UploadAck, UploadBatch, UploadSession, MAX_RECORDS_PER_BATCH,
+};
 use crate::record::{JournalRecord, TillSnapshot, TillSnapshotV1};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -53,13 +57,47 @@ pub enum BlacklistEnvelope {
 /// A batch of journal records published by a till (MQTT upload topic). Append-only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum UploadBatchEnvelope {
-    V1(UploadBatch),
+    V1(UploadBatchV1),
+    /// Adds the upload session.
+    V2(UploadBatchV2),
+}
+
+/// [`UploadBatch`] as its first version carried it (no session).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadBatchV1 {
+    pub terminal: TerminalId,
+    pub records: Vec<UploadRecord>,
+}
+
+/// [`UploadBatch`] with its session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadBatchV2 {
+    pub terminal: TerminalId,
+    pub session: UploadSession,
+    pub records: Vec<UploadRecord>,
 }
 
 /// The campus server's application ack (MQTT ack topic). Append-only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum UploadAckEnvelope {
-    V1(UploadAck),
+    V1(UploadAckV1),
+    /// Adds what it says about the session it answers.
+    V2(UploadAckV2),
+}
+
+/// [`UploadAck`] as its first version carried it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadAckV1 {
+    pub terminal: TerminalId,
+    pub stored_through: Option<Seq>,
+}
+
+/// [`UploadAck`] answering a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadAckV2 {
+    pub terminal: TerminalId,
+    pub stored_through: Option<Seq>,
+    pub answers: SessionAnswered,
 }
 
 /// The campus server's clock (MQTT time topic). Append-only.
@@ -167,14 +205,39 @@ pub fn decode_blacklist(bytes: &[u8]) -> Result<Blacklist, DecodeError> {
     Ok(list)
 }
 
+/// A batch with a session goes as V2, one without (an older daemon's) as V1.
 pub fn encode_upload_batch(batch: &UploadBatch) -> Vec<u8> {
-    encode(&UploadBatchEnvelope::V1(batch.clone()))
+    let terminal = batch.terminal;
+    let records = batch.records.clone();
+    encode(&match batch.session {
+        Some(session) => UploadBatchEnvelope::V2(UploadBatchV2 {
+            terminal,
+            session,
+            records,
+        }),
+        None => UploadBatchEnvelope::V1(UploadBatchV1 { terminal, records }),
+    })
 }
 
 /// Decodes an upload batch and checks its shape: 1 to [`MAX_RECORDS_PER_BATCH`] records,
 /// ascending and contiguous seqs starting at 1 or later.
 pub fn decode_upload_batch(bytes: &[u8]) -> Result<UploadBatch, DecodeError> {
-    let UploadBatchEnvelope::V1(batch) = decode::<UploadBatchEnvelope>(bytes, "upload batch")?;
+    let batch = match decode::<UploadBatchEnvelope>(bytes, "upload batch")? {
+        UploadBatchEnvelope::V1(UploadBatchV1 { terminal, records }) => UploadBatch {
+            terminal,
+            session: None,
+            records,
+        },
+        UploadBatchEnvelope::V2(UploadBatchV2 {
+            terminal,
+            session,
+            records,
+        }) => UploadBatch {
+            terminal,
+            session: Some(session),
+            records,
+        },
+    };
     let malformed = |detail: &str| DecodeError::Malformed {
         what: "upload batch",
         detail: detail.to_string(),
@@ -195,13 +258,42 @@ pub fn decode_upload_batch(bytes: &[u8]) -> Result<UploadBatch, DecodeError> {
     Ok(batch)
 }
 
+/// An ack answering a session goes as V2, one answering a batch without a session as V1.
 pub fn encode_upload_ack(ack: &UploadAck) -> Vec<u8> {
-    encode(&UploadAckEnvelope::V1(*ack))
+    let (terminal, stored_through) = (ack.terminal, ack.stored_through);
+    encode(&match ack.answers {
+        Some(answers) => UploadAckEnvelope::V2(UploadAckV2 {
+            terminal,
+            stored_through,
+            answers,
+        }),
+        None => UploadAckEnvelope::V1(UploadAckV1 {
+            terminal,
+            stored_through,
+        }),
+    })
 }
 
 pub fn decode_upload_ack(bytes: &[u8]) -> Result<UploadAck, DecodeError> {
-    let UploadAckEnvelope::V1(ack) = decode::<UploadAckEnvelope>(bytes, "upload ack")?;
-    Ok(ack)
+    Ok(match decode::<UploadAckEnvelope>(bytes, "upload ack")? {
+        UploadAckEnvelope::V1(UploadAckV1 {
+            terminal,
+            stored_through,
+        }) => UploadAck {
+            terminal,
+            stored_through,
+            answers: None,
+        },
+        UploadAckEnvelope::V2(UploadAckV2 {
+            terminal,
+            stored_through,
+            answers,
+        }) => UploadAck {
+            terminal,
+            stored_through,
+            answers: Some(answers),
+        },
+    })
 }
 
 pub fn encode_server_time(time: &ServerTime) -> Vec<u8> {
@@ -419,6 +511,7 @@ mod tests {
         use crate::mqtt::{ServerTime, UploadAck, UploadBatch};
         let batch = UploadBatch {
             terminal: TerminalId(0x0102),
+            session: None,
             records: vec![
                 UploadRecord {
                     seq: Seq(5),
@@ -440,14 +533,46 @@ mod tests {
             0x06, 0x01, 0xCC, // seq 6, 1 byte
         ];
         assert_eq!(bytes, golden);
-        assert_eq!(decode_upload_batch(&bytes), Ok(batch));
+        assert_eq!(decode_upload_batch(&bytes), Ok(batch.clone()));
+
+        let with_session = UploadBatch {
+            session: Some(UploadSession(7)),
+            ..batch.clone()
+        };
+        let bytes = encode_upload_batch(&with_session);
+        #[rustfmt::skip]
+        let golden: &[u8] = &[
+            0x01,             // UploadBatchEnvelope::V2
+            0x82, 0x02,       // terminal 0x0102
+            0x07,             // session 7
+            0x02,             // 2 records
+            0x05, 0x02, 0xAA, 0xBB, // seq 5, 2 bytes
+            0x06, 0x01, 0xCC, // seq 6, 1 byte
+        ];
+        assert_eq!(bytes, golden);
+        assert_eq!(decode_upload_batch(&bytes), Ok(with_session));
 
         let ack = UploadAck {
             terminal: TerminalId(0x0102),
             stored_through: Some(Seq(300)),
+            answers: None,
         };
         let bytes = encode_upload_ack(&ack);
         assert_eq!(bytes, [0x00, 0x82, 0x02, 0x01, 0xAC, 0x02]);
+        assert_eq!(decode_upload_ack(&bytes), Ok(ack));
+        let ack = UploadAck {
+            answers: Some(SessionAnswered {
+                session: UploadSession(7),
+                received_through: Seq(290),
+            }),
+            ..ack
+        };
+        let bytes = encode_upload_ack(&ack);
+        // V2, terminal, Some(300), session 7, received through 290.
+        assert_eq!(
+            bytes,
+            [0x01, 0x82, 0x02, 0x01, 0xAC, 0x02, 0x07, 0xA2, 0x02]
+        );
         assert_eq!(decode_upload_ack(&bytes), Ok(ack));
 
         let time = ServerTime {
@@ -474,6 +599,7 @@ mod tests {
             (1..=501).map(record).collect(),
         ] {
             let bytes = encode_upload_batch(&UploadBatch {
+                session: None,
                 terminal: TerminalId(1),
                 records,
             });

@@ -86,10 +86,20 @@ pub fn terminal_of_status_topic(topic: &str) -> Option<TerminalId> {
     parse_terminal(rest.strip_suffix("/status")?)
 }
 
+/// One upload session of a till: the daemon picks a new one for every connection to its till
+/// (and at every daemon start), so an ack can say which session's batches it answers. An ack
+/// of an earlier session — late, queued in the broker across a restart, or sent before the
+/// till's journal was restored from an older copy — is then told apart from a fresh one and
+/// never moves the till's watermark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct UploadSession(pub u64);
+
 /// Journal records of one terminal, oldest first and contiguous (checked when decoded).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `session`: `None` only in the first version of the format (an older daemon).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadBatch {
     pub terminal: TerminalId,
+    pub session: Option<UploadSession>,
     pub records: Vec<UploadRecord>,
 }
 
@@ -101,12 +111,25 @@ impl UploadBatch {
 }
 
 /// The campus server's application ack, published only after its store is durable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UploadAck {
     pub terminal: TerminalId,
     /// Every record of this terminal from [`Seq::FIRST`] through this one is durably stored;
     /// `None` when the server holds none yet.
     pub stored_through: Option<Seq>,
+    /// Which session's batches it answers; `None` only in the first version of the format
+    /// (answering a batch without a session).
+    pub answers: Option<SessionAnswered>,
+}
+
+/// What an ack says about the session it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionAnswered {
+    pub session: UploadSession,
+    /// The highest seq the server has received in this session's batches. The daemon takes an
+    /// ack as progress only up to here: beyond it the server holds records it got from an
+    /// earlier session, which a restored till may have written again differently.
+    pub received_through: Seq,
 }
 
 /// The campus server's clock.

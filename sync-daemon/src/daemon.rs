@@ -60,7 +60,9 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let origin = Instant::now();
     let now_ms = move || origin.elapsed().as_millis() as u64;
 
-    let mut uploader = Uploader::new(config.limits);
+    // Always from the clock, even with `--seed` (which only fixes the jitter): a restarted
+    // daemon must never reuse an upload session, or an ack queued for the old one would count.
+    let mut uploader = Uploader::new(config.limits, crate::backoff::time_seed());
     let mut till: Option<TillLink> = None;
     let mut till_backoff = Backoff::new(TILL_BACKOFF_BASE_MS, TILL_BACKOFF_CAP_MS, config.seed);
     let mut till_retry_at = Instant::now();

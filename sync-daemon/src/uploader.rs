@@ -8,9 +8,13 @@
 //!   timeout, everything after the till's durable watermark is fetched and published again
 //!   (rumqttc's in-flight queue is never trusted across connections);
 //! - only the campus server's application ack moves the watermark: it is forwarded to the till
-//!   as `ToTill::Acked`; an ack beyond the till's journal (a till restored from an old backup
-//!   re-uses seqs the server already holds) is passed on once per connection for the till to
-//!   refuse and alarm, and never counts as progress here;
+//!   as `ToTill::Acked`;
+//! - every till connection uploads in an [`UploadSession`] of its own; an ack naming another
+//!   session is ignored, and one naming this session counts only up to what the server
+//!   received in it; one beyond the till's journal (a till restored from an old backup re-uses
+//!   seqs the server already holds) is an alarm, never progress and never passed on (an ack of
+//!   the first format, without a session, is passed on once per connection for the till to
+//!   refuse);
 //! - a server ack counts only for the till connection it arrived on, and only for records
 //!   published on it: nothing of it is kept when the link drops, and one that arrives before
 //!   the first publish of a connection is ignored (the till may come back restored from an old
@@ -22,7 +26,9 @@
 
 use shared::campus::{Blacklist, CampusConfig};
 use shared::link::{BrokerLink, DownlinkKind, ToDaemon, ToTill, UploadRecord};
-use shared::mqtt::{UploadAck, UploadBatch, MAX_RECORDS_PER_BATCH, MAX_UPLOAD_BATCH_BYTES};
+use shared::mqtt::{
+    UploadAck, UploadBatch, UploadSession, MAX_RECORDS_PER_BATCH, MAX_UPLOAD_BATCH_BYTES,
+};
 use shared::{Seq, TerminalId, UnixMillis};
 use std::collections::VecDeque;
 
@@ -76,6 +82,8 @@ pub struct UploadCounters {
     /// Server acks that arrived on a till connection before anything was published on it:
     /// ignored (they may answer a batch of an earlier connection).
     pub acks_before_publish: u64,
+    /// Server acks answering another session than the current one: ignored.
+    pub acks_other_session: u64,
     /// Reconnects of the same terminal whose journal ended before the last seq it had
     /// reported: restored from an older copy (the driver logs an ALARM).
     pub journal_rollbacks: u64,
@@ -131,6 +139,11 @@ pub struct Uploader {
     blacklist: Option<Blacklist>,
     actions: VecDeque<Action>,
     counters: UploadCounters,
+    /// Sessions are `session_seed`, `session_seed + 1`, …: one per till connection.
+    session_seed: u64,
+    sessions_started: u64,
+    /// The session of the current till connection (`None`: no till).
+    session: Option<UploadSession>,
 }
 
 fn max_seq(a: Option<Seq>, b: Option<Seq>) -> Option<Seq> {
@@ -138,7 +151,9 @@ fn max_seq(a: Option<Seq>, b: Option<Seq>) -> Option<Seq> {
 }
 
 impl Uploader {
-    pub fn new(limits: UploadLimits) -> Uploader {
+    /// `session_seed` must differ from one daemon start to the next (the driver takes the
+    /// clock), so that no session is ever used twice for a terminal.
+    pub fn new(limits: UploadLimits, session_seed: u64) -> Uploader {
         let batch_records = limits.batch_records.clamp(1, MAX_RECORDS_PER_BATCH as u32);
         Uploader {
             limits: UploadLimits {
@@ -158,7 +173,15 @@ impl Uploader {
             blacklist: None,
             actions: VecDeque::new(),
             counters: UploadCounters::default(),
+            session_seed,
+            sessions_started: 0,
+            session: None,
         }
+    }
+
+    /// The upload session of the current till connection.
+    pub fn session(&self) -> Option<UploadSession> {
+        self.session
     }
 
     pub fn terminal(&self) -> Option<TerminalId> {
@@ -206,8 +229,13 @@ impl Uploader {
             self.counters.journal_rollbacks += 1;
         }
         self.newest_seen = max_seq(self.newest_seen, last_seq);
-        // A new connection: no ack from before it counts (see `handle_till_lost`).
+        // A new connection: no ack from before it counts (see `handle_till_lost`), and its
+        // batches go in a session of their own.
         self.best_ack = None;
+        self.session = Some(UploadSession(
+            self.session_seed.wrapping_add(self.sessions_started),
+        ));
+        self.sessions_started += 1;
         self.till = Some(TillView {
             uploaded_through,
             last_seq,
@@ -239,6 +267,7 @@ impl Uploader {
     pub fn handle_till_lost(&mut self) {
         self.till = None;
         self.best_ack = None;
+        self.session = None;
         self.fetch_outstanding = false;
         self.window.clear();
         self.fetched_through = None;
@@ -293,6 +322,14 @@ impl Uploader {
         if Some(ack.terminal) != self.terminal {
             return;
         }
+        if let Some(answers) = ack.answers {
+            if Some(answers.session) != self.session {
+                // Late, queued across a restart, or from before the till came back: it
+                // answers batches of another session and proves nothing about this one.
+                self.counters.acks_other_session += 1;
+                return;
+            }
+        }
         let Some(through) = ack.stored_through else {
             return;
         };
@@ -300,6 +337,24 @@ impl Uploader {
         let Some(till) = self.till.as_mut() else {
             return;
         };
+        if let Some(answers) = ack.answers {
+            // An ack of this session: progress up to what the server received in it (and
+            // stores in the same version: its stored-through never passes a conflict).
+            // Anything it holds beyond came from an earlier session — a till restored from
+            // an older copy writes those seqs again, differently —: an ALARM for the driver,
+            // never passed to the till.
+            if till.last_seq.is_none_or(|last| through > last) && till.beyond_sent < Some(through) {
+                till.beyond_sent = Some(through);
+                self.counters.acks_beyond_journal += 1;
+            }
+            let Some(published) = till.published_through else {
+                self.counters.acks_before_publish += 1;
+                return;
+            };
+            let progress = through.min(answers.received_through).min(published);
+            return self.progress(progress);
+        }
+        // An ack of the first format (a server that does not answer sessions).
         if till.last_seq.is_none_or(|last| through > last) {
             // The server holds seqs this till has not written: its journal was restored
             // from an older copy (or the server's store is wrong). Every batch published on
@@ -324,7 +379,12 @@ impl Uploader {
             self.counters.acks_before_publish += 1;
             return;
         };
-        let through = through.min(published);
+        self.progress(through.min(published));
+    }
+
+    /// The server durably holds this till's records through `through`, all published on the
+    /// current connection.
+    fn progress(&mut self, through: Seq) {
         self.best_ack = max_seq(self.best_ack, Some(through));
         while self.window.front().is_some_and(|b| b.last <= through) {
             self.window.pop_front();
@@ -484,7 +544,7 @@ impl Uploader {
                     &mut self.actions,
                     &mut self.window,
                     &mut self.counters,
-                    terminal,
+                    (terminal, self.session),
                     std::mem::take(&mut batch),
                     now_ms,
                 );
@@ -499,7 +559,7 @@ impl Uploader {
                 &mut self.actions,
                 &mut self.window,
                 &mut self.counters,
-                terminal,
+                (terminal, self.session),
                 batch,
                 now_ms,
             );
@@ -513,7 +573,7 @@ impl Uploader {
         actions: &mut VecDeque<Action>,
         window: &mut VecDeque<InFlight>,
         counters: &mut UploadCounters,
-        terminal: TerminalId,
+        (terminal, session): (TerminalId, Option<UploadSession>),
         records: Vec<UploadRecord>,
         now_ms: u64,
     ) {
@@ -526,7 +586,11 @@ impl Uploader {
             last,
             sent_at_ms: now_ms,
         });
-        actions.push_back(Action::Publish(UploadBatch { terminal, records }));
+        actions.push_back(Action::Publish(UploadBatch {
+            terminal,
+            session,
+            records,
+        }));
     }
 }
 
@@ -535,6 +599,7 @@ mod tests {
     use super::*;
 
     const T: TerminalId = TerminalId(0xAB);
+    const SESSION_SEED: u64 = 1_000;
 
     fn limits() -> UploadLimits {
         UploadLimits {
@@ -577,16 +642,40 @@ mod tests {
             .collect()
     }
 
+    /// An ack of the first format (no session).
     fn ack(through: u64) -> UploadAck {
         UploadAck {
             terminal: T,
             stored_through: Some(Seq(through)),
+            answers: None,
         }
+    }
+
+    /// An ack answering `session`, whose batches the server received through `received`.
+    fn session_ack(through: u64, session: UploadSession, received: u64) -> UploadAck {
+        UploadAck {
+            terminal: T,
+            stored_through: Some(Seq(through)),
+            answers: Some(shared::mqtt::SessionAnswered {
+                session,
+                received_through: Seq(received),
+            }),
+        }
+    }
+
+    fn acked(actions: &[Action]) -> Vec<Seq> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::ToTill(ToTill::Acked { through }) => Some(*through),
+                _ => None,
+            })
+            .collect()
     }
 
     /// A till with 35 records, 5 of them uploaded, and a broker that is up.
     fn started() -> Uploader {
-        let mut up = Uploader::new(limits());
+        let mut up = Uploader::new(limits(), SESSION_SEED);
         up.handle_till_welcome(T, Some(Seq(5)), Some(Seq(35)));
         assert_eq!(
             drain(&mut up),
@@ -735,6 +824,7 @@ mod tests {
         up.handle_ack(UploadAck {
             terminal: TerminalId(1),
             stored_through: Some(Seq(20)),
+            answers: None,
         });
         assert_eq!(drain(&mut up), vec![]);
         // Once the journal passes the server's end, the server's acks are progress again, for
@@ -779,7 +869,7 @@ mod tests {
     #[test]
     fn a_till_restored_while_the_daemon_runs_never_gets_an_ack_from_before_the_restore() {
         // The till held 100 records, all acked by the server.
-        let mut up = Uploader::new(limits());
+        let mut up = Uploader::new(limits(), SESSION_SEED);
         up.handle_till_welcome(T, Some(Seq(90)), Some(Seq(100)));
         up.handle_broker_up();
         drain(&mut up);
@@ -832,6 +922,123 @@ mod tests {
                 .any(|a| matches!(a, Action::ToTill(ToTill::Acked { .. }))),
             "nothing beyond 50, and 50 not twice"
         );
+    }
+
+    #[test]
+    fn every_till_connection_uploads_in_a_session_of_its_own_and_batches_carry_it() {
+        let mut up = started();
+        let first = up.session().expect("a till is connected");
+        assert_eq!(first, UploadSession(SESSION_SEED));
+        up.handle_till_message(
+            ToDaemon::Records {
+                records: records(6, 15),
+            },
+            0,
+        );
+        let sessions: Vec<_> = drain(&mut up)
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Publish(batch) => Some(batch.session),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sessions, vec![Some(first)]);
+        up.handle_till_lost();
+        assert_eq!(up.session(), None);
+        up.handle_till_welcome(T, Some(Seq(5)), Some(Seq(35)));
+        assert_eq!(up.session(), Some(UploadSession(SESSION_SEED + 1)));
+    }
+
+    #[test]
+    fn a_session_ack_counts_only_for_its_session_and_what_the_server_received_in_it() {
+        let mut up = started();
+        let session = up.session().unwrap();
+        let mut batches = Vec::new();
+        for (from, to) in [(6, 15), (16, 25)] {
+            up.handle_till_message(
+                ToDaemon::Records {
+                    records: records(from, to),
+                },
+                0,
+            );
+            batches.extend(published(&drain(&mut up)));
+        }
+        assert_eq!(batches, vec![(Seq(6), Seq(15)), (Seq(16), Seq(25))]);
+        // Another session's ack — whatever it claims — is no progress.
+        up.handle_ack(session_ack(25, UploadSession(session.0 + 7), 25));
+        assert_eq!(drain(&mut up), vec![]);
+        assert_eq!(up.counters().acks_other_session, 1);
+        // The server stores through 25 but has received only the first batch in this session:
+        // progress through 15.
+        up.handle_ack(session_ack(25, session, 15));
+        assert_eq!(acked(&drain(&mut up)), vec![Seq(15)]);
+        up.handle_ack(session_ack(25, session, 25));
+        assert_eq!(acked(&drain(&mut up)), vec![Seq(25)]);
+    }
+
+    #[test]
+    fn a_restored_till_never_gets_a_late_ack_of_an_earlier_session_even_after_publishing() {
+        // The till held 100 records, acked through 100 in the first session.
+        let mut up = Uploader::new(limits(), SESSION_SEED);
+        up.handle_till_welcome(T, Some(Seq(90)), Some(Seq(100)));
+        up.handle_broker_up();
+        drain(&mut up);
+        let old = up.session().unwrap();
+        up.handle_till_message(
+            ToDaemon::Records {
+                records: records(91, 100),
+            },
+            0,
+        );
+        drain(&mut up);
+        // Restored from a backup of 50 records (40 acked) while the daemon runs; it sells on
+        // past 100 with other records under 51..=100.
+        up.handle_till_lost();
+        up.handle_till_welcome(T, Some(Seq(40)), Some(Seq(120)));
+        drain(&mut up);
+        let mut batches = Vec::new();
+        for (from, to) in [(41, 50), (51, 60)] {
+            up.handle_till_message(
+                ToDaemon::Records {
+                    records: records(from, to),
+                },
+                0,
+            );
+            batches.extend(published(&drain(&mut up)));
+        }
+        assert_eq!(batches, vec![(Seq(41), Seq(50)), (Seq(51), Seq(60))]);
+        // The old session's ack of 100 arrives only now, after this session published (the
+        // case the first format cannot tell from a fresh ack): ignored.
+        up.handle_ack(session_ack(100, old, 100));
+        assert_eq!(drain(&mut up), vec![]);
+        assert_eq!(up.counters().acks_other_session, 1);
+        // This session's ack: the server holds 1..=100 (its 51..=100 are the old versions; it
+        // quarantines the restored till's 51.. as conflicts and never acks past 50).
+        let new = up.session().unwrap();
+        up.handle_ack(session_ack(50, new, 60));
+        assert_eq!(acked(&drain(&mut up)), vec![Seq(50)]);
+    }
+
+    #[test]
+    fn a_session_ack_beyond_the_journal_is_an_alarm_never_passed_to_the_till() {
+        let mut up = started();
+        let session = up.session().unwrap();
+        up.handle_till_message(
+            ToDaemon::Records {
+                records: records(6, 15),
+            },
+            0,
+        );
+        drain(&mut up);
+        // The server stores through 50; the till's journal ends at 35 and may grow past 50
+        // with other records before it could judge a forwarded ack: only 15, what the server
+        // received in this session, is progress.
+        up.handle_ack(session_ack(50, session, 15));
+        assert_eq!(acked(&drain(&mut up)), vec![Seq(15)]);
+        assert_eq!(up.counters().acks_beyond_journal, 1);
+        up.handle_ack(session_ack(50, session, 15));
+        assert_eq!(acked(&drain(&mut up)), vec![]);
+        assert_eq!(up.counters().acks_beyond_journal, 1, "one alarm per value");
     }
 
     #[test]

@@ -21,8 +21,8 @@ use shared::codec::{
 };
 use shared::mqtt::{
     ack_topic, config_topic, terminal_of_status_topic, terminal_of_upload_topic, ServerTime,
-    UploadAck, ALL_STATUS_FILTER, ALL_UPLOADS_FILTER, BLACKLIST_TOPIC, MAX_UPLOAD_BATCH_BYTES,
-    STATUS_OFFLINE, STATUS_ONLINE, TIME_TOPIC,
+    SessionAnswered, UploadAck, UploadBatch, ALL_STATUS_FILTER, ALL_UPLOADS_FILTER,
+    BLACKLIST_TOPIC, MAX_UPLOAD_BATCH_BYTES, STATUS_OFFLINE, STATUS_ONLINE, TIME_TOPIC,
 };
 use shared::{Seq, TerminalId, UnixMillis};
 use std::collections::{BTreeMap, BTreeSet};
@@ -144,6 +144,9 @@ struct Shared {
     hold_acks: Mutex<bool>,
     /// The last ack published to each terminal.
     acks_published: Mutex<BTreeMap<TerminalId, Option<Seq>>>,
+    /// Per terminal, the upload session of its newest batch and the highest seq received in
+    /// that session: what an ack answers (`SessionAnswered`).
+    sessions: Mutex<BTreeMap<TerminalId, SessionAnswered>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -204,6 +207,7 @@ impl CampusSim {
             stats: Mutex::new(CampusStats::default()),
             presence: Mutex::new(BTreeMap::new()),
             hold_acks: Mutex::new(false),
+            sessions: Mutex::new(BTreeMap::new()),
             acks_published: Mutex::new(BTreeMap::new()),
         });
         let (commands, rx) = mpsc::unbounded_channel();
@@ -394,6 +398,7 @@ async fn serve(
                         let ack = UploadAck {
                             terminal,
                             stored_through: lock(&shared.store).ack_through(terminal),
+                            answers: lock(&shared.sessions).get(&terminal).copied(),
                         };
                         count_full(publish_ack(&client, &shared, ack));
                     }
@@ -554,8 +559,35 @@ fn handle_upload(
     }
     stats.conflicts += outcome.conflicts;
     stats.conflict_repeats += outcome.conflict_repeats;
+    drop(stats);
     Some(UploadAck {
         terminal: batch.terminal,
         stored_through,
+        answers: answer_session(shared, &batch),
     })
+}
+
+/// What an ack of `batch` says about its session (`None` for a batch of the first format):
+/// the highest seq received in that session so far. The session of the newest batch to arrive
+/// is the terminal's current one; a late batch of an older session takes its place until the
+/// next batch of the daemon's session, whose acks then start from that batch (they say less
+/// than they could for a while, never more).
+fn answer_session(shared: &Shared, batch: &UploadBatch) -> Option<SessionAnswered> {
+    let session = batch.session?;
+    let (_, last) = batch.span()?;
+    let mut sessions = lock(&shared.sessions);
+    match sessions.get_mut(&batch.terminal) {
+        Some(current) if current.session == session => {
+            current.received_through = current.received_through.max(last);
+            Some(*current)
+        }
+        _ => {
+            let answered = SessionAnswered {
+                session,
+                received_through: last,
+            };
+            sessions.insert(batch.terminal, answered);
+            Some(answered)
+        }
+    }
 }
