@@ -515,7 +515,19 @@ fn downlinks_are_applied_journaled_or_rejected() {
             version: 7
         }
     );
+    // The same list again (the retained message after a reconnect): already held, answered
+    // applied, nothing journaled; the same version with other entries: rejected.
     daemon.send(&ToTill::Blacklist(list));
+    assert_eq!(
+        daemon.answer(),
+        ToDaemon::Applied {
+            kind: DownlinkKind::Blacklist,
+            version: 7
+        }
+    );
+    daemon.send(&ToTill::Blacklist(
+        Blacklist::new(7, UnixMillis(0), vec![]).unwrap(),
+    ));
     assert!(matches!(
         daemon.answer(),
         ToDaemon::Rejected {

@@ -159,6 +159,16 @@ impl Till {
     ) -> Result<u64, String> {
         self.observe_time(now);
         let current = self.snap.campus.as_ref().map_or(0, |c| c.version);
+        if self.snap.campus.as_ref() == Some(&config) {
+            // The retained message again (every daemon reconnect brings it): already applied.
+            return Ok(current);
+        }
+        if self.snap.campus.is_some() && config.version == current {
+            return Err(format!(
+                "ALARM version {current} came with other contents than the applied one; kept \
+                 the applied one"
+            ));
+        }
         if config.version <= current {
             return Err(format!(
                 "version {} is not newer than the applied version {current}",
@@ -179,6 +189,17 @@ impl Till {
     pub fn handle_blacklist(&mut self, list: Blacklist, now: UnixMillis) -> Result<u64, String> {
         self.observe_time(now);
         let current = self.snap.blacklist.map_or(0, |b| b.version);
+        if self.snap.blacklist.is_some() && list.version() == current {
+            // The retained message again (every daemon reconnect brings it): already held,
+            // unless the server reused the version for another list.
+            return match *self.blacklist == list {
+                true => Ok(current),
+                false => Err(format!(
+                    "ALARM version {current} came with other entries than the held list; kept \
+                     the held one"
+                )),
+            };
+        }
         if list.version() <= current {
             return Err(format!(
                 "version {} is not newer than the held version {current}",
@@ -532,8 +553,19 @@ mod tests {
         let now = UnixMillis(1_800_000_000_000);
         let mut till = till(Lang::Zh);
         assert_eq!(till.handle_campus_config(campus(2), now), Ok(2));
+        while till.poll_effect().is_some() {}
         let before = till.snapshot().clone();
-        assert!(till.handle_campus_config(campus(2), now).is_err());
+        // The same message again (retained, after a reconnect): already applied, nothing new.
+        assert_eq!(till.handle_campus_config(campus(2), now), Ok(2));
+        assert!(till.poll_effect().is_none(), "nothing journaled again");
+        // The same version with other contents: refused.
+        let mut reused = campus(2);
+        reused.merchant_name = "二食堂".into();
+        assert!(till
+            .handle_campus_config(reused, now)
+            .unwrap_err()
+            .contains("ALARM"));
+        assert!(till.handle_campus_config(campus(1), now).is_err());
         let mut bad = campus(3);
         bad.max_sale = Fen::ZERO;
         assert!(till.handle_campus_config(bad, now).is_err());
@@ -542,6 +574,23 @@ mod tests {
             .is_err());
         assert_eq!(till.snapshot(), &before);
         assert_eq!(till.config().max_sale, Fen::from_yuan(50));
+
+        let uid = shared::CardUid::new(&[1, 2, 3, 4]).unwrap();
+        let list = |entries| Blacklist::new(5, now, entries).unwrap();
+        assert_eq!(till.handle_blacklist(list(vec![uid]), now), Ok(5));
+        while till.poll_effect().is_some() {}
+        let before = till.snapshot().clone();
+        assert_eq!(till.handle_blacklist(list(vec![uid]), now), Ok(5));
+        assert!(till.poll_effect().is_none(), "nothing journaled again");
+        assert!(till
+            .handle_blacklist(list(vec![]), now)
+            .unwrap_err()
+            .contains("ALARM"));
+        assert!(till
+            .handle_blacklist(Blacklist::new(4, now, vec![]).unwrap(), now)
+            .is_err());
+        assert_eq!(till.snapshot(), &before);
+        assert!(till.is_blacklisted(&uid));
     }
 
     #[test]
