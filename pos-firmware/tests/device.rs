@@ -3,7 +3,8 @@
 //! journal: a sale by keypad and tap; a card left on the reader is not read twice; a reader that
 //! dies, or is reset behind the till's back, is reported to the merchant, dropped and re-opened
 //! with back-off, and selling resumes; an interrupted write through the device settles at the
-//! card's next tap; and the binary refuses to run on the public demo key.
+//! card's next tap; the binary refuses to run on the public demo key, and runs on an evdev keypad
+//! (a FIFO of `struct input_event` records) with no reader, saying so on its line display.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -331,4 +332,92 @@ fn the_device_refuses_the_public_demo_key() {
         !dir.path().join("db").exists(),
         "no journal is made before the key is checked"
     );
+}
+
+/// The binary on "hardware" made of files: the keypad a FIFO fed with `struct input_event`
+/// records, no SPI device at all. It starts with the reader down (and says so), takes keys, and
+/// shows both on its line display.
+#[test]
+fn the_binary_runs_on_an_evdev_keypad_and_reports_a_missing_reader() {
+    use pos_firmware::device::inputs::encode_event;
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
+    use std::time::{Duration, Instant};
+
+    const EV_KEY: u16 = 1;
+    const KEY_5: u16 = 6;
+    const KEY_ENTER: u16 = 28;
+    const WAIT: Duration = Duration::from_secs(20);
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("card-master.key");
+    std::fs::write(&key, "7a".repeat(32)).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(
+        dir.path().join("till.toml"),
+        format!(
+            "[card]\nmaster_key_file = \"{}\"\ncampus_id = 1\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let keypad = dir.path().join("event0");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&keypad)
+        .status()
+        .unwrap();
+    assert!(made.success());
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pos-firmware"))
+        .args(["device", "--no-link", "--spi"])
+        .arg(dir.path().join("no-spidev"))
+        .arg("--keypad")
+        .arg(&keypad)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let mut wait_for = |wanted: &str| {
+        let deadline = Instant::now() + WAIT;
+        while !seen.iter().any(|l: &String| l.contains(wanted)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match received.recv_timeout(left) {
+                Ok(line) => seen.push(line),
+                Err(_) => return Err(format!("no '{wanted}' within {WAIT:?}: {seen:?}")),
+            }
+        }
+        Ok(())
+    };
+    let reader_down = wait_for("读卡器故障");
+    // Opening the FIFO for writing waits for the till to open it for reading.
+    let mut events = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&keypad)
+        .unwrap();
+    let mut bytes = encode_event(EV_KEY, KEY_5, 1);
+    bytes.extend(encode_event(EV_KEY, KEY_5, 0));
+    bytes.extend(encode_event(EV_KEY, KEY_ENTER, 1));
+    events.write_all(&bytes).unwrap();
+    let amount_shown = wait_for("5.00");
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr);
+    reader_down.unwrap_or_else(|e| panic!("{e}\nstderr:\n{stderr}"));
+    amount_shown.unwrap_or_else(|e| panic!("{e}\nstderr:\n{stderr}"));
+    assert!(!status.success(), "killed, not ended on its own");
+    assert!(stderr.contains("card reader"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
