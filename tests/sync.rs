@@ -178,12 +178,13 @@ impl RealTill {
     /// watermark.
     fn journal(&self) -> JournalView {
         let journal = pos_firmware::journal::Journal::open(&self.data).expect("the journal opens");
+        // The exact bytes sled holds (what the link serves), not a re-encoding of them.
         let records = journal
-            .records_from(Seq::FIRST)
-            .map(|record| {
-                let record = record.expect("every record decodes");
-                (record.seq, shared::codec::encode_record(&record))
-            })
+            .reader()
+            .fetch(None, u32::MAX, u32::MAX)
+            .expect("every record reads and decodes")
+            .into_iter()
+            .map(|record| (record.seq, record.bytes))
             .collect();
         JournalView {
             terminal: journal.terminal_id(),
