@@ -696,6 +696,56 @@ struct DryRun {
     write: OpCounters,
 }
 
+/// One fault at one operation.
+fn single_fault(fault: Fault) -> Injection {
+    Injection {
+        faults: vec![fault],
+        leave_after_exchanges: None,
+    }
+}
+
+/// Every single fault over the operations counted in `all`: each write × each write fault,
+/// each authentication failing, each read removed or corrupted, the reader dying (reading as
+/// each of `dead_reads_as`) at each operation, and the card leaving after each exchange.
+fn every_single_fault(all: &OpCounters, dead_reads_as: &[u8]) -> Vec<Injection> {
+    let mut out = Vec::new();
+    for write_index in 0..all.writes {
+        for fault in WriteFault::ALL {
+            out.push(single_fault(Fault::Write { write_index, fault }));
+        }
+    }
+    for auth_index in 0..all.auths {
+        out.push(single_fault(Fault::AuthFails { auth_index }));
+    }
+    for read_index in 0..all.reads {
+        for fault in [ReadFault::Removed, ReadFault::CorruptedCrc] {
+            out.push(single_fault(Fault::Read { read_index, fault }));
+        }
+    }
+    for (op, count) in [
+        (Op::Auth, all.auths),
+        (Op::Read, all.reads),
+        (Op::Write, all.writes),
+    ] {
+        for index in 0..count {
+            for &reads_as in dead_reads_as {
+                out.push(single_fault(Fault::ReaderDies {
+                    op,
+                    index,
+                    reads_as,
+                }));
+            }
+        }
+    }
+    for n in 1..exchanges(all) {
+        out.push(Injection {
+            faults: Vec::new(),
+            leave_after_exchanges: Some(n),
+        });
+    }
+    out
+}
+
 fn delta(from: &OpCounters, to: &OpCounters) -> OpCounters {
     OpCounters {
         auths: to.auths - from.auths,
@@ -1130,45 +1180,8 @@ fn dry_run(op: Operation, uid: CardUid, card: &EmulatedCard) -> DryRun {
 /// operations, of which `counts.tap` in the tap.
 fn injections(op: Operation, uid: CardUid, card: &EmulatedCard, counts: &DryRun) -> Vec<Injection> {
     let all = counts.write;
-    let single = |fault| Injection {
-        faults: vec![fault],
-        leave_after_exchanges: None,
-    };
-    let mut out = Vec::new();
-    for write_index in 0..all.writes {
-        for fault in WriteFault::ALL {
-            out.push(single(Fault::Write { write_index, fault }));
-        }
-    }
-    for auth_index in 0..all.auths {
-        out.push(single(Fault::AuthFails { auth_index }));
-    }
-    for read_index in 0..all.reads {
-        for fault in [ReadFault::Removed, ReadFault::CorruptedCrc] {
-            out.push(single(Fault::Read { read_index, fault }));
-        }
-    }
-    for (op_kind, count) in [
-        (Op::Auth, all.auths),
-        (Op::Read, all.reads),
-        (Op::Write, all.writes),
-    ] {
-        for index in 0..count {
-            for reads_as in [0x00, 0xFF] {
-                out.push(single(Fault::ReaderDies {
-                    op: op_kind,
-                    index,
-                    reads_as,
-                }));
-            }
-        }
-    }
-    for n in 1..exchanges(&all) {
-        out.push(Injection {
-            faults: Vec::new(),
-            leave_after_exchanges: Some(n),
-        });
-    }
+    let single = single_fault;
+    let mut out = every_single_fault(&all, &[0x00, 0xFF]);
     // A garbled read in the write phase sends the wallet to a fresh select + authentication:
     // strike every authentication and read that path adds.
     for read_index in counts.tap.reads..all.reads {
@@ -1794,43 +1807,7 @@ fn an_interrupted_issue_whose_writes_landed_is_journaled_once_at_the_retap() {
         assert_eq!(dry.issued(), vec![(uid, Fen::ZERO)], "the dry run issues");
         let all = delta(&base, &dry.control.counters());
         assert_eq!(all.writes, 4, "header, two slots, trailer");
-        let mut injections: Vec<Injection> = Vec::new();
-        let single = |fault| Injection {
-            faults: vec![fault],
-            leave_after_exchanges: None,
-        };
-        for write_index in 0..all.writes {
-            for fault in WriteFault::ALL {
-                injections.push(single(Fault::Write { write_index, fault }));
-            }
-        }
-        for auth_index in 0..all.auths {
-            injections.push(single(Fault::AuthFails { auth_index }));
-        }
-        for read_index in 0..all.reads {
-            for fault in [ReadFault::Removed, ReadFault::CorruptedCrc] {
-                injections.push(single(Fault::Read { read_index, fault }));
-            }
-        }
-        for (op, count) in [
-            (Op::Auth, all.auths),
-            (Op::Read, all.reads),
-            (Op::Write, all.writes),
-        ] {
-            for index in 0..count {
-                injections.push(single(Fault::ReaderDies {
-                    op,
-                    index,
-                    reads_as: 0x00,
-                }));
-            }
-        }
-        for n in 1..exchanges(&all) {
-            injections.push(Injection {
-                faults: Vec::new(),
-                leave_after_exchanges: Some(n),
-            });
-        }
+        let injections = every_single_fault(&all, &[0x00]);
         for injection in injections {
             for restart in [false, true] {
                 let name = format!("{uid} {injection:?} restart={restart}");
