@@ -136,6 +136,18 @@ impl RealTill {
         till
     }
 
+    /// Starts the till once to create its journal (and so its terminal id, its MQTT user name),
+    /// then stops it; `launch` starts it again.
+    fn created(dir: &std::path::Path) -> (RealTill, TerminalId) {
+        let mut till = RealTill::start(dir);
+        till.process().send("expect journal 0 records\n");
+        if let Some(process) = till.process.take() {
+            process.finish();
+        }
+        let terminal = till.journal().terminal;
+        (till, terminal)
+    }
+
     fn launch(&mut self) {
         let socket = self.socket.to_string_lossy().into_owned();
         self.process = Some(till_tests::TillProcess::start_logged(
@@ -466,12 +478,7 @@ fn tls_passwords_and_the_example_config_carry_uploads_and_a_big_blacklist() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     // The till's journal (and so its terminal id, its MQTT user name) exists before the broker.
-    let mut till = RealTill::start(dir.path());
-    till.process().send("expect journal 0 records\n");
-    if let Some(process) = till.process.take() {
-        process.finish();
-    }
-    let terminal = till.journal().terminal;
+    let (mut till, terminal) = RealTill::created(dir.path());
     let Some(pki) = make_test_pki(dir.path()) else {
         return;
     };
@@ -1055,12 +1062,7 @@ fn malformed_invalid_and_older_downlinks_leave_the_till_unchanged_and_a_newer_on
     use shared::record::RecordBody;
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let mut till = RealTill::start(dir.path());
-    till.process().send("expect journal 0 records\n");
-    if let Some(process) = till.process.take() {
-        process.finish();
-    }
-    let terminal = till.journal().terminal;
+    let (mut till, terminal) = RealTill::created(dir.path());
     let broker = Mosquitto::start(&MosquittoOptions::default());
     let campus = campus_up(CampusOptions::new(broker.port(), dir.path().join("campus")));
     let blacklist = |version| {

@@ -175,6 +175,13 @@ impl TillRuntime {
         [wall_in_mono, mono].into_iter().flatten().min()
     }
 
+    /// Whether a deadline of the core or of the keymap has been reached at `now` (the front end
+    /// then feeds [`Input::Tick`]).
+    pub fn tick_due(&self, now: Now) -> bool {
+        let (wall, mono) = self.deadlines();
+        wall.is_some_and(|d| d <= now.wall) || mono.is_some_and(|d| d <= now.mono_ms)
+    }
+
     /// Whether the keymap is holding a started combo (Clear or F2 pressed, second key awaited).
     pub fn combo_armed(&self) -> bool {
         self.keys.is_armed()

@@ -260,13 +260,7 @@ fn image_of(uid: CardUid, state: &SlotState) -> CardImage {
 struct Bench {
     op: Operation,
     uid: CardUid,
-    control: EmulatorControl,
-    leave_at: Rc<Cell<Option<u32>>>,
-    taken: Rc<RefCell<Option<EmulatedCard>>>,
-    wallet: TillReader,
-    dir: tempfile::TempDir,
-    runtime: Option<TillRuntime>,
-    now: Now,
+    rig: TillRig,
     /// Every record journaled, in order.
     records: Vec<JournalRecord>,
     /// Every wallet state the card went through, decoded after every step.
@@ -290,10 +284,22 @@ fn new_wallet(
     WalletReader::new(reader, cfg())
 }
 
-impl Bench {
-    fn new(op: Operation, uid: CardUid, card: &EmulatedCard) -> Bench {
+/// The whole till (runtime, sled journal, wallet, driver, emulated chip) with a card on its
+/// reader: what every bench below drives.
+struct TillRig {
+    control: EmulatorControl,
+    leave_at: Rc<Cell<Option<u32>>>,
+    taken: Rc<RefCell<Option<EmulatedCard>>>,
+    wallet: TillReader,
+    dir: tempfile::TempDir,
+    runtime: Option<TillRuntime>,
+    now: Now,
+}
+
+impl TillRig {
+    fn new(card: EmulatedCard) -> TillRig {
         let control = EmulatorControl::new();
-        control.place_card(card.clone());
+        control.place_card(card);
         let leave_at = Rc::new(Cell::new(None));
         let taken = Rc::new(RefCell::new(None));
         let wallet = new_wallet(&control, &leave_at, &taken);
@@ -303,10 +309,7 @@ impl Bench {
             mono_ms: 1_000,
         };
         let runtime = TillRuntime::open(dir.path(), TillConfig::default(), now).unwrap();
-        let first = decode(card, &uid).expect("an issued card decodes");
-        Bench {
-            op,
-            uid,
+        TillRig {
             control,
             leave_at,
             taken,
@@ -314,28 +317,42 @@ impl Bench {
             dir,
             runtime: Some(runtime),
             now,
-            records: Vec::new(),
-            history: vec![first],
-            initial: card.clone(),
         }
     }
 
-    fn journal(&self) -> &Journal {
-        self.runtime
-            .as_ref()
-            .expect("the till is running")
-            .journal()
+    fn runtime(&self) -> &TillRuntime {
+        self.runtime.as_ref().expect("the till is running")
     }
 
-    /// The card wherever it is: in the field, taken by a fault, or taken between exchanges.
-    fn card(&self) -> EmulatedCard {
-        self.control
-            .card()
-            .or_else(|| self.taken.borrow().clone())
-            .expect("the card exists")
+    /// Both clocks move on by `ms`.
+    fn pass(&mut self, ms: u64) {
+        self.now.wall = self.now.wall.saturating_add_millis(ms);
+        self.now.mono_ms += ms;
     }
 
-    /// Takes the card off the reader (from wherever it is).
+    /// Hands `input` to the till at the current instant.
+    fn handle(&mut self, input: Input) -> Vec<Output> {
+        let now = self.now;
+        let runtime = self.runtime.as_mut().expect("the till is running");
+        runtime
+            .handle(input, now, &mut self.wallet)
+            .expect("the journal works")
+    }
+
+    fn merchant(&self) -> Vec<String> {
+        self.runtime().displays().merchant.lines
+    }
+
+    fn customer(&self) -> Vec<String> {
+        self.runtime().displays().customer.lines
+    }
+
+    fn shows(&self, text: &str) -> bool {
+        self.merchant().iter().any(|line| line.contains(text))
+    }
+
+    /// Takes the card off the reader (from wherever it is: in the field, taken by a fault, or
+    /// taken between exchanges).
     fn lift(&mut self) -> EmulatedCard {
         let card = self
             .control
@@ -346,10 +363,53 @@ impl Bench {
         card
     }
 
+    /// Drops the till (process gone) and starts it again from the journal on disk, with a
+    /// freshly initialised reader.
+    fn reopen(&mut self) {
+        self.runtime = None;
+        self.wallet = new_wallet(&self.control, &self.leave_at, &self.taken);
+        self.now.wall = self.now.wall.saturating_add_millis(STEP_MS);
+        let runtime = TillRuntime::open(self.dir.path(), TillConfig::default(), self.now)
+            .expect("the till reopens");
+        self.runtime = Some(runtime);
+    }
+}
+
+impl Bench {
+    fn new(op: Operation, uid: CardUid, card: &EmulatedCard) -> Bench {
+        let first = decode(card, &uid).expect("an issued card decodes");
+        Bench {
+            op,
+            uid,
+            rig: TillRig::new(card.clone()),
+            records: Vec::new(),
+            history: vec![first],
+            initial: card.clone(),
+        }
+    }
+
+    fn journal(&self) -> &Journal {
+        self.rig.runtime().journal()
+    }
+
+    /// The card wherever it is: in the field, taken by a fault, or taken between exchanges.
+    fn card(&self) -> EmulatedCard {
+        self.rig
+            .control
+            .card()
+            .or_else(|| self.rig.taken.borrow().clone())
+            .expect("the card exists")
+    }
+
+    /// Takes the card off the reader (from wherever it is).
+    fn lift(&mut self) -> EmulatedCard {
+        self.rig.lift()
+    }
+
     /// Lifts the card and puts it back: a fresh tap (a halted card answers only a new field).
     fn replace_card(&mut self) {
         let card = self.lift();
-        self.control.place_card(card);
+        self.rig.control.place_card(card);
     }
 
     /// Decodes the card and records its state when it changed.
@@ -370,31 +430,25 @@ impl Bench {
     }
 
     fn feed(&mut self, input: Input) -> Vec<Output> {
-        self.now.wall = self.now.wall.saturating_add_millis(STEP_MS);
-        self.now.mono_ms += STEP_MS;
+        self.rig.pass(STEP_MS);
         self.run(input)
     }
 
     /// Lets time pass up to exactly `at` (forwards only), then ticks.
     fn tick_at(&mut self, at: UnixMillis) -> Vec<Output> {
-        let gap = at.millis_since(self.now.wall);
+        let gap = at.millis_since(self.rig.now.wall);
         assert_eq!(
-            self.now.wall.saturating_add_millis(gap),
+            self.rig.now.wall.saturating_add_millis(gap),
             at,
             "forwards only"
         );
-        self.now.wall = at;
-        self.now.mono_ms += gap;
+        self.rig.pass(gap);
         self.run(Input::Tick)
     }
 
     /// Hands `input` to the till at the current instant.
     fn run(&mut self, input: Input) -> Vec<Output> {
-        let now = self.now;
-        let runtime = self.runtime.as_mut().expect("the till is running");
-        let outputs = runtime
-            .handle(input, now, &mut self.wallet)
-            .expect("the journal works");
+        let outputs = self.rig.handle(input);
         for output in &outputs {
             if let Output::Journaled(record) = output {
                 self.records.push(record.clone());
@@ -412,31 +466,20 @@ impl Bench {
 
     /// Lets every message time out, so the screen shows what the till waits for.
     fn settle_screen(&mut self) {
-        self.now.wall = self.now.wall.saturating_add_millis(MESSAGE_SHOW_MS);
-        self.now.mono_ms += MESSAGE_SHOW_MS;
+        self.rig.pass(MESSAGE_SHOW_MS);
         self.feed(Input::Tick);
     }
 
     fn merchant(&self) -> Vec<String> {
-        self.runtime
-            .as_ref()
-            .expect("the till is running")
-            .displays()
-            .merchant
-            .lines
+        self.rig.merchant()
     }
 
     fn customer(&self) -> Vec<String> {
-        self.runtime
-            .as_ref()
-            .expect("the till is running")
-            .displays()
-            .customer
-            .lines
+        self.rig.customer()
     }
 
     fn shows(&self, text: &str) -> bool {
-        self.merchant().iter().any(|line| line.contains(text))
+        self.rig.shows(text)
     }
 
     /// The merchant (debit) types the amount, or staff (load) open the top-up screen from the
@@ -464,7 +507,7 @@ impl Bench {
     /// Reads the card as the till's reader loop does and hands the read to the till. Checks
     /// that a read wallet is exactly what the blocks hold. `None` when no card answered.
     fn tap(&mut self) -> Option<(CardRead, Vec<Output>)> {
-        let read = self.wallet.tap()?;
+        let read = self.rig.wallet.tap()?;
         if let CardRead::Card(image) = read {
             let state = decode(&self.card(), &self.uid).expect("a read card decodes");
             assert_eq!(image, image_of(self.uid, &state), "the tap read the blocks");
@@ -477,17 +520,12 @@ impl Bench {
     /// freshly initialised reader.
     fn restart(&mut self) {
         let snapshot = self.journal().snapshot().clone();
-        self.runtime = None;
-        self.wallet = new_wallet(&self.control, &self.leave_at, &self.taken);
-        self.now.wall = self.now.wall.saturating_add_millis(STEP_MS);
-        let runtime = TillRuntime::open(self.dir.path(), TillConfig::default(), self.now)
-            .expect("the till reopens");
+        self.rig.reopen();
         assert_eq!(
-            runtime.journal().snapshot(),
+            self.journal().snapshot(),
             &snapshot,
             "the restart lost nothing"
         );
-        self.runtime = Some(runtime);
     }
 
     /// The card pays [`OTHER_TILL_DEBIT_FEN`] at another till (its own reader and wallet).
@@ -515,7 +553,7 @@ impl Bench {
             matches!(outcome, CardWriteOutcome::Written(_)),
             "{outcome:?}"
         );
-        self.control.place_card(other.remove_card().unwrap());
+        self.rig.control.place_card(other.remove_card().unwrap());
         self.observe_card();
     }
 
@@ -772,17 +810,17 @@ struct Faulted {
 fn faulted_tap(case: &Case, card: &EmulatedCard) -> Faulted {
     let mut bench = Bench::new(case.op, case.uid, card);
     bench.start_request();
-    let base = bench.control.counters();
+    let base = bench.rig.control.counters();
     for fault in &case.injection.faults {
-        bench.control.inject(shifted(*fault, &base));
+        bench.rig.control.inject(shifted(*fault, &base));
     }
     if let Some(n) = case.injection.leave_after_exchanges {
-        bench.leave_at.set(Some(exchanges(&base) + n));
+        bench.rig.leave_at.set(Some(exchanges(&base) + n));
     }
-    let read = bench.wallet.tap();
-    let after_tap = bench.control.counters();
+    let read = bench.rig.wallet.tap();
+    let after_tap = bench.rig.control.counters();
     let still_to_strike =
-        !bench.control.pending_faults().is_empty() || bench.leave_at.get().is_some();
+        !bench.rig.control.pending_faults().is_empty() || bench.rig.leave_at.get().is_some();
     POWER_CUT_AT_FAULT.set(case.power_cut && still_to_strike);
     let mut power_cut = false;
     let result = read.map(|read| {
@@ -812,10 +850,11 @@ fn faulted_tap(case: &Case, card: &EmulatedCard) -> Faulted {
         (read, outputs)
     });
     POWER_CUT_AT_FAULT.set(false);
-    let after_write = bench.control.counters();
-    let struck = bench.control.pending_faults().is_empty() && bench.leave_at.get().is_none();
-    bench.leave_at.set(None);
-    bench.control.clear_faults();
+    let after_write = bench.rig.control.counters();
+    let struck =
+        bench.rig.control.pending_faults().is_empty() && bench.rig.leave_at.get().is_none();
+    bench.rig.leave_at.set(None);
+    bench.rig.control.clear_faults();
     Faulted {
         bench,
         counts: DryRun {
@@ -851,7 +890,7 @@ fn run_case(case: &Case, card: &EmulatedCard, tally: &mut Tally) {
         "{name}: a power cut restarts the till"
     );
     // A dead reader is power-cycled by whoever comes to look at the till.
-    bench.control.set_reader_dead(None);
+    bench.rig.control.set_reader_dead(None);
 
     // What the merchant sees right after the fault.
     let first_intent = bench.records.iter().find_map(|r| match r.body {
@@ -1128,7 +1167,7 @@ fn run_case(case: &Case, card: &EmulatedCard, tally: &mut Tally) {
                 .set_block(block, bench.initial.block(block).unwrap())
                 .unwrap();
         }
-        bench.control.place_card(restored.clone());
+        bench.rig.control.place_card(restored.clone());
         bench.history = vec![decode(&restored, &bench.uid).unwrap()];
         if case.restart {
             bench.restart();
@@ -1379,7 +1418,7 @@ fn a_dead_reader_is_a_reader_fault_and_never_settles_a_write_blindly() {
                 // Dead before the tap.
                 let mut bench = Bench::new(op, uid, &card);
                 bench.start_request();
-                bench.control.set_reader_dead(Some(reads_as));
+                bench.rig.control.set_reader_dead(Some(reads_as));
                 let journaled = bench.records.len();
                 let (read, _) = bench
                     .tap()
@@ -1394,8 +1433,9 @@ fn a_dead_reader_is_a_reader_fault_and_never_settles_a_write_blindly() {
                 assert_eq!(bench.customer()[0], "读卡器故障");
                 assert_eq!(bench.records.len(), journaled, "{op:?}: nothing journaled");
                 // Repaired (power-cycled and initialised again): the waiting request pays once.
-                bench.control.set_reader_dead(None);
-                bench.wallet = new_wallet(&bench.control, &bench.leave_at, &bench.taken);
+                bench.rig.control.set_reader_dead(None);
+                bench.rig.wallet =
+                    new_wallet(&bench.rig.control, &bench.rig.leave_at, &bench.rig.taken);
                 bench.settle_screen();
                 bench.replace_card();
                 bench.tap().expect("the card answers");
@@ -1405,14 +1445,14 @@ fn a_dead_reader_is_a_reader_fault_and_never_settles_a_write_blindly() {
                 // Dies after the data reached the card, before its ACK.
                 let mut bench = Bench::new(op, uid, &card);
                 bench.start_request();
-                let writes = bench.control.counters().writes;
-                bench.control.inject(Fault::Write {
+                let writes = bench.rig.control.counters().writes;
+                bench.rig.control.inject(Fault::Write {
                     write_index: writes,
                     fault: WriteFault::ReaderDiesAfterData,
                 });
                 bench.tap().expect("the card answers the tap");
                 assert!(
-                    bench.control.pending_faults().is_empty(),
+                    bench.rig.control.pending_faults().is_empty(),
                     "the fault struck"
                 );
                 assert_eq!(bench.committed_count(), 0, "{op:?}");
@@ -1434,8 +1474,9 @@ fn a_dead_reader_is_a_reader_fault_and_never_settles_a_write_blindly() {
                     "{op:?}: a dead reader settles nothing"
                 );
                 // Repaired: the card shows the write, which is committed once, as recovered.
-                bench.control.set_reader_dead(None);
-                bench.wallet = new_wallet(&bench.control, &bench.leave_at, &bench.taken);
+                bench.rig.control.set_reader_dead(None);
+                bench.rig.wallet =
+                    new_wallet(&bench.rig.control, &bench.rig.leave_at, &bench.rig.taken);
                 bench.settle_screen();
                 bench.replace_card();
                 bench.tap().expect("the card answers");
@@ -1554,8 +1595,8 @@ fn a_card_that_never_returns_goes_in_doubt_after_the_age_limit_and_is_not_charge
                 let name = format!("{op:?} {fault:?} restart={restart}");
                 let mut bench = Bench::new(op, uid, &card);
                 bench.start_request();
-                let writes = bench.control.counters().writes;
-                bench.control.inject(Fault::Write {
+                let writes = bench.rig.control.counters().writes;
+                bench.rig.control.inject(Fault::Write {
                     write_index: writes,
                     fault,
                 });
@@ -1577,7 +1618,7 @@ fn a_card_that_never_returns_goes_in_doubt_after_the_age_limit_and_is_not_charge
                 // whose own intent never expires while it is up.
                 // (Kept where the bench still decodes it, out of the reader's field.)
                 let away = bench.lift();
-                *bench.taken.borrow_mut() = Some(away);
+                *bench.rig.taken.borrow_mut() = Some(away);
                 if restart {
                     bench.restart();
                 } else {
@@ -1605,7 +1646,7 @@ fn a_card_that_never_returns_goes_in_doubt_after_the_age_limit_and_is_not_charge
 
                 // The card comes back: an ordinary tap, nothing journaled, nothing written.
                 let back = bench.lift();
-                bench.control.place_card(back);
+                bench.rig.control.place_card(back);
                 bench.settle_screen();
                 let journaled = bench.records.len();
                 bench.tap().expect("the card answers");
@@ -1662,36 +1703,13 @@ fn a_card_that_never_returns_goes_in_doubt_after_the_age_limit_and_is_not_charge
 /// The card centre's issue screen on the whole till (runtime, journal, wallet, driver, emulated
 /// chip), with a blank card on the reader.
 struct IssueBench {
-    control: EmulatorControl,
-    leave_at: Rc<Cell<Option<u32>>>,
-    taken: Rc<RefCell<Option<EmulatedCard>>>,
-    wallet: TillReader,
-    dir: tempfile::TempDir,
-    runtime: Option<TillRuntime>,
-    now: Now,
+    rig: TillRig,
 }
 
 impl IssueBench {
     fn new(uid: &CardUid) -> IssueBench {
-        let control = EmulatorControl::new();
-        control.place_card(EmulatedCard::blank(uid.as_bytes()).unwrap());
-        let leave_at = Rc::new(Cell::new(None));
-        let taken = Rc::new(RefCell::new(None));
-        let wallet = new_wallet(&control, &leave_at, &taken);
-        let dir = tempfile::tempdir().unwrap();
-        let now = Now {
-            wall: UnixMillis(1_700_000_000_000),
-            mono_ms: 1_000,
-        };
-        let runtime = TillRuntime::open(dir.path(), TillConfig::default(), now).unwrap();
         let mut bench = IssueBench {
-            control,
-            leave_at,
-            taken,
-            wallet,
-            dir,
-            runtime: Some(runtime),
-            now,
+            rig: TillRig::new(EmulatedCard::blank(uid.as_bytes()).unwrap()),
         };
         bench.open_issue_screen();
         bench
@@ -1710,51 +1728,40 @@ impl IssueBench {
     }
 
     fn feed(&mut self, input: Input) {
-        self.now.wall = self.now.wall.saturating_add_millis(STEP_MS);
-        self.now.mono_ms += STEP_MS;
-        let now = self.now;
-        let runtime = self.runtime.as_mut().expect("the till is running");
-        runtime
-            .handle(input, now, &mut self.wallet)
-            .expect("the journal works");
+        self.rig.pass(STEP_MS);
+        self.rig.handle(input);
     }
 
     fn settle_screen(&mut self) {
-        self.now.wall = self.now.wall.saturating_add_millis(MESSAGE_SHOW_MS);
-        self.now.mono_ms += MESSAGE_SHOW_MS;
+        self.rig.pass(MESSAGE_SHOW_MS);
         self.feed(Input::Tick);
     }
 
     fn merchant(&self) -> Vec<String> {
-        let runtime = self.runtime.as_ref().expect("the till is running");
-        runtime.displays().merchant.lines
+        self.rig.merchant()
     }
 
     fn shows(&self, text: &str) -> bool {
-        self.merchant().iter().any(|line| line.contains(text))
+        self.rig.shows(text)
     }
 
     /// A fresh tap of the card (lifted and put back), read and handed to the till.
     fn retap(&mut self) -> Option<CardRead> {
-        let card = self
-            .control
-            .remove_card()
-            .or_else(|| self.taken.borrow_mut().take())
-            .expect("the card exists");
-        self.control.place_card(card);
+        let card = self.rig.lift();
+        self.rig.control.place_card(card);
         self.tap()
     }
 
     fn tap(&mut self) -> Option<CardRead> {
-        let read = self.wallet.tap()?;
+        let read = self.rig.wallet.tap()?;
         self.feed(Input::Card(read));
         Some(read)
     }
 
     /// The `CardIssued` records in the journal: (uid, opening balance).
     fn issued(&self) -> Vec<(CardUid, Fen)> {
-        let runtime = self.runtime.as_ref().expect("the till is running");
-        runtime
+        self.rig
+            .runtime()
             .journal()
             .records_from(Seq::FIRST)
             .filter_map(|r| match r.expect("every record decodes").body {
@@ -1765,12 +1772,7 @@ impl IssueBench {
     }
 
     fn restart(&mut self) {
-        self.runtime = None;
-        self.wallet = new_wallet(&self.control, &self.leave_at, &self.taken);
-        self.now.wall = self.now.wall.saturating_add_millis(STEP_MS);
-        let runtime = TillRuntime::open(self.dir.path(), TillConfig::default(), self.now)
-            .expect("the till reopens");
-        self.runtime = Some(runtime);
+        self.rig.reopen();
     }
 }
 
@@ -1802,26 +1804,27 @@ fn an_interrupted_issue_whose_writes_landed_is_journaled_once_at_the_retap() {
     for uid in uids() {
         // The fault-free dry run: what the tap + issue does.
         let mut dry = IssueBench::new(&uid);
-        let base = dry.control.counters();
+        let base = dry.rig.control.counters();
         dry.tap().expect("the blank card answers");
         assert_eq!(dry.issued(), vec![(uid, Fen::ZERO)], "the dry run issues");
-        let all = delta(&base, &dry.control.counters());
+        let all = delta(&base, &dry.rig.control.counters());
         assert_eq!(all.writes, 4, "header, two slots, trailer");
         let injections = every_single_fault(&all, &[0x00]);
         for injection in injections {
             for restart in [false, true] {
                 let name = format!("{uid} {injection:?} restart={restart}");
                 let mut bench = IssueBench::new(&uid);
-                let base = bench.control.counters();
+                let base = bench.rig.control.counters();
                 for fault in &injection.faults {
-                    bench.control.inject(shifted(*fault, &base));
+                    bench.rig.control.inject(shifted(*fault, &base));
                 }
                 if let Some(n) = injection.leave_after_exchanges {
-                    bench.leave_at.set(Some(exchanges(&base) + n));
+                    bench.rig.leave_at.set(Some(exchanges(&base) + n));
                 }
                 bench.tap().expect("the blank card answers");
                 assert!(
-                    bench.control.pending_faults().is_empty() && bench.leave_at.get().is_none(),
+                    bench.rig.control.pending_faults().is_empty()
+                        && bench.rig.leave_at.get().is_none(),
                     "{name}: the fault struck"
                 );
                 let issued_at_once = !bench.issued().is_empty();
@@ -1837,8 +1840,9 @@ fn an_interrupted_issue_whose_writes_landed_is_journaled_once_at_the_retap() {
                     "{name}: {:?}",
                     bench.merchant()
                 );
-                bench.control.set_reader_dead(None);
-                bench.wallet = new_wallet(&bench.control, &bench.leave_at, &bench.taken);
+                bench.rig.control.set_reader_dead(None);
+                bench.rig.wallet =
+                    new_wallet(&bench.rig.control, &bench.rig.leave_at, &bench.rig.taken);
                 if restart {
                     bench.restart();
                     bench.settle_screen();
@@ -1878,7 +1882,7 @@ fn an_interrupted_issue_whose_writes_landed_is_journaled_once_at_the_retap() {
                         "{name}: a card that never became a wallet is the lost case: {last:?}"
                     );
                     assert_ne!(
-                        bench.control.block(TRAILER_BLOCK),
+                        bench.rig.control.block(TRAILER_BLOCK),
                         EmulatedCard::blank(uid.as_bytes())
                             .unwrap()
                             .block(TRAILER_BLOCK),

@@ -94,11 +94,8 @@ pub struct InputOpenError {
 
 /// Opens the keypad and reads it on a thread; its keys (and its loss) go to `events`.
 pub fn spawn_keypad(path: &Path, events: Sender<DeviceEvent>) -> Result<(), InputOpenError> {
-    let mut device = File::open(path).map_err(|source| InputOpenError {
-        what: "keypad",
-        path: path.to_path_buf(),
-        source,
-    })?;
+    const WHAT: &str = "keypad";
+    let mut device = open_input(WHAT, path)?;
     // SAFETY: EVIOCGRAB takes an int argument by value; the fd is open for the whole call.
     let grabbed = unsafe { libc::ioctl(device.as_raw_fd(), EVIOCGRAB, 1 as libc::c_int) };
     if grabbed != 0 {
@@ -108,34 +105,54 @@ pub fn spawn_keypad(path: &Path, events: Sender<DeviceEvent>) -> Result<(), Inpu
             std::io::Error::last_os_error()
         );
     }
+    spawn_input(WHAT, path, events, move |events, _| {
+        let mut decoder = EvdevDecoder::new();
+        let mut buffer = vec![0u8; INPUT_EVENT_BYTES * EVENTS_PER_READ];
+        loop {
+            match device.read(&mut buffer) {
+                Ok(0) => return Some("end of file".to_string()),
+                Ok(n) => {
+                    for key in decoder.feed(&buffer[..n]) {
+                        events.send(DeviceEvent::Key(key)).ok()?;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Some(e.to_string()),
+            }
+        }
+    })
+}
+
+fn open_input(what: &'static str, path: &Path) -> Result<File, InputOpenError> {
+    File::open(path).map_err(|source| InputOpenError {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Runs `read` on a thread of its own. It returns why the device is gone (sent on as
+/// [`DeviceEvent::InputLost`]), or `None` when the loop stopped listening.
+fn spawn_input(
+    what: &'static str,
+    path: &Path,
+    events: Sender<DeviceEvent>,
+    read: impl FnOnce(&Sender<DeviceEvent>, &str) -> Option<String> + Send + 'static,
+) -> Result<(), InputOpenError> {
     let shown = path.display().to_string();
     std::thread::Builder::new()
-        .name("keypad".into())
+        .name(what.into())
         .spawn(move || {
-            let mut decoder = EvdevDecoder::new();
-            let mut buffer = vec![0u8; INPUT_EVENT_BYTES * EVENTS_PER_READ];
-            let why = loop {
-                match device.read(&mut buffer) {
-                    Ok(0) => break "end of file".to_string(),
-                    Ok(n) => {
-                        for key in decoder.feed(&buffer[..n]) {
-                            if events.send(DeviceEvent::Key(key)).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => break e.to_string(),
-                }
-            };
-            let _ = events.send(DeviceEvent::InputLost {
-                what: "keypad",
-                path: shown,
-                why,
-            });
+            if let Some(why) = read(&events, &shown) {
+                let _ = events.send(DeviceEvent::InputLost {
+                    what,
+                    path: shown,
+                    why,
+                });
+            }
         })
         .map_err(|source| InputOpenError {
-            what: "keypad",
+            what,
             path: path.to_path_buf(),
             source,
         })?;
@@ -172,61 +189,38 @@ pub fn parse_scanner_line(bytes: &[u8]) -> ScannerLine {
 
 /// Opens the scanner and reads it line by line on a thread; codes go to `events`.
 pub fn spawn_scanner(path: &Path, events: Sender<DeviceEvent>) -> Result<(), InputOpenError> {
-    let device = File::open(path).map_err(|source| InputOpenError {
-        what: "code scanner",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let shown = path.display().to_string();
-    std::thread::Builder::new()
-        .name("scanner".into())
-        .spawn(move || {
-            // A bounded reader: a line without an end cannot grow without limit.
-            let limit = u64::try_from(MAX_SCANNER_LINE_BYTES).unwrap_or(u64::MAX) + 2;
-            let mut lines = BufReader::new(device);
-            let mut line = Vec::new();
-            let why = loop {
-                line.clear();
-                match (&mut lines).take(limit).read_until(b'\n', &mut line) {
-                    Ok(0) => break "end of file".to_string(),
-                    Ok(_) => {
-                        let ended = line.last() == Some(&b'\n');
-                        let text = trim_line_end(&line);
-                        let parsed = if ended {
-                            parse_scanner_line(text)
-                        } else {
-                            // Too long: skip the rest of it, then refuse it whole.
-                            skip_to_line_end(&mut lines);
-                            parse_scanner_line(&vec![0; MAX_SCANNER_LINE_BYTES + 1])
-                        };
-                        match parsed {
-                            ScannerLine::Code(code) => {
-                                if events.send(DeviceEvent::Code(code)).is_err() {
-                                    return;
-                                }
-                            }
-                            ScannerLine::Nothing => {}
-                            ScannerLine::Refused(why) => {
-                                tracing::warn!("scanner {shown}: refused a line: {why}")
-                            }
+    const WHAT: &str = "code scanner";
+    let device = open_input(WHAT, path)?;
+    spawn_input(WHAT, path, events, move |events, shown| {
+        // A bounded reader: a line without an end cannot grow without limit.
+        let limit = u64::try_from(MAX_SCANNER_LINE_BYTES).unwrap_or(u64::MAX) + 2;
+        let mut lines = BufReader::new(device);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match (&mut lines).take(limit).read_until(b'\n', &mut line) {
+                Ok(0) => return Some("end of file".to_string()),
+                Ok(_) => {
+                    let parsed = if line.last() == Some(&b'\n') {
+                        parse_scanner_line(trim_line_end(&line))
+                    } else {
+                        // Too long: skip the rest of it, then refuse it whole.
+                        skip_to_line_end(&mut lines);
+                        ScannerLine::Refused(format!("a line over {MAX_SCANNER_LINE_BYTES} bytes"))
+                    };
+                    match parsed {
+                        ScannerLine::Code(code) => events.send(DeviceEvent::Code(code)).ok()?,
+                        ScannerLine::Nothing => {}
+                        ScannerLine::Refused(why) => {
+                            tracing::warn!("scanner {shown}: refused a line: {why}")
                         }
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => break e.to_string(),
                 }
-            };
-            let _ = events.send(DeviceEvent::InputLost {
-                what: "code scanner",
-                path: shown,
-                why,
-            });
-        })
-        .map_err(|source| InputOpenError {
-            what: "code scanner",
-            path: path.to_path_buf(),
-            source,
-        })?;
-    Ok(())
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Some(e.to_string()),
+            }
+        }
+    })
 }
 
 fn trim_line_end(line: &[u8]) -> &[u8] {

@@ -131,6 +131,8 @@ pub struct DeviceTill<R: MifareReader + ReaderHealth> {
     link: Option<LinkServer>,
     peer: LinkPeer,
     shown: Option<Displays>,
+    /// What happened since the last [`DeviceTill::take_notes`] (tests read it; `run` drops it
+    /// after every pass).
     notes: Vec<DeviceNote>,
     /// Set when the journal failed: the till takes no more input.
     fatal: Option<String>,
@@ -235,7 +237,7 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
             self.on_event(event, now);
         }
         self.poll_reader(now);
-        if self.tick_due(now) {
+        if self.runtime.tick_due(now) {
             self.feed(Input::Tick, now);
         }
         self.redraw();
@@ -272,6 +274,9 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
             }
             batch.extend(events.try_iter());
             self.step(batch, now());
+            // Everything noted is in the log already; nobody reads the notes here, and a till
+            // runs for months.
+            self.notes.clear();
         }
     }
 
@@ -379,9 +384,7 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
                     Ok(()) => {
                         if let Some(read) = read {
                             self.notes.push(DeviceNote::Tapped(describe_read(&read)));
-                            let mut writer = std::mem::replace(&mut self.reader, placeholder());
-                            self.feed_with(Input::Card(read), now, &mut writer);
-                            self.reader = writer;
+                            self.feed(Input::Card(read), now);
                         }
                     }
                     Err(error) => self.reader_down(error, now),
@@ -401,30 +404,14 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
         self.feed(Input::Card(reader_fault()), now);
     }
 
-    fn tick_due(&self, now: Now) -> bool {
-        let (wall, mono) = self.runtime.deadlines();
-        wall.is_some_and(|d| d <= now.wall) || mono.is_some_and(|d| d <= now.mono_ms)
-    }
-
+    /// Feeds one input, with the reader (or [`NoReader`] while it is down) as the card writer;
+    /// a journal failure stops the till.
     fn feed(&mut self, input: Input, now: Now) -> Vec<DownlinkAnswer> {
-        let mut reader = std::mem::replace(&mut self.reader, placeholder());
-        let answers = self.feed_with(input, now, &mut reader);
-        self.reader = reader;
-        answers
-    }
-
-    /// Feeds one input with `reader` as the card writer; a journal failure stops the till.
-    fn feed_with(
-        &mut self,
-        input: Input,
-        now: Now,
-        reader: &mut ReaderSlot<R>,
-    ) -> Vec<DownlinkAnswer> {
         let mut answers = Vec::new();
         if self.fatal.is_some() {
             return answers;
         }
-        let result = match reader {
+        let result = match &mut self.reader {
             ReaderSlot::Up { wallet, .. } => self.runtime.handle(input, now, wallet),
             ReaderSlot::Down { .. } => self.runtime.handle(input, now, &mut NoReader),
         };
@@ -486,14 +473,6 @@ fn fatal_displays(error: &str) -> Displays {
 /// What the core is told when the reader fails (it shows the reader fault to the merchant).
 fn reader_fault() -> CardRead {
     CardRead::Unreadable(CardProblem::ReaderFault)
-}
-
-/// Stands in for the reader while the real one is lent to the runtime.
-fn placeholder<R: MifareReader>() -> ReaderSlot<R> {
-    ReaderSlot::Down {
-        retry_at_mono: 0,
-        backoff_ms: READER_REOPEN_FIRST_MS,
-    }
 }
 
 fn describe_read(read: &CardRead) -> String {

@@ -52,6 +52,15 @@ pub enum WriteError {
     MaybeWritten(CardIoError),
 }
 
+impl WriteError {
+    /// The failed exchange, whichever side of the data it came.
+    pub fn cause(&self) -> &CardIoError {
+        match self {
+            WriteError::NotWritten(e) | WriteError::MaybeWritten(e) => e,
+        }
+    }
+}
+
 /// A Mifare Classic reader. Every call is bounded in time: a dead reader or a card that left
 /// gives an error, never a hang.
 pub trait MifareReader {

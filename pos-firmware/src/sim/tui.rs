@@ -325,7 +325,7 @@ impl Sim {
                 }
                 // Resizes need nothing: the next draw fits the new size.
             }
-            if !ready || self.tick_due() {
+            if !ready || self.runtime.tick_due(self.clock.now()) {
                 self.feed(Input::Tick);
             }
         }
@@ -414,13 +414,6 @@ impl Sim {
             self.note(LogKind::Info, label);
             self.feed(Input::Card(read));
         }
-    }
-
-    /// Whether a deadline of the till or of the keymap has been reached.
-    fn tick_due(&self) -> bool {
-        let now = self.clock.now();
-        let (wall, mono) = self.runtime.deadlines();
-        wall.is_some_and(|d| d <= now.wall) || mono.is_some_and(|d| d <= now.mono_ms)
     }
 
     /// Feeds one input to the till and records what came out. A journal failure stops the till.

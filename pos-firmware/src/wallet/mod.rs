@@ -261,15 +261,7 @@ impl<R: MifareReader> CardWriter for WalletReader<R> {
         );
         let _ = self.reader.release();
         if let Err(error) = &result {
-            let reader_error = match error {
-                IssueError::Io(e) => Some(e),
-                IssueError::DataWriteFailed { error, .. }
-                | IssueError::TrailerWriteFailed(error) => match error {
-                    WriteError::NotWritten(e) | WriteError::MaybeWritten(e) => Some(e),
-                },
-                _ => None,
-            };
-            if let Some(e) = reader_error.filter(|e| is_reader_fault(e)) {
+            if let Some(e) = error.card_io().filter(|e| is_reader_fault(e)) {
                 tracing::warn!(error = %e, "card reader fault while issuing a card: {error}");
             }
         }
@@ -294,6 +286,19 @@ impl<R: MifareReader> CardWriter for WalletReader<R> {
                 | IssueError::TrailerWriteFailed(_)
                 | IssueError::NotVerified,
             ) => IssueOutcome::Interrupted { uid: woken },
+        }
+    }
+}
+
+impl IssueError {
+    /// The failed exchange behind this error, if it was one.
+    fn card_io(&self) -> Option<&CardIoError> {
+        match self {
+            IssueError::Io(e) => Some(e),
+            IssueError::DataWriteFailed { error, .. } | IssueError::TrailerWriteFailed(error) => {
+                Some(error.cause())
+            }
+            _ => None,
         }
     }
 }
