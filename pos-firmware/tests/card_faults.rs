@@ -363,6 +363,12 @@ impl TillRig {
         card
     }
 
+    /// The dead reader is repaired (power-cycled and initialised again).
+    fn repair_reader(&mut self) {
+        self.control.set_reader_dead(None);
+        self.wallet = new_wallet(&self.control, &self.leave_at, &self.taken);
+    }
+
     /// Drops the till (process gone) and starts it again from the journal on disk, with a
     /// freshly initialised reader.
     fn reopen(&mut self) {
@@ -1433,9 +1439,7 @@ fn a_dead_reader_is_a_reader_fault_and_never_settles_a_write_blindly() {
                 assert_eq!(bench.customer()[0], "读卡器故障");
                 assert_eq!(bench.records.len(), journaled, "{op:?}: nothing journaled");
                 // Repaired (power-cycled and initialised again): the waiting request pays once.
-                bench.rig.control.set_reader_dead(None);
-                bench.rig.wallet =
-                    new_wallet(&bench.rig.control, &bench.rig.leave_at, &bench.rig.taken);
+                bench.rig.repair_reader();
                 bench.settle_screen();
                 bench.replace_card();
                 bench.tap().expect("the card answers");
@@ -1474,9 +1478,7 @@ fn a_dead_reader_is_a_reader_fault_and_never_settles_a_write_blindly() {
                     "{op:?}: a dead reader settles nothing"
                 );
                 // Repaired: the card shows the write, which is committed once, as recovered.
-                bench.rig.control.set_reader_dead(None);
-                bench.rig.wallet =
-                    new_wallet(&bench.rig.control, &bench.rig.leave_at, &bench.rig.taken);
+                bench.rig.repair_reader();
                 bench.settle_screen();
                 bench.replace_card();
                 bench.tap().expect("the card answers");
@@ -1840,9 +1842,7 @@ fn an_interrupted_issue_whose_writes_landed_is_journaled_once_at_the_retap() {
                     "{name}: {:?}",
                     bench.merchant()
                 );
-                bench.rig.control.set_reader_dead(None);
-                bench.rig.wallet =
-                    new_wallet(&bench.rig.control, &bench.rig.leave_at, &bench.rig.taken);
+                bench.rig.repair_reader();
                 if restart {
                     bench.restart();
                     bench.settle_screen();
