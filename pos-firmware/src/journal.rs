@@ -201,6 +201,22 @@ pub enum JournalError {
     BlacklistMismatch(String),
 }
 
+impl JournalError {
+    /// The storage under the journal is full (no space left, or a quota reached): the operator
+    /// can fix it by freeing space, unlike corruption or a failing disk.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, JournalError::Io { source, .. } if is_storage_full(source))
+    }
+}
+
+/// Whether `error` says the filesystem is full (`ENOSPC`) or a quota is reached (`EDQUOT`).
+pub fn is_storage_full(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
+}
+
 /// Which way [`Journal::find`] walks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {

@@ -140,6 +140,7 @@ enum PauseArg {
 fn load_config(common: &Common) -> anyhow::Result<TillConfig> {
     std::fs::create_dir_all(&common.data_dir)
         .with_context(|| format!("cannot create data directory {}", common.data_dir.display()))?;
+    check_writable(&common.data_dir)?;
     let mut config = load_settings(&common.data_dir)?;
     match common.lang {
         Some(LangArg::Zh) => config.lang = Lang::Zh,
@@ -147,6 +148,23 @@ fn load_config(common: &Common) -> anyhow::Result<TillConfig> {
         None => {}
     }
     Ok(config)
+}
+
+/// The file [`check_writable`] creates and removes in the data directory.
+const WRITE_CHECK_FILE: &str = ".write-check";
+
+/// Refuses a data directory the till cannot write (read-only mount, another owner): found at
+/// start with its path, not at the first sale's journal append.
+fn check_writable(dir: &std::path::Path) -> anyhow::Result<()> {
+    let probe = dir.join(WRITE_CHECK_FILE);
+    let written = std::fs::write(&probe, b"ok");
+    let _ = std::fs::remove_file(&probe);
+    written.with_context(|| {
+        format!(
+            "data directory {} is not writable: the till keeps its journal there",
+            dir.display()
+        )
+    })
 }
 
 /// Log lines (tracing) go to standard error, or to a file when the terminal UI owns the screen;
@@ -324,9 +342,26 @@ fn main() -> anyhow::Result<()> {
             let reader: Box<dyn BufRead + Send> = if file.as_os_str() == "-" {
                 Box::new(BufReader::new(std::io::stdin()))
             } else {
-                let opened = std::fs::File::open(&file)
-                    .with_context(|| format!("cannot open {}", file.display()))?;
-                Box::new(BufReader::new(opened))
+                // A script that cannot be read is bad input (exit 2), found before the till starts.
+                if file.is_dir() {
+                    eprintln!(
+                        "script {}: is a directory, not a script file",
+                        file.display()
+                    );
+                    std::process::exit(2);
+                }
+                match std::fs::File::open(&file) {
+                    Ok(opened) => Box::new(BufReader::new(opened)),
+                    Err(e) => {
+                        eprintln!("script {}: cannot open it: {e}", file.display());
+                        std::process::exit(2);
+                    }
+                }
+            };
+            let script_name = if file.as_os_str() == "-" {
+                "standard input".to_string()
+            } else {
+                file.display().to_string()
             };
             let stdout = std::io::stdout();
             let mut runner = match ScriptRunner::start(setup, stdout.lock()) {
@@ -343,10 +378,14 @@ fn main() -> anyhow::Result<()> {
                 None => runner.run_lines(reader),
             };
             if let Err(e) = result {
-                eprintln!("{e}");
+                use pos_firmware::sim::script::ScriptError;
+                match e {
+                    ScriptError::Input { .. } => eprintln!("script {script_name}: {e}"),
+                    _ => eprintln!("{e}"),
+                }
                 std::process::exit(match e {
-                    pos_firmware::sim::script::ScriptError::Parse { .. } => 2,
-                    pos_firmware::sim::script::ScriptError::Expectation { .. } => 1,
+                    ScriptError::Parse { .. } | ScriptError::Input { .. } => 2,
+                    ScriptError::Expectation { .. } => 1,
                     _ => 3,
                 });
             }

@@ -3,18 +3,26 @@
 //! durable before anything else, card writes, journal look-ups, beeps); and reports what the
 //! outside world should see. The simulator (TUI and headless script) and the device front end (`device/`) all
 //! drive the till through this one loop, so they behave the same.
+//!
+//! A full data directory (no space left, quota reached) is not a broken journal: the runtime
+//! stops selling, shows 存储已满 instead of the till's screens and logs an ALARM with the OS
+//! error; it checks for space again on keys and ticks (every [`STORAGE_RETRY_MS`]) and, once there
+//! is room, stops with [`RuntimeError::SpaceBack`] so the till restarts from its durable journal,
+//! as after any failed append (docs/journal.md, "A full disk").
 
 use keymap::{ComboDetector, TillKey};
 use shared::campus::{Blacklist, CampusConfig};
 use shared::link::{BrokerLink, DownlinkKind};
 use shared::record::{JournalRecord, RecordBody};
 use shared::{Fen, Seq, UnixMillis};
-use std::path::Path;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 
 use crate::core::card::{CardHistory, CardRead, CardWrite, CardWriteOutcome, IssueOutcome};
 use crate::core::config::TillConfig;
 use crate::core::offline::UnsentSummary;
-use crate::core::{Beep, BrowseDirection, Displays, Effect, LinkStatus, Till};
+use crate::core::{text, Beep, BrowseDirection, Displays, Effect, LinkStatus, Screen, Till};
+use crate::core::{CUSTOMER_LINES, MERCHANT_LINES};
 use crate::journal::{Direction, Journal, JournalError};
 
 /// The card reader as the runtime needs it: write the card that is on the reader, or format
@@ -22,7 +30,23 @@ use crate::journal::{Direction, Journal, JournalError};
 pub trait CardWriter {
     fn write_card(&mut self, write: &CardWrite) -> CardWriteOutcome;
     fn issue_card(&mut self) -> IssueOutcome;
+    /// A failure of the writer's own storage during the last write or issue, handed out once.
+    /// Only the simulator has one (its cards live in a file in the data directory): a card it
+    /// could not keep is reported as a failed write, and this says why.
+    fn take_storage_error(&mut self) -> Option<std::io::Error> {
+        None
+    }
 }
+
+/// How often a till stopped by a full data directory checks for space again (on a key or tick,
+/// monotonic milliseconds).
+pub const STORAGE_RETRY_MS: u64 = 5_000;
+/// The room a full data directory must have again before the till restarts: this many bytes are
+/// written to [`STORAGE_PROBE_FILE`] (synced, then removed). A sale grows the journal by about
+/// 1.3 KB, sled extends its log in larger steps and the simulator's cards file is about 20 KB.
+pub const STORAGE_PROBE_BYTES: usize = 256 * 1024;
+/// The probe file's name in the data directory.
+pub const STORAGE_PROBE_FILE: &str = ".storage-probe";
 
 /// An instant as the runtime needs it: wall time for the core and the journal, a monotonic
 /// count for key-combo timing (which must not jump with the wall clock).
@@ -100,6 +124,24 @@ pub enum RuntimeError {
     Journal(#[from] JournalError),
     #[error(transparent)]
     Config(#[from] crate::core::config::ConfigError),
+    /// The simulator's cards file failed for another reason than a full disk.
+    #[error("the card store failed: {0}")]
+    CardStore(std::io::Error),
+    /// The data directory had filled up ([`TillRuntime::storage_full`]) and has room again:
+    /// the till restarts to resume selling from what its journal made durable.
+    #[error(
+        "存储空间已恢复 / storage has room again after: {0}; restart the till to resume selling"
+    )]
+    SpaceBack(String),
+}
+
+/// Selling stopped because the data directory is full.
+#[derive(Debug, Clone)]
+struct StorageFull {
+    /// The failure, with the OS error (shown in the log, and in [`RuntimeError::SpaceBack`]).
+    error: String,
+    /// When to check for space again (monotonic ms).
+    next_check_ms: u64,
 }
 
 /// The till with its keymap and journal, driven by inputs.
@@ -115,6 +157,10 @@ pub struct TillRuntime {
     /// The committed sales among the unsent records, kept incrementally: the sum covers the
     /// records after the first seq up to and including the second.
     unsent_sales: Option<(Option<Seq>, Option<Seq>, Fen)>,
+    /// The data directory (the journal's), checked for space while [`TillRuntime::storage_full`].
+    dir: PathBuf,
+    /// Set when a durable write found the data directory full: nothing is sold any more.
+    storage_full: Option<StorageFull>,
 }
 
 impl TillRuntime {
@@ -141,6 +187,8 @@ impl TillRuntime {
             link: None,
             oldest_unsent: None,
             unsent_sales: None,
+            dir: journal_dir.to_path_buf(),
+            storage_full: None,
         })
     }
 
@@ -196,9 +244,15 @@ impl TillRuntime {
         reader: &mut dyn CardWriter,
     ) -> Result<Vec<Output>, RuntimeError> {
         let mut outputs = Vec::new();
+        if self.storage_full.is_some() {
+            return self.handle_while_full(input, now, outputs);
+        }
         match input {
             Input::Key(key) => {
                 for command in self.keys.press(key, now.mono_ms) {
+                    if self.storage_full.is_some() {
+                        break;
+                    }
                     self.till.handle_command(command, now.wall);
                     self.run_effects(now, reader, &mut outputs)?;
                 }
@@ -216,10 +270,15 @@ impl TillRuntime {
             Input::Code(code) => self.till.handle_code(&code, now.wall),
             Input::Tick => {
                 for command in self.keys.tick(now.mono_ms) {
+                    if self.storage_full.is_some() {
+                        break;
+                    }
                     self.till.handle_command(command, now.wall);
                     self.run_effects(now, reader, &mut outputs)?;
                 }
-                self.till.handle_tick(now.wall);
+                if self.storage_full.is_none() {
+                    self.till.handle_tick(now.wall);
+                }
             }
             Input::Link(peer) => self.link = Some(peer),
             Input::Downlink(downlink) => {
@@ -233,11 +292,18 @@ impl TillRuntime {
                         .map(|_| u64::try_from(server.0).unwrap_or(0)),
                 };
                 self.run_effects(now, reader, &mut outputs)?;
+                // Applied means durable: a record the full disk refused is not applied.
+                let result = match &self.storage_full {
+                    Some(full) => Err(format!("storage full: {}", full.error)),
+                    None => result,
+                };
                 outputs.push(Output::Downlink(DownlinkAnswer { kind, result }));
             }
         }
         self.run_effects(now, reader, &mut outputs)?;
-        self.refresh_link_status(now);
+        if self.storage_full.is_none() {
+            self.refresh_link_status(now);
+        }
         // Drawn only now, after every effect (and so every journal append) has run.
         self.refresh(&mut outputs);
         Ok(outputs)
@@ -245,7 +311,92 @@ impl TillRuntime {
 
     /// The displays as they are now (e.g. for the first frame).
     pub fn displays(&self) -> Displays {
-        self.till.displays()
+        match &self.storage_full {
+            Some(_) => storage_full_displays(self.till.config().lang),
+            None => self.till.displays(),
+        }
+    }
+
+    /// Why selling stopped on a full data directory (the error with the OS's words), if it did.
+    pub fn storage_full(&self) -> Option<&str> {
+        self.storage_full.as_ref().map(|full| full.error.as_str())
+    }
+
+    /// An input while the data directory is full: nothing reaches the core (no sale, no card
+    /// write, no record); the link's state is kept, a downlink is refused (the daemon resends
+    /// it later), and a due check for space ends the run with [`RuntimeError::SpaceBack`].
+    fn handle_while_full(
+        &mut self,
+        input: Input,
+        now: Now,
+        mut outputs: Vec<Output>,
+    ) -> Result<Vec<Output>, RuntimeError> {
+        let Some(full) = self.storage_full.clone() else {
+            return Ok(outputs);
+        };
+        match input {
+            Input::Link(peer) => self.link = Some(peer),
+            Input::Downlink(downlink) => outputs.push(Output::Downlink(DownlinkAnswer {
+                kind: downlink.kind(),
+                result: Err(format!("storage full: {}", full.error)),
+            })),
+            Input::Key(_) | Input::Card(_) | Input::Code(_) | Input::Tick => {
+                if now.mono_ms >= full.next_check_ms {
+                    match probe_space(&self.dir) {
+                        Ok(()) => {
+                            tracing::warn!(dir = %self.dir.display(), "storage has room again");
+                            return Err(RuntimeError::SpaceBack(full.error));
+                        }
+                        Err(e) => {
+                            tracing::debug!(dir = %self.dir.display(), error = %e, "still no room");
+                            if let Some(full) = &mut self.storage_full {
+                                full.next_check_ms = now.mono_ms.saturating_add(STORAGE_RETRY_MS);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.refresh(&mut outputs);
+        Ok(outputs)
+    }
+
+    /// A durable write failed: a full data directory stops selling (kept running, see
+    /// [`TillRuntime::storage_full`]); anything else is fatal.
+    fn durable_write_failed(&mut self, error: JournalError, now: Now) -> Result<(), RuntimeError> {
+        if !error.is_storage_full() {
+            return Err(error.into());
+        }
+        self.stop_for_full_storage(error.to_string(), now);
+        Ok(())
+    }
+
+    fn stop_for_full_storage(&mut self, error: String, now: Now) {
+        tracing::error!(
+            dir = %self.dir.display(),
+            "ALARM storage full: {error}; selling stopped until space is freed (nothing after \
+             the last durable record was written)"
+        );
+        self.storage_full = Some(StorageFull {
+            error,
+            next_check_ms: now.mono_ms.saturating_add(STORAGE_RETRY_MS),
+        });
+    }
+
+    /// After a card write or issue: the writer's own storage may have failed (simulator only).
+    fn check_card_store(
+        &mut self,
+        reader: &mut dyn CardWriter,
+        now: Now,
+    ) -> Result<(), RuntimeError> {
+        match reader.take_storage_error() {
+            None => Ok(()),
+            Some(e) if crate::journal::is_storage_full(&e) => {
+                self.stop_for_full_storage(format!("the card store: {e}"), now);
+                Ok(())
+            }
+            Some(e) => Err(RuntimeError::CardStore(e)),
+        }
     }
 
     /// The committed sales in the records after `after` up to and including `through`.
@@ -339,7 +490,7 @@ impl TillRuntime {
     }
 
     fn refresh(&mut self, outputs: &mut Vec<Output>) {
-        let displays = self.till.displays();
+        let displays = self.displays();
         if self.shown.as_ref() != Some(&displays) {
             self.shown = Some(displays.clone());
             outputs.push(Output::Displays(displays));
@@ -352,10 +503,17 @@ impl TillRuntime {
         reader: &mut dyn CardWriter,
         outputs: &mut Vec<Output>,
     ) -> Result<(), RuntimeError> {
-        while let Some(effect) = self.till.poll_effect() {
+        // Once storage is full nothing more runs: the effects left (a card write after its intent
+        // above all) stay queued and die with the process.
+        while self.storage_full.is_none() {
+            let Some(effect) = self.till.poll_effect() else {
+                break;
+            };
             match effect {
                 Effect::Journal { record, snapshot } => {
-                    self.journal.append(&record, &snapshot)?;
+                    if let Err(e) = self.journal.append(&record, &snapshot) {
+                        return self.durable_write_failed(e, now);
+                    }
                     outputs.push(Output::Journaled(record));
                 }
                 Effect::WriteCard(write) => {
@@ -363,6 +521,7 @@ impl TillRuntime {
                     self.refresh(outputs);
                     let outcome = reader.write_card(&write);
                     self.till.handle_card_written(outcome, now.wall);
+                    self.check_card_store(reader, now)?;
                 }
                 Effect::FindSale { from, direction } => {
                     let direction = match direction {
@@ -378,12 +537,17 @@ impl TillRuntime {
                     self.refresh(outputs);
                     let outcome = reader.issue_card();
                     self.till.handle_card_issued(outcome, now.wall);
+                    self.check_card_store(reader, now)?;
                 }
                 Effect::RememberCard { uid, counter } => {
-                    self.journal.remember_card_counter(&uid, counter)?;
+                    if let Err(e) = self.journal.remember_card_counter(&uid, counter) {
+                        return self.durable_write_failed(e, now);
+                    }
                 }
                 Effect::CardSpent { uid, day, amount } => {
-                    self.journal.add_card_spent(&uid, day, amount)?;
+                    if let Err(e) = self.journal.add_card_spent(&uid, day, amount) {
+                        return self.durable_write_failed(e, now);
+                    }
                 }
                 Effect::Beep(beep) => outputs.push(Output::Beep(beep)),
                 Effect::ReplaceBlacklist {
@@ -391,12 +555,42 @@ impl TillRuntime {
                     snapshot,
                     list,
                 } => {
-                    self.journal
-                        .append_replacing_blacklist(&record, &snapshot, list)?;
+                    if let Err(e) = self
+                        .journal
+                        .append_replacing_blacklist(&record, &snapshot, list)
+                    {
+                        return self.durable_write_failed(e, now);
+                    }
                     outputs.push(Output::Journaled(record));
                 }
             }
         }
         Ok(())
     }
+}
+
+/// What both displays show while the data directory is full.
+fn storage_full_displays(lang: crate::core::config::Lang) -> Displays {
+    let screen = |lines: Vec<String>, len: usize| {
+        let mut lines = lines;
+        lines.resize(len, String::new());
+        Screen { lines }
+    };
+    Displays {
+        merchant: screen(text::storage_full(lang), MERCHANT_LINES),
+        customer: screen(text::storage_full_customer(lang), CUSTOMER_LINES),
+    }
+}
+
+/// Whether `dir` has [`STORAGE_PROBE_BYTES`] of room again: written, synced, removed.
+fn probe_space(dir: &Path) -> std::io::Result<()> {
+    let path = dir.join(STORAGE_PROBE_FILE);
+    let written = std::fs::File::create(&path).and_then(|mut file| {
+        file.write_all(&vec![0; STORAGE_PROBE_BYTES])?;
+        file.sync_all()
+    });
+    // Removed whatever happened: a half-written probe must not keep the space it took.
+    let removed = std::fs::remove_file(&path);
+    written?;
+    removed
 }

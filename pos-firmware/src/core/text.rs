@@ -56,3 +56,21 @@ pub fn reader_fault_customer(lang: Lang) -> Vec<String> {
         tr(lang, "暂不能刷卡", "Cards cannot pay now"),
     ]
 }
+
+/// The merchant's lines while the data directory is full: selling stopped, the operator must
+/// free space (the till restarts from its journal once there is space again).
+pub fn storage_full(lang: Lang) -> Vec<String> {
+    vec![
+        tr(lang, "存储已满", "Storage full"),
+        tr(lang, "暂停收款", "Selling stopped"),
+        tr(lang, "请清理存储空间", "Free up storage"),
+    ]
+}
+
+/// The payer's lines while the data directory is full.
+pub fn storage_full_customer(lang: Lang) -> Vec<String> {
+    vec![
+        tr(lang, "暂停收款", "Till paused"),
+        tr(lang, "请稍候", "Please wait"),
+    ]
+}

@@ -236,6 +236,8 @@ pub struct SimCards {
     pause: Option<PausePoint>,
     /// `snapshot_card` copies, by card index and label.
     snapshots: BTreeMap<(usize, String), EmulatedCard>,
+    /// Why the cards file could not keep the last write (handed to the runtime once).
+    storage_error: Option<std::io::Error>,
 }
 
 impl fmt::Debug for SimCards {
@@ -517,6 +519,7 @@ impl SimCards {
             reader_broken: false,
             pause: None,
             snapshots: BTreeMap::new(),
+            storage_error: None,
         })
     }
 
@@ -644,6 +647,15 @@ impl SimCards {
         Ok(())
     }
 
+    /// `error` with the cards file's path in its message (same kind, for the runtime to classify).
+    fn io_error_with_path(&self, error: std::io::Error) -> std::io::Error {
+        let path = self
+            .path
+            .as_ref()
+            .map_or_else(|| "(in memory)".into(), |p| p.display().to_string());
+        std::io::Error::new(error.kind(), format!("{path}: {error}"))
+    }
+
     fn io_error(&self, error: std::io::Error) -> SimCardsError {
         SimCardsError::Io {
             path: self
@@ -707,9 +719,10 @@ impl SimCards {
         if !self.sync_from_reader() {
             return true;
         }
-        let Err(_) = self.save() else {
+        let Err(error) = self.save() else {
             return true;
         };
+        self.storage_error = Some(self.io_error_with_path(error));
         if let (Some(index), Some(before)) = (self.on_reader, before) {
             self.stored[index].card = before;
             self.views[index] = view(&self.stored[index]);
@@ -727,9 +740,15 @@ impl SimCards {
         // Write-then-rename so a crash leaves the old or the new file, never half of one: the
         // simulated cards must keep their money across a kill just like real ones.
         let tmp = path.with_extension("toml.tmp");
-        let mut out = File::create(&tmp)?;
-        out.write_all(text.as_bytes())?;
-        out.sync_all()?;
+        let written = File::create(&tmp).and_then(|mut out| {
+            out.write_all(text.as_bytes())?;
+            out.sync_all()
+        });
+        if let Err(error) = written {
+            // A half-written copy on a full disk would keep the space it took.
+            let _ = fs::remove_file(&tmp);
+            return Err(error);
+        }
         fs::rename(&tmp, path)?;
         if let Some(dir) = path.parent() {
             File::open(dir)?.sync_all()?;
@@ -778,6 +797,10 @@ impl CardWriter for SimCards {
             return IssueOutcome::Interrupted { uid };
         }
         outcome
+    }
+
+    fn take_storage_error(&mut self) -> Option<std::io::Error> {
+        self.storage_error.take()
     }
 }
 
@@ -924,6 +947,15 @@ fn parse_cards(text: &str) -> Result<Vec<StoredCard>, String> {
         };
         format!("{}{hint}", e.to_string().trim_end())
     })?;
+    // An empty file (or one of comments only) is refused like a cut-short one rather than taken
+    // as "no cards": the cards' money lives in this file, and the factory cards would undo it.
+    if file.card.is_empty() {
+        return Err(
+            "holds no cards (empty or cut short?): restore it from a copy, or delete it \
+                    to get the factory cards back (their balances start afresh)"
+                .to_string(),
+        );
+    }
     if file.card.len() > MAX_SIM_CARDS {
         return Err(format!(
             "{} cards: at most {MAX_SIM_CARDS}",

@@ -37,8 +37,8 @@ pub const MAX_SALES_PER_LINE: u32 = 100_000;
 #[derive(Debug)]
 pub enum ScriptEvent {
     Line(String),
-    /// The script ended (or could not be read further: the message says why).
-    End(Option<String>),
+    /// The script ended, or could not be read further at the line given (the message says why).
+    End(Option<(usize, String)>),
     Link(LinkEvent),
 }
 
@@ -47,6 +47,10 @@ pub enum ScriptEvent {
 pub enum ScriptError {
     #[error("line {line}: {message}")]
     Parse { line: usize, message: String },
+    /// The script itself could not be read at `line` (not UTF-8 text, a read error): bad input,
+    /// not a failure of the till or of its output.
+    #[error("line {line}: cannot read the script: {message}")]
+    Input { line: usize, message: String },
     #[error("line {line}: expected {what} to contain \"{expected}\", but it shows:\n{actual}")]
     Expectation {
         line: usize,
@@ -136,8 +140,11 @@ impl<W: Write> ScriptRunner<W> {
     /// are handled between lines only; use [`ScriptRunner::run_live`] to handle them while
     /// waiting for a line.
     pub fn run_lines(&mut self, reader: impl BufRead) -> Result<(), ScriptError> {
-        for line in reader.lines() {
-            let line = line?;
+        for (index, line) in reader.lines().enumerate() {
+            let line = line.map_err(|e| ScriptError::Input {
+                line: index + 1,
+                message: read_error_text(&e),
+            })?;
             self.drain_link_events()?;
             self.run_line(&line)?;
             self.out.flush()?;
@@ -155,7 +162,7 @@ impl<W: Write> ScriptRunner<W> {
         std::thread::Builder::new()
             .name("script-lines".into())
             .spawn(move || {
-                for line in reader.lines() {
+                for (index, line) in reader.lines().enumerate() {
                     match line {
                         Ok(line) => {
                             if lines.send(ScriptEvent::Line(line)).is_err() {
@@ -163,7 +170,8 @@ impl<W: Write> ScriptRunner<W> {
                             }
                         }
                         Err(e) => {
-                            let _ = lines.send(ScriptEvent::End(Some(e.to_string())));
+                            let failed = (index + 1, read_error_text(&e));
+                            let _ = lines.send(ScriptEvent::End(Some(failed)));
                             return;
                         }
                     }
@@ -185,8 +193,8 @@ impl<W: Write> ScriptRunner<W> {
                     self.out.flush()?;
                 }
                 ScriptEvent::End(None) => return Ok(()),
-                ScriptEvent::End(Some(error)) => {
-                    return Err(ScriptError::Output(std::io::Error::other(error)))
+                ScriptEvent::End(Some((line, message))) => {
+                    return Err(ScriptError::Input { line, message })
                 }
                 ScriptEvent::Link(event) => {
                     self.on_link_event(event)?;
@@ -703,6 +711,16 @@ fn card_and_label(rest: &str) -> (&str, &str) {
     let mut words = rest.split_whitespace();
     let name = words.next().unwrap_or("");
     (name, words.next().unwrap_or(DEFAULT_COPY_LABEL))
+}
+
+/// What went wrong reading a script line, in words (a non-UTF-8 line says so).
+fn read_error_text(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::InvalidData => {
+            "not UTF-8 text (a script is UTF-8; convert it, e.g. with iconv)".to_string()
+        }
+        _ => error.to_string(),
+    }
 }
 
 /// A screen as one line: its lines joined by " | ", trailing blank lines dropped.

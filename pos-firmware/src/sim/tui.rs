@@ -541,6 +541,7 @@ fn open_error(data_dir: &Path, error: RuntimeError) -> anyhow::Error {
         RuntimeError::Config(config) => anyhow::Error::new(config).context(format!(
             "cannot start the till: check the settings (till.toml) in {dir}"
         )),
+        other => anyhow::Error::new(other).context(format!("cannot start the till in {dir}")),
     }
 }
 
