@@ -6,6 +6,10 @@
 //! settings, simulated cards) in one directory, `pos-data/` unless told otherwise. Both can run
 //! the link server the sync daemon connects to (`--link`, see docs/link.md).
 
+// Without a front end (`--no-default-features` alone) only `reader-check` is left, and the
+// settings and logging helpers the front ends share go unused.
+#![cfg_attr(not(any(feature = "script", feature = "device")), allow(unused))]
+
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 #[cfg(feature = "script")]
