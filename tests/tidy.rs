@@ -1,6 +1,7 @@
 //! Architecture invariants from ARCHITECTURE.md, enforced on the source tree: every file says
 //! why it exists, the till core does no I/O and reads no clock, only `shared` encodes, only the
-//! firmware's journal touches sled, and the README's two commands are the ones CI runs.
+//! firmware's journal touches sled, the till's device build carries none of the test bench, and
+//! the README's two commands are the ones CI runs.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -188,5 +189,108 @@ fn the_readme_opens_with_the_two_commands_ci_runs() {
     assert!(
         ci.contains("cargo test --workspace"),
         ".ci/run runs the README's test command"
+    );
+}
+
+/// The firmware that goes on a till, as `.ci/run` builds it.
+const DEVICE_BUILD: &[&str] = &[
+    "-p",
+    "pos-firmware",
+    "--no-default-features",
+    "--features",
+    "device",
+];
+
+/// Crates of the test bench that must never be in the till's firmware.
+const BENCH_CRATES: &[&str] = &["ratatui", "crossterm"];
+
+#[test]
+fn the_device_firmware_depends_on_no_terminal_ui() {
+    let output = std::process::Command::new(env!("CARGO"))
+        .current_dir(repo_root())
+        .args(["tree", "--locked", "-e", "normal", "--prefix", "none"])
+        .args(DEVICE_BUILD)
+        .output()
+        .expect("cargo can be run");
+    let tree = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let crates: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert!(
+        crates.contains(&"linux-embedded-hal"),
+        "the device tree has the reader's driver:\n{tree}"
+    );
+    let bench: Vec<&&str> = BENCH_CRATES
+        .iter()
+        .filter(|name| crates.contains(*name))
+        .collect();
+    assert!(
+        bench.is_empty(),
+        "the till's firmware ({}) depends on {bench:?}",
+        DEVICE_BUILD.join(" ")
+    );
+}
+
+/// The test bench's modules, each declared behind the feature that carries it.
+const BENCH_MODULES: &[(&str, &str, &str)] = &[
+    ("pos-firmware/src/lib.rs", "pub mod sim;", "script"),
+    ("pos-firmware/src/sim/mod.rs", "pub mod tui;", "sim"),
+    (
+        "pos-firmware/src/reader/mod.rs",
+        "pub mod emulator;",
+        "emulator",
+    ),
+    (
+        "pos-firmware/src/wallet/mod.rs",
+        "pub mod memory;",
+        "emulator",
+    ),
+    ("pos-firmware/src/lib.rs", "pub mod device;", "device"),
+];
+
+#[test]
+fn the_test_bench_is_compiled_only_with_its_feature() {
+    for (file, declaration, feature) in BENCH_MODULES {
+        let text = fs::read_to_string(repo_root().join(file)).expect("the module file exists");
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        let at = lines
+            .iter()
+            .position(|line| line == declaration)
+            .unwrap_or_else(|| panic!("{file} declares `{declaration}`"));
+        let attribute = format!("#[cfg(feature = \"{feature}\")]");
+        assert!(
+            at > 0 && lines[at - 1] == attribute,
+            "{file}: `{declaration}` must sit right under `{attribute}`"
+        );
+    }
+    // Production code names none of the bench: the device build would not compile.
+    const BENCH_PATHS: &[&str] = &["sim::", "reader::emulator", "wallet::memory"];
+    let mut found = Vec::new();
+    for path in workspace_rust_files() {
+        let rel = relative(&path);
+        let bench = rel.starts_with("pos-firmware/src/sim/")
+            || rel.starts_with("pos-firmware/src/reader/emulator/")
+            || rel == "pos-firmware/src/wallet/memory.rs"
+            || rel == "pos-firmware/src/main.rs";
+        if !rel.starts_with("pos-firmware/src/") || bench {
+            continue;
+        }
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        for line in code_lines(&text) {
+            for word in BENCH_PATHS.iter().filter(|word| line.contains(*word)) {
+                found.push(format!("{rel}: {word}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "production code imports the test bench:\n{}",
+        found.join("\n")
     );
 }

@@ -1,24 +1,36 @@
 //! The till's command line: `sim` runs the whole till in a terminal on simulated hardware,
 //! `script` replays a scripted day headless (see docs/script.md), `device` runs it on the
 //! till's own hardware (MFRC522 on spidev, evdev keypad, line scanner; docs/device.md),
-//! `reader-check` checks the real reader. Both keep their data (journal,
+//! `reader-check` checks the real reader. Each of `sim`, `script` and `device` exists only with
+//! the cargo feature of its name (pos-firmware/Cargo.toml). Both keep their data (journal,
 //! settings, simulated cards) in one directory, `pos-data/` unless told otherwise. Both can run
 //! the link server the sync daemon connects to (`--link`, see docs/link.md).
 
+// Without a front end (`--no-default-features` alone) only `reader-check` is left, and the
+// settings and logging helpers the front ends share go unused.
+#![cfg_attr(not(any(feature = "script", feature = "device")), allow(unused))]
+
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
+#[cfg(feature = "script")]
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 
 use pos_firmware::core::config::{Lang, TillConfig};
-use pos_firmware::link::{DEVICE_LINK_SOCKET_PATH, SIM_LINK_SOCKET_NAME};
+#[cfg(feature = "device")]
+use pos_firmware::link::DEVICE_LINK_SOCKET_PATH;
+#[cfg(feature = "sim")]
+use pos_firmware::link::SIM_LINK_SOCKET_NAME;
 use pos_firmware::reader::spidev::{open_reader, ResetLine, DEFAULT_SPIDEV_PATH};
 use pos_firmware::settings::{load_card_settings, load_settings};
+#[cfg(feature = "script")]
 use pos_firmware::sim::cards::PausePoint;
+#[cfg(feature = "script")]
 use pos_firmware::sim::script::{parse_local, ScriptRunner, ScriptSetup, DEFAULT_START};
 use pos_firmware::wallet::WalletReader;
 
 /// The simulator's log file in its data directory (the terminal UI owns standard error's screen).
+#[cfg(feature = "sim")]
 const SIM_LOG_FILE_NAME: &str = "pos-firmware.log";
 
 #[derive(Parser)]
@@ -31,6 +43,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the till in this terminal on simulated hardware (keyboard = keypad, keys tap cards).
+    #[cfg(feature = "sim")]
     Sim {
         #[command(flatten)]
         common: Common,
@@ -42,6 +55,7 @@ enum Cmd {
         no_link: bool,
     },
     /// Replay a script of keys, taps, codes and time steps headless; print every display change.
+    #[cfg(feature = "script")]
     Script {
         /// The script file, or `-` for standard input (lines run as they arrive).
         file: PathBuf,
@@ -61,6 +75,7 @@ enum Cmd {
     /// Run the till on its own hardware: the MFRC522 on spidev, the keypad on evdev, the code
     /// scanner as a line device; displays and beeps as lines on standard output, the log on
     /// standard error. Needs the card master key file named in DATA_DIR/till.toml.
+    #[cfg(feature = "device")]
     Device {
         #[command(flatten)]
         common: Common,
@@ -131,6 +146,7 @@ enum LangArg {
     En,
 }
 
+#[cfg(feature = "script")]
 #[derive(Clone, Copy, ValueEnum)]
 enum PauseArg {
     BeforeCardWrite,
@@ -191,9 +207,11 @@ fn init_logging(file: Option<&std::path::Path>) -> anyhow::Result<()> {
 }
 
 /// The keypad's usual evdev node on the till's board.
+#[cfg(feature = "device")]
 const DEFAULT_KEYPAD_PATH: &str = "/dev/input/event0";
 
 /// What `device` needs besides the data directory.
+#[cfg(feature = "device")]
 struct DeviceArgs {
     spi: PathBuf,
     reset: Option<ResetLine>,
@@ -202,6 +220,7 @@ struct DeviceArgs {
     link: Option<PathBuf>,
 }
 
+#[cfg(feature = "device")]
 fn run_device(common: &Common, args: DeviceArgs) -> anyhow::Result<()> {
     use pos_firmware::clock::RealClock;
     use pos_firmware::device::{inputs, DeviceTill, LineDisplay, ReaderOpener};
@@ -284,6 +303,7 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             wait_secs,
         } => reader_check(reader.spi.clone(), reader.reset(), data_dir, wait_secs),
+        #[cfg(feature = "device")]
         Cmd::Device {
             common,
             reader,
@@ -302,6 +322,7 @@ fn main() -> anyhow::Result<()> {
             };
             run_device(&common, args)
         }
+        #[cfg(feature = "sim")]
         Cmd::Sim {
             common,
             link,
@@ -316,6 +337,7 @@ fn main() -> anyhow::Result<()> {
             };
             pos_firmware::sim::tui::run(&common.data_dir, config, link.as_deref())
         }
+        #[cfg(feature = "script")]
         Cmd::Script {
             file,
             common,

@@ -8,7 +8,7 @@
 use std::io::Write;
 
 use crate::core::{Beep, Displays};
-use crate::sim::script::screen_text;
+use crate::present::screen_text;
 
 /// Where the till shows its screens and sounds its buzzer.
 pub trait DeviceDisplay {

@@ -31,6 +31,7 @@ use crate::core::card::{
 use crate::core::config::TillConfig;
 use crate::core::Displays;
 use crate::link::{LinkEvent, LinkServer};
+use crate::present::describe_record;
 use crate::reader::driver::Mfrc522Reader;
 use crate::reader::spidev::SpidevReader;
 use crate::reader::{CardIoError, MifareReader};
@@ -426,10 +427,7 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
                             }
                         }
                         Output::Journaled(record) => {
-                            tracing::info!(
-                                "journaled {}",
-                                crate::sim::script::describe_record(&record)
-                            );
+                            tracing::info!("journaled {}", describe_record(&record));
                             if let Some(link) = &self.link {
                                 link.journal_grew();
                             }

@@ -88,5 +88,7 @@ pub trait MifareReader {
 pub mod budget;
 pub mod crc;
 pub mod driver;
+/// The test bench's reader chip (feature `emulator`): never on a till.
+#[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod spidev;

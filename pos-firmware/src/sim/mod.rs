@@ -1,6 +1,8 @@
 //! The simulated hardware that lets the whole till run on a PC: simulated cards, the headless
-//! script runner, and the terminal UI.
+//! script runner (feature `script`), and the terminal UI (feature `sim`). None of it is in the
+//! firmware that goes on a till (`--no-default-features --features device`).
 
 pub mod cards;
 pub mod script;
+#[cfg(feature = "sim")]
 pub mod tui;

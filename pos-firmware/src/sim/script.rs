@@ -6,8 +6,8 @@
 
 use chrono::{NaiveDateTime, TimeDelta};
 use keymap::TillKey;
-use shared::record::{JournalRecord, Payer, RecordBody};
-use shared::{Fen, UnixMillis};
+use shared::record::RecordBody;
+use shared::UnixMillis;
 use std::collections::VecDeque;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -17,8 +17,11 @@ use std::time::{Duration, Instant};
 
 use crate::core::calendar::local_time;
 use crate::core::config::TillConfig;
-use crate::core::{Displays, Screen};
+use crate::core::Displays;
 use crate::link::{LinkEvent, LinkServer};
+// The text of screens and records is production code (the device prints it too); re-exported
+// here for the simulator's other front ends.
+pub use crate::present::{describe_record, screen_text};
 use crate::runtime::{DownlinkAnswer, Input, LinkPeer, Now, Output, TillRuntime};
 use crate::sim::cards::{PausePoint, SimCards, SimCardsError, WriteFault};
 
@@ -721,79 +724,6 @@ fn read_error_text(error: &std::io::Error) -> String {
         }
         _ => error.to_string(),
     }
-}
-
-/// A screen as one line: its lines joined by " | ", trailing blank lines dropped.
-pub fn screen_text(screen: &Screen) -> String {
-    let last = screen
-        .lines
-        .iter()
-        .rposition(|l| !l.is_empty())
-        .map_or(0, |i| i + 1);
-    screen.lines[..last].join(" | ")
-}
-
-/// One journal record as a line of text.
-pub fn describe_record(record: &JournalRecord) -> String {
-    let payer = |payer: &Payer| match payer {
-        Payer::CampusCard(uid) => format!("card {uid}"),
-    };
-    let yuan = |fen: Fen| format!("¥{fen}");
-    let body = match &record.body {
-        RecordBody::SaleIntent(s) => format!(
-            "sale-intent {} {} counter {} balance {}{}",
-            yuan(s.amount),
-            payer(&s.payer),
-            s.card.counter_before,
-            yuan(s.card.balance_before),
-            if s.fixed_price { " fixed-price" } else { "" }
-        ),
-        RecordBody::SaleCommitted(s) => format!(
-            "sale-committed {} {} {} balance {}{}",
-            s.intent,
-            yuan(s.amount),
-            payer(&s.payer),
-            yuan(s.balance_after),
-            if s.recovered { " recovered" } else { "" }
-        ),
-        RecordBody::SaleAborted(s) => format!("sale-aborted {} {:?}", s.intent, s.reason),
-        RecordBody::SaleInDoubt(s) => format!("sale-in-doubt {} {:?}", s.intent, s.reason),
-        RecordBody::ModeChanged(m) => format!("mode {m:?}"),
-        RecordBody::MachineNumberChanged { old, new } => format!("machine-number {old} -> {new}"),
-        RecordBody::CardIssued(c) => {
-            format!(
-                "card-issued card {} balance {}",
-                c.uid,
-                yuan(c.opening_balance)
-            )
-        }
-        RecordBody::LoadIntent(l) => format!(
-            "load-intent {} card {} counter {} balance {}",
-            yuan(l.amount),
-            l.uid,
-            l.card.counter_before,
-            yuan(l.card.balance_before)
-        ),
-        RecordBody::LoadCommitted(l) => format!(
-            "load-committed {} {} card {} balance {}{}",
-            l.intent,
-            yuan(l.amount),
-            l.uid,
-            yuan(l.balance_after),
-            if l.recovered { " recovered" } else { "" }
-        ),
-        RecordBody::LoadAborted(l) => format!("load-aborted {} {:?}", l.intent, l.reason),
-        RecordBody::LoadInDoubt(l) => format!("load-in-doubt {} {:?}", l.intent, l.reason),
-        RecordBody::CampusConfigApplied { version } => format!("campus-config v{version}"),
-        RecordBody::BlacklistReplaced(b) => {
-            format!("blacklist v{} {} entries", b.version, b.entries)
-        }
-        RecordBody::ServerTimeSeen { server, offset_ms } => {
-            format!("server-time {} offset {offset_ms}ms", server.0)
-        }
-        RecordBody::CardAnomaly(a) => format!("card-anomaly card {} {:?}", a.uid, a.kind),
-    };
-    format!("{} m{} {body}", record.seq, record.machine)
 }
 
 fn local_to_unix(local: NaiveDateTime, config: &TillConfig) -> UnixMillis {

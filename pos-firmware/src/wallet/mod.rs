@@ -1,8 +1,9 @@
 //! The campus-card wallet on Mifare Classic 1K, written against the [`MifareReader`] trait so
-//! the same code runs on the MFRC522 driver, the chip emulator and the in-memory card
-//! ([`memory`]). It turns a tap into the core's [`CardRead`], carries out the core's
-//! [`CardWrite`] as one tear-safe block write (the commit point) followed by a read-back, and
-//! issues blank cards. The layout and the money rules behind it are in `docs/card-layout.md`.
+//! the same code runs on the MFRC522 driver, the chip emulator and the in-memory card (`memory`,
+//! feature `emulator`: a test bench, never on a till). It turns a tap into the core's
+//! [`CardRead`], carries out the core's [`CardWrite`] as one tear-safe block write (the commit
+//! point) followed by a read-back, and issues blank cards. The layout and the money rules behind
+//! it are in `docs/card-layout.md`.
 //!
 //! Never writes twice: after an interrupted write it only reads, and answers `Unknown` when the
 //! read cannot show the new state; the core settles that sale at the card's next tap.
@@ -14,6 +15,7 @@
 
 pub mod keys;
 pub mod layout;
+#[cfg(feature = "emulator")]
 pub mod memory;
 
 use shared::{CardUid, Fen};
