@@ -134,17 +134,23 @@ impl Till {
         let mut snapshot = self.snapshot.clone();
         snapshot.next_seq = seq.next().expect("bench seqs are small");
         let day = LocalDay(20_372);
-        let today = snapshot.today.map_or(SalesTally::default(), |t| t.tally);
-        snapshot.today = Some(DayTally {
+        let today = snapshot
+            .days
+            .first()
+            .map_or(SalesTally::default(), |t| t.tally);
+        snapshot.days = vec![DayTally {
             day,
             tally: today.plus(amount).expect("bench totals are small"),
-        });
-        let meal = snapshot.meal.map_or(SalesTally::default(), |m| m.tally);
-        snapshot.meal = Some(MealTally {
+        }];
+        let meal = snapshot
+            .meals
+            .first()
+            .map_or(SalesTally::default(), |m| m.tally);
+        snapshot.meals = vec![MealTally {
             day,
             meal_start: MinuteOfDay::new(LUNCH_START_MINUTE).expect("valid minute"),
             tally: meal.plus(amount).expect("bench totals are small"),
-        });
+        }];
         snapshot.recent_amounts.push(amount);
         if snapshot.recent_amounts.len() > 3 {
             snapshot.recent_amounts.remove(0);

@@ -78,6 +78,15 @@ pub fn describe_record(record: &JournalRecord) -> String {
             format!("server-time {} offset {offset_ms}ms", server.0)
         }
         RecordBody::CardAnomaly(a) => format!("card-anomaly card {} {:?}", a.uid, a.kind),
+        RecordBody::StaffPinChanged(pin) => match pin.locked_until {
+            _ if pin.failures == 0 => "staff-pin cleared".to_string(),
+            Some(until) => format!("staff-pin wrong {} locked-until {}", pin.failures, until.0),
+            None => format!("staff-pin wrong {}", pin.failures),
+        },
+        RecordBody::LoadResumed { intent, resume } => {
+            format!("load-resumed {intent} resume {resume}")
+        }
+        RecordBody::CardIssueInterrupted { uid } => format!("card-issue-interrupted card {uid}"),
     };
     format!("{} m{} {body}", record.seq, record.machine)
 }

@@ -1789,17 +1789,14 @@ enum IssueEnd {
     IssuedAgain,
     /// Torn trailer: the sector is lost (card-centre recovery), nothing to record.
     Lost,
-    /// After a restart the interrupted issue is forgotten: the landed card only shows
-    /// "此卡已开通" (ARCHITECTURE.md, known limitation).
-    UnrecordedAfterRestart,
 }
 
 /// An interrupted card issue (开卡) whose writes did land is journaled as `CardIssued` at the
 /// card's re-tap in the issue screen — once, never twice: for a fault at every write,
 /// authentication and read of the issue, the reader dying at each, and the card leaving after
 /// every exchange, the card ends as a wallet exactly when one `CardIssued` names it, with a zero
-/// opening balance. After a restart the interrupted issue is not remembered: never recorded
-/// twice, but a landed one is not recorded at all (the documented limitation).
+/// opening balance. After a restart too: the interrupted issue is journaled with its UID
+/// (`CardIssueInterrupted`, snapshot version 3), so a landed one is recorded at its re-tap.
 #[test]
 fn an_interrupted_issue_whose_writes_landed_is_journaled_once_at_the_retap() {
     let mut ends: BTreeMap<IssueEnd, u64> = BTreeMap::new();
@@ -1897,13 +1894,12 @@ fn an_interrupted_issue_whose_writes_landed_is_journaled_once_at_the_retap() {
                         IssueEnd::RecordedAtRetap
                     }
                     (false, Some(_), true) => IssueEnd::IssuedAgain,
-                    (false, None, true) if restart => IssueEnd::UnrecordedAfterRestart,
                     (false, None, false) => IssueEnd::Lost,
                     other => panic!("{name}: the card and the journal disagree: {other:?}"),
                 };
                 assert_eq!(
                     issued.len(),
-                    usize::from(end != IssueEnd::Lost && end != IssueEnd::UnrecordedAfterRestart),
+                    usize::from(end != IssueEnd::Lost),
                     "{name}: {end:?}"
                 );
                 // More taps change nothing: "此卡已开通", no second record.
@@ -1923,7 +1919,6 @@ fn an_interrupted_issue_whose_writes_landed_is_journaled_once_at_the_retap() {
         IssueEnd::RecordedAtRetap,
         IssueEnd::IssuedAgain,
         IssueEnd::Lost,
-        IssueEnd::UnrecordedAfterRestart,
     ] {
         assert!(
             ends.get(&end).copied().unwrap_or(0) > 0,

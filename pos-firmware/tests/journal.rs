@@ -109,11 +109,14 @@ impl TestTill {
                 after.pending.remove(0);
                 let amount = pending.sale.amount;
                 let day = LocalDay(20_372);
-                let tally = after.today.map_or(SalesTally::default(), |t| t.tally);
-                after.today = Some(DayTally {
+                let tally = after
+                    .days
+                    .first()
+                    .map_or(SalesTally::default(), |t| t.tally);
+                after.days = vec![DayTally {
                     day,
                     tally: tally.plus(amount).expect("test totals are small"),
-                });
+                }];
                 after.recent_amounts.push(amount);
                 if after.recent_amounts.len() > RECENT_AMOUNTS_LEN {
                     after.recent_amounts.remove(0);

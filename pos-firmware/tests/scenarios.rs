@@ -17,8 +17,8 @@
 //!   campus, the committed amounts sum to its initial balance (¥0.00 for a card issued by the
 //!   scenario) plus its loads minus its final balance, and its counter moved once per write;
 //!   every other card is never written;
-//! - the snapshot's last three amounts, today's tally and the meal tally equal what the
-//!   journal's commits say.
+//! - the snapshot's last three amounts and every day and meal tally it keeps equal what the
+//!   journal's commits say (a sale counts in the day and meal of its intent).
 //!
 //! Directives: comment lines `# config: key=value ...` before the first command set up the run:
 //! `lang=zh|en`, `start=YYYY-MM-DDTHH:MM[:SS]` (local time; default `DEFAULT_START`) and
@@ -81,6 +81,7 @@ macro_rules! scenarios {
 scenarios!(
     bad_input,
     cardcentre,
+    clock_steps,
     codes,
     combos,
     duplicate,
@@ -341,7 +342,10 @@ fn check_journal(dir: &Path, final_cards: &[SimCard], config: &TillConfig) -> Ve
             | RecordBody::CampusConfigApplied { .. }
             | RecordBody::BlacklistReplaced(_)
             | RecordBody::ServerTimeSeen { .. }
-            | RecordBody::CardAnomaly(_) => {}
+            | RecordBody::CardAnomaly(_)
+            | RecordBody::StaffPinChanged(_)
+            | RecordBody::LoadResumed { .. }
+            | RecordBody::CardIssueInterrupted { .. } => {}
             RecordBody::CardIssued(card) => {
                 issued.insert(card.uid);
             }
@@ -536,20 +540,21 @@ fn check_tallies(
             })
     };
     let offset = config.utc_offset_minutes;
-    match snapshot.today {
-        Some(today) => {
-            let computed = tally_where(&|at| local_time(at, offset).day == today.day);
-            if computed != Some(today.tally) {
-                problems.push(format!(
-                    "today's tally {:?} but the journal says {computed:?}",
-                    today.tally
-                ));
-            }
-        }
-        None if !commits.is_empty() => problems.push("no tally for today after sales".into()),
-        None => {}
+    // Every day and meal the snapshot keeps holds exactly the journal's commits of that day
+    // (meal): the sales whose intent was made in it, whatever the clock did since.
+    if !commits.is_empty() && snapshot.days.is_empty() {
+        problems.push("no day tally after sales".into());
     }
-    if let Some(meal) = snapshot.meal {
+    for day in &snapshot.days {
+        let computed = tally_where(&|at| local_time(at, offset).day == day.day);
+        if computed != Some(day.tally) {
+            problems.push(format!(
+                "day {:?}'s tally {:?} but the journal says {computed:?}",
+                day.day, day.tally
+            ));
+        }
+    }
+    for meal in &snapshot.meals {
         let computed = tally_where(&|at| {
             let local = local_time(at, offset);
             local.day == meal.day

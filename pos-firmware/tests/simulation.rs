@@ -4,7 +4,8 @@
 //! directory) are driven by a tiny seeded PRNG through a few hundred random steps per seed, on a
 //! virtual clock: merchants typing amounts, random keys and combos, card taps (the bus card too),
 //! torn card writes, junk from the scanner, time passing (milliseconds to hours, across midnight,
-//! and backwards: a clock jump), restarts between inputs (sometimes with new settings), and power
+//! and backwards: a clock jump; a wrong clock corrected by whole days, back or forward), Clear+5,
+//! restarts between inputs (sometimes with new settings), and power
 //! cuts in the middle of an input, just before or just after a card write. Some sessions have a
 //! crowd of students whose cards get pulled away, so that more than `MAX_UNRESOLVED_SALES` sales
 //! wait and the oldest goes to the server "in doubt".
@@ -24,9 +25,11 @@
 //!   + unresolved intents that reached the card` (judged from the card's counter and tag, as the
 //!   brief says) `+ sales handed over in doubt that reached it` (known from diffing the cards);
 //! - "success shown => durable": a 交易成功 screen only after its `SaleCommitted` is durable;
-//! - totals: today's count never falls within a day; the day/meal tallies, the last three
-//!   amounts and the last sale are what the journal's commits say (by the till's current rule,
-//!   see [`expected_totals`]).
+//! - totals: Clear+5 equals the sum of today's sales in the journal (committed sales whose
+//!   intent's local day is the clock's day), on the screen when Clear+5 is pressed and in the
+//!   snapshot after every input, and Clear+6 likewise for the clock's meal; today's count never
+//!   falls within a day; the kept day/meal tallies, the last three amounts and the last sale are
+//!   what the journal's commits say (see [`expected_totals`]).
 //!
 //! At the end of each session every card is tapped once more on an idle till: no sale may stay
 //! unresolved and the books must balance exactly (committed == taken, apart from sales the till
@@ -50,14 +53,15 @@ use pos_firmware::core::card::{txn_tag, CardWrite, CardWriteOutcome, IssueOutcom
 use pos_firmware::core::config::{
     Lang, TillConfig, DEFAULT_DUPLICATE_WINDOW_MS, DEFAULT_MAX_SALE, MAX_SALE_CEILING,
 };
+use pos_firmware::core::text::count_and_total;
 use pos_firmware::core::{Displays, CUSTOMER_LINES, MERCHANT_LINES};
 use pos_firmware::runtime::{CardWriter, Input, Now, Output, TillRuntime};
 use pos_firmware::sim::cards::{default_cards, SimCard, SimCardKind, SimCards, WriteFault};
 use shared::record::{
     DayTally, JournalRecord, LastSale, MealTally, Payer, RecordBody, SaleIntent, SalesTally,
-    TillSnapshot, RECENT_AMOUNTS_LEN,
+    TillSnapshot, RECENT_AMOUNTS_LEN, TALLY_DAYS_KEPT, TALLY_MEALS_KEPT,
 };
-use shared::{CardUid, Fen, Seq, TerminalId, UnixMillis};
+use shared::{CardUid, Fen, LocalDay, Seq, TerminalId, UnixMillis};
 
 /// Seeds run by default (`SIM_SEEDS` overrides).
 const DEFAULT_SEEDS: u64 = 64;
@@ -75,6 +79,8 @@ const MINUTE_MS: u64 = 60 * 1000;
 const MAX_TIMER_FIRINGS_PER_WAIT: usize = 64;
 /// How long the final settling waits so that every message and combo window has passed.
 const SETTLE_WAIT_MS: u64 = 10_000;
+/// The most whole days one clock step (`Action::ClockDays`) moves the wall clock.
+const CLOCK_STEP_DAYS_MAX: u64 = 2;
 /// Inputs (in percent) armed with a power cut at their card write, if they write a card.
 const CUT_PERCENT: u64 = 5;
 
@@ -252,8 +258,11 @@ impl Books {
             | RecordBody::CampusConfigApplied { .. }
             | RecordBody::BlacklistReplaced(_)
             | RecordBody::ServerTimeSeen { .. }
-            | RecordBody::CardAnomaly(_) => {}
+            | RecordBody::CardAnomaly(_)
+            | RecordBody::StaffPinChanged(_) => {}
             RecordBody::CardIssued(_)
+            | RecordBody::CardIssueInterrupted { .. }
+            | RecordBody::LoadResumed { .. }
             | RecordBody::LoadIntent(_)
             | RecordBody::LoadCommitted(_)
             | RecordBody::LoadAborted(_)
@@ -327,6 +336,10 @@ struct Stats {
     writes_refused: u64,
     power_cuts: u64,
     clock_jumps: u64,
+    /// Wall-clock steps of whole days, back or forward.
+    clock_day_steps: u64,
+    /// Clear+5 screens checked against the journal.
+    today_totals_checked: u64,
     midnights: u64,
     duplicate_reminders: u64,
     /// Intents above the max_sale configured when they were made (a fixed price from before a
@@ -356,6 +369,8 @@ impl Stats {
         self.writes_refused += o.writes_refused;
         self.power_cuts += o.power_cuts;
         self.clock_jumps += o.clock_jumps;
+        self.clock_day_steps += o.clock_day_steps;
+        self.today_totals_checked += o.today_totals_checked;
         self.midnights += o.midnights;
         self.duplicate_reminders += o.duplicate_reminders;
         self.over_max_sale += o.over_max_sale;
@@ -378,6 +393,8 @@ enum Action {
     Wait,
     Midnight,
     ClockBack,
+    ClockDays,
+    TodayTotal,
     Restart,
     RestartWithSettings,
 }
@@ -395,6 +412,8 @@ const ACTIONS: &[(u64, Action)] = &[
     (14, Action::Wait),
     (1, Action::Midnight),
     (1, Action::ClockBack),
+    (1, Action::ClockDays),
+    (2, Action::TodayTotal),
     (2, Action::Restart),
     (1, Action::RestartWithSettings),
 ];
@@ -482,6 +501,8 @@ struct Session {
     initial: Vec<SimCard>,
     terminal: TerminalId,
     wall: UnixMillis,
+    /// The wall clock the session started at (clock steps of days stay near it).
+    start_wall: UnixMillis,
     mono_ms: u64,
     step: usize,
     log: VecDeque<ActionLog>,
@@ -517,6 +538,7 @@ impl Session {
             initial,
             terminal,
             wall,
+            start_wall: wall,
             mono_ms: 0,
             step: 0,
             log: VecDeque::new(),
@@ -610,6 +632,8 @@ impl Session {
                 let ms = self.rng.between(MINUTE_MS, 45 * MINUTE_MS);
                 self.clock_back(ms)
             }
+            Action::ClockDays => self.clock_days(),
+            Action::TodayTotal => self.today_total(),
             Action::Restart => self.restart(false),
             Action::RestartWithSettings => self.restart(true),
         }
@@ -724,6 +748,66 @@ impl Session {
         self.mono_ms += self.rng.between(1, 100); // the monotonic clock never jumps
         self.note(format!("clock set back {}", duration(ms)));
         self.input(Input::Tick)
+    }
+
+    /// A wrong clock corrected: the wall clock steps a day or two back or forward (the
+    /// monotonic clock does not). Sessions keep within a few days of their start, fewer than
+    /// `TALLY_DAYS_KEPT`, so every day the clock comes back to still has its tally.
+    fn clock_days(&mut self) -> Result<(), String> {
+        self.stats.clock_day_steps += 1;
+        let days = self.rng.between(1, CLOCK_STEP_DAYS_MAX);
+        let minutes = self.rng.between(0, 60);
+        let ms = (days * DAY_MS + minutes * MINUTE_MS) as i64;
+        // Back when ahead of the start, forward when behind it.
+        let step = if self.wall > self.start_wall { -ms } else { ms };
+        self.wall = UnixMillis(self.wall.0 + step);
+        self.mono_ms += self.rng.between(1, 100);
+        self.note(format!(
+            "clock set {} {}",
+            if step < 0 { "back" } else { "forward" },
+            duration(ms.unsigned_abs())
+        ));
+        self.input(Input::Tick)
+    }
+
+    /// Clear+5 (after Clear ends whatever is on the screen): when the till shows today's total,
+    /// it is the sum of the journal's committed sales whose intent was made on the clock's day.
+    fn today_total(&mut self) -> Result<(), String> {
+        self.press(TillKey::Clear)?;
+        self.advance(200)?;
+        self.press(TillKey::Digit(5))?;
+        let lang = self.config.lang;
+        let title = match lang {
+            Lang::Zh => "今日累计",
+            Lang::En => "Today",
+        };
+        let lines = self.runtime()?.displays().merchant.lines;
+        if lines.get(1).map(String::as_str) != Some(title) {
+            return Ok(()); // not idle (a sale under way, a menu): Clear+5 is refused there
+        }
+        let tally = self.journal_tally_of_day(self.clock_day())?;
+        let expected = count_and_total(lang, tally.count, tally.total);
+        ensure!(
+            lines.get(2) == Some(&expected),
+            "Clear+5 shows {lines:?}, the journal's sales of the clock's day say {expected:?}"
+        );
+        self.stats.today_totals_checked += 1;
+        Ok(())
+    }
+
+    /// The clock's local day now.
+    fn clock_day(&self) -> LocalDay {
+        local_time(self.wall, self.config.utc_offset_minutes).day
+    }
+
+    /// The committed sales in the journal whose intent was made on `day`.
+    fn journal_tally_of_day(&self, day: LocalDay) -> Result<SalesTally, String> {
+        self.books
+            .commits
+            .iter()
+            .filter(|c| local_time(c.intent_at, self.config.utc_offset_minutes).day == day)
+            .try_fold(SalesTally::default(), |tally, c| tally.plus(c.amount))
+            .ok_or_else(|| "the day's total overflows".to_string())
     }
 
     /// A power cut after the last durable append: the process (till and reader) is gone; the
@@ -992,7 +1076,8 @@ impl Session {
                 .pick(&[CutPoint::BeforeWrite, CutPoint::AfterWrite])
         });
         let runtime = self.runtime.as_mut().ok_or("the till is not running")?;
-        let today_before = runtime.till().snapshot().today;
+        let clock_day = local_time(self.wall, self.config.utc_offset_minutes).day;
+        let today_before = (clock_day, runtime.till().snapshot().day_tally(clock_day));
         let mut reader = Recorder {
             cards: &mut self.cards,
             writes: Vec::new(),
@@ -1229,7 +1314,7 @@ impl Session {
     }
 
     /// The snapshot: durable == in memory, pending == unresolved, totals == the commits.
-    fn check_snapshot(&mut self, today_before: Option<DayTally>) -> Result<(), String> {
+    fn check_snapshot(&mut self, today_before: (LocalDay, SalesTally)) -> Result<(), String> {
         let runtime = self.runtime.as_ref().ok_or("the till is not running")?;
         let snap = runtime.till().snapshot();
         ensure!(
@@ -1277,25 +1362,57 @@ impl Session {
             expected.last_sale
         );
         ensure!(
-            snap.today == expected.today,
-            "today's tally {:?}, the commits say {:?}",
-            snap.today,
-            expected.today
+            snap.days == expected.days,
+            "day tallies {:?}, the commits say {:?}",
+            snap.days,
+            expected.days
         );
         ensure!(
-            snap.meal == expected.meal,
-            "meal tally {:?}, the commits say {:?}",
-            snap.meal,
-            expected.meal
+            snap.meals == expected.meals,
+            "meal tallies {:?}, the commits say {:?}",
+            snap.meals,
+            expected.meals
         );
-        if let Some(before) = today_before {
-            let after = snap.today.ok_or("today's tally disappeared")?;
+        // What Clear+5 shows (the snapshot's tally of the clock's day) is the sum of the
+        // journal's sales of that day, and what Clear+6 shows that of the clock's meal.
+        let offset = self.config.utc_offset_minutes;
+        let clock = local_time(self.wall, offset);
+        let journal_today = self.journal_tally_of_day(clock.day)?;
+        ensure!(
+            snap.day_tally(clock.day) == journal_today,
+            "Clear+5 would show {:?}, the journal's sales of the clock's day {:?} say {journal_today:?}",
+            snap.day_tally(clock.day),
+            clock.day
+        );
+        if let Some(meal) = self.config.meal_at(clock.minute) {
+            let journal_meal = self
+                .books
+                .commits
+                .iter()
+                .filter(|c| {
+                    let local = local_time(c.intent_at, offset);
+                    local.day == clock.day
+                        && self
+                            .config
+                            .meal_at(local.minute)
+                            .is_some_and(|m| m.start == meal.start)
+                })
+                .try_fold(SalesTally::default(), |tally, c| tally.plus(c.amount))
+                .ok_or("the meal's total overflows")?;
             ensure!(
-                after.day != before.day || after.tally.count >= before.tally.count,
-                "today's count fell from {} to {} within day {:?}",
-                before.tally.count,
-                after.tally.count,
-                after.day
+                snap.meal_tally(clock.day, meal.start) == journal_meal,
+                "Clear+6 would show {:?}, the journal's sales of the clock's meal say {journal_meal:?}",
+                snap.meal_tally(clock.day, meal.start)
+            );
+        }
+        let (day_before, before) = today_before;
+        if day_before == clock.day {
+            let after = snap.day_tally(clock.day);
+            ensure!(
+                after.count >= before.count,
+                "today's count fell from {} to {} within day {day_before:?}",
+                before.count,
+                after.count
             );
         }
         Ok(())
@@ -1608,51 +1725,56 @@ fn write_cards_file(rng: &mut Rng, dir: &Path) -> Result<bool, String> {
 }
 
 /// What the snapshot's totals must be, from the journal's commits alone: a sale counts in the
-/// day and meal of its intent; the tallies follow the latest such day / meal, and the clock's
-/// current one (so sales made after the clock went back across midnight count on that day).
+/// day and meal of its intent; past `TALLY_DAYS_KEPT` days (`TALLY_MEALS_KEPT` meals) the one
+/// furthest in the past is dropped, never the clock's current one at that commit.
 struct ExpectedTotals {
-    today: Option<DayTally>,
-    meal: Option<MealTally>,
+    days: Vec<DayTally>,
+    meals: Vec<MealTally>,
     recent: Vec<Fen>,
     last_sale: Option<LastSale>,
 }
 
+/// Adds `amount` to `period` in `kept`, then drops the earliest periods other than `clock`
+/// while more than `limit` are kept.
+fn keep_tally<K: Ord + Copy>(
+    kept: &mut BTreeMap<K, SalesTally>,
+    period: K,
+    clock: Option<K>,
+    amount: Fen,
+    limit: usize,
+) {
+    let tally = kept.entry(period).or_default();
+    *tally = tally.plus(amount).unwrap_or(*tally);
+    while kept.len() > limit {
+        let Some(oldest) = kept.keys().copied().find(|k| Some(*k) != clock) else {
+            break;
+        };
+        kept.remove(&oldest);
+    }
+}
+
 fn expected_totals(commits: &[Commit], config: &TillConfig) -> ExpectedTotals {
-    let add = |tally: SalesTally, amount: Fen| tally.plus(amount).unwrap_or(tally);
-    let mut today: Option<DayTally> = None;
-    let mut meal: Option<MealTally> = None;
+    let mut days = BTreeMap::new();
+    let mut meals = BTreeMap::new();
     for commit in commits {
         let local = local_time(commit.intent_at, config.utc_offset_minutes);
         let clock = local_time(commit.at, config.utc_offset_minutes);
-        // The tally follows the newest period and the clock's current one; a sale of a period
-        // that is over (settled late) counts in none.
-        let day_in_clock = Some(clock.day) == Some(local.day);
-        today = match today {
-            Some(t) if t.day == local.day => Some(DayTally {
-                day: t.day,
-                tally: add(t.tally, commit.amount),
-            }),
-            Some(t) if t.day > local.day && !day_in_clock => Some(t),
-            _ => Some(DayTally {
-                day: local.day,
-                tally: add(SalesTally::default(), commit.amount),
-            }),
-        };
+        keep_tally(
+            &mut days,
+            local.day,
+            Some(clock.day),
+            commit.amount,
+            TALLY_DAYS_KEPT,
+        );
         if let Some(period) = config.meal_at(local.minute) {
-            let key = (local.day, period.start);
-            let clock_key = config.meal_at(clock.minute).map(|m| (clock.day, m.start));
-            meal = match meal {
-                Some(m) if (m.day, m.meal_start) == key => Some(MealTally {
-                    tally: add(m.tally, commit.amount),
-                    ..m
-                }),
-                Some(m) if (m.day, m.meal_start) > key && clock_key != Some(key) => Some(m),
-                _ => Some(MealTally {
-                    day: local.day,
-                    meal_start: period.start,
-                    tally: add(SalesTally::default(), commit.amount),
-                }),
-            };
+            let clock_meal = config.meal_at(clock.minute).map(|m| (clock.day, m.start));
+            keep_tally(
+                &mut meals,
+                (local.day, period.start),
+                clock_meal,
+                commit.amount,
+                TALLY_MEALS_KEPT,
+            );
         }
     }
     let recent = commits
@@ -1668,8 +1790,18 @@ fn expected_totals(commits: &[Commit], config: &TillConfig) -> ExpectedTotals {
         at: c.at,
     });
     ExpectedTotals {
-        today,
-        meal,
+        days: days
+            .into_iter()
+            .map(|(day, tally)| DayTally { day, tally })
+            .collect(),
+        meals: meals
+            .into_iter()
+            .map(|((day, meal_start), tally)| MealTally {
+                day,
+                meal_start,
+                tally,
+            })
+            .collect(),
         recent,
         last_sale,
     }
@@ -1807,7 +1939,7 @@ fn random_sessions_keep_the_books() {
          (cards left with money in doubt {}, crowd sessions {})\n  \
          card writes {} (unknown outcome {}, refused {}), faults armed {} / fired {}\n  \
          restarts {} (with new settings {}), power cuts at a card write {}, \
-         clock jumps back {}, midnights {}, \
+         clock jumps back {}, clock steps of days {}, Clear+5 checked {}, midnights {}, \
          duplicate reminders {}, most pending at once {}, intents above the configured max_sale {}",
         seeds.len(),
         started.elapsed().as_secs_f64(),
@@ -1829,6 +1961,8 @@ fn random_sessions_keep_the_books() {
         t.settings_changes,
         t.power_cuts,
         t.clock_jumps,
+        t.clock_day_steps,
+        t.today_totals_checked,
         t.midnights,
         t.duplicate_reminders,
         t.max_pending,
@@ -1966,8 +2100,8 @@ fn a_fixed_price_above_a_lowered_max_sale_is_not_charged() {
 }
 
 /// Regression, found by the simulation's clock jumps: after the clock is set back across
-/// midnight, new sales must count on the clock's day (`tally_action` in core/sale.rs follows the
-/// clock's period), so Clear+5 shows them instead of "0 sales".
+/// midnight, new sales must count on the clock's day (`count_in_tallies` in core/sale.rs keeps a
+/// tally per day), so Clear+5 shows them instead of "0 sales".
 #[test]
 fn sales_after_the_clock_goes_back_across_midnight_count_today() {
     // 2026-11-24 00:05 local.
@@ -2004,7 +2138,7 @@ fn sales_after_the_clock_goes_back_across_midnight_count_today() {
     assert_eq!(
         shown[2],
         "1笔 ¥3.00",
-        "today's total on 11-23 after its ¥3 sale; snapshot tally: {:?}",
-        till.runtime().till().snapshot().today
+        "today's total on 11-23 after its ¥3 sale; snapshot tallies: {:?}",
+        till.runtime().till().snapshot().days
     );
 }

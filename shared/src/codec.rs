@@ -9,7 +9,7 @@ use crate::link::{ToDaemon, ToTill};
 use crate::mqtt::{
     ServerTime, SessionAnswered, UploadAck, UploadBatch, UploadSession, MAX_RECORDS_PER_BATCH,
 };
-use crate::record::{JournalRecord, TillSnapshot, TillSnapshotV1};
+use crate::record::{JournalRecord, TillSnapshot, TillSnapshotV1, TillSnapshotV2};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 /// Journal records as stored. Append-only: a new format is a new variant; old ones stay readable.
@@ -27,7 +27,10 @@ pub enum RecordEnvelope {
 pub enum SnapshotEnvelope {
     V1(TillSnapshotV1),
     /// Adds pending top-ups, the campus configuration, the blacklist info and server time.
-    V2(TillSnapshot),
+    V2(TillSnapshotV2),
+    /// Tallies for several days and meals (not one), a resume count per pending top-up, the
+    /// staff-PIN lockout and the interrupted card issue.
+    V3(TillSnapshot),
 }
 
 /// Link messages from the daemon to the firmware. Append-only.
@@ -150,14 +153,15 @@ pub fn decode_record(bytes: &[u8]) -> Result<JournalRecord, DecodeError> {
 }
 
 pub fn encode_snapshot(snapshot: &TillSnapshot) -> Vec<u8> {
-    encode(&SnapshotEnvelope::V2(snapshot.clone()))
+    encode(&SnapshotEnvelope::V3(snapshot.clone()))
 }
 
 /// Decodes a snapshot from any known version, migrating old ones.
 pub fn decode_snapshot(bytes: &[u8]) -> Result<TillSnapshot, DecodeError> {
     match decode::<SnapshotEnvelope>(bytes, "till snapshot")? {
         SnapshotEnvelope::V1(snapshot) => Ok(snapshot.into()),
-        SnapshotEnvelope::V2(snapshot) => Ok(snapshot),
+        SnapshotEnvelope::V2(snapshot) => Ok(snapshot.into()),
+        SnapshotEnvelope::V3(snapshot) => Ok(snapshot),
     }
 }
 
@@ -434,6 +438,24 @@ mod tests {
                 },
                 &[0x0D, 0x00, 0x05],
             ),
+            (
+                RecordBody::StaffPinChanged(StaffPinState {
+                    failures: 3,
+                    locked_until: Some(UnixMillis(1_700_000_000_000)),
+                }),
+                &[0x0F, 0x03, 0x01, 0x80, 0xA0, 0xAB, 0xFE, 0xF9, 0x62],
+            ),
+            (
+                RecordBody::LoadResumed {
+                    intent: Seq(7),
+                    resume: 2,
+                },
+                &[0x10, 0x07, 0x02],
+            ),
+            (
+                RecordBody::CardIssueInterrupted { uid: uid() },
+                &[0x11, 0x04, 0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 0, 0, 0],
+            ),
         ];
         for (body, golden_body) in cases {
             let record = JournalRecord {
@@ -450,21 +472,35 @@ mod tests {
         }
     }
 
-    #[test]
-    fn snapshot_golden_bytes() {
-        let snapshot = TillSnapshot {
+    /// The fields versions 1 and 2 share, as both store them.
+    #[rustfmt::skip]
+    const V1_FIELDS: &[u8] = &[
+        0x09,             // next_seq
+        0x3A,             // machine
+        0x01,             // offline
+        0x01, 0xA0, 0x06, // fixed_price Some(800)
+        0x01, 0xC0, 0xB8, 0x02, 0x02, 0xDC, 0x0B, // today: day 20000 (zigzag), 2 sales, 1500
+        0x00,             // meal None
+        0x02, 0xBC, 0x05, 0xA0, 0x06, // recent amounts [700, 800]
+        0x00,             // last_sale None
+        0x00,             // pending []
+    ];
+
+    /// What [`V1_FIELDS`] hold, migrated to the current snapshot.
+    fn migrated_snapshot() -> TillSnapshot {
+        TillSnapshot {
             next_seq: Seq(9),
             machine: machine(),
             offline: true,
             fixed_price: Some(Fen::new(800)),
-            today: Some(DayTally {
+            days: vec![DayTally {
                 day: LocalDay(20_000),
                 tally: SalesTally {
                     count: 2,
                     total: Fen::new(1500),
                 },
-            }),
-            meal: None,
+            }],
+            meals: vec![],
             recent_amounts: vec![Fen::new(700), Fen::new(800)],
             last_sale: None,
             pending: vec![],
@@ -472,30 +508,118 @@ mod tests {
             campus: None,
             blacklist: None,
             server_time: None,
+            staff_pin: StaffPinState::default(),
+            interrupted_issue: None,
+        }
+    }
+
+    #[test]
+    fn snapshot_version_1_golden_bytes_still_decode_and_migrate() {
+        let mut bytes = vec![0x00]; // SnapshotEnvelope::V1
+        bytes.extend_from_slice(V1_FIELDS);
+        assert_eq!(decode_snapshot(&bytes), Ok(migrated_snapshot()));
+    }
+
+    #[test]
+    fn snapshot_version_2_golden_bytes_still_decode_and_migrate() {
+        let mut bytes = vec![0x01]; // SnapshotEnvelope::V2
+        bytes.extend_from_slice(V1_FIELDS);
+        #[rustfmt::skip]
+        bytes.extend_from_slice(&[
+            0x01,             // pending_loads: one
+            0x07, 0x00,       // intent 7, at 0
+            0xE8, 0x07,       // amount 1000
+            0x04, 0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 0, 0, 0, // uid
+            0x03, 0x90, 0x4E, 0x84, 0x86, 0x88, 0x08, // counter 3, balance 10000, tag
+            0x00,             // campus None
+            0x00,             // blacklist None
+            0x00,             // server_time None
+        ]);
+        let mut expected = migrated_snapshot();
+        expected.pending_loads = vec![pending_load(0)];
+        assert_eq!(decode_snapshot(&bytes), Ok(expected));
+    }
+
+    fn pending_load(resumes: u8) -> PendingLoad {
+        PendingLoad {
+            intent: Seq(7),
+            at: UnixMillis(0),
+            load: LoadIntent {
+                amount: Fen::new(1000),
+                uid: uid(),
+                card: CardDebitPlan {
+                    counter_before: 3,
+                    balance_before: Fen::new(10_000),
+                    tag: TxnTag(0x0102_0304),
+                },
+            },
+            resumes,
+        }
+    }
+
+    #[test]
+    fn snapshot_version_3_golden_bytes() {
+        let snapshot = TillSnapshot {
+            days: vec![
+                DayTally {
+                    day: LocalDay(19_999),
+                    tally: SalesTally {
+                        count: 1,
+                        total: Fen::new(100),
+                    },
+                },
+                DayTally {
+                    day: LocalDay(20_000),
+                    tally: SalesTally {
+                        count: 2,
+                        total: Fen::new(1500),
+                    },
+                },
+            ],
+            meals: vec![MealTally {
+                day: LocalDay(20_000),
+                meal_start: MinuteOfDay::new(690).unwrap(),
+                tally: SalesTally {
+                    count: 2,
+                    total: Fen::new(1500),
+                },
+            }],
+            pending_loads: vec![pending_load(2)],
+            staff_pin: StaffPinState {
+                failures: 3,
+                locked_until: Some(UnixMillis(1_700_000_000_000)),
+            },
+            interrupted_issue: Some(uid()),
+            ..migrated_snapshot()
         };
-        let mut bytes = encode_snapshot(&snapshot);
-        assert_eq!(bytes[0], 0x01, "written as SnapshotEnvelope::V2");
-        assert_eq!(
-            &bytes[bytes.len() - 4..],
-            &[0x00, 0x00, 0x00, 0x00],
-            "no pending loads, campus config, blacklist or server time"
-        );
-        // The version-2 bytes are the version-1 fields followed by the new ones: the golden
-        // bytes below pin both the stored V1 layout (still decoded) and the common prefix.
-        bytes.truncate(bytes.len() - 4);
-        bytes[0] = 0x00;
+        let bytes = encode_snapshot(&snapshot);
         #[rustfmt::skip]
         let golden: &[u8] = &[
-            0x00,             // SnapshotEnvelope::V1
+            0x02,             // SnapshotEnvelope::V3
             0x09,             // next_seq
             0x3A,             // machine
             0x01,             // offline
             0x01, 0xA0, 0x06, // fixed_price Some(800)
-            0x01, 0xC0, 0xB8, 0x02, 0x02, 0xDC, 0x0B, // today: day 20000 (zigzag), 2 sales, 1500
-            0x00,             // meal None
+            0x02,             // days: two
+            0xBE, 0xB8, 0x02, 0x01, 0x64, // day 19999, 1 sale, 100
+            0xC0, 0xB8, 0x02, 0x02, 0xDC, 0x0B, // day 20000, 2 sales, 1500
+            0x01,             // meals: one
+            0xC0, 0xB8, 0x02, 0xB2, 0x05, 0x02, 0xDC, 0x0B, // day 20000, 11:30, 2 sales, 1500
             0x02, 0xBC, 0x05, 0xA0, 0x06, // recent amounts [700, 800]
             0x00,             // last_sale None
             0x00,             // pending []
+            0x01,             // pending_loads: one
+            0x07, 0x00,       // intent 7, at 0
+            0xE8, 0x07,       // amount 1000
+            0x04, 0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 0, 0, 0, // uid
+            0x03, 0x90, 0x4E, 0x84, 0x86, 0x88, 0x08, // counter 3, balance 10000, tag
+            0x02,             // resumes 2
+            0x00,             // campus None
+            0x00,             // blacklist None
+            0x00,             // server_time None
+            0x03,             // staff PIN: 3 failures
+            0x01, 0x80, 0xA0, 0xAB, 0xFE, 0xF9, 0x62, // locked until 1.7e12 ms
+            0x01, 0x04, 0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 0, 0, 0, // interrupted issue
         ];
         assert_eq!(bytes, golden);
         assert_eq!(decode_snapshot(&bytes), Ok(snapshot));
@@ -503,6 +627,40 @@ mod tests {
             decode_snapshot(&encode_snapshot(&TillSnapshot::factory_new())),
             Ok(TillSnapshot::factory_new())
         );
+    }
+
+    /// The snapshot is rewritten with every record: with every tally list full (the largest
+    /// days and totals the types allow), a PIN lockout and an interrupted issue, and nothing
+    /// unresolved, it stays under 768 bytes (a real day's figures take about half that).
+    #[test]
+    fn a_snapshot_with_full_tallies_stays_small() {
+        let big = SalesTally {
+            count: u32::MAX,
+            total: Fen::new(u64::MAX),
+        };
+        let snapshot = TillSnapshot {
+            days: (0..TALLY_DAYS_KEPT)
+                .map(|i| DayTally {
+                    day: LocalDay(i32::MAX - i as i32),
+                    tally: big,
+                })
+                .collect(),
+            meals: (0..TALLY_MEALS_KEPT)
+                .map(|i| MealTally {
+                    day: LocalDay(i32::MAX - i as i32),
+                    meal_start: MinuteOfDay::new(1439).unwrap(),
+                    tally: big,
+                })
+                .collect(),
+            staff_pin: StaffPinState {
+                failures: u8::MAX,
+                locked_until: Some(UnixMillis(i64::MAX)),
+            },
+            interrupted_issue: Some(CardUid::new(&[0xFF; 10]).unwrap()),
+            ..migrated_snapshot()
+        };
+        let size = encode_snapshot(&snapshot).len();
+        assert!(size < 768, "snapshot of {size} bytes");
     }
 
     #[test]

@@ -60,6 +60,18 @@ pub enum RecordBody {
     /// A card was refused because its data contradicts what this till knows (an alarm for the
     /// server: a replayed or cloned card).
     CardAnomaly(CardAnomaly),
+    /// The staff PIN's wrong-attempt count or lockout changed: a wrong PIN was typed (the count
+    /// went up, and at the last allowed attempt the menu locked), or the right PIN after wrong
+    /// ones cleared them. Journaled so that a restart keeps them (the snapshot written with it
+    /// holds the same state).
+    StaffPinChanged(StaffPinState),
+    /// The interrupted top-up `intent` is written again on its unchanged card: this is resume
+    /// number `resume` (1-based). Durable before the write, so a restart cannot grant more
+    /// resumes than the limit.
+    LoadResumed { intent: Seq, resume: u8 },
+    /// Issuing (formatting) the card `uid` was interrupted: its writes may have landed. If it
+    /// comes back to the issue screen reading exactly as issued, the issue is journaled then.
+    CardIssueInterrupted { uid: CardUid },
 }
 
 /// What a till saw on a card that cannot be right.
@@ -162,6 +174,28 @@ pub struct PendingLoad {
     pub intent: Seq,
     pub at: UnixMillis,
     pub load: LoadIntent,
+    /// How many times the card write was resumed so far (since snapshot version 3; 0 for a
+    /// load migrated from an older snapshot).
+    pub resumes: u8,
+}
+
+/// [`PendingLoad`] as snapshot version 2 stored it (no resume count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingLoadV2 {
+    pub intent: Seq,
+    pub at: UnixMillis,
+    pub load: LoadIntent,
+}
+
+impl From<PendingLoadV2> for PendingLoad {
+    fn from(v2: PendingLoadV2) -> PendingLoad {
+        PendingLoad {
+            intent: v2.intent,
+            at: v2.at,
+            load: v2.load,
+            resumes: 0,
+        }
+    }
 }
 
 /// Why a sale did not take money. Append-only.
@@ -218,7 +252,7 @@ impl SalesTally {
     }
 }
 
-/// Today's sales (per local day).
+/// The sales of one local day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DayTally {
     pub day: LocalDay,
@@ -252,7 +286,30 @@ pub struct PendingSale {
 /// The most recent sale amounts kept for Clear+1/2/3.
 pub const RECENT_AMOUNTS_LEN: usize = 3;
 
+/// How many local days' sales tallies the snapshot keeps (Clear+5). A week and a day: after the
+/// clock is set back or forward, the days it left keep their totals, so returning to one shows
+/// what that day sold. Past the limit the day furthest in the past goes first, never the
+/// clock's day or the sale's (see the firmware's `count_in_tallies`). 13 to 20 bytes a day.
+pub const TALLY_DAYS_KEPT: usize = 8;
+
+/// How many meal tallies (one meal period of one day, Clear+6) the snapshot keeps: enough for
+/// the three meals of every kept day with a few to spare. 15 to 22 bytes a meal.
+pub const TALLY_MEALS_KEPT: usize = 3 * TALLY_DAYS_KEPT;
+
+/// The staff PIN's wrong-attempt count and lockout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StaffPinState {
+    /// Wrong PINs in a row.
+    pub failures: u8,
+    /// The staff menu stays locked until then.
+    pub locked_until: Option<UnixMillis>,
+}
+
 /// The till's durable state, rewritten with every record. A restart starts from it.
+///
+/// Size: under 768 bytes besides the unresolved sales and top-ups, even with every tally list
+/// full of the largest figures (bounded by [`TALLY_DAYS_KEPT`] and [`TALLY_MEALS_KEPT`];
+/// `shared::codec`'s tests pin it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TillSnapshot {
     /// The seq the next record gets; always last record's seq + 1.
@@ -260,14 +317,16 @@ pub struct TillSnapshot {
     pub machine: MachineNumber,
     pub offline: bool,
     pub fixed_price: Option<Fen>,
-    pub today: Option<DayTally>,
-    pub meal: Option<MealTally>,
+    /// Sales per local day of their intent, ascending by day; at most [`TALLY_DAYS_KEPT`].
+    pub days: Vec<DayTally>,
+    /// Sales per meal period of their intent, ascending by (day, start); at most
+    /// [`TALLY_MEALS_KEPT`].
+    pub meals: Vec<MealTally>,
     /// Oldest first; at most [`RECENT_AMOUNTS_LEN`].
     pub recent_amounts: Vec<Fen>,
     pub last_sale: Option<LastSale>,
     /// Oldest first; bounded by the firmware's limit on unresolved sales.
     pub pending: Vec<PendingSale>,
-    // ----- since snapshot version 2 --------------------------------------------------------
     /// Top-ups waiting for their card to come back; oldest first, bounded like `pending`.
     pub pending_loads: Vec<PendingLoad>,
     /// The campus configuration last applied (None: the till's own settings only).
@@ -275,6 +334,49 @@ pub struct TillSnapshot {
     /// The blacklist the till holds (the list itself is stored beside the journal).
     pub blacklist: Option<BlacklistInfo>,
     /// The server's clock as last seen: (server time, offset server minus till).
+    pub server_time: Option<(UnixMillis, i64)>,
+    // ----- since snapshot version 3 --------------------------------------------------------
+    /// Wrong staff PINs and the lockout they caused.
+    pub staff_pin: StaffPinState,
+    /// The card whose issue was interrupted last (its writes may have landed).
+    pub interrupted_issue: Option<CardUid>,
+}
+
+impl TillSnapshot {
+    /// The tally of local day `day` (zero if the snapshot keeps none for it).
+    pub fn day_tally(&self, day: LocalDay) -> SalesTally {
+        self.days
+            .iter()
+            .find(|t| t.day == day)
+            .map(|t| t.tally)
+            .unwrap_or_default()
+    }
+
+    /// The tally of the meal period starting at `meal_start` on `day`.
+    pub fn meal_tally(&self, day: LocalDay, meal_start: MinuteOfDay) -> SalesTally {
+        self.meals
+            .iter()
+            .find(|m| m.day == day && m.meal_start == meal_start)
+            .map(|m| m.tally)
+            .unwrap_or_default()
+    }
+}
+
+/// The snapshot as version 2 stored it; read only to migrate old journals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TillSnapshotV2 {
+    pub next_seq: Seq,
+    pub machine: MachineNumber,
+    pub offline: bool,
+    pub fixed_price: Option<Fen>,
+    pub today: Option<DayTally>,
+    pub meal: Option<MealTally>,
+    pub recent_amounts: Vec<Fen>,
+    pub last_sale: Option<LastSale>,
+    pub pending: Vec<PendingSale>,
+    pub pending_loads: Vec<PendingLoadV2>,
+    pub campus: Option<CampusConfig>,
+    pub blacklist: Option<BlacklistInfo>,
     pub server_time: Option<(UnixMillis, i64)>,
 }
 
@@ -292,9 +394,9 @@ pub struct TillSnapshotV1 {
     pub pending: Vec<PendingSale>,
 }
 
-impl From<TillSnapshotV1> for TillSnapshot {
-    fn from(v1: TillSnapshotV1) -> TillSnapshot {
-        TillSnapshot {
+impl From<TillSnapshotV1> for TillSnapshotV2 {
+    fn from(v1: TillSnapshotV1) -> TillSnapshotV2 {
+        TillSnapshotV2 {
             next_seq: v1.next_seq,
             machine: v1.machine,
             offline: v1.offline,
@@ -312,6 +414,40 @@ impl From<TillSnapshotV1> for TillSnapshot {
     }
 }
 
+/// Version 2 kept one day's and one meal's tally: they become the only kept ones. The PIN
+/// lockout, the resume counts and the interrupted issue were not stored: they start empty.
+impl From<TillSnapshotV2> for TillSnapshot {
+    fn from(v2: TillSnapshotV2) -> TillSnapshot {
+        TillSnapshot {
+            next_seq: v2.next_seq,
+            machine: v2.machine,
+            offline: v2.offline,
+            fixed_price: v2.fixed_price,
+            days: v2.today.into_iter().collect(),
+            meals: v2.meal.into_iter().collect(),
+            recent_amounts: v2.recent_amounts,
+            last_sale: v2.last_sale,
+            pending: v2.pending,
+            pending_loads: v2
+                .pending_loads
+                .into_iter()
+                .map(PendingLoad::from)
+                .collect(),
+            campus: v2.campus,
+            blacklist: v2.blacklist,
+            server_time: v2.server_time,
+            staff_pin: StaffPinState::default(),
+            interrupted_issue: None,
+        }
+    }
+}
+
+impl From<TillSnapshotV1> for TillSnapshot {
+    fn from(v1: TillSnapshotV1) -> TillSnapshot {
+        TillSnapshotV2::from(v1).into()
+    }
+}
+
 impl TillSnapshot {
     /// The state of a till that has never written a record.
     pub fn factory_new() -> TillSnapshot {
@@ -320,8 +456,8 @@ impl TillSnapshot {
             machine: MachineNumber::FACTORY_DEFAULT,
             offline: false,
             fixed_price: None,
-            today: None,
-            meal: None,
+            days: Vec::new(),
+            meals: Vec::new(),
             recent_amounts: Vec::new(),
             last_sale: None,
             pending: Vec::new(),
@@ -329,6 +465,8 @@ impl TillSnapshot {
             campus: None,
             blacklist: None,
             server_time: None,
+            staff_pin: StaffPinState::default(),
+            interrupted_issue: None,
         }
     }
 }

@@ -258,7 +258,10 @@ pub fn audit_journal(data_dir: &Path) -> JournalAudit {
             | RecordBody::CampusConfigApplied { .. }
             | RecordBody::BlacklistReplaced(_)
             | RecordBody::ServerTimeSeen { .. }
-            | RecordBody::CardAnomaly(_) => {}
+            | RecordBody::CardAnomaly(_)
+            | RecordBody::StaffPinChanged(_)
+            | RecordBody::LoadResumed { .. }
+            | RecordBody::CardIssueInterrupted { .. } => {}
         }
     }
     let snapshot = journal.snapshot();

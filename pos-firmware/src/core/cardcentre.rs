@@ -38,12 +38,9 @@ pub const MAX_LOAD_RESUMES: u8 = 5;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct LoadRequest {
     pub(super) amount: Fen,
-    /// An interrupted top-up of this request, waiting for the same card to come back.
+    /// An interrupted top-up of this request, waiting for the same card to come back (its
+    /// resumes so far are counted in its `PendingLoad`, durably).
     pub(super) retry: Option<Seq>,
-    /// Resumes of the interrupted top-up so far. Counted on this screen only: the snapshot's
-    /// `PendingLoad` has no field for it (a new snapshot version would), so a restart, or
-    /// settling the load from another screen, starts the count again (ARCHITECTURE.md).
-    pub(super) resumes: u8,
 }
 
 impl LoadRequest {
@@ -51,7 +48,6 @@ impl LoadRequest {
         LoadRequest {
             amount,
             retry: None,
-            resumes: 0,
         }
     }
 }
@@ -179,6 +175,7 @@ impl Till {
             intent,
             at: self.now,
             load,
+            resumes: 0,
         });
         let written = self.write(RecordBody::LoadIntent(load));
         debug_assert_eq!(written, intent);
@@ -197,7 +194,7 @@ impl Till {
         let lang = self.lang();
         match self.load_evidence(&pending, card) {
             WriteEvidence::OnCard => self.commit_load(pending, card, true),
-            WriteEvidence::NotOnCard if request.resumes >= MAX_LOAD_RESUMES => {
+            WriteEvidence::NotOnCard if pending.resumes >= MAX_LOAD_RESUMES => {
                 self.settle(RecordBody::LoadInDoubt(LoadInDoubt {
                     intent: pending.intent,
                     reason: InDoubtReason::ResumeLimitReached,
@@ -219,6 +216,20 @@ impl Till {
                 let Some(new_balance) = plan.balance_before.checked_add(pending.load.amount) else {
                     return;
                 };
+                // The count is journaled before the write, so a restart cannot grant more.
+                let resume = pending.resumes.saturating_add(1);
+                if let Some(kept) = self
+                    .snap
+                    .pending_loads
+                    .iter_mut()
+                    .find(|p| p.intent == pending.intent)
+                {
+                    kept.resumes = resume;
+                }
+                self.write(RecordBody::LoadResumed {
+                    intent: pending.intent,
+                    resume,
+                });
                 self.effects.push_back(Effect::WriteCard(CardWrite {
                     uid: card.uid,
                     counter_before: plan.counter_before,
@@ -227,10 +238,7 @@ impl Till {
                     tag: plan.tag,
                 }));
                 self.mode = Mode::Loading {
-                    request: LoadRequest {
-                        resumes: request.resumes.saturating_add(1),
-                        ..request
-                    },
+                    request,
                     intent: pending.intent,
                 };
             }
@@ -276,7 +284,6 @@ impl Till {
                 let request = LoadRequest {
                     amount: pending.load.amount,
                     retry: Some(pending.intent),
-                    resumes: 0,
                 };
                 self.show_info(vec![
                     tr(lang, "继续上次充值", "Continuing earlier load"),
@@ -354,7 +361,7 @@ impl Till {
             {
                 self.commit_load(pending, &card, false);
             }
-            CardWriteOutcome::Refused if request.retry.is_none() && request.resumes == 0 => {
+            CardWriteOutcome::Refused if request.retry.is_none() && pending.resumes == 0 => {
                 self.settle(RecordBody::LoadAborted(LoadAborted {
                     intent,
                     reason: AbortReason::WriteRefused,
@@ -430,7 +437,13 @@ impl Till {
                 self.show_error(vec![line, tr(lang, "未开卡", "Not issued")]);
             }
             IssueOutcome::Interrupted { uid } => {
-                self.interrupted_issue = uid;
+                if let Some(uid) = uid {
+                    // Journaled, so the card is still recognised at its re-tap after a restart.
+                    // (An interruption before the UID was read keeps the one remembered: that
+                    // card, if it reads exactly as issued, was issued and is not yet recorded.)
+                    self.snap.interrupted_issue = Some(uid);
+                    self.write(RecordBody::CardIssueInterrupted { uid });
+                }
                 self.show_error(vec![
                     tr(lang, "开卡中断", "Issuing interrupted"),
                     tr(lang, "请放回原卡重试", "Put the card back"),
@@ -445,7 +458,7 @@ impl Till {
     /// wallet is already issued.
     pub(super) fn tap_wallet_for_issue(&mut self, card: &CardImage) {
         let lang = self.lang();
-        if self.interrupted_issue == Some(card.uid)
+        if self.snap.interrupted_issue == Some(card.uid)
             && is_as_issued(card, TILL_ISSUE_OPENING_BALANCE)
         {
             return self.record_issued(card);
@@ -460,8 +473,8 @@ impl Till {
     /// Journals the issue of `card` and says so.
     fn record_issued(&mut self, card: &CardImage) {
         let lang = self.lang();
-        if self.interrupted_issue == Some(card.uid) {
-            self.interrupted_issue = None;
+        if self.snap.interrupted_issue == Some(card.uid) {
+            self.snap.interrupted_issue = None;
         }
         self.remember_card(card);
         self.write(RecordBody::CardIssued(CardIssued {
@@ -502,6 +515,85 @@ impl Till {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::card::{CardHistory, CardRead, ISSUE_COUNTER, ISSUE_TAG};
+    use crate::core::config::TillConfig;
+    use shared::record::{TillSnapshot, TxnTag};
+    use shared::{CardUid, TerminalId, UnixMillis};
+
+    const NOW: UnixMillis = UnixMillis(1_795_400_000_000);
+
+    /// Runs the till's effects as a driver would and returns the till a restart makes: one
+    /// started from the snapshot of the last journaled record (`durable` if none).
+    fn restart(mut till: Till, durable: TillSnapshot) -> (Till, Vec<RecordBody>) {
+        let mut snapshot = durable;
+        let mut records = Vec::new();
+        while let Some(effect) = till.poll_effect() {
+            if let Effect::Journal {
+                record,
+                snapshot: with,
+            } = effect
+            {
+                records.push(record.body);
+                snapshot = with;
+            }
+        }
+        let till = Till::new(TillConfig::default(), TerminalId(9), snapshot, NOW);
+        (till, records)
+    }
+
+    #[test]
+    fn an_interrupted_issue_whose_card_comes_back_after_a_restart_is_journaled() {
+        let uid = CardUid::new(&[0xB1, 0xA2, 0xC3, 0xD4]).unwrap();
+        let mut till = Till::new(
+            TillConfig::default(),
+            TerminalId(9),
+            TillSnapshot::factory_new(),
+            NOW,
+        );
+        till.mode = Mode::Issuing;
+        till.handle_card_issued(IssueOutcome::Interrupted { uid: Some(uid) }, NOW);
+        let (mut till, records) = restart(till, TillSnapshot::factory_new());
+        assert_eq!(records, vec![RecordBody::CardIssueInterrupted { uid }]);
+
+        // Back at the issue screen, the card reads exactly as issued: its writes had landed.
+        till.mode = Mode::IssueAwaitingCard;
+        let card = CardImage {
+            uid,
+            balance: TILL_ISSUE_OPENING_BALANCE,
+            counter: ISSUE_COUNTER,
+            last_tag: ISSUE_TAG,
+        };
+        till.handle_card(CardRead::Card(card), CardHistory::default(), NOW);
+        let durable = till.snapshot().clone();
+        let (_, records) = restart(till, durable);
+        assert_eq!(
+            records,
+            vec![RecordBody::CardIssued(CardIssued {
+                uid,
+                opening_balance: Fen::ZERO,
+            })]
+        );
+    }
+
+    #[test]
+    fn a_card_that_was_not_interrupted_is_only_said_to_be_issued() {
+        let mut till = Till::new(
+            TillConfig::default(),
+            TerminalId(9),
+            TillSnapshot::factory_new(),
+            NOW,
+        );
+        till.mode = Mode::IssueAwaitingCard;
+        let card = CardImage {
+            uid: CardUid::new(&[1, 2, 3, 4]).unwrap(),
+            balance: Fen::ZERO,
+            counter: ISSUE_COUNTER,
+            last_tag: TxnTag(0),
+        };
+        till.handle_card(CardRead::Card(card), CardHistory::default(), NOW);
+        let (_, records) = restart(till, TillSnapshot::factory_new());
+        assert!(records.is_empty(), "{records:?}");
+    }
 
     #[test]
     fn loads_are_whole_multiples_of_ten_yuan() {

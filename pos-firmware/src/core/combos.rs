@@ -3,8 +3,8 @@
 
 use keymap::RecentSlot;
 use shared::campus::MAX_FIXED_PRICE_PRESETS;
-use shared::record::{ModeChange, RecordBody};
-use shared::{Fen, MachineNumber};
+use shared::record::{ModeChange, RecordBody, StaffPinState};
+use shared::{Fen, MachineNumber, UnixMillis};
 
 use super::calendar::local_time;
 use super::config::Lang;
@@ -48,12 +48,7 @@ impl Till {
     pub(super) fn show_today_total(&mut self) {
         let lang = self.lang();
         let today = local_time(self.now, self.config.utc_offset_minutes).day;
-        let tally = self
-            .snap
-            .today
-            .filter(|t| t.day == today)
-            .map(|t| t.tally)
-            .unwrap_or_default();
+        let tally = self.snap.day_tally(today);
         self.show_info(vec![
             tr(lang, "今日累计", "Today"),
             count_and_total(lang, tally.count, tally.total),
@@ -69,12 +64,7 @@ impl Till {
                 tr(lang, "当前不在用餐时段", "Not in a meal period"),
             ]);
         };
-        let tally = self
-            .snap
-            .meal
-            .filter(|m| m.day == local.day && m.meal_start == meal.start)
-            .map(|m| m.tally)
-            .unwrap_or_default();
+        let tally = self.snap.meal_tally(local.day, meal.start);
         let title = match lang {
             Lang::Zh => format!(
                 "{}累计 {}-{}",
@@ -211,29 +201,49 @@ impl Till {
 
     pub(super) fn open_staff_menu(&mut self) {
         let lang = self.lang();
-        if let Some(until) = self.pin_locked_until {
-            if self.now < until {
-                let minutes = until.millis_since(self.now).div_ceil(60_000);
-                return self.show_error(vec![match lang {
-                    Lang::Zh => format!("密码错误过多 {minutes}分钟后再试"),
-                    Lang::En => format!("Too many wrong PINs: wait {minutes} min"),
-                }]);
-            }
-            self.pin_locked_until = None;
-            self.pin_failures = 0;
+        if let Some(until) = self.pin_locked_until() {
+            let minutes = until.millis_since(self.now).div_ceil(60_000);
+            return self.show_error(vec![match lang {
+                Lang::Zh => format!("密码错误过多 {minutes}分钟后再试"),
+                Lang::En => format!("Too many wrong PINs: wait {minutes} min"),
+            }]);
         }
         self.mode = Mode::StaffPin(String::new());
     }
 
+    /// Until when the staff menu is locked, if it is now.
+    fn pin_locked_until(&self) -> Option<UnixMillis> {
+        self.snap
+            .staff_pin
+            .locked_until
+            .filter(|until| self.now < *until)
+    }
+
+    /// Enter in the PIN prompt. Every change of the wrong-PIN count is journaled (a wrong PIN,
+    /// and the right one after wrong ones), so that neither a restart nor a power cut resets the
+    /// count or the lockout. A lockout that is over counts as no wrong PINs.
     pub(super) fn check_staff_pin(&mut self, pin: &str) -> Mode {
         let lang = self.lang();
+        let now = self.now;
+        let current = self.snap.staff_pin;
+        let lockout_over = current.locked_until.is_some_and(|until| now >= until);
         if pin == self.config.staff_pin {
-            self.pin_failures = 0;
+            if current != StaffPinState::default() {
+                self.snap.staff_pin = StaffPinState::default();
+                self.write(RecordBody::StaffPinChanged(self.snap.staff_pin));
+            }
             return Mode::StaffMenu;
         }
-        self.pin_failures = self.pin_failures.saturating_add(1);
-        if self.pin_failures >= MAX_STAFF_PIN_ATTEMPTS {
-            self.pin_locked_until = Some(self.now.saturating_add_millis(STAFF_PIN_LOCKOUT_MS));
+        let before = if lockout_over { 0 } else { current.failures };
+        let failures = before.saturating_add(1);
+        let locked_until = (failures >= MAX_STAFF_PIN_ATTEMPTS)
+            .then(|| now.saturating_add_millis(STAFF_PIN_LOCKOUT_MS));
+        self.snap.staff_pin = StaffPinState {
+            failures,
+            locked_until,
+        };
+        self.write(RecordBody::StaffPinChanged(self.snap.staff_pin));
+        if locked_until.is_some() {
             self.show_error(vec![tr(lang, "密码错误 已锁定", "Wrong PIN: locked")]);
             return self.resting_mode();
         }

@@ -258,12 +258,6 @@ pub struct Till {
     overlay: Option<Overlay>,
     effects: VecDeque<Effect>,
     now: UnixMillis,
-    pin_failures: u8,
-    pin_locked_until: Option<UnixMillis>,
-    /// The card whose issue was interrupted last (its writes may have landed): recorded as
-    /// issued if it comes back to the issue screen reading exactly as issued. In memory only:
-    /// the snapshot has no place for it (a restart forgets it; see ARCHITECTURE.md).
-    interrupted_issue: Option<shared::CardUid>,
 }
 
 impl Till {
@@ -293,9 +287,6 @@ impl Till {
             overlay: None,
             effects: VecDeque::new(),
             now,
-            pin_failures: 0,
-            pin_locked_until: None,
-            interrupted_issue: None,
         };
         let count = till.snap.pending.len() + till.snap.pending_loads.len();
         if count > 0 {

@@ -5,9 +5,9 @@
 use shared::record::{
     AbortReason, CardDebitPlan, DayTally, InDoubtReason, LastSale, MealTally, Payer, PendingSale,
     RecordBody, SaleAborted, SaleCommitted, SaleInDoubt, SaleIntent, SalesTally,
-    RECENT_AMOUNTS_LEN,
+    RECENT_AMOUNTS_LEN, TALLY_DAYS_KEPT, TALLY_MEALS_KEPT,
 };
-use shared::{Fen, Seq};
+use shared::{Fen, LocalDay, MinuteOfDay, Seq};
 
 use super::calendar::local_time;
 use super::card::{debit_evidence, txn_tag, CardImage, CardWrite, WriteEvidence};
@@ -306,44 +306,32 @@ impl Till {
     }
 
     /// Adds a committed sale to the totals, the recent amounts and the duplicate reminder. The
-    /// sale counts in the day and meal in which its intent was made (see [`tally_action`]).
+    /// sale counts in the day and meal in which its intent was made, whatever the clock did
+    /// since (see [`count_in_tallies`]).
     pub(super) fn record_sale(&mut self, pending: &PendingSale) {
         let amount = pending.sale.amount;
         let offset = self.config.utc_offset_minutes;
         let sale = local_time(pending.at, offset);
         let clock = local_time(self.now, offset);
-        let add = |tally: SalesTally| tally.plus(amount).unwrap_or(tally);
-        let today_key = self.snap.today.map(|t| t.day);
-        self.snap.today = match tally_action(today_key, sale.day, Some(clock.day)) {
-            TallyAction::Add => self.snap.today.map(|t| DayTally {
-                tally: add(t.tally),
-                ..t
-            }),
-            TallyAction::Restart => Some(DayTally {
-                day: sale.day,
-                tally: add(SalesTally::default()),
-            }),
-            TallyAction::Skip => self.snap.today,
-        };
+        count_in_tallies(
+            &mut self.snap.days,
+            sale.day,
+            Some(clock.day),
+            amount,
+            TALLY_DAYS_KEPT,
+        );
         if let Some(meal) = self.config.meal_at(sale.minute) {
-            let sale_key = (sale.day, meal.start);
-            let clock_key = self
+            let clock_meal = self
                 .config
                 .meal_at(clock.minute)
                 .map(|m| (clock.day, m.start));
-            let meal_key = self.snap.meal.map(|m| (m.day, m.meal_start));
-            self.snap.meal = match tally_action(meal_key, sale_key, clock_key) {
-                TallyAction::Add => self.snap.meal.map(|m| MealTally {
-                    tally: add(m.tally),
-                    ..m
-                }),
-                TallyAction::Restart => Some(MealTally {
-                    day: sale.day,
-                    meal_start: meal.start,
-                    tally: add(SalesTally::default()),
-                }),
-                TallyAction::Skip => self.snap.meal,
-            };
+            count_in_tallies(
+                &mut self.snap.meals,
+                (sale.day, meal.start),
+                clock_meal,
+                amount,
+                TALLY_MEALS_KEPT,
+            );
         }
         self.snap.recent_amounts.push(amount);
         while self.snap.recent_amounts.len() > RECENT_AMOUNTS_LEN {
@@ -385,50 +373,130 @@ impl Till {
     }
 }
 
-/// What a committed sale does to a tally (today's, or the current meal's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum TallyAction {
-    /// The tally is the sale's period: add to it.
-    Add,
-    /// Start the tally afresh at the sale's period.
-    Restart,
-    /// The sale belongs to a period that is over (a sale settled late): the journal keeps it,
-    /// the running tally does not.
-    Skip,
+/// A tally the snapshot keeps several of, one per period (a day, or a meal of a day).
+pub(super) trait KeptTally: Copy {
+    type Period: Ord + Copy;
+    fn period(&self) -> Self::Period;
+    fn tally_mut(&mut self) -> &mut SalesTally;
+    fn new(period: Self::Period, tally: SalesTally) -> Self;
 }
 
-/// The one rule for tallies: a sale counts in the period of its intent. The tally follows the
-/// newest period, and also the clock's current period, so that after the clock is set back
-/// (across midnight, say) new sales count where Clear+5 and Clear+6 look for them.
-pub(super) fn tally_action<K: Ord + Copy>(
-    tally: Option<K>,
-    sale: K,
-    clock: Option<K>,
-) -> TallyAction {
-    match tally {
-        Some(tally) if tally == sale => TallyAction::Add,
-        _ if Some(sale) == clock => TallyAction::Restart,
-        Some(tally) if tally > sale => TallyAction::Skip,
-        _ => TallyAction::Restart,
+impl KeptTally for DayTally {
+    type Period = LocalDay;
+    fn period(&self) -> LocalDay {
+        self.day
+    }
+    fn tally_mut(&mut self) -> &mut SalesTally {
+        &mut self.tally
+    }
+    fn new(day: LocalDay, tally: SalesTally) -> DayTally {
+        DayTally { day, tally }
+    }
+}
+
+impl KeptTally for MealTally {
+    type Period = (LocalDay, MinuteOfDay);
+    fn period(&self) -> (LocalDay, MinuteOfDay) {
+        (self.day, self.meal_start)
+    }
+    fn tally_mut(&mut self) -> &mut SalesTally {
+        &mut self.tally
+    }
+    fn new((day, meal_start): (LocalDay, MinuteOfDay), tally: SalesTally) -> MealTally {
+        MealTally {
+            day,
+            meal_start,
+            tally,
+        }
+    }
+}
+
+/// The one rule for tallies: a sale counts in the period of its intent (`sale`), kept in
+/// `tallies` (ascending by period, at most `limit`). Past the limit the period furthest in the
+/// past goes, never the clock's current one (`clock`), so that Clear+5 and Clear+6 always find
+/// every sale of the clock's day and meal, whether the clock was set back, forward or across
+/// midnight in between. A sale of a period older than every kept one, when the list is full,
+/// counts nowhere (the journal keeps it). A total that would overflow stays as it was (the
+/// amounts are bounded far below that).
+pub(super) fn count_in_tallies<T: KeptTally>(
+    tallies: &mut Vec<T>,
+    sale: T::Period,
+    clock: Option<T::Period>,
+    amount: Fen,
+    limit: usize,
+) {
+    match tallies.binary_search_by_key(&sale, T::period) {
+        Ok(i) => {
+            let tally = tallies[i].tally_mut();
+            *tally = tally.plus(amount).unwrap_or(*tally);
+        }
+        Err(i) => {
+            let first = SalesTally::default().plus(amount).unwrap_or_default();
+            tallies.insert(i, T::new(sale, first));
+        }
+    }
+    while tallies.len() > limit {
+        let Some(oldest) = tallies.iter().position(|t| Some(t.period()) != clock) else {
+            break;
+        };
+        tallies.remove(oldest);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{tally_action, TallyAction};
+    use super::*;
+
+    fn day(n: i32, count: u32) -> DayTally {
+        DayTally {
+            day: LocalDay(n),
+            tally: SalesTally {
+                count,
+                total: Fen::new(100 * u64::from(count)),
+            },
+        }
+    }
+
+    fn sell(tallies: &mut Vec<DayTally>, sale: i32, clock: i32, limit: usize) {
+        count_in_tallies(
+            tallies,
+            LocalDay(sale),
+            Some(LocalDay(clock)),
+            Fen::new(100),
+            limit,
+        );
+    }
 
     #[test]
-    fn tallies_follow_the_newest_period_and_the_clock() {
-        // Same period: add.
-        assert_eq!(tally_action(Some(5), 5, Some(5)), TallyAction::Add);
-        // No tally yet, or a new day: restart.
-        assert_eq!(tally_action(None, 5, Some(5)), TallyAction::Restart);
-        assert_eq!(tally_action(Some(4), 5, Some(5)), TallyAction::Restart);
-        // A sale from yesterday settled today: the journal keeps it, today's tally does not.
-        assert_eq!(tally_action(Some(5), 4, Some(5)), TallyAction::Skip);
-        // The clock was set back across midnight: new sales count on the clock's day.
-        assert_eq!(tally_action(Some(5), 4, Some(4)), TallyAction::Restart);
-        // A meal sale committed just after the meal ended (no current meal) still counts.
-        assert_eq!(tally_action(Some(5), 5, None), TallyAction::Add);
+    fn a_sale_counts_in_the_day_of_its_intent_and_every_day_keeps_its_total() {
+        let mut days = Vec::new();
+        sell(&mut days, 5, 5, 8);
+        sell(&mut days, 5, 5, 8);
+        // The clock is set back a day: the new sale counts on day 4, day 5 keeps its two.
+        sell(&mut days, 4, 4, 8);
+        // Forward again: day 5 goes on from two.
+        sell(&mut days, 5, 5, 8);
+        // A sale of day 4 settled late, on day 5, counts on day 4.
+        sell(&mut days, 4, 5, 8);
+        assert_eq!(days, vec![day(4, 2), day(5, 3)]);
+    }
+
+    #[test]
+    fn past_the_limit_the_oldest_day_goes_but_never_the_clocks() {
+        let mut days = Vec::new();
+        for n in 10..13 {
+            sell(&mut days, n, n, 3);
+        }
+        // A fourth day: day 10, the oldest, goes.
+        sell(&mut days, 13, 13, 3);
+        assert_eq!(days, vec![day(11, 1), day(12, 1), day(13, 1)]);
+        // The clock is set back to day 2: its sale is the oldest but stays; day 11 goes.
+        sell(&mut days, 2, 2, 3);
+        assert_eq!(days, vec![day(2, 1), day(12, 1), day(13, 1)]);
+        sell(&mut days, 2, 2, 3);
+        assert_eq!(days, vec![day(2, 2), day(12, 1), day(13, 1)]);
+        // A late sale of day 1 (older than all, the clock on day 13) counts nowhere.
+        sell(&mut days, 1, 13, 3);
+        assert_eq!(days, vec![day(2, 2), day(12, 1), day(13, 1)]);
     }
 }
