@@ -1,5 +1,5 @@
-//! The till's durable journal: every [`JournalRecord`] and, written in the same sled transaction,
-//! the [`TillSnapshot`] a restart starts from.
+//! The till's durable journal: every [`JournalRecord`] and, written right after it in the same
+//! sled log write, the [`TillSnapshot`] a restart starts from.
 //!
 //! # On disk
 //! One sled 0.34 database in the journal directory (sled's files `conf`, `db`, `blobs/`,
@@ -19,14 +19,17 @@
 //! # Invariants (checked in full by [`Journal::open`])
 //! - records are contiguous from [`Seq::FIRST`] to `snapshot.next_seq - 1`, each decodes and
 //!   carries the seq of its key;
-//! - the snapshot decodes and `snapshot.next_seq` is one past the last record;
+//! - the snapshot decodes and `snapshot.next_seq` is one past the last record (or is the last
+//!   record, written by an append a crash cut before its snapshot: open undoes that record);
 //! - the high-water mark names this terminal and is not past the last record.
 //!
 //! # Durability
-//! [`Journal::append`] returns only after the record and snapshot are on stable storage: one sled
-//! transaction over both trees, then `Db::flush`, then `fdatasync` of `<dir>/db` (see
-//! [`Journal::append`] for why both). Sequence numbers come from the snapshot, never from sled's
-//! `generate_id`.
+//! [`Journal::append`] returns only after the record and snapshot are on stable storage: the record
+//! then the snapshot as two plain sled inserts, then `Db::flush`, then `fdatasync` of `<dir>/db`
+//! (see [`Journal::append`] for why both): one sled log write and one barrier per append, with the
+//! card index's pending updates in the same write. No sled transaction: it would cost two more log
+//! writes (see `Journal::write_record_then_snapshot`). Sequence numbers come from the snapshot,
+//! never from sled's `generate_id`.
 //!
 //! # Untrusted bytes
 //! Nothing read from disk may panic the till: bytes are decoded only through `shared::codec`, and
@@ -457,14 +460,16 @@ impl Journal {
         Ok(())
     }
 
-    /// Appends `record` and replaces the snapshot with `snapshot`, atomically (one sled
-    /// transaction over both trees), and makes both durable before returning.
+    /// Appends `record` and replaces the snapshot with `snapshot`, and makes both durable before
+    /// returning: one sled log write (record, then snapshot, then whatever card index updates were
+    /// pending) and one `fdatasync`. A crash in between can leave the record without the snapshot,
+    /// which the next [`Journal::open`] undoes (see `Journal::write_record_then_snapshot`).
     ///
     /// Refused with nothing written: [`JournalError::OutOfOrder`] unless `record.seq` is the
     /// current snapshot's `next_seq` and `snapshot.next_seq` is `record.seq + 1`;
     /// [`JournalError::TooLarge`]; [`JournalError::SeqExhausted`].
     ///
-    /// If the transaction, flush or sync fails, the record may or may not be durable: the journal
+    /// If the write, flush or sync fails, the record may or may not be durable: the journal
     /// is poisoned and the caller must treat the sale as not recorded (and restart, which
     /// re-verifies the disk and resumes from whatever is durable).
     pub fn append(
