@@ -7,7 +7,13 @@
 //!    appends per second and mean / p50 / p99 / max latency;
 //! 2. the raw floor: appending the same number of bytes to a plain file with `write` + `fdatasync`
 //!    each time, on the same disk, and the ratio journal / raw;
-//! 3. `Journal::open` (which verifies every record) of a journal of [`OPEN_RECORDS`] records,
+//! 3. [`SALES`] card sales as the runtime writes them (card index, intent, card index, commit:
+//!    two durable points each): p50 / p99 latency per sale next to the raw floor of the same
+//!    bytes with one `write` + `fdatasync` per durable point, and what a sale costs the flash:
+//!    barriers (`Journal::barriers`, the fdatasyncs of `db`), sled log writes (each a `pwrite`
+//!    that sled 0.34 follows with a `sync_file_range`; counted from `/proc/self/io`'s `syscw`
+//!    minus the journal's high-water mark rewrites, one per append) and bytes written;
+//! 4. `Journal::open` (which verifies every record) of a journal of [`OPEN_RECORDS`] records,
 //!    warm (files in the page cache) and cold (the files' pages dropped with
 //!    `posix_fadvise(DONTNEED)`), and its size on disk.
 //!
@@ -22,8 +28,8 @@
 use pos_firmware::journal::{Journal, SLED_CACHE_CAPACITY_BYTES};
 use shared::codec::{encode_record, encode_snapshot};
 use shared::record::{
-    DayTally, JournalRecord, LastSale, MealTally, Payer, RecordBody, SaleCommitted, SalesTally,
-    TillSnapshot,
+    CardDebitPlan, DayTally, JournalRecord, LastSale, MealTally, Payer, RecordBody, SaleCommitted,
+    SaleIntent, SalesTally, TillSnapshot, TxnTag,
 };
 use shared::{CardUid, Fen, LocalDay, MinuteOfDay, Seq, UnixMillis};
 use std::fs::{self, File, OpenOptions};
@@ -34,6 +40,8 @@ use std::time::{Duration, Instant};
 
 /// Timed durable appends (and raw floor writes).
 const APPENDS: usize = 2_000;
+/// Timed card sales (two durable appends each).
+const SALES: usize = 1_000;
 /// Untimed appends before the timed ones (file growth, caches).
 const WARMUP_APPENDS: usize = 50;
 /// Records in the journal whose open time is measured.
@@ -61,7 +69,7 @@ fn main() {
     let journal_dir = tempfile::tempdir_in(&root).expect("temporary directory for the journal");
     let (journal_times, bytes_per_append) = bench_journal(journal_dir.path());
     let raw_dir = tempfile::tempdir_in(&root).expect("temporary directory for the raw floor");
-    let raw_times = bench_raw(raw_dir.path(), bytes_per_append);
+    let raw_times = bench_raw(raw_dir.path(), &[bytes_per_append], APPENDS);
 
     let journal = Stats::of(&journal_times);
     let raw = Stats::of(&raw_times);
@@ -77,6 +85,34 @@ fn main() {
         journal.per_second / raw.per_second,
     );
     drop(journal_dir);
+    drop(raw_dir);
+
+    let sales_dir = tempfile::tempdir_in(&root).expect("temporary directory for the sales");
+    let sales = bench_sales(sales_dir.path());
+    let raw_dir = tempfile::tempdir_in(&root).expect("temporary directory for the raw floor");
+    let raw_sales = Stats::of(&bench_raw(raw_dir.path(), &sales.point_bytes, SALES));
+    let per_sale = Stats::of(&sales.times);
+    println!();
+    println!(
+        "{SALES} card sales (card index, intent, card index, commit; {} + {} bytes of record + \
+         snapshot):",
+        sales.point_bytes[0], sales.point_bytes[1]
+    );
+    println!(
+        "  per sale: p50 {:.3} ms, p99 {:.3} ms; raw floor (write+fdatasync per durable point) \
+         p50 {:.3} ms, p99 {:.3} ms; ratio p50 {:.2}x",
+        ms(per_sale.p50),
+        ms(per_sale.p99),
+        ms(raw_sales.p50),
+        ms(raw_sales.p99),
+        per_sale.p50.as_secs_f64() / raw_sales.p50.as_secs_f64(),
+    );
+    println!(
+        "  per sale: {:.2} barriers (fdatasync), {:.2} sled log writes (pwrite + sync_file_range), \
+         {:.0} bytes written",
+        sales.barriers_per_sale, sales.sled_writes_per_sale, sales.bytes_per_sale
+    );
+    drop(sales_dir);
     drop(raw_dir);
 
     let open_dir = tempfile::tempdir_in(&root).expect("temporary directory for the open bench");
@@ -110,6 +146,33 @@ impl Till {
             snapshot,
             at: UnixMillis(1_760_000_000_000),
         }
+    }
+
+    /// The intent of the next sale (its snapshot only moves `next_seq`: the journal does not
+    /// read the snapshot, only its size matters here).
+    fn intent(&mut self) -> (JournalRecord, TillSnapshot) {
+        let seq = self.snapshot.next_seq;
+        self.at = self.at.saturating_add_millis(3_000);
+        let n = seq.0;
+        let uid = CardUid::new(&[0x04, 0xA2, (n >> 8) as u8, n as u8]).expect("4-byte uid");
+        let record = JournalRecord {
+            seq,
+            at: self.at,
+            machine: self.snapshot.machine,
+            body: RecordBody::SaleIntent(SaleIntent {
+                amount: Fen::new(800 + (n % 9) * 50),
+                payer: Payer::CampusCard(uid),
+                card: CardDebitPlan {
+                    counter_before: n as u32,
+                    balance_before: Fen::new(25_000),
+                    tag: TxnTag(n as u32 ^ 0x5A5A_0000),
+                },
+                fixed_price: false,
+            }),
+        };
+        let mut snapshot = self.snapshot.clone();
+        snapshot.next_seq = seq.next().expect("bench seqs are small");
+        (record, snapshot)
     }
 
     fn sale(&mut self) -> (JournalRecord, TillSnapshot) {
@@ -186,23 +249,108 @@ fn bench_journal(dir: &Path) -> (Vec<Duration>, usize) {
     (times, bytes)
 }
 
-/// The floor: `APPENDS` times, append `bytes` to a plain file and fdatasync it.
-fn bench_raw(dir: &Path, bytes: usize) -> Vec<Duration> {
+/// What [`bench_sales`] measured.
+struct SaleFigures {
+    /// Latency of each timed sale (both appends and the card index updates).
+    times: Vec<Duration>,
+    /// Encoded record + snapshot bytes of the intent and of the commit.
+    point_bytes: [usize; 2],
+    barriers_per_sale: f64,
+    sled_writes_per_sale: f64,
+    bytes_per_sale: f64,
+}
+
+/// One line of `/proc/self/io` (write system calls `syscw`, bytes written `wchar`).
+fn proc_io(field: &str) -> u64 {
+    let io = fs::read_to_string("/proc/self/io").expect("/proc/self/io (Linux)");
+    io.lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(": "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/self/io"))
+}
+
+/// Times `SALES` card sales written the way the runtime writes them.
+fn bench_sales(dir: &Path) -> SaleFigures {
+    let mut journal = Journal::open(dir).expect("open a new journal");
+    let mut till = Till::new(journal.snapshot().clone());
+    let mut point_bytes = [0; 2];
+    let mut sale = |journal: &mut Journal, till: &mut Till| {
+        let (intent, after_intent) = till.intent();
+        let uid = match intent.body {
+            RecordBody::SaleIntent(SaleIntent {
+                payer: Payer::CampusCard(uid),
+                ..
+            }) => uid,
+            _ => unreachable!("Till::intent makes card intents"),
+        };
+        let counter = intent.seq.0 as u32;
+        journal
+            .remember_card_counter(&uid, counter)
+            .expect("card index");
+        journal
+            .append(&intent, &after_intent)
+            .expect("append intent");
+        till.snapshot = after_intent;
+        let (commit, after_commit) = till.sale();
+        journal
+            .remember_card_counter(&uid, counter + 1)
+            .expect("card index");
+        journal
+            .add_card_spent(&uid, LocalDay(20_372), Fen::new(800))
+            .expect("card index");
+        journal
+            .append(&commit, &after_commit)
+            .expect("append commit");
+        till.snapshot = after_commit;
+        point_bytes = [
+            encode_record(&intent).len() + encode_snapshot(&till.snapshot).len(),
+            encode_record(&commit).len() + encode_snapshot(&till.snapshot).len(),
+        ];
+    };
+    for _ in 0..WARMUP_APPENDS {
+        sale(&mut journal, &mut till);
+    }
+    let (syscw, wchar, barriers) = (proc_io("syscw"), proc_io("wchar"), journal.barriers());
+    let mut times = Vec::with_capacity(SALES);
+    for _ in 0..SALES {
+        let started = Instant::now();
+        sale(&mut journal, &mut till);
+        times.push(started.elapsed());
+    }
+    let sales = SALES as f64;
+    // One high-water mark rewrite (a 32-byte pwrite, never synced) per append, two per sale.
+    let mark_writes = 2.0 * sales;
+    SaleFigures {
+        times,
+        point_bytes,
+        barriers_per_sale: (journal.barriers() - barriers) as f64 / sales,
+        sled_writes_per_sale: ((proc_io("syscw") - syscw) as f64 - mark_writes) / sales,
+        bytes_per_sale: (proc_io("wchar") - wchar) as f64 / sales,
+    }
+}
+
+/// The floor: `units` times, for each of `sizes`, append that many bytes to a plain file and
+/// fdatasync it; one time per unit.
+fn bench_raw(dir: &Path, sizes: &[usize], units: usize) -> Vec<Duration> {
     let mut file = OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("raw.log"))
         .expect("raw file");
-    let payload = vec![0xA5u8; bytes];
+    let payloads: Vec<Vec<u8>> = sizes.iter().map(|&bytes| vec![0xA5u8; bytes]).collect();
+    let mut unit = || {
+        for payload in &payloads {
+            file.write_all(payload).expect("raw write");
+            file.sync_data().expect("raw fdatasync");
+        }
+    };
     for _ in 0..WARMUP_APPENDS {
-        file.write_all(&payload).expect("raw write");
-        file.sync_data().expect("raw fdatasync");
+        unit();
     }
-    let mut times = Vec::with_capacity(APPENDS);
-    for _ in 0..APPENDS {
+    let mut times = Vec::with_capacity(units);
+    for _ in 0..units {
         let started = Instant::now();
-        file.write_all(&payload).expect("raw write");
-        file.sync_data().expect("raw fdatasync");
+        unit();
         times.push(started.elapsed());
     }
     times

@@ -1,5 +1,5 @@
-//! The till's durable journal: every [`JournalRecord`] and, written in the same sled transaction,
-//! the [`TillSnapshot`] a restart starts from.
+//! The till's durable journal: every [`JournalRecord`] and, written right after it in the same
+//! sled log write, the [`TillSnapshot`] a restart starts from.
 //!
 //! # On disk
 //! One sled 0.34 database in the journal directory (sled's files `conf`, `db`, `blobs/`,
@@ -19,14 +19,17 @@
 //! # Invariants (checked in full by [`Journal::open`])
 //! - records are contiguous from [`Seq::FIRST`] to `snapshot.next_seq - 1`, each decodes and
 //!   carries the seq of its key;
-//! - the snapshot decodes and `snapshot.next_seq` is one past the last record;
+//! - the snapshot decodes and `snapshot.next_seq` is one past the last record (or is the last
+//!   record, written by an append a crash cut before its snapshot: open undoes that record);
 //! - the high-water mark names this terminal and is not past the last record.
 //!
 //! # Durability
-//! [`Journal::append`] returns only after the record and snapshot are on stable storage: one sled
-//! transaction over both trees, then `Db::flush`, then `fdatasync` of `<dir>/db` (see
-//! [`Journal::append`] for why both). Sequence numbers come from the snapshot, never from sled's
-//! `generate_id`.
+//! [`Journal::append`] returns only after the record and snapshot are on stable storage: the record
+//! then the snapshot as two plain sled inserts, then `Db::flush`, then `fdatasync` of `<dir>/db`
+//! (see [`Journal::append`] for why both): one sled log write and one barrier per append, with the
+//! card index's pending updates in the same write. No sled transaction: it would cost two more log
+//! writes (see `Journal::write_record_then_snapshot`). Sequence numbers come from the snapshot,
+//! never from sled's `generate_id`.
 //!
 //! # Untrusted bytes
 //! Nothing read from disk may panic the till: bytes are decoded only through `shared::codec`, and
@@ -54,6 +57,7 @@ use std::io::{self, Read};
 use std::os::unix::io::AsRawFd;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -237,6 +241,9 @@ pub struct Journal {
     db_file: File,
     /// `<dir>/journal.hwm`, updated after every durable append.
     high_water_file: File,
+    /// Barriers (`fdatasync` of `db`) this `Journal` issued since it was opened; see
+    /// [`Journal::barriers`].
+    barriers: AtomicU64,
     blacklist_tree: sled::Tree,
     terminal_id: TerminalId,
     snapshot: TillSnapshot,
@@ -267,6 +274,10 @@ struct Verified {
     created: bool,
     /// Number of records scanned.
     records: u64,
+    /// A record one past the snapshot, written by an append cut between its record and its
+    /// snapshot (see [`Journal::write_record_then_snapshot`]); [`Journal::open`] undoes it once
+    /// the high-water mark says it was never reported durable.
+    cut_append: Option<Seq>,
 }
 
 /// Why an append transaction aborted.
@@ -329,6 +340,11 @@ impl Journal {
         }
         let last_seq = verified.snapshot.next_seq.prev().map_or(0, |s| s.0);
         let high_water_file = check_high_water(&dir, verified.terminal_id, last_seq)?;
+        // Only after the mark agreed: a record the mark vouches for is never undone (that would be
+        // sled losing the snapshot, reported by `check_high_water` as lost records).
+        if let Some(seq) = verified.cut_append {
+            undo_cut_append(&dir, &db, &records, &db_file, seq)?;
+        }
         let (upload, blacklist_tree, blacklist, uploaded) =
             guard_panic(&dir, "loading the watermark and blacklist", || {
                 let upload = db
@@ -367,6 +383,7 @@ impl Journal {
             meta,
             db_file,
             high_water_file,
+            barriers: AtomicU64::new(0),
             blacklist_tree,
             terminal_id: verified.terminal_id,
             snapshot: verified.snapshot,
@@ -394,6 +411,14 @@ impl Journal {
     /// Last seq written, `None` when the journal is empty.
     pub fn last_seq(&self) -> Option<Seq> {
         self.snapshot.next_seq.prev()
+    }
+
+    /// How many barriers (`fdatasync` of sled's `db`) this `Journal` issued since it was opened:
+    /// one per append. For the journal bench and the tests that hold a sale to one barrier per
+    /// durable point; the reader's watermark writes ([`JournalReader::mark_uploaded`]) are not
+    /// counted.
+    pub fn barriers(&self) -> u64 {
+        self.barriers.load(Ordering::Relaxed)
     }
 
     /// The blacklist the till holds (stored with its record; empty if it never got one).
@@ -451,14 +476,16 @@ impl Journal {
         Ok(())
     }
 
-    /// Appends `record` and replaces the snapshot with `snapshot`, atomically (one sled
-    /// transaction over both trees), and makes both durable before returning.
+    /// Appends `record` and replaces the snapshot with `snapshot`, and makes both durable before
+    /// returning: one sled log write (record, then snapshot, then whatever card index updates were
+    /// pending) and one `fdatasync`. A crash in between can leave the record without the snapshot,
+    /// which the next [`Journal::open`] undoes (see `Journal::write_record_then_snapshot`).
     ///
     /// Refused with nothing written: [`JournalError::OutOfOrder`] unless `record.seq` is the
     /// current snapshot's `next_seq` and `snapshot.next_seq` is `record.seq + 1`;
     /// [`JournalError::TooLarge`]; [`JournalError::SeqExhausted`].
     ///
-    /// If the transaction, flush or sync fails, the record may or may not be durable: the journal
+    /// If the write, flush or sync fails, the record may or may not be durable: the journal
     /// is poisoned and the caller must treat the sale as not recorded (and restart, which
     /// re-verifies the disk and resumes from whatever is durable).
     pub fn append(
@@ -501,38 +528,14 @@ impl Journal {
         check_size("record", record_bytes.len(), MAX_RECORD_BYTES)?;
         let snapshot_bytes = IVec::from(encode_snapshot(snapshot));
         check_size("snapshot", snapshot_bytes.len(), MAX_SNAPSHOT_BYTES)?;
-        let key = record.seq.to_key();
 
         let result = guard_panic(&self.dir, "appending", || {
-            let committed = (&self.records, &self.meta, &self.blacklist_tree).transaction(
-                |(records, meta, blacklist_tree)| {
-                    if records.get(key)?.is_some() {
-                        return Err(ConflictableTransactionError::Abort(AppendAbort::SeqTaken));
-                    }
-                    records.insert(&key, record_bytes.clone())?;
-                    meta.insert(SNAPSHOT_KEY, snapshot_bytes.clone())?;
-                    if let Some(chunks) = blacklist {
-                        blacklist_store::replace_in(blacklist_tree, chunks)?;
-                    }
-                    Ok(())
-                },
-            );
-            match committed {
-                Ok(()) => {}
-                Err(TransactionError::Abort(AppendAbort::SeqTaken)) => {
-                    return Err(JournalError::Corrupt {
-                        path: self.dir.clone(),
-                        detail: format!(
-                            "record {} is already in the journal although the snapshot says it \
-                             is the next one",
-                            record.seq
-                        ),
-                    })
+            match blacklist {
+                None => self.write_record_then_snapshot(record.seq, record_bytes, snapshot_bytes),
+                Some(chunks) => {
+                    self.write_in_transaction(record.seq, record_bytes, snapshot_bytes, chunks)
                 }
-                Err(TransactionError::Storage(e)) => {
-                    return Err(sled_error(&self.dir, "appending", e))
-                }
-            }
+            }?;
             // Durability, step 1: sled writes its in-memory log buffers to `db` and waits for
             // them. On Linux sled 0.34 does that with `sync_file_range(WAIT_BEFORE | WRITE |
             // WAIT_AFTER)`, which only starts and waits for writeback of those pages: it flushes
@@ -545,6 +548,7 @@ impl Journal {
             // Durability, step 2: fdatasync `db` (`File::sync_data` is fdatasync on Linux). It
             // writes the metadata needed to read the data back and issues a cache flush (FUA /
             // FLUSH) to the drive, which `sync_file_range` never does.
+            self.barriers.fetch_add(1, Ordering::Relaxed);
             self.db_file
                 .sync_data()
                 .map_err(|source| io_error(&self.dir.join(DB_FILE_NAME), source))
@@ -567,6 +571,65 @@ impl Journal {
             tracing::warn!(dir = %self.dir.display(), error = %e, "high-water mark not updated");
         }
         Ok(())
+    }
+
+    /// The write of an ordinary append, without a sled transaction: the record, then the
+    /// snapshot, as two plain inserts that land one after the other in sled's log buffer.
+    ///
+    /// Why not a transaction: sled 0.34 writes a transaction's batch manifest as a log buffer of
+    /// its own, and before it seals whatever the buffer held (the card index's updates), so every
+    /// transaction costs two or three log writes, each followed by a `sync_file_range`. Plain
+    /// inserts share the one buffer `flush` writes. What a transaction guaranteed, the order
+    /// gives: sled's recovery keeps a prefix of its log, so a crash can keep the record without
+    /// the snapshot, never the snapshot without the record, and [`Journal::open`] undoes such a
+    /// cut append (it never returned: no sale was shown successful on it).
+    fn write_record_then_snapshot(
+        &self,
+        seq: Seq,
+        record_bytes: IVec,
+        snapshot_bytes: IVec,
+    ) -> Result<(), JournalError> {
+        let key = seq.to_key();
+        let inserted = self
+            .records
+            .compare_and_swap(key, None as Option<&[u8]>, Some(record_bytes))
+            .map_err(|e| sled_error(&self.dir, "appending", e))?;
+        if inserted.is_err() {
+            return Err(seq_taken(&self.dir, seq));
+        }
+        self.meta
+            .insert(SNAPSHOT_KEY, snapshot_bytes)
+            .map_err(|e| sled_error(&self.dir, "appending", e))?;
+        Ok(())
+    }
+
+    /// The write of a blacklist replacement: record, snapshot and the list's chunks in one sled
+    /// transaction (the list is up to 12 MB, many log buffers, so only a transaction makes it
+    /// atomic). Rare: once per blacklist version.
+    fn write_in_transaction(
+        &self,
+        seq: Seq,
+        record_bytes: IVec,
+        snapshot_bytes: IVec,
+        chunks: &blacklist_store::Chunks,
+    ) -> Result<(), JournalError> {
+        let key = seq.to_key();
+        let committed = (&self.records, &self.meta, &self.blacklist_tree).transaction(
+            |(records, meta, blacklist_tree)| {
+                if records.get(key)?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(AppendAbort::SeqTaken));
+                }
+                records.insert(&key, record_bytes.clone())?;
+                meta.insert(SNAPSHOT_KEY, snapshot_bytes.clone())?;
+                blacklist_store::replace_in(blacklist_tree, chunks)?;
+                Ok(())
+            },
+        );
+        match committed {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Abort(AppendAbort::SeqTaken)) => Err(seq_taken(&self.dir, seq)),
+            Err(TransactionError::Storage(e)) => Err(sled_error(&self.dir, "appending", e)),
+        }
     }
 
     /// The record with `seq`, `None` if there is none.
@@ -811,6 +874,7 @@ fn create(
         snapshot,
         created: true,
         records: 0,
+        cut_append: None,
     })
 }
 
@@ -885,7 +949,11 @@ fn verify(
         count += 1;
         expected = seq.next();
     }
-    if expected != Some(snapshot.next_seq) {
+    // The one inconsistency a crash can leave: the last record is the one the snapshot says is
+    // next (its append wrote the record, the crash lost the snapshot written after it).
+    let cut_append =
+        (count > 0 && expected == snapshot.next_seq.next()).then_some(snapshot.next_seq);
+    if expected != Some(snapshot.next_seq) && cut_append.is_none() {
         let last = match count {
             0 => "there are no records".to_string(),
             _ => format!(
@@ -906,6 +974,7 @@ fn verify(
         snapshot,
         created: false,
         records: count,
+        cut_append,
     })
 }
 
@@ -958,6 +1027,41 @@ fn check_high_water(dir: &Path, terminal: TerminalId, last_seq: u64) -> Result<F
             Ok(file)
         }
     }
+}
+
+/// Removes record `seq`, written by an append that a crash cut between its record and its
+/// snapshot, durably (flush + fdatasync). That append never returned, so no sale was shown
+/// successful on it: the till resumes from the snapshot before it (an intent never reached the
+/// card; a commit leaves its sale waiting for the card, as a crash just before it would).
+fn undo_cut_append(
+    dir: &Path,
+    db: &sled::Db,
+    records: &sled::Tree,
+    db_file: &File,
+    seq: Seq,
+) -> Result<(), JournalError> {
+    let removed = guard_panic(dir, "undoing a cut append", || {
+        let removed = records.remove(seq.to_key())?;
+        db.flush()?;
+        Ok::<_, sled::Error>(removed)
+    })?
+    .map_err(|e| sled_error(dir, "undoing a cut append", e))?;
+    db_file
+        .sync_data()
+        .map_err(|source| io_error(&dir.join(DB_FILE_NAME), source))?;
+    let what = removed.map_or_else(
+        || "nothing".to_string(),
+        |bytes| match decode_record(&bytes) {
+            Ok(record) => format!("{:?}", record.body),
+            Err(e) => format!("undecodable bytes ({e})"),
+        },
+    );
+    tracing::warn!(
+        dir = %dir.display(),
+        "record {seq} was written without the snapshot that goes with it (the till stopped in the \
+         middle of that append, before showing its outcome); undid it: {what}"
+    );
+    Ok(())
 }
 
 /// After creating a journal: makes `db`'s contents and the new files' names durable.
@@ -1092,6 +1196,16 @@ fn corrupt(dir: &Path, detail: String) -> JournalError {
         path: dir.to_path_buf(),
         detail,
     }
+}
+
+/// The record to append is already stored although the snapshot says it is the next one.
+fn seq_taken(dir: &Path, seq: Seq) -> JournalError {
+    corrupt(
+        dir,
+        format!(
+            "record {seq} is already in the journal although the snapshot says it is the next one"
+        ),
+    )
 }
 
 fn io_error(path: &Path, source: io::Error) -> JournalError {

@@ -4,8 +4,10 @@
 //! till on its last day of use (for the offline per-card daily limit).
 //!
 //! The index is a cache of what the journal and the taps showed, not money: it is updated without
-//! its own fsync (the next durable append flushes it with everything else), so a crash can only
-//! make it lag, which weakens the check for one card and never refuses a good one.
+//! its own flush or fsync. Its inserts wait in sled's log buffer and go to disk in the next
+//! append's one log write, under that append's barrier, so they cost a sale no sync call of their
+//! own. A crash can only make it lag, which weakens the check for one card and never refuses a
+//! good one.
 
 use shared::{CardUid, Fen, LocalDay};
 

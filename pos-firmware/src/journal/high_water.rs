@@ -4,8 +4,8 @@
 //!
 //! Why it exists: when sled 0.34 recovers a log with a damaged region it does not fail; it keeps
 //! the consistent prefix before the damage and zeroes everything after it. Because the till writes
-//! its snapshot in the same transaction as each record, the shortened journal is internally
-//! consistent, and a check made only inside sled cannot see the loss. This file lives outside
+//! its snapshot with each record (right after it, in the same log write), the shortened journal is
+//! internally consistent, and a check made only inside sled cannot see the loss. This file lives outside
 //! sled's log, so its claim survives sled's recovery.
 //!
 //! It is updated after every durable append with one in-place `pwrite` and *no* fsync: it is only

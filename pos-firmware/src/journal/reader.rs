@@ -6,8 +6,8 @@
 //! little shared state the journal updates after every durable append.
 //!
 //! # What a reader may hand out
-//! Only records the journal has made durable: a record is visible in sled's tree as soon as its
-//! transaction commits, before `flush` and `fdatasync` returned. Uploading such a record and then
+//! Only records the journal has made durable: a record is visible in sled's tree as soon as it is
+//! inserted, before `flush` and `fdatasync` returned. Uploading such a record and then
 //! losing it in a power cut would make the till write a *different* record under the same seq,
 //! which the campus server rightly treats as an alarm. So [`JournalReader::fetch`] stops at the
 //! last seq [`super::Journal::append`] reported durable.
