@@ -269,9 +269,9 @@ impl Daemon {
 fn campus(version: u64, max_sale_yuan: u64) -> CampusConfig {
     CampusConfig {
         version,
-        merchant_name: "一食堂".into(),
+        merchant_name: "一食堂".parse().unwrap(),
         meal_periods: vec![MealPeriodSpec {
-            name: "午餐".into(),
+            name: "午餐".parse().unwrap(),
             start: MinuteOfDay::from_hm(10, 0).unwrap(),
             end: MinuteOfDay::from_hm(14, 0).unwrap(),
         }],
