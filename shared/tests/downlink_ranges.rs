@@ -67,7 +67,7 @@ mod old_shape {
     pub enum SnapshotEnvelope {
         #[allow(dead_code, reason = "holds index 0, so that V2 encodes as 1")]
         V1(TillSnapshotV1),
-        V2(TillSnapshotV2),
+        V2(Box<TillSnapshotV2>),
     }
 
     pub fn lunch() -> MealPeriod {
@@ -322,7 +322,8 @@ fn an_old_snapshot_holding_a_campus_value_now_refused_still_opens_without_it() {
             "campus configuration version 7: merchant name: name holds",
         ),
     ] {
-        let bytes = postcard::to_stdvec(&SnapshotEnvelope::V2(snapshot(Some(campus)))).unwrap();
+        let bytes =
+            postcard::to_stdvec(&SnapshotEnvelope::V2(Box::new(snapshot(Some(campus))))).unwrap();
         // The strict decoder refuses it (postcard cannot say why) ...
         assert!(decode_snapshot(&bytes).is_err());
         // ... the journal's opening decoder keeps everything else and says what it dropped.
@@ -339,7 +340,8 @@ fn an_old_snapshot_holding_a_campus_value_now_refused_still_opens_without_it() {
         assert!(dropped[0].starts_with(reason), "{dropped:?}");
     }
     // A stored configuration that passes today's rules is kept, and nothing is reported.
-    let bytes = postcard::to_stdvec(&SnapshotEnvelope::V2(snapshot(Some(config(5))))).unwrap();
+    let bytes =
+        postcard::to_stdvec(&SnapshotEnvelope::V2(Box::new(snapshot(Some(config(5)))))).unwrap();
     let (opened, dropped) = decode_snapshot_salvaging(&bytes).unwrap();
     assert_eq!(opened.campus.map(|c| c.version), Some(5));
     assert!(dropped.is_empty());
