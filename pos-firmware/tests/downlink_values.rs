@@ -1,16 +1,17 @@
 //! A till whose journal was written before the campus values were range-checked still opens
-//! when its snapshot holds a value the checks now refuse: that value falls back (the till's own
-//! settings) and everything else the journal holds is kept (issue 15, item 3). The snapshot
+//! when its snapshot or its stored blacklist holds a value the checks now refuse: that value
+//! falls back (the till's own settings; the list without the entry) and everything else the
+//! journal holds is kept (issue 15, item 3). The snapshot
 //! bytes are those an older till wrote: a valid snapshot's bytes with one value patched to what
 //! the old decoder took and today's refuses.
 
 use pos_firmware::core::config::TillConfig;
 use pos_firmware::core::downlink::effective_config;
 use pos_firmware::journal::Journal;
-use shared::campus::{CampusConfig, MealPeriodSpec, OfflineLimits};
-use shared::codec::{decode_snapshot, encode_snapshot};
+use shared::campus::{Blacklist, CampusConfig, MealPeriodSpec, OfflineLimits};
+use shared::codec::{decode_blacklist, decode_snapshot, encode_blacklist, encode_snapshot};
 use shared::record::TillSnapshot;
-use shared::{Fen, MinuteOfDay};
+use shared::{CardUid, Fen, MinuteOfDay, UnixMillis};
 use std::path::Path;
 use std::time::Duration;
 
@@ -55,8 +56,9 @@ fn raw_sled(dir: &Path) -> sled::Db {
     panic!("sled stayed locked");
 }
 
-/// A new journal whose stored snapshot is replaced by `snapshot_bytes`.
-fn journal_with_snapshot(snapshot_bytes: Vec<u8>) -> tempfile::TempDir {
+/// A new journal whose stored snapshot is replaced by `snapshot_bytes` and, if given, whose
+/// stored blacklist is `blacklist_bytes` (one chunk; docs/journal.md names the keys).
+fn journal_with(snapshot_bytes: Vec<u8>, blacklist_bytes: Option<Vec<u8>>) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     drop(Journal::open(dir.path()).unwrap());
     let db = raw_sled(dir.path());
@@ -64,9 +66,19 @@ fn journal_with_snapshot(snapshot_bytes: Vec<u8>) -> tempfile::TempDir {
         .unwrap()
         .insert("snapshot", snapshot_bytes)
         .unwrap();
+    if let Some(bytes) = blacklist_bytes {
+        let tree = db.open_tree("blacklist").unwrap();
+        tree.insert(b"n", &1u32.to_be_bytes()).unwrap();
+        tree.insert([&b"c"[..], &0u32.to_be_bytes()].concat(), bytes)
+            .unwrap();
+    }
     db.flush().unwrap();
     drop(db);
     dir
+}
+
+fn journal_with_snapshot(snapshot_bytes: Vec<u8>) -> tempfile::TempDir {
+    journal_with(snapshot_bytes, None)
 }
 
 #[test]
@@ -111,4 +123,39 @@ fn a_journal_whose_snapshot_holds_a_refused_campus_value_opens_without_it() {
     let dir = journal_with_snapshot(good);
     let journal = Journal::open(dir.path()).unwrap();
     assert_eq!(journal.snapshot().campus, Some(campus()));
+}
+
+#[test]
+fn a_journal_whose_stored_blacklist_holds_a_refused_uid_opens_without_that_entry() {
+    let lost = CardUid::new(&[1, 2, 3, 4]).unwrap();
+    let other = CardUid::new(&[0xA0, 0xB0, 0xC0, 0xD0]).unwrap();
+    let list = Blacklist::new(3, UnixMillis(1_800_000_000_000), vec![lost, other]).unwrap();
+    let snapshot = TillSnapshot {
+        blacklist: Some(list.info()),
+        ..TillSnapshot::factory_new()
+    };
+    let good = encode_blacklist(&list);
+    // The last entry's length byte: 4 → 5, as an older till took it from the campus.
+    let mut old = good.clone();
+    let len_at = old.len() - 11;
+    assert_eq!(old[len_at], 4);
+    old[len_at] = 5;
+    assert!(
+        decode_blacklist(&old).is_err(),
+        "today's decoder refuses it"
+    );
+
+    let dir = journal_with(encode_snapshot(&snapshot), Some(old));
+    let journal = Journal::open(dir.path()).expect("the old journal opens");
+    let held = journal.blacklist();
+    assert_eq!((held.version(), held.len()), (3, 1));
+    assert!(held.contains(&lost));
+    drop(journal);
+
+    // The unpatched list opens whole; a list that differs otherwise is still corrupt.
+    let dir = journal_with(encode_snapshot(&snapshot), Some(good));
+    assert_eq!(Journal::open(dir.path()).unwrap().blacklist().len(), 2);
+    let shorter = Blacklist::new(3, list.issued_at(), vec![lost]).unwrap();
+    let dir = journal_with(encode_snapshot(&snapshot), Some(encode_blacklist(&shorter)));
+    assert!(Journal::open(dir.path()).is_err());
 }

@@ -357,6 +357,25 @@ pub(crate) struct RawBlacklist {
 }
 
 impl RawBlacklist {
+    /// The list as a till stored it before UIDs were checked: entries whose UID today's rule
+    /// refuses are dropped (no real card has such a UID, so none of them could ever match) and
+    /// named; anything else refused is still an error.
+    pub(crate) fn parse_stored(mut self) -> Result<(Blacklist, Vec<String>), String> {
+        let mut dropped = Vec::new();
+        self.uids.retain(|(len, bytes)| {
+            let wire = crate::ids::CardUidWire {
+                len: *len,
+                bytes: *bytes,
+            };
+            let keep = CardUid::try_from(wire).is_ok();
+            if !keep {
+                dropped.push(format!("a blacklist entry of {len} bytes"));
+            }
+            keep
+        });
+        Ok((self.parse()?, dropped))
+    }
+
     /// The list, or why it is refused.
     pub(crate) fn parse(self) -> Result<Blacklist, String> {
         let uids = self

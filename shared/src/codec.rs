@@ -240,6 +240,16 @@ pub fn decode_blacklist(bytes: &[u8]) -> Result<Blacklist, DecodeError> {
         .map_err(|reason| DecodeError::Refused { what, reason })
 }
 
+/// Decodes the blacklist a till stored beside its journal: like [`decode_blacklist`], except
+/// that entries whose UID today's rule refuses (stored before UIDs were checked) are dropped
+/// instead of failing the list; answers what was dropped, for the caller's ALARM.
+pub fn decode_stored_blacklist(bytes: &[u8]) -> Result<(Blacklist, Vec<String>), DecodeError> {
+    let what = "stored blacklist";
+    let RawBlacklistEnvelope::V1(raw) = decode::<RawBlacklistEnvelope>(bytes, what)?;
+    raw.parse_stored()
+        .map_err(|reason| DecodeError::Refused { what, reason })
+}
+
 /// A batch with a session goes as V2, one without (an older daemon's) as V1.
 pub fn encode_upload_batch(batch: &UploadBatch) -> Vec<u8> {
     let terminal = batch.terminal;
