@@ -698,3 +698,40 @@ fn a_stale_socket_from_a_crash_is_replaced_and_a_foreign_file_is_not() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a socket"));
     assert_eq!(std::fs::read(socket(dir.path())).unwrap(), b"not a socket");
 }
+
+#[test]
+fn server_times_alternating_over_the_link_journal_a_few_corrections_and_count_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut till = Till::start(dir.path());
+    let (mut daemon, _) = Daemon::hello(dir.path());
+    // 300 messages whose offsets alternate 100 s apart: before, 300 journal records.
+    for i in 0..300 {
+        let server = UnixMillis(1_900_000_000_000 + if i % 2 == 0 { 0 } else { 100_000 });
+        daemon.send(&ToTill::ServerTime { server });
+        assert!(matches!(
+            daemon.answer(),
+            ToDaemon::Applied {
+                kind: DownlinkKind::ServerTime,
+                ..
+            }
+        ));
+    }
+    let limit = pos_firmware::core::downlink::SERVER_TIME_JOURNAL_MAX_PER_WINDOW;
+    till.run(&format!("expect journal {limit} records"));
+    // The later ones are counted on Clear+0 (the odd ones repeat the journaled offset).
+    till.run("keys Clear 0\nexpect merchant 未记148次");
+}
+
+#[test]
+fn an_implausible_server_time_on_the_link_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut till = Till::start(dir.path());
+    for server in [UnixMillis(0), UnixMillis(i64::MAX)] {
+        let (mut daemon, _) = Daemon::hello(dir.path());
+        daemon.send(&ToTill::ServerTime { server });
+        daemon.expect_closed();
+    }
+    till.run("expect journal 0 records\nkeys Clear 0");
+    let shown = till.merchant();
+    assert!(!shown.contains("服务器差"), "{shown}");
+}
