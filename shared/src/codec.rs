@@ -190,11 +190,48 @@ pub fn encode_to_till(message: &ToTill) -> Vec<u8> {
     encode(&ToTillEnvelope::V1(message.clone()))
 }
 
-/// Decodes a message to the till. A configuration or blacklist out of its valid range does not
-/// decode (the daemon refuses them on MQTT first, with their reason); a server time outside
-/// the plausible window is refused with its reason.
+/// [`ToTill`] read without checks, to name why a configuration or blacklist inside a link
+/// message is refused (the same variants in the same order; only those two are looked at).
+#[derive(Deserialize)]
+#[allow(
+    dead_code,
+    reason = "the fields give the variants their shape; only two are read"
+)]
+enum RawToTill {
+    Hello { protocol: u16, daemon: String },
+    Fetch { after: Option<Seq>, max: u32 },
+    Acked { through: Seq },
+    Broker(crate::link::BrokerLink),
+    Config(RawCampusConfig),
+    Blacklist(RawBlacklist),
+    ServerTime { server: crate::ids::UnixMillis },
+}
+
+#[derive(Deserialize)]
+enum RawToTillEnvelope {
+    V1(RawToTill),
+}
+
+/// Decodes a message to the till. A configuration, blacklist or server time out of its valid
+/// range is refused with its reason (the daemon refuses them on MQTT first).
 pub fn decode_to_till(bytes: &[u8]) -> Result<ToTill, DecodeError> {
-    let ToTillEnvelope::V1(message) = decode::<ToTillEnvelope>(bytes, "link message to the till")?;
+    let decoded = decode::<ToTillEnvelope>(bytes, "link message to the till");
+    let ToTillEnvelope::V1(message) = decoded.map_err(|error| {
+        let reason = match decode::<RawToTillEnvelope>(bytes, "link message to the till") {
+            Ok(RawToTillEnvelope::V1(RawToTill::Config(raw))) => raw
+                .parse()
+                .err()
+                .map(|reason| ("campus configuration", reason)),
+            Ok(RawToTillEnvelope::V1(RawToTill::Blacklist(raw))) => {
+                raw.parse().err().map(|reason| ("blacklist", reason))
+            }
+            _ => None,
+        };
+        match reason {
+            Some((what, reason)) => DecodeError::Refused { what, reason },
+            None => error,
+        }
+    })?;
     if let ToTill::ServerTime { server } = message {
         server.plausible().map_err(|e| DecodeError::Refused {
             what: "server time",

@@ -250,10 +250,10 @@ fn campus_configurations_out_of_range_are_refused_with_their_reason() {
             shown.starts_with("ALARM campus configuration refused: "),
             "{shown}"
         );
-        // The same bytes inside a link message do not decode either.
+        // The same bytes inside a link message are refused with the same reason.
         let mut link = vec![0x00, 0x04]; // ToTillEnvelope::V1, ToTill::Config
         link.extend_from_slice(&bytes[1..]);
-        assert!(decode_to_till(&link).is_err());
+        assert_eq!(decode_to_till(&link).unwrap_err().to_string(), shown);
     }
 }
 
@@ -271,6 +271,9 @@ fn blacklists_with_uids_of_other_lengths_are_refused_with_their_reason() {
         refused.starts_with("ALARM blacklist refused: entry 0 (5 bytes, DEADBEEF00)"),
         "{refused}"
     );
+    let mut link = vec![0x00, 0x05]; // ToTillEnvelope::V1, ToTill::Blacklist
+    link.extend_from_slice(&bytes[1..]);
+    assert_eq!(decode_to_till(&link).unwrap_err().to_string(), refused);
 }
 
 #[test]
