@@ -23,7 +23,8 @@ max_sale = "200.00"        # most one sale may charge, in yuan
 utc_offset_minutes = 480   # local time = UTC + this (China: 480)
 duplicate_window_secs = 600 # same payer, same amount within this many seconds: ask to confirm
 staff_pin = "123456"       # PIN for F2+1+7 (staff menu: machine number, issue, top-up); change it
-merchant_name = ""         # shown on the customer display when idle
+merchant_name = ""         # shown on the customer display when idle; at most 16 characters,
+                           # no control or invisible characters (meal labels likewise)
 
 [[meal]]
 label = "breakfast"
