@@ -1067,7 +1067,9 @@ fn malformed_invalid_and_older_downlinks_leave_the_till_unchanged_and_a_newer_on
     let campus = campus_up(CampusOptions::new(broker.port(), dir.path().join("campus")));
     let blacklist = |version| {
         let uid = shared::CardUid::new(&[0xB0, 0, 0, version as u8]).unwrap();
-        shared::campus::Blacklist::new(version, shared::UnixMillis(unix_ms_now()), vec![uid])
+        // Issued before the scripted till's clock (2026-11-23 11:30): a list issued after it
+        // (more than an hour) is refused as issued in the future.
+        shared::campus::Blacklist::new(version, shared::UnixMillis(1_795_000_000_000), vec![uid])
             .unwrap()
     };
     let truncated = |bytes: Vec<u8>| bytes[..bytes.len() / 2].to_vec();
