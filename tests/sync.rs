@@ -422,9 +422,9 @@ fn campus_config(version: u64) -> shared::campus::CampusConfig {
     use shared::{Fen, MinuteOfDay};
     CampusConfig {
         version,
-        merchant_name: "一食堂".into(),
+        merchant_name: "一食堂".parse().unwrap(),
         meal_periods: vec![MealPeriodSpec {
-            name: "午餐".into(),
+            name: "午餐".parse().unwrap(),
             start: MinuteOfDay::from_hm(10, 0).unwrap(),
             end: MinuteOfDay::from_hm(14, 0).unwrap(),
         }],
@@ -1067,7 +1067,9 @@ fn malformed_invalid_and_older_downlinks_leave_the_till_unchanged_and_a_newer_on
     let campus = campus_up(CampusOptions::new(broker.port(), dir.path().join("campus")));
     let blacklist = |version| {
         let uid = shared::CardUid::new(&[0xB0, 0, 0, version as u8]).unwrap();
-        shared::campus::Blacklist::new(version, shared::UnixMillis(unix_ms_now()), vec![uid])
+        // Issued before the scripted till's clock (2026-11-23 11:30): a list issued after it
+        // (more than an hour) is refused as issued in the future.
+        shared::campus::Blacklist::new(version, shared::UnixMillis(1_795_000_000_000), vec![uid])
             .unwrap()
     };
     let truncated = |bytes: Vec<u8>| bytes[..bytes.len() / 2].to_vec();
@@ -1078,8 +1080,8 @@ fn malformed_invalid_and_older_downlinks_leave_the_till_unchanged_and_a_newer_on
     till.process().wait_for("Config applied 5");
     till.process().wait_for("Blacklist applied 5");
 
-    // Undecodable: cut in half. Decodable but refused by the till's rules: a merchant name of
-    // 20 characters (at most 16), as version 6. Older than held: version 4 (after 6 for the
+    // Undecodable: cut in half. Decodable but refused by the till's rules: a per-sale maximum
+    // of ¥20,000 (above the till's ceiling of ¥10,000), as version 6. Older than held: version 4 (after 6 for the
     // configuration, after 5 for the blacklist).
     campus.publish_retained_raw(
         &config_topic(terminal),
@@ -1087,7 +1089,7 @@ fn malformed_invalid_and_older_downlinks_leave_the_till_unchanged_and_a_newer_on
     );
     campus.publish_retained_raw(BLACKLIST_TOPIC, truncated(encode_blacklist(&blacklist(9))));
     let mut invalid = campus_config(6);
-    invalid.merchant_name = "一二三四五六七八九十一二三四五六七八九十".into();
+    invalid.max_sale = shared::Fen::from_yuan(20_000);
     campus.publish_config(terminal, &invalid);
     campus.publish_config(terminal, &campus_config(4));
     campus.publish_blacklist(&blacklist(4));

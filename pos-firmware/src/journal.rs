@@ -46,7 +46,7 @@ pub use blacklist_store::BLACKLIST_CHUNK_BYTES;
 pub use reader::JournalReader;
 
 use shared::campus::Blacklist;
-use shared::codec::{self, decode_record, decode_snapshot, encode_record, encode_snapshot};
+use shared::codec::{self, decode_record, encode_record, encode_snapshot};
 use shared::record::{JournalRecord, RecordBody, TillSnapshot};
 use shared::{Seq, TerminalId, UnixMillis};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -922,8 +922,16 @@ fn verify(
         .get(SNAPSHOT_KEY)
         .map_err(|e| sled_error(dir, "reading the snapshot", e))?
         .ok_or_else(|| corrupt(dir, "the meta tree has no snapshot".to_string()))?;
-    let snapshot = decode_snapshot(&snapshot_bytes)
+    // A value stored before today's range checks that they refuse falls back (nothing else in
+    // the snapshot is lost) and says so.
+    let (snapshot, dropped) = codec::decode_snapshot_salvaging(&snapshot_bytes)
         .map_err(|e| corrupt(dir, format!("the snapshot does not decode: {e}")))?;
+    for what in dropped {
+        tracing::error!(
+            dir = %dir.display(),
+            "ALARM the snapshot holds a value today's checks refuse; opened without it: {what}"
+        );
+    }
     if snapshot.next_seq < Seq::FIRST {
         return Err(corrupt(
             dir,

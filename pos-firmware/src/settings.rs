@@ -5,6 +5,7 @@
 //! it.
 
 use serde::Deserialize;
+use shared::ids::DisplayName;
 use shared::{Fen, MinuteOfDay};
 use std::path::{Path, PathBuf};
 
@@ -22,7 +23,8 @@ max_sale = "200.00"        # most one sale may charge, in yuan
 utc_offset_minutes = 480   # local time = UTC + this (China: 480)
 duplicate_window_secs = 600 # same payer, same amount within this many seconds: ask to confirm
 staff_pin = "123456"       # PIN for F2+1+7 (staff menu: machine number, issue, top-up); change it
-merchant_name = ""         # shown on the customer display when idle
+merchant_name = ""         # shown on the customer display when idle; at most 16 characters,
+                           # no control or invisible characters (meal labels likewise)
 
 [[meal]]
 label = "breakfast"
@@ -169,7 +171,11 @@ pub fn parse_settings(text: &str) -> Result<TillConfig, String> {
         config.staff_pin = pin;
     }
     if let Some(name) = file.merchant_name {
-        config.merchant_name = name;
+        // The same rule as the campus's names: no control or direction-steering characters, at
+        // most MAX_DISPLAY_NAME_CHARS characters.
+        config.merchant_name = DisplayName::new(name)
+            .map_err(|e| format!("merchant_name: {e}"))?
+            .to_string();
     }
     if let Some(meals) = file.meal {
         config.meal_periods = meals
@@ -184,7 +190,11 @@ pub fn parse_settings(text: &str) -> Result<TillConfig, String> {
                     "breakfast" => MealLabel::Breakfast,
                     "lunch" => MealLabel::Lunch,
                     "dinner" => MealLabel::Dinner,
-                    other => MealLabel::Named(other.to_string()),
+                    other => MealLabel::Named(
+                        DisplayName::new(other)
+                            .map_err(|e| format!("meal {} label: {e}", i + 1))?
+                            .to_string(),
+                    ),
                 };
                 Ok(MealPeriod {
                     label,
@@ -275,5 +285,24 @@ mod tests {
         assert!(parse_settings("staff_pin = \"12\"")
             .unwrap_err()
             .contains("PIN"));
+    }
+
+    #[test]
+    fn names_in_till_toml_follow_the_display_name_rule() {
+        for bad in [
+            "merchant_name = \"食堂\\u001b[2J\"",
+            "merchant_name = \"A\\rforged\"",
+            "merchant_name = \"abc\\u202ecba\"",
+            "merchant_name = \"一二三四五六七八九十一二三四五六七\"",
+        ] {
+            let error = parse_settings(bad).unwrap_err();
+            assert!(error.starts_with("merchant_name: name "), "{bad}: {error}");
+        }
+        let error =
+            parse_settings("[[meal]]\nlabel=\"夜宵\\u0007\"\nstart=\"21:00\"\nend=\"23:00\"")
+                .unwrap_err();
+        assert!(error.contains("meal 1 label: name holds"), "{error}");
+        let config = parse_settings("merchant_name = \"第一食堂 3号窗口\"").unwrap();
+        assert_eq!(config.merchant_name, "第一食堂 3号窗口");
     }
 }

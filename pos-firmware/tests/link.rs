@@ -269,9 +269,9 @@ impl Daemon {
 fn campus(version: u64, max_sale_yuan: u64) -> CampusConfig {
     CampusConfig {
         version,
-        merchant_name: "一食堂".into(),
+        merchant_name: "一食堂".parse().unwrap(),
         meal_periods: vec![MealPeriodSpec {
-            name: "午餐".into(),
+            name: "午餐".parse().unwrap(),
             start: MinuteOfDay::from_hm(10, 0).unwrap(),
             end: MinuteOfDay::from_hm(14, 0).unwrap(),
         }],
@@ -697,4 +697,41 @@ fn a_stale_socket_from_a_crash_is_replaced_and_a_foreign_file_is_not() {
     assert_eq!(output.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&output.stderr).contains("not a socket"));
     assert_eq!(std::fs::read(socket(dir.path())).unwrap(), b"not a socket");
+}
+
+#[test]
+fn server_times_alternating_over_the_link_journal_a_few_corrections_and_count_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut till = Till::start(dir.path());
+    let (mut daemon, _) = Daemon::hello(dir.path());
+    // 300 messages whose offsets alternate 100 s apart: before, 300 journal records.
+    for i in 0..300 {
+        let server = UnixMillis(1_900_000_000_000 + if i % 2 == 0 { 0 } else { 100_000 });
+        daemon.send(&ToTill::ServerTime { server });
+        assert!(matches!(
+            daemon.answer(),
+            ToDaemon::Applied {
+                kind: DownlinkKind::ServerTime,
+                ..
+            }
+        ));
+    }
+    let limit = pos_firmware::core::downlink::SERVER_TIME_JOURNAL_MAX_PER_WINDOW;
+    till.run(&format!("expect journal {limit} records"));
+    // The later ones are counted on Clear+0 (the odd ones repeat the journaled offset).
+    till.run("keys Clear 0\nexpect merchant 未记148次");
+}
+
+#[test]
+fn an_implausible_server_time_on_the_link_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut till = Till::start(dir.path());
+    for server in [UnixMillis(0), UnixMillis(i64::MAX)] {
+        let (mut daemon, _) = Daemon::hello(dir.path());
+        daemon.send(&ToTill::ServerTime { server });
+        daemon.expect_closed();
+    }
+    till.run("expect journal 0 records\nkeys Clear 0");
+    let shown = till.merchant();
+    assert!(!shown.contains("服务器差"), "{shown}");
 }

@@ -2,10 +2,18 @@
 //! fixed-price presets, merchant name, offline limits) and the lost-card blacklist. Both are
 //! versioned and replaced as a whole; a till keeps the newest version it has applied and
 //! rejects an older or equal one.
+//!
+//! Parse, don't validate: decoding a [`CampusConfig`] or a [`Blacklist`] (from the link, MQTT
+//! or the till's own storage) checks every range below and refuses the whole message with the
+//! reason; the valid ranges are listed in docs/link.md ("Valid ranges of downlink values").
+//! A snapshot written before these checks that holds a value now refused still opens: see
+//! [`salvage_stored_campus`].
 
-use crate::ids::{CardUid, MinuteOfDay, UnixMillis};
+use std::cell::RefCell;
+
+use crate::ids::{CardUid, DisplayName, MinuteOfDay, UnixMillis, MAX_DISPLAY_NAME_CHARS};
 use crate::money::Fen;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// The most blacklist entries a till accepts (a campus of 60,000 people loses cards for years;
 /// this leaves room and bounds the memory: about 12 bytes an entry).
@@ -15,17 +23,34 @@ pub const MAX_CAMPUS_MEAL_PERIODS: usize = 6;
 /// The most fixed-price presets a campus configuration may carry.
 pub const MAX_FIXED_PRICE_PRESETS: usize = 9;
 /// The longest merchant name, in characters (the display has 16 Chinese characters a line).
-pub const MAX_MERCHANT_NAME_CHARS: usize = 16;
+pub const MAX_MERCHANT_NAME_CHARS: usize = MAX_DISPLAY_NAME_CHARS;
+/// The highest version a configuration or blacklist may carry: 2^53, the largest integer a
+/// server written in any language (JSON, JavaScript, a double) still counts exactly, and far
+/// above a counter or a millisecond time stamp (2^53 ms is 285,000 years). A version near
+/// `u64::MAX` would leave no newer version to send, so no configuration could ever be applied
+/// again.
+pub const MAX_DOWNLINK_VERSION: u64 = 1 << 53;
+/// The most an offline money limit (per sale, per card per day, unsent total) may be:
+/// ¥1,000,000. Above it a limit is no limit (`u64::MAX` fen switches the check off).
+pub const MAX_OFFLINE_MONEY_LIMIT: Fen = Fen::from_yuan(1_000_000);
+/// The shortest offline age limit (unsent records, blacklist): one minute. Zero would stop
+/// offline selling the moment the link drops, which the offline switch does more clearly.
+pub const MIN_OFFLINE_AGE_MS: u64 = 60 * 1000;
+/// The longest offline age limit: 30 days. Beyond it (`u64::MAX` included) the check would
+/// never fire and a till could sell offline on a months-old blacklist.
+pub const MAX_OFFLINE_AGE_MS: u64 = 30 * 24 * 60 * 60 * 1000;
 
 /// One meal period as the server names it: start inclusive, end exclusive, local time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MealPeriodSpec {
-    pub name: String,
+    pub name: DisplayName,
     pub start: MinuteOfDay,
     pub end: MinuteOfDay,
 }
 
-/// Limits on what a till accepts while it cannot reach the server.
+/// Limits on what a till accepts while it cannot reach the server. Each money limit is
+/// 0.01..=[`MAX_OFFLINE_MONEY_LIMIT`], each age [`MIN_OFFLINE_AGE_MS`]..=[`MAX_OFFLINE_AGE_MS`]
+/// (checked with the configuration that carries them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OfflineLimits {
     /// The most one offline sale may charge.
@@ -40,18 +65,233 @@ pub struct OfflineLimits {
     pub max_blacklist_age_ms: u64,
 }
 
-/// The campus configuration of one till. Append-only in its envelope (see `codec`).
+/// The campus configuration of one till. Append-only in its envelope (see `codec`). Decoding
+/// runs [`CampusConfig::check`]; a configuration built in code is checked by the till before
+/// it applies it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "CampusConfigWire")]
 pub struct CampusConfig {
     /// Increases with every change the server makes; a till applies only newer versions.
+    /// 1..=[`MAX_DOWNLINK_VERSION`].
     pub version: u64,
-    pub merchant_name: String,
+    pub merchant_name: DisplayName,
     pub meal_periods: Vec<MealPeriodSpec>,
     /// The most one sale may charge (online or offline).
     pub max_sale: Fen,
     /// Amounts the merchant can pick for fixed-price mode.
     pub fixed_price_presets: Vec<Fen>,
     pub offline: OfflineLimits,
+}
+
+/// The encoded shape of a [`CampusConfig`] (same fields, same order), checked before it
+/// becomes one.
+#[derive(Deserialize)]
+struct CampusConfigWire {
+    version: u64,
+    merchant_name: DisplayName,
+    meal_periods: Vec<MealPeriodSpec>,
+    max_sale: Fen,
+    fixed_price_presets: Vec<Fen>,
+    offline: OfflineLimits,
+}
+
+impl TryFrom<CampusConfigWire> for CampusConfig {
+    type Error = CampusConfigError;
+
+    fn try_from(wire: CampusConfigWire) -> Result<CampusConfig, CampusConfigError> {
+        let config = CampusConfig {
+            version: wire.version,
+            merchant_name: wire.merchant_name,
+            meal_periods: wire.meal_periods,
+            max_sale: wire.max_sale,
+            fixed_price_presets: wire.fixed_price_presets,
+            offline: wire.offline,
+        };
+        config.check()?;
+        Ok(config)
+    }
+}
+
+/// Why a campus configuration is refused whatever the till holds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CampusConfigError {
+    #[error("version {0} is not within 1..={MAX_DOWNLINK_VERSION}")]
+    Version(u64),
+    #[error("{0} meal periods, more than {MAX_CAMPUS_MEAL_PERIODS}")]
+    TooManyMeals(usize),
+    #[error("meal period {index} ({start}-{end}) does not start before it ends")]
+    MealOrder {
+        index: usize,
+        start: MinuteOfDay,
+        end: MinuteOfDay,
+    },
+    #[error("meal period {0} has no name")]
+    MealUnnamed(usize),
+    #[error("meal periods {0} and {1} overlap")]
+    MealOverlap(usize, usize),
+    #[error("{0} fixed-price presets, more than {MAX_FIXED_PRICE_PRESETS}")]
+    TooManyPresets(usize),
+    #[error("offline {field} {value} is not within 0.01..={MAX_OFFLINE_MONEY_LIMIT}")]
+    OfflineMoney { field: &'static str, value: Fen },
+    #[error(
+        "offline {field} {value} ms is not within {MIN_OFFLINE_AGE_MS}..={MAX_OFFLINE_AGE_MS} ms"
+    )]
+    OfflineAge { field: &'static str, value: u64 },
+}
+
+impl CampusConfig {
+    /// The rules every configuration obeys, whatever the till holds: version range, meal
+    /// periods within the day, in order, named and apart, preset count, offline limits.
+    pub fn check(&self) -> Result<(), CampusConfigError> {
+        if !(1..=MAX_DOWNLINK_VERSION).contains(&self.version) {
+            return Err(CampusConfigError::Version(self.version));
+        }
+        let periods = &self.meal_periods;
+        if periods.len() > MAX_CAMPUS_MEAL_PERIODS {
+            return Err(CampusConfigError::TooManyMeals(periods.len()));
+        }
+        for (index, meal) in periods.iter().enumerate() {
+            if meal.start >= meal.end {
+                return Err(CampusConfigError::MealOrder {
+                    index,
+                    start: meal.start,
+                    end: meal.end,
+                });
+            }
+            if meal.name.is_empty() {
+                return Err(CampusConfigError::MealUnnamed(index));
+            }
+            for (j, other) in periods.iter().enumerate().skip(index + 1) {
+                if meal.start < other.end && other.start < meal.end {
+                    return Err(CampusConfigError::MealOverlap(index, j));
+                }
+            }
+        }
+        if self.fixed_price_presets.len() > MAX_FIXED_PRICE_PRESETS {
+            return Err(CampusConfigError::TooManyPresets(
+                self.fixed_price_presets.len(),
+            ));
+        }
+        let offline = &self.offline;
+        for (field, value) in [
+            ("max_sale", offline.max_sale),
+            ("max_per_card_per_day", offline.max_per_card_per_day),
+            ("max_unsent_total", offline.max_unsent_total),
+        ] {
+            if value.is_zero() || value > MAX_OFFLINE_MONEY_LIMIT {
+                return Err(CampusConfigError::OfflineMoney { field, value });
+            }
+        }
+        for (field, value) in [
+            ("max_unsent_age_ms", offline.max_unsent_age_ms),
+            ("max_blacklist_age_ms", offline.max_blacklist_age_ms),
+        ] {
+            if !(MIN_OFFLINE_AGE_MS..=MAX_OFFLINE_AGE_MS).contains(&value) {
+                return Err(CampusConfigError::OfflineAge { field, value });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The bytes of a campus configuration read without any check (as a till before these checks
+/// read and stored them), so that a refusal can name its reason: postcard drops the message of
+/// a `try_from` error, so `codec` decodes this shape and [`RawCampusConfig::parse`]s it.
+#[derive(Deserialize)]
+pub(crate) struct RawCampusConfig {
+    version: u64,
+    merchant_name: String,
+    meal_periods: Vec<RawMealPeriod>,
+    max_sale: Fen,
+    fixed_price_presets: Vec<Fen>,
+    offline: OfflineLimits,
+}
+
+#[derive(Deserialize)]
+struct RawMealPeriod {
+    name: String,
+    start: u16,
+    end: u16,
+}
+
+impl RawCampusConfig {
+    /// The configuration, or why today's rules refuse it.
+    pub(crate) fn parse(self) -> Result<CampusConfig, String> {
+        let meal_periods = self
+            .meal_periods
+            .into_iter()
+            .enumerate()
+            .map(|(i, meal)| {
+                Ok(MealPeriodSpec {
+                    name: DisplayName::new(meal.name)
+                        .map_err(|e| format!("meal period {i}: {e}"))?,
+                    start: MinuteOfDay::try_from(meal.start)
+                        .map_err(|e| format!("meal period {i} start: {e}"))?,
+                    end: MinuteOfDay::try_from(meal.end)
+                        .map_err(|e| format!("meal period {i} end: {e}"))?,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let config = CampusConfig {
+            version: self.version,
+            merchant_name: DisplayName::new(self.merchant_name)
+                .map_err(|e| format!("merchant name: {e}"))?,
+            meal_periods,
+            max_sale: self.max_sale,
+            fixed_price_presets: self.fixed_price_presets,
+            offline: self.offline,
+        };
+        config.check().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+}
+
+thread_local! {
+    /// What [`salvage_stored_campus`] dropped while `codec::decode_snapshot_salvaging` runs on
+    /// this thread (`None`: not salvaging, a refused value is an error).
+    static SALVAGED: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+}
+
+/// Runs `decode` with salvaging on: a stored campus configuration that today's rules refuse
+/// becomes `None` instead of failing the whole snapshot; answers what was dropped and why.
+pub(crate) fn salvaging<T>(decode: impl FnOnce() -> T) -> (T, Vec<String>) {
+    SALVAGED.with(|cell| *cell.borrow_mut() = Some(Vec::new()));
+    let value = decode();
+    let dropped = SALVAGED.with(|cell| cell.borrow_mut().take().unwrap_or_default());
+    (value, dropped)
+}
+
+/// Decodes the snapshot's campus configuration (`#[serde(deserialize_with)]` on
+/// `TillSnapshot::campus`). Strict by default, like every decode. Under [`salvaging`] (the
+/// journal opening its snapshot) a configuration written before today's checks that fails them
+/// falls back to `None` (the till's own settings, until the server's retained configuration
+/// arrives again) and the reason is noted, so nothing else in the snapshot is lost.
+pub fn salvage_stored_campus<'de, D>(deserializer: D) -> Result<Option<CampusConfig>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let Some(stored) = Option::<RawCampusConfig>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    let version = stored.version;
+    match stored.parse() {
+        Ok(config) => Ok(Some(config)),
+        Err(reason) => {
+            let noted = SALVAGED.with(|cell| match cell.borrow_mut().as_mut() {
+                Some(dropped) => {
+                    dropped.push(format!("campus configuration version {version}: {reason}"));
+                    true
+                }
+                None => false,
+            });
+            match noted {
+                true => Ok(None),
+                false => Err(serde::de::Error::custom(format!(
+                    "campus configuration version {version}: {reason}"
+                ))),
+            }
+        }
+    }
 }
 
 /// What the till records of the blacklist it holds (the list itself is stored beside the
@@ -65,13 +305,103 @@ pub struct BlacklistInfo {
 }
 
 /// The lost-card blacklist: a version and a sorted set of UIDs, looked up by binary search.
+/// Every constructor, decoding included ([`BlacklistWire`]), enforces its invariants: version
+/// 0..=[`MAX_DOWNLINK_VERSION`], UIDs of 4, 7 or 10 bytes ([`CardUid`]), sorted and unique, at
+/// most [`MAX_BLACKLIST_ENTRIES`]. Whether it was issued in the future is the till's to judge
+/// (it needs the till's clock).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "BlacklistWire")]
 pub struct Blacklist {
     version: u64,
     issued_at: UnixMillis,
-    /// Sorted, no duplicates (enforced by every constructor, checked by [`Blacklist::is_sorted`]
-    /// after decoding).
+    /// Sorted, no duplicates.
     uids: Vec<CardUid>,
+}
+
+/// The encoded shape of a [`Blacklist`], checked before it becomes one.
+#[derive(Deserialize)]
+struct BlacklistWire {
+    version: u64,
+    issued_at: UnixMillis,
+    uids: Vec<CardUid>,
+}
+
+impl TryFrom<BlacklistWire> for Blacklist {
+    type Error = BlacklistError;
+
+    fn try_from(wire: BlacklistWire) -> Result<Blacklist, BlacklistError> {
+        if wire.uids.len() > MAX_BLACKLIST_ENTRIES {
+            return Err(BlacklistError::TooLong(wire.uids.len()));
+        }
+        if wire.version > MAX_DOWNLINK_VERSION {
+            return Err(BlacklistError::Version(wire.version));
+        }
+        if !wire.uids.windows(2).all(|pair| pair[0] < pair[1]) {
+            return Err(BlacklistError::NotSorted);
+        }
+        Ok(Blacklist {
+            version: wire.version,
+            issued_at: wire.issued_at,
+            uids: wire.uids,
+        })
+    }
+}
+
+/// The bytes of a blacklist read without any check, so that a refusal names its reason (see
+/// [`RawCampusConfig`]).
+#[derive(Deserialize)]
+pub(crate) struct RawBlacklist {
+    version: u64,
+    issued_at: UnixMillis,
+    uids: Vec<(u8, [u8; crate::ids::CARD_UID_MAX_LEN])>,
+}
+
+impl RawBlacklist {
+    /// The list as a till stored it before UIDs were checked: entries whose UID today's rule
+    /// refuses are dropped (no real card has such a UID, so none of them could ever match) and
+    /// named; anything else refused is still an error.
+    pub(crate) fn parse_stored(mut self) -> Result<(Blacklist, Vec<String>), String> {
+        let mut dropped = Vec::new();
+        self.uids.retain(|(len, bytes)| {
+            let wire = crate::ids::CardUidWire {
+                len: *len,
+                bytes: *bytes,
+            };
+            let keep = CardUid::try_from(wire).is_ok();
+            if !keep {
+                dropped.push(format!("a blacklist entry of {len} bytes"));
+            }
+            keep
+        });
+        Ok((self.parse()?, dropped))
+    }
+
+    /// The list, or why it is refused.
+    pub(crate) fn parse(self) -> Result<Blacklist, String> {
+        let uids = self
+            .uids
+            .iter()
+            .enumerate()
+            .map(|(i, (len, bytes))| {
+                let shown: Vec<String> = bytes[..usize::from(*len).min(bytes.len())]
+                    .iter()
+                    .map(|b| format!("{b:02X}"))
+                    .collect();
+                let wire = crate::ids::CardUidWire {
+                    len: *len,
+                    bytes: *bytes,
+                };
+                CardUid::try_from(wire)
+                    .map_err(|e| format!("entry {i} ({len} bytes, {}): {e}", shown.concat()))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Blacklist::try_from(BlacklistWire {
+            version: self.version,
+            issued_at: self.issued_at,
+            uids,
+        })
+        .map_err(|e| e.to_string())
+    }
 }
 
 /// Why a blacklist cannot be used.
@@ -81,6 +411,8 @@ pub enum BlacklistError {
     TooLong(usize),
     #[error("blacklist entries are not sorted and unique")]
     NotSorted,
+    #[error("blacklist version {0} is above {MAX_DOWNLINK_VERSION}")]
+    Version(u64),
 }
 
 impl Blacklist {
@@ -94,6 +426,9 @@ impl Blacklist {
         uids.dedup();
         if uids.len() > MAX_BLACKLIST_ENTRIES {
             return Err(BlacklistError::TooLong(uids.len()));
+        }
+        if version > MAX_DOWNLINK_VERSION {
+            return Err(BlacklistError::Version(version));
         }
         Ok(Blacklist {
             version,
@@ -109,17 +444,6 @@ impl Blacklist {
             issued_at: UnixMillis(0),
             uids: Vec::new(),
         }
-    }
-
-    /// Checks the invariants of a list that came off the wire or the disk.
-    pub fn validate(&self) -> Result<(), BlacklistError> {
-        if self.uids.len() > MAX_BLACKLIST_ENTRIES {
-            return Err(BlacklistError::TooLong(self.uids.len()));
-        }
-        if !self.uids.windows(2).all(|pair| pair[0] < pair[1]) {
-            return Err(BlacklistError::NotSorted);
-        }
-        Ok(())
     }
 
     pub fn version(&self) -> u64 {
@@ -170,16 +494,45 @@ mod tests {
         assert_eq!(list.len(), 3);
         assert!(list.contains(&uid(2)) && list.contains(&uid(4)) && list.contains(&uid(9)));
         assert!(!list.contains(&uid(3)) && !list.contains(&uid(10)));
-        assert_eq!(list.validate(), Ok(()));
+    }
+
+    /// The bytes of a list of this shape, whatever it holds (the fields are private).
+    fn encoded(version: u64, uids: Vec<Vec<u8>>) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Raw {
+            version: u64,
+            issued_at: UnixMillis,
+            uids: Vec<(u8, [u8; 10])>,
+        }
+        let uids = uids
+            .into_iter()
+            .map(|bytes| {
+                let mut padded = [0u8; 10];
+                padded[..bytes.len()].copy_from_slice(&bytes);
+                (bytes.len() as u8, padded)
+            })
+            .collect();
+        postcard::to_stdvec(&Raw {
+            version,
+            issued_at: UnixMillis(0),
+            uids,
+        })
+        .unwrap()
     }
 
     #[test]
-    fn unsorted_lists_from_outside_are_refused() {
-        let list = Blacklist {
-            version: 1,
-            issued_at: UnixMillis(0),
-            uids: vec![uid(5), uid(1)],
-        };
-        assert_eq!(list.validate(), Err(BlacklistError::NotSorted));
+    fn unsorted_lists_bad_uids_and_huge_versions_from_outside_are_refused() {
+        let decode = |bytes: Vec<u8>| postcard::from_bytes::<Blacklist>(&bytes);
+        let good = encoded(1, vec![vec![1, 2, 3, 4], vec![1, 2, 3, 4, 5, 6, 7]]);
+        assert_eq!(decode(good).map(|list| list.len()), Ok(2));
+        assert!(decode(encoded(1, vec![vec![0, 0, 0, 5], vec![0, 0, 0, 1]])).is_err());
+        assert!(decode(encoded(1, vec![vec![1, 2, 3, 4, 5]])).is_err());
+        assert!(decode(encoded(1, vec![vec![]])).is_err());
+        assert!(decode(encoded(u64::MAX, vec![])).is_err());
+        assert!(decode(encoded(MAX_DOWNLINK_VERSION, vec![])).is_ok());
+        assert_eq!(
+            Blacklist::new(u64::MAX, UnixMillis(0), vec![]),
+            Err(BlacklistError::Version(u64::MAX))
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! envelope). Everything stored or sent goes through here, so a format change is visible in one
 //! file and is caught by the golden-bytes tests below.
 
-use crate::campus::{Blacklist, CampusConfig};
+use crate::campus::{salvaging, Blacklist, CampusConfig, RawBlacklist, RawCampusConfig};
 use crate::ids::{Seq, TerminalId};
 use crate::link::UploadRecord;
 use crate::link::{ToDaemon, ToTill};
@@ -116,6 +116,22 @@ pub enum DecodeError {
     Malformed { what: &'static str, detail: String },
     #[error("{what} has {extra} unexpected trailing bytes")]
     TrailingBytes { what: &'static str, extra: usize },
+    /// Well-formed bytes whose content is out of its valid range (docs/link.md, "Valid ranges
+    /// of downlink values"): refused as a whole. Shown with ALARM: the campus side sent it.
+    #[error("ALARM {what} refused: {reason}")]
+    Refused { what: &'static str, reason: String },
+}
+
+/// The envelope of a campus configuration, read without checks (to name a refusal's reason).
+#[derive(Deserialize)]
+enum RawCampusConfigEnvelope {
+    V1(RawCampusConfig),
+}
+
+/// The envelope of a blacklist, read without checks (to name a refusal's reason).
+#[derive(Deserialize)]
+enum RawBlacklistEnvelope {
+    V1(RawBlacklist),
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -156,6 +172,15 @@ pub fn encode_snapshot(snapshot: &TillSnapshot) -> Vec<u8> {
     encode(&SnapshotEnvelope::V3(snapshot.clone()))
 }
 
+/// Decodes a snapshot as the journal does when it opens: like [`decode_snapshot`], except that
+/// a stored value today's rules refuse (a campus configuration written before its checks)
+/// falls back to none instead of failing the snapshot; answers what fell back and why, for the
+/// caller's ALARM. Nothing else in the snapshot is lost.
+pub fn decode_snapshot_salvaging(bytes: &[u8]) -> Result<(TillSnapshot, Vec<String>), DecodeError> {
+    let (snapshot, dropped) = salvaging(|| decode_snapshot(bytes));
+    Ok((snapshot?, dropped))
+}
+
 /// Decodes a snapshot from any known version, migrating old ones.
 pub fn decode_snapshot(bytes: &[u8]) -> Result<TillSnapshot, DecodeError> {
     match decode::<SnapshotEnvelope>(bytes, "till snapshot")? {
@@ -169,10 +194,55 @@ pub fn encode_to_till(message: &ToTill) -> Vec<u8> {
     encode(&ToTillEnvelope::V1(message.clone()))
 }
 
+/// [`ToTill`] read without checks, to name why a configuration or blacklist inside a link
+/// message is refused (the same variants in the same order; only those two are looked at).
+#[derive(Deserialize)]
+#[allow(
+    dead_code,
+    reason = "the fields give the variants their shape; only two are read"
+)]
+enum RawToTill {
+    Hello { protocol: u16, daemon: String },
+    Fetch { after: Option<Seq>, max: u32 },
+    Acked { through: Seq },
+    Broker(crate::link::BrokerLink),
+    Config(RawCampusConfig),
+    Blacklist(RawBlacklist),
+    ServerTime { server: crate::ids::UnixMillis },
+}
+
+#[derive(Deserialize)]
+enum RawToTillEnvelope {
+    V1(RawToTill),
+}
+
+/// Decodes a message to the till. A configuration, blacklist or server time out of its valid
+/// range is refused with its reason (the daemon refuses them on MQTT first).
 pub fn decode_to_till(bytes: &[u8]) -> Result<ToTill, DecodeError> {
-    match decode::<ToTillEnvelope>(bytes, "link message to the till")? {
-        ToTillEnvelope::V1(message) => Ok(message),
+    let decoded = decode::<ToTillEnvelope>(bytes, "link message to the till");
+    let ToTillEnvelope::V1(message) = decoded.map_err(|error| {
+        let reason = match decode::<RawToTillEnvelope>(bytes, "link message to the till") {
+            Ok(RawToTillEnvelope::V1(RawToTill::Config(raw))) => raw
+                .parse()
+                .err()
+                .map(|reason| ("campus configuration", reason)),
+            Ok(RawToTillEnvelope::V1(RawToTill::Blacklist(raw))) => {
+                raw.parse().err().map(|reason| ("blacklist", reason))
+            }
+            _ => None,
+        };
+        match reason {
+            Some((what, reason)) => DecodeError::Refused { what, reason },
+            None => error,
+        }
+    })?;
+    if let ToTill::ServerTime { server } = message {
+        server.plausible().map_err(|e| DecodeError::Refused {
+            what: "server time",
+            reason: e.to_string(),
+        })?;
     }
+    Ok(message)
 }
 
 pub fn encode_to_daemon(message: &ToDaemon) -> Vec<u8> {
@@ -189,24 +259,36 @@ pub fn encode_campus_config(config: &CampusConfig) -> Vec<u8> {
     encode(&CampusConfigEnvelope::V1(config.clone()))
 }
 
+/// Decodes a campus configuration and checks every value's range
+/// ([`CampusConfig::check`], display names, minutes of the day).
 pub fn decode_campus_config(bytes: &[u8]) -> Result<CampusConfig, DecodeError> {
-    match decode::<CampusConfigEnvelope>(bytes, "campus configuration")? {
-        CampusConfigEnvelope::V1(config) => Ok(config),
-    }
+    let what = "campus configuration";
+    let RawCampusConfigEnvelope::V1(raw) = decode::<RawCampusConfigEnvelope>(bytes, what)?;
+    raw.parse()
+        .map_err(|reason| DecodeError::Refused { what, reason })
 }
 
 pub fn encode_blacklist(list: &Blacklist) -> Vec<u8> {
     encode(&BlacklistEnvelope::V1(list.clone()))
 }
 
-/// Decodes a blacklist and checks it is sorted and within its size limit.
+/// Decodes a blacklist and checks its UIDs (4, 7 or 10 bytes), its order (sorted, unique), its
+/// size and its version.
 pub fn decode_blacklist(bytes: &[u8]) -> Result<Blacklist, DecodeError> {
-    let BlacklistEnvelope::V1(list) = decode::<BlacklistEnvelope>(bytes, "blacklist")?;
-    list.validate().map_err(|e| DecodeError::Malformed {
-        what: "blacklist",
-        detail: e.to_string(),
-    })?;
-    Ok(list)
+    let what = "blacklist";
+    let RawBlacklistEnvelope::V1(raw) = decode::<RawBlacklistEnvelope>(bytes, what)?;
+    raw.parse()
+        .map_err(|reason| DecodeError::Refused { what, reason })
+}
+
+/// Decodes the blacklist a till stored beside its journal: like [`decode_blacklist`], except
+/// that entries whose UID today's rule refuses (stored before UIDs were checked) are dropped
+/// instead of failing the list; answers what was dropped, for the caller's ALARM.
+pub fn decode_stored_blacklist(bytes: &[u8]) -> Result<(Blacklist, Vec<String>), DecodeError> {
+    let what = "stored blacklist";
+    let RawBlacklistEnvelope::V1(raw) = decode::<RawBlacklistEnvelope>(bytes, what)?;
+    raw.parse_stored()
+        .map_err(|reason| DecodeError::Refused { what, reason })
 }
 
 /// A batch with a session goes as V2, one without (an older daemon's) as V1.
@@ -304,8 +386,15 @@ pub fn encode_server_time(time: &ServerTime) -> Vec<u8> {
     encode(&ServerTimeEnvelope::V1(*time))
 }
 
+/// Decodes the server's clock and refuses one outside the plausible window
+/// ([`crate::ids::PLAUSIBLE_TIME_MIN`]..=[`crate::ids::PLAUSIBLE_TIME_MAX`]).
 pub fn decode_server_time(bytes: &[u8]) -> Result<ServerTime, DecodeError> {
-    let ServerTimeEnvelope::V1(time) = decode::<ServerTimeEnvelope>(bytes, "server time")?;
+    let what = "server time";
+    let ServerTimeEnvelope::V1(time) = decode::<ServerTimeEnvelope>(bytes, what)?;
+    time.server.plausible().map_err(|e| DecodeError::Refused {
+        what,
+        reason: e.to_string(),
+    })?;
     Ok(time)
 }
 

@@ -330,6 +330,7 @@ pub struct TillSnapshot {
     /// Top-ups waiting for their card to come back; oldest first, bounded like `pending`.
     pub pending_loads: Vec<PendingLoad>,
     /// The campus configuration last applied (None: the till's own settings only).
+    #[serde(deserialize_with = "crate::campus::salvage_stored_campus")]
     pub campus: Option<CampusConfig>,
     /// The blacklist the till holds (the list itself is stored beside the journal).
     pub blacklist: Option<BlacklistInfo>,

@@ -7,6 +7,7 @@
 use pos_firmware::core::downlink::validate_campus_config;
 use serde::Deserialize;
 use shared::campus::{Blacklist, CampusConfig, MealPeriodSpec, OfflineLimits};
+use shared::ids::DisplayName;
 use shared::{CardUid, Fen, MinuteOfDay, UnixMillis};
 use std::path::{Path, PathBuf};
 
@@ -79,7 +80,8 @@ pub fn parse_campus_config(text: &str) -> Result<CampusConfig, String> {
         .enumerate()
         .map(|(i, meal)| {
             Ok(MealPeriodSpec {
-                name: meal.name.clone(),
+                name: DisplayName::new(meal.name.clone())
+                    .map_err(|e| format!("meal {} name: {e}", i + 1))?,
                 start: minute(&format!("meal {} start", i + 1), &meal.start)?,
                 end: minute(&format!("meal {} end", i + 1), &meal.end)?,
             })
@@ -94,7 +96,8 @@ pub fn parse_campus_config(text: &str) -> Result<CampusConfig, String> {
     let offline = &file.offline;
     let config = CampusConfig {
         version: file.version,
-        merchant_name: file.merchant_name.clone(),
+        merchant_name: DisplayName::new(file.merchant_name.clone())
+            .map_err(|e| format!("merchant_name: {e}"))?,
         meal_periods,
         max_sale: yuan("max_sale", &file.max_sale)?,
         fixed_price_presets,

@@ -3,14 +3,14 @@
 //! clock; and the state of the link itself (daemon connected, broker up, records not uploaded
 //! yet), which the status line and Clear+8 show. Each downlink is applied only if it is newer
 //! than what the till holds and valid, and is journaled; otherwise it is rejected with a reason
-//! and nothing changes.
+//! and nothing changes. The ranges every value must keep are checked where it is decoded
+//! (`shared::codec`, `shared::campus`); what needs the till's own state (its clock, its
+//! settings' ceilings, the version it holds) is checked here. Refusals the operator must see
+//! start with ALARM (the link logs the reason).
 
 use std::sync::Arc;
 
-use shared::campus::{
-    Blacklist, CampusConfig, MAX_CAMPUS_MEAL_PERIODS, MAX_FIXED_PRICE_PRESETS,
-    MAX_MERCHANT_NAME_CHARS,
-};
+use shared::campus::{Blacklist, CampusConfig};
 use shared::link::BrokerLink;
 use shared::record::RecordBody;
 use shared::UnixMillis;
@@ -22,6 +22,17 @@ use super::{Effect, Till};
 /// A change of the server's clock offset smaller than this is not journaled again (network delay
 /// and the till's drift move it by a few hundred milliseconds all the time).
 pub const SERVER_TIME_JOURNAL_THRESHOLD_MS: i64 = 2_000;
+/// The most server-clock corrections journaled in one [`SERVER_TIME_JOURNAL_WINDOW_MS`]: a real
+/// clock step needs one or two; a server (or a forger) alternating its time must not grow the
+/// journal and the upload with a record per message. The rest are applied in memory and
+/// counted ([`Till::server_time_unjournaled`], shown on Clear+0).
+pub const SERVER_TIME_JOURNAL_MAX_PER_WINDOW: u32 = 4;
+/// The window of [`SERVER_TIME_JOURNAL_MAX_PER_WINDOW`]: one hour of the till's clock.
+pub const SERVER_TIME_JOURNAL_WINDOW_MS: u64 = 60 * 60 * 1000;
+/// How far after the till's clock a blacklist's issue time may lie (the till's clock may be
+/// behind the server's; Clear+0 shows by how much). Beyond it the list is refused: a list
+/// issued in the future would never grow old, which switches off the offline age limit.
+pub const BLACKLIST_ISSUED_AHEAD_TOLERANCE_MS: u64 = 60 * 60 * 1000;
 /// Records older than this that are still not uploaded get their age on the status line.
 pub const UNSENT_AGE_SHOWN_AFTER_MS: u64 = 10 * 60 * 1000;
 /// The status line's width in display columns (16 Chinese characters, the display's line).
@@ -40,41 +51,53 @@ pub struct LinkStatus {
     pub oldest_unsent_at: Option<UnixMillis>,
 }
 
-/// Why a campus configuration is refused (sent back to the daemon, logged on the server).
-pub fn validate_campus_config(config: &CampusConfig) -> Result<(), String> {
-    let name_chars = config.merchant_name.chars().count();
-    if name_chars > MAX_MERCHANT_NAME_CHARS {
-        return Err(format!(
-            "merchant name has {name_chars} characters, more than {MAX_MERCHANT_NAME_CHARS}"
-        ));
+/// How many server-clock corrections were journaled in the current window, and how many were
+/// applied in memory only because the window's limit was reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerTimeLog {
+    /// When the current window began (`None`: nothing journaled since start).
+    window_start: Option<UnixMillis>,
+    journaled_in_window: u32,
+    /// Corrections beyond the threshold not journaled because of the limit, since start.
+    unjournaled: u64,
+}
+
+impl ServerTimeLog {
+    /// Whether one more correction may be journaled at `now`; counts it if so, else counts it
+    /// as unjournaled. A clock that went back starts a new window.
+    fn admit(&mut self, now: UnixMillis) -> bool {
+        let window_over = self.window_start.is_none_or(|start| {
+            now < start || now.millis_since(start) >= SERVER_TIME_JOURNAL_WINDOW_MS
+        });
+        if window_over {
+            self.window_start = Some(now);
+            self.journaled_in_window = 0;
+        }
+        if self.journaled_in_window < SERVER_TIME_JOURNAL_MAX_PER_WINDOW {
+            self.journaled_in_window += 1;
+            true
+        } else {
+            self.unjournaled = self.unjournaled.saturating_add(1);
+            false
+        }
     }
+}
+
+/// Why a campus configuration is refused (sent back to the daemon, logged on the server). The
+/// ranges of [`CampusConfig::check`] (already enforced on every decoded configuration) and the
+/// till's own ceilings.
+pub fn validate_campus_config(config: &CampusConfig) -> Result<(), String> {
+    config.check().map_err(|e| format!("ALARM {e}"))?;
     if config.max_sale.is_zero() || config.max_sale > MAX_SALE_CEILING {
         return Err(format!(
             "max_sale {} is not between 0.01 and {MAX_SALE_CEILING}",
             config.max_sale
         ));
     }
-    let periods = &config.meal_periods;
-    if periods.len() > MAX_CAMPUS_MEAL_PERIODS.min(MAX_MEAL_PERIODS) {
-        return Err(format!("{} meal periods is too many", periods.len()));
-    }
-    for (i, meal) in periods.iter().enumerate() {
-        if meal.start >= meal.end {
-            return Err(format!("meal period {i} starts at or after its end"));
-        }
-        if meal.name.chars().count() > MAX_MERCHANT_NAME_CHARS {
-            return Err(format!("meal period {i} has too long a name"));
-        }
-        for (j, other) in periods.iter().enumerate().skip(i + 1) {
-            if meal.start < other.end && other.start < meal.end {
-                return Err(format!("meal periods {i} and {j} overlap"));
-            }
-        }
-    }
-    if config.fixed_price_presets.len() > MAX_FIXED_PRICE_PRESETS {
+    if config.meal_periods.len() > MAX_MEAL_PERIODS {
         return Err(format!(
-            "{} fixed-price presets is more than {MAX_FIXED_PRICE_PRESETS}",
-            config.fixed_price_presets.len()
+            "{} meal periods is more than this till's {MAX_MEAL_PERIODS}",
+            config.meal_periods.len()
         ));
     }
     if let Some(bad) = config
@@ -105,12 +128,12 @@ pub fn effective_config(base: &TillConfig, campus: Option<&CampusConfig>) -> Til
     };
     TillConfig {
         max_sale: campus.max_sale,
-        merchant_name: campus.merchant_name.clone(),
+        merchant_name: campus.merchant_name.to_string(),
         meal_periods: campus
             .meal_periods
             .iter()
             .map(|spec| MealPeriod {
-                label: meal_label(&spec.name),
+                label: meal_label(spec.name.as_str()),
                 start: spec.start,
                 end: spec.end,
             })
@@ -206,7 +229,16 @@ impl Till {
                 list.version()
             ));
         }
-        list.validate().map_err(|e| e.to_string())?;
+        let ahead = list.issued_at().millis_since(now);
+        if ahead > BLACKLIST_ISSUED_AHEAD_TOLERANCE_MS {
+            return Err(format!(
+                "ALARM blacklist version {} was issued {} s after the till's clock (at most {} \
+                 s allowed); kept the held one",
+                list.version(),
+                ahead / 1000,
+                BLACKLIST_ISSUED_AHEAD_TOLERANCE_MS / 1000
+            ));
+        }
         let info = list.info();
         let list = Arc::new(list);
         self.snap.blacklist = Some(info);
@@ -220,19 +252,25 @@ impl Till {
         Ok(info.version)
     }
 
-    /// The campus server's clock. The offset (server minus till) is kept for Clear+0; it is
-    /// journaled the first time and whenever it moved by more than
-    /// [`SERVER_TIME_JOURNAL_THRESHOLD_MS`] since it was last journaled. Answers the offset.
+    /// The campus server's clock. Refused (ALARM) outside the plausible window
+    /// ([`shared::ids::PLAUSIBLE_TIME_MIN`]..=[`shared::ids::PLAUSIBLE_TIME_MAX`]). The offset
+    /// (server minus till) is kept for Clear+0; it is journaled the first time and whenever it
+    /// moved by more than [`SERVER_TIME_JOURNAL_THRESHOLD_MS`] since it was last journaled, at
+    /// most [`SERVER_TIME_JOURNAL_MAX_PER_WINDOW`] times per [`SERVER_TIME_JOURNAL_WINDOW_MS`]
+    /// (the rest are counted). Answers the offset.
     pub fn handle_server_time(
         &mut self,
         server: UnixMillis,
         now: UnixMillis,
     ) -> Result<i64, String> {
         self.observe_time(now);
+        server
+            .plausible()
+            .map_err(|e| format!("ALARM server {e}; kept the clock offset"))?;
         let offset = server
             .0
             .checked_sub(now.0)
-            .ok_or_else(|| format!("server time {} is out of range", server.0))?;
+            .ok_or_else(|| format!("ALARM server time {} is out of range", server.0))?;
         self.server_offset = Some(offset);
         let changed = match self.snap.server_time {
             None => true,
@@ -240,7 +278,7 @@ impl Till {
                 offset.abs_diff(journaled) > SERVER_TIME_JOURNAL_THRESHOLD_MS.unsigned_abs()
             }
         };
-        if changed {
+        if changed && self.server_time_log.admit(now) {
             self.snap.server_time = Some((server, offset));
             self.write(RecordBody::ServerTimeSeen {
                 server,
@@ -248,6 +286,12 @@ impl Till {
             });
         }
         Ok(offset)
+    }
+
+    /// Server-clock corrections applied but not journaled because of
+    /// [`SERVER_TIME_JOURNAL_MAX_PER_WINDOW`], since the till started.
+    pub fn server_time_unjournaled(&self) -> u64 {
+        self.server_time_log.unjournaled
     }
 
     /// The link's state changed (or the unsent count did).
@@ -353,10 +397,18 @@ impl Till {
                     _ => "+",
                 };
                 let seconds = format!("{sign}{}.{}", abs / 1000, (abs % 1000) / 100);
-                Some(match lang {
+                let mut line = match lang {
                     Lang::Zh => format!("服务器差 {seconds}秒"),
                     Lang::En => format!("Server {seconds}s"),
-                })
+                };
+                let unjournaled = self.server_time_log.unjournaled;
+                if unjournaled > 0 {
+                    line.push_str(&match lang {
+                        Lang::Zh => format!(" 未记{unjournaled}次"),
+                        Lang::En => format!(", {unjournaled} unlogged"),
+                    });
+                }
+                Some(line)
             }
             None if self.link.is_some() => Some(tr(lang, "未与服务器对时", "No server time yet")),
             None => None,
@@ -373,14 +425,26 @@ impl Till {
 mod tests {
     use super::*;
     use shared::campus::{MealPeriodSpec, OfflineLimits};
+    use shared::ids::DisplayName;
     use shared::{Fen, MinuteOfDay};
+
+    fn name(text: &str) -> DisplayName {
+        DisplayName::new(text).unwrap()
+    }
+
+    /// How many journal records the till asked for since last asked.
+    fn journaled(till: &mut Till) -> usize {
+        std::iter::from_fn(|| till.poll_effect())
+            .filter(|effect| matches!(effect, Effect::Journal { .. }))
+            .count()
+    }
 
     fn campus(version: u64) -> CampusConfig {
         CampusConfig {
             version,
-            merchant_name: "一食堂".into(),
+            merchant_name: name("一食堂"),
             meal_periods: vec![MealPeriodSpec {
-                name: "午餐".into(),
+                name: name("午餐"),
                 start: MinuteOfDay::from_hm(11, 0).unwrap(),
                 end: MinuteOfDay::from_hm(13, 0).unwrap(),
             }],
@@ -410,9 +474,17 @@ mod tests {
         assert!(validate_campus_config(&bad)
             .unwrap_err()
             .contains("overlap"));
+        // Built in code (the simulator, a test) rather than decoded: the same ranges apply.
+        let refused = validate_campus_config(&campus(u64::MAX)).unwrap_err();
+        assert!(
+            refused.starts_with("ALARM version 18446744073709551615"),
+            "{refused}"
+        );
         let mut bad = campus(1);
-        bad.merchant_name = "名".repeat(MAX_MERCHANT_NAME_CHARS + 1);
-        assert!(validate_campus_config(&bad).is_err());
+        bad.offline.max_blacklist_age_ms = u64::MAX;
+        assert!(validate_campus_config(&bad)
+            .unwrap_err()
+            .contains("max_blacklist_age_ms"));
     }
 
     #[test]
@@ -560,7 +632,7 @@ mod tests {
         assert!(till.poll_effect().is_none(), "nothing journaled again");
         // The same version with other contents: refused.
         let mut reused = campus(2);
-        reused.merchant_name = "二食堂".into();
+        reused.merchant_name = name("二食堂");
         assert!(till
             .handle_campus_config(reused, now)
             .unwrap_err()
@@ -590,6 +662,79 @@ mod tests {
             .handle_blacklist(Blacklist::new(4, now, vec![]).unwrap(), now)
             .is_err());
         assert_eq!(till.snapshot(), &before);
+        assert!(till.is_blacklisted(&uid));
+    }
+
+    #[test]
+    fn alternating_server_times_journal_a_few_corrections_an_hour_and_count_the_rest() {
+        let start = UnixMillis(1_800_000_000_000);
+        let mut till = till(Lang::Zh);
+        // 300 messages 0.1 s apart whose offsets alternate 100 s apart: each one a "change".
+        for i in 0..300i64 {
+            let now = UnixMillis(start.0 + 100 * i);
+            let server = UnixMillis(now.0 + if i % 2 == 0 { 0 } else { 100_000 });
+            till.handle_server_time(server, now).unwrap();
+        }
+        let limit = SERVER_TIME_JOURNAL_MAX_PER_WINDOW as usize;
+        assert_eq!(journaled(&mut till), limit, "not 300");
+        // The last journaled offset is +100 s (message 3): every later even message moved it
+        // by 100 s and was counted; the odd ones equal it and are no correction at all.
+        assert_eq!(
+            till.server_time_unjournaled(),
+            (limit as u64..300).step_by(2).count() as u64
+        );
+        assert_eq!(till.server_time_unjournaled(), 148);
+        // The last one is applied in memory all the same, and Clear+0 shows the count.
+        assert_eq!(till.server_offset_ms(), Some(100_000));
+        assert_eq!(
+            till.server_time_line().as_deref(),
+            Some("服务器差 +100.0秒 未记148次")
+        );
+        // The next window journals a correction again.
+        let later = UnixMillis(start.0 + SERVER_TIME_JOURNAL_WINDOW_MS as i64 + 30_000);
+        till.handle_server_time(later, later).unwrap();
+        assert_eq!(journaled(&mut till), 1);
+        assert_eq!(till.snapshot().server_time, Some((later, 0)));
+    }
+
+    #[test]
+    fn server_times_outside_the_plausible_window_are_refused_and_change_nothing() {
+        let now = UnixMillis(1_800_000_000_000);
+        let mut till = till(Lang::Zh);
+        till.handle_server_time(UnixMillis(now.0 + 1_500), now)
+            .unwrap();
+        assert_eq!(journaled(&mut till), 1);
+        for server in [UnixMillis(0), UnixMillis(i64::MAX), UnixMillis(i64::MIN)] {
+            let refused = till.handle_server_time(server, now).unwrap_err();
+            assert!(refused.starts_with("ALARM server time"), "{refused}");
+            assert!(refused.contains("plausible window"), "{refused}");
+        }
+        assert_eq!(journaled(&mut till), 0);
+        assert_eq!(till.server_offset_ms(), Some(1_500));
+    }
+
+    #[test]
+    fn a_blacklist_issued_in_the_future_is_refused_with_an_alarm() {
+        let now = UnixMillis(1_800_000_000_000);
+        let mut till = till(Lang::Zh);
+        let uid = shared::CardUid::new(&[1, 2, 3, 4]).unwrap();
+        let tolerance = BLACKLIST_ISSUED_AHEAD_TOLERANCE_MS as i64;
+        // Within the tolerance (the till's clock a little behind the server's): applied.
+        let slightly_ahead = UnixMillis(now.0 + tolerance);
+        let list = Blacklist::new(2, slightly_ahead, vec![uid]).unwrap();
+        assert_eq!(till.handle_blacklist(list, now), Ok(2));
+        while till.poll_effect().is_some() {}
+        let before = till.snapshot().clone();
+        // A year ahead: it would never grow old, so the offline age limit would never apply.
+        let next_year = UnixMillis(now.0 + 365 * 86_400_000);
+        let list = Blacklist::new(3, next_year, vec![]).unwrap();
+        let refused = till.handle_blacklist(list, now).unwrap_err();
+        assert!(
+            refused.starts_with("ALARM blacklist version 3 was issued 31536000 s after"),
+            "{refused}"
+        );
+        assert_eq!(till.snapshot(), &before);
+        assert!(till.poll_effect().is_none());
         assert!(till.is_blacklisted(&uid));
     }
 

@@ -252,6 +252,8 @@ pub struct Till {
     unsent: offline::UnsentSummary,
     /// The server's clock minus the till's, as last seen.
     server_offset: Option<i64>,
+    /// How many server-clock corrections were journaled lately, and how many were not.
+    server_time_log: downlink::ServerTimeLog,
     terminal: TerminalId,
     snap: TillSnapshot,
     mode: Mode,
@@ -281,6 +283,7 @@ impl Till {
             link: None,
             unsent: offline::UnsentSummary::default(),
             server_offset,
+            server_time_log: downlink::ServerTimeLog::default(),
             terminal,
             snap: snapshot,
             mode,

@@ -148,7 +148,7 @@ mod tests {
         );
         let config = CampusConfig {
             version: 1,
-            merchant_name: String::new(),
+            merchant_name: shared::ids::DisplayName::EMPTY,
             meal_periods: Vec::new(),
             max_sale: Fen::from_yuan(100),
             fixed_price_presets: Vec::new(),

@@ -8,11 +8,12 @@
 //! size / 4 = 128 KiB) goes to a separate `blobs/` file that sled never fsyncs.
 //!
 //! Keys: `n` → number of chunks (4 bytes big-endian); `c` + chunk index (4 bytes big-endian) →
-//! chunk bytes. An open reads them back, decodes (which validates order and size) and checks the
-//! list against the snapshot's `BlacklistInfo`.
+//! chunk bytes. An open reads them back, decodes (which checks UIDs, order, size and version) and
+//! checks the list against the snapshot's `BlacklistInfo`. Entries with a UID refused today but
+//! stored before UIDs were checked are dropped with an ALARM line, not a corrupt journal.
 
 use shared::campus::{Blacklist, BlacklistInfo};
-use shared::codec::{decode_blacklist, encode_blacklist};
+use shared::codec::{decode_stored_blacklist, encode_blacklist};
 use sled::IVec;
 use std::path::Path;
 
@@ -100,9 +101,22 @@ pub(super) fn load(
             .ok_or_else(|| corrupt(dir, format!("blacklist chunk {index} is missing")))?;
         bytes.extend_from_slice(&chunk);
     }
-    let list = decode_blacklist(&bytes)
+    let (list, dropped) = decode_stored_blacklist(&bytes)
         .map_err(|e| corrupt(dir, format!("the stored blacklist does not decode: {e}")))?;
-    if list.info() != info {
+    // Entries stored before UIDs were checked and refused now were dropped: the count the
+    // snapshot names is then larger by as many.
+    let expected_entries = usize::try_from(info.entries).unwrap_or(usize::MAX);
+    let same_list = list.version() == info.version && list.issued_at() == info.issued_at;
+    if same_list && !dropped.is_empty() && list.len() + dropped.len() == expected_entries {
+        tracing::error!(
+            dir = %dir.display(),
+            version = info.version,
+            dropped = dropped.len(),
+            "ALARM the stored blacklist holds entries today's checks refuse; opened without \
+             them (the first: {})",
+            dropped[0]
+        );
+    } else if list.info() != info {
         return Err(corrupt(
             dir,
             format!(

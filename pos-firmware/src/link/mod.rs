@@ -536,18 +536,8 @@ impl Connection {
                 Next::Continue
             }
             ToTill::Config(config) => self.downlink(Downlink::Config(config)),
-            ToTill::Blacklist(list) => {
-                // Decoding does not check the list's invariants; a list that breaks them is
-                // rejected here, not by the main loop.
-                if let Err(e) = list.validate() {
-                    self.send(ToDaemon::Rejected {
-                        kind: DownlinkKind::Blacklist,
-                        reason: e.to_string(),
-                    });
-                    return Next::Continue;
-                }
-                self.downlink(Downlink::Blacklist(list))
-            }
+            // Decoding checked the list's invariants (a `Blacklist` cannot break them).
+            ToTill::Blacklist(list) => self.downlink(Downlink::Blacklist(list)),
             ToTill::ServerTime { server } => self.downlink(Downlink::ServerTime(server)),
         }
     }
