@@ -376,6 +376,8 @@ pub struct TillSnapshotV2 {
     pub last_sale: Option<LastSale>,
     pub pending: Vec<PendingSale>,
     pub pending_loads: Vec<PendingLoadV2>,
+    /// Salvaged like [`TillSnapshot::campus`]: a stored value refused today falls back to none.
+    #[serde(deserialize_with = "crate::campus::salvage_stored_campus")]
     pub campus: Option<CampusConfig>,
     pub blacklist: Option<BlacklistInfo>,
     pub server_time: Option<(UnixMillis, i64)>,

@@ -333,7 +333,10 @@ fn an_old_snapshot_holding_a_campus_value_now_refused_still_opens_without_it() {
         let (opened, dropped) = decode_snapshot_salvaging(&bytes).unwrap();
         assert_eq!(opened.campus, None);
         assert_eq!(opened.next_seq, Seq(42));
-        assert_eq!(opened.today.map(|t| t.tally.total), Some(Fen::new(1500)));
+        assert_eq!(
+            opened.days.first().map(|t| t.tally.total),
+            Some(Fen::new(1500))
+        );
         assert_eq!(opened.blacklist.map(|b| b.version), Some(3));
         assert_eq!(
             opened.server_time,
