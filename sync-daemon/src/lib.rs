@@ -7,10 +7,12 @@
 //! - [`till_link`]: the framed Unix-socket connection to the firmware;
 //! - [`broker`]: rumqttc options (persistent session, credentials, TLS on rustls + ring) and
 //!   one event-loop task per broker connection;
+//! - [`cli`]: the command line, every tunable refused outside its named range;
 //! - [`daemon`]: the async loop tying them together, with reconnect backoff ([`backoff`]).
 
 pub mod backoff;
 pub mod broker;
+pub mod cli;
 pub mod daemon;
 pub mod error;
 pub mod till_link;
