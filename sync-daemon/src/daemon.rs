@@ -256,7 +256,16 @@ fn handle_downlink(uploader: &mut Uploader, topic: &str, payload: &[u8]) {
             Ok(ack) => {
                 debug!(stored_through = ?ack.stored_through, "server ack");
                 let before = uploader.counters().acks_beyond_journal;
+                let without_session = uploader.counters().acks_without_session;
                 uploader.handle_ack(ack);
+                if uploader.counters().acks_without_session > without_session {
+                    error!(
+                        stored_through = ?ack.stored_through,
+                        count = uploader.counters().acks_without_session,
+                        "ALARM an ack without an upload session (the first format: an outdated \
+                         campus server, or forged); ignored, the watermark stays"
+                    );
+                }
                 if uploader.counters().acks_beyond_journal > before {
                     error!(
                         stored_through = ?ack.stored_through,
