@@ -498,7 +498,7 @@ fn tls_passwords_and_the_example_config_carry_uploads_and_a_big_blacklist() {
     campus_options.time_interval_ms = Some(200);
     let campus = campus_up(campus_options);
     campus.publish_config(terminal, &campus_config(3));
-    // 100,000 lost cards: about 1.2 MB in one retained message, far above rumqttc's default.
+    // 100,000 lost cards: about 1.1 MB, in two retained pages under the broker's 2 MiB limit.
     const BLACKLIST_ENTRIES: u32 = 100_000;
     let uids = (0..BLACKLIST_ENTRIES)
         .map(|n| shared::CardUid::new(&(0xB000_0000u32 | n).to_be_bytes()).unwrap())
@@ -526,6 +526,85 @@ fn tls_passwords_and_the_example_config_carry_uploads_and_a_big_blacklist() {
          campus connections {}, {:.1} s",
         shared::codec::encode_blacklist(&blacklist).len(),
         campus.stats().connections,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn an_oversized_retained_message_on_the_blacklist_or_config_topic_never_stops_uploads() {
+    use shared::mqtt::{blacklist_page_topic, config_topic, BLACKLIST_TOPIC};
+    // The issue's 17 MiB (`head -c 17825792 /dev/urandom`), on a broker without a limit (a
+    // plain `mosquitto -p 1883`): the daemon's MQTT 5 Maximum Packet Size makes the broker
+    // drop it for the till instead of the connection ending on it again and again.
+    const OVERSIZED_BYTES: usize = 17 * 1024 * 1024;
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut till, terminal) = RealTill::created(dir.path());
+    let broker = Mosquitto::start(&MosquittoOptions::default());
+    let topics = [
+        blacklist_page_topic(0),
+        BLACKLIST_TOPIC.to_string(),
+        config_topic(terminal),
+    ];
+    for topic in &topics {
+        till_tests::mosquitto::retain_raw(broker.port(), topic, vec![0xA5; OVERSIZED_BYTES]);
+    }
+    let campus = campus_up(CampusOptions::new(broker.port(), dir.path().join("campus")));
+    till.launch();
+    let daemon = DaemonProcess::start(&DaemonSetup::new(&till.socket, broker.port(), dir.path()));
+    till.sell(50, "card-1");
+    till.process().wait_for("journal at #");
+    till.finish_uploaded();
+    let records = assert_everything_uploaded(&campus, &till);
+    let log = daemon.log_text();
+    assert_eq!(
+        log.matches("broker up").count(),
+        1,
+        "one connection carried everything:\n{log}"
+    );
+    assert!(!log.contains("broker down"), "never dropped:\n{log}");
+    println!(
+        "records {records} uploaded on one connection with {OVERSIZED_BYTES} bytes retained on \
+         {topics:?}, {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn a_million_entry_blacklist_arrives_in_pages_under_the_broker_limit_and_is_applied() {
+    use shared::mqtt::{MAX_BLACKLIST_PAGES, MAX_MQTT_PACKET_BYTES};
+    const ENTRIES: u32 = 1_000_000;
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut till, _terminal) = RealTill::created(dir.path());
+    // The broker limit of docs/mosquitto/mosquitto.conf: a whole list of a million (11 MB)
+    // would be refused; its pages are not.
+    let broker = Mosquitto::start(&MosquittoOptions {
+        max_packet_size: Some(MAX_MQTT_PACKET_BYTES),
+        ..MosquittoOptions::default()
+    });
+    let campus = campus_up(CampusOptions::new(broker.port(), dir.path().join("campus")));
+    let uids = (0..ENTRIES)
+        .map(|n| shared::CardUid::new(&(0xC000_0000u32 | n).to_be_bytes()).unwrap())
+        .collect();
+    let blacklist = shared::campus::Blacklist::new(3, shared::UnixMillis(1), uids).unwrap();
+    campus.publish_blacklist(&blacklist);
+    till.launch();
+    let daemon = DaemonProcess::start(&DaemonSetup::new(&till.socket, broker.port(), dir.path()));
+    till.process().wait_for("Blacklist applied 3");
+    till.sell(5, "card-1");
+    till.process().wait_for("journal at #");
+    till.finish_uploaded();
+    let records = assert_everything_uploaded(&campus, &till);
+    let log = daemon.log_text();
+    assert!(
+        log.contains("version=3 entries=1000000") && log.contains("blacklist received"),
+        "the daemon reassembled every page:\n{}",
+        daemon.log_tail(20)
+    );
+    println!(
+        "blacklist of {ENTRIES} entries in {MAX_BLACKLIST_PAGES} pages under a broker limit of \
+         {MAX_MQTT_PACKET_BYTES} bytes applied, records {records} uploaded, {:.1} s",
         started.elapsed().as_secs_f64()
     );
 }
@@ -940,7 +1019,7 @@ fn campus_sim_publishes_its_configuration_file_and_a_changed_blacklist_file() {
             .await
             .unwrap();
         client
-            .subscribe(shared::mqtt::BLACKLIST_TOPIC, QoS::AtLeastOnce)
+            .subscribe(shared::mqtt::BLACKLIST_PAGES_FILTER, QoS::AtLeastOnce)
             .await
             .unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -955,8 +1034,8 @@ fn campus_sim_publishes_its_configuration_file_and_a_changed_blacklist_file() {
             let Event::Incoming(Packet::Publish(publish)) = event else {
                 continue;
             };
-            if publish.topic == shared::mqtt::BLACKLIST_TOPIC {
-                let list = shared::codec::decode_blacklist(&publish.payload).unwrap();
+            if shared::mqtt::page_of_blacklist_topic(&publish.topic).is_some() {
+                let list = single_page_list(&publish.payload);
                 assert_issued_now(&list, started_unix);
                 if versions.last().map(|v| v.0) != Some(list.version()) {
                     versions.push((list.version(), list.len()));
@@ -990,7 +1069,7 @@ fn campus_sim_publishes_its_configuration_file_and_a_changed_blacklist_file() {
         let options = MqttOptions::new("observer-2", "127.0.0.1", broker.port());
         let (client, mut events) = AsyncClient::new(options, 16);
         client
-            .subscribe(shared::mqtt::BLACKLIST_TOPIC, QoS::AtLeastOnce)
+            .subscribe(shared::mqtt::BLACKLIST_PAGES_FILTER, QoS::AtLeastOnce)
             .await
             .unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -1000,7 +1079,7 @@ fn campus_sim_publishes_its_configuration_file_and_a_changed_blacklist_file() {
                 .expect("the made-up blacklist arrives in time")
                 .expect("the broker is up");
             if let Event::Incoming(Packet::Publish(publish)) = event {
-                let list = shared::codec::decode_blacklist(&publish.payload).unwrap();
+                let list = single_page_list(&publish.payload);
                 if list.len() == 5 {
                     return list;
                 }
@@ -1034,6 +1113,13 @@ fn campus_sim_publishes_its_configuration_file_and_a_changed_blacklist_file() {
     );
 }
 
+/// The whole list in a blacklist page that is the only page of its version.
+fn single_page_list(payload: &[u8]) -> shared::campus::Blacklist {
+    let page = shared::codec::decode_blacklist_page(payload).unwrap();
+    assert_eq!((page.page, page.pages), (0, 1), "a short list is one page");
+    shared::campus::Blacklist::new(page.version, page.issued_at, page.uids).unwrap()
+}
+
 fn unix_ms_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -1057,8 +1143,8 @@ fn assert_issued_now(list: &shared::campus::Blacklist, started_unix_ms: i64) {
 
 #[test]
 fn malformed_invalid_and_older_downlinks_leave_the_till_unchanged_and_a_newer_one_applies() {
-    use shared::codec::{encode_blacklist, encode_campus_config};
-    use shared::mqtt::{config_topic, BLACKLIST_TOPIC};
+    use shared::codec::{encode_blacklist_page, encode_campus_config};
+    use shared::mqtt::{blacklist_page_topic, config_topic, BlacklistPage};
     use shared::record::RecordBody;
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
@@ -1087,7 +1173,11 @@ fn malformed_invalid_and_older_downlinks_leave_the_till_unchanged_and_a_newer_on
         &config_topic(terminal),
         truncated(encode_campus_config(&campus_config(9))),
     );
-    campus.publish_retained_raw(BLACKLIST_TOPIC, truncated(encode_blacklist(&blacklist(9))));
+    let page_of_9 = BlacklistPage::paginate(9, blacklist(9).issued_at(), blacklist(9).uids());
+    campus.publish_retained_raw(
+        &blacklist_page_topic(0),
+        truncated(encode_blacklist_page(&page_of_9[0])),
+    );
     let mut invalid = campus_config(6);
     invalid.max_sale = shared::Fen::from_yuan(20_000);
     campus.publish_config(terminal, &invalid);
@@ -1132,7 +1222,7 @@ fn malformed_invalid_and_older_downlinks_leave_the_till_unchanged_and_a_newer_on
     let log = daemon.log_text();
     for wanted in [
         "bad configuration; dropped",
-        "bad blacklist; dropped",
+        "bad blacklist page; dropped",
         "kind=Config got=4 held=6",
         "kind=Blacklist got=4 held=5",
     ] {

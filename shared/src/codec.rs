@@ -7,7 +7,8 @@ use crate::ids::{Seq, TerminalId};
 use crate::link::UploadRecord;
 use crate::link::{ToDaemon, ToTill};
 use crate::mqtt::{
-    ServerTime, SessionAnswered, UploadAck, UploadBatch, UploadSession, MAX_RECORDS_PER_BATCH,
+    BlacklistPage, ServerTime, SessionAnswered, UploadAck, UploadBatch, UploadSession,
+    MAX_BLACKLIST_PAGES, MAX_BLACKLIST_PAGE_ENTRIES, MAX_RECORDS_PER_BATCH,
 };
 use crate::record::{JournalRecord, TillSnapshot, TillSnapshotV1, TillSnapshotV2};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -107,6 +108,13 @@ pub struct UploadAckV2 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServerTimeEnvelope {
     V1(ServerTime),
+}
+
+/// One page of a blacklist as the campus server retains it (MQTT blacklist page topics).
+/// Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BlacklistPageEnvelope {
+    V1(BlacklistPage),
 }
 
 /// Bytes that are not a valid encoding of what was expected.
@@ -396,6 +404,42 @@ pub fn decode_server_time(bytes: &[u8]) -> Result<ServerTime, DecodeError> {
         reason: e.to_string(),
     })?;
     Ok(time)
+}
+
+pub fn encode_blacklist_page(page: &BlacklistPage) -> Vec<u8> {
+    encode(&BlacklistPageEnvelope::V1(page.clone()))
+}
+
+/// Decodes a blacklist page and checks its shape: `page < pages <= MAX_BLACKLIST_PAGES`, at
+/// most [`MAX_BLACKLIST_PAGE_ENTRIES`] UIDs, sorted and unique.
+pub fn decode_blacklist_page(bytes: &[u8]) -> Result<BlacklistPage, DecodeError> {
+    let BlacklistPageEnvelope::V1(page) = decode::<BlacklistPageEnvelope>(bytes, "blacklist page")?;
+    let malformed = |detail: String| DecodeError::Malformed {
+        what: "blacklist page",
+        detail,
+    };
+    if page.pages == 0 || page.pages > MAX_BLACKLIST_PAGES {
+        return Err(malformed(format!(
+            "{} pages, outside 1..={MAX_BLACKLIST_PAGES}",
+            page.pages
+        )));
+    }
+    if page.page >= page.pages {
+        return Err(malformed(format!(
+            "page {} of {} pages (pages count from 0)",
+            page.page, page.pages
+        )));
+    }
+    if page.uids.len() > MAX_BLACKLIST_PAGE_ENTRIES {
+        return Err(malformed(format!(
+            "{} entries, more than {MAX_BLACKLIST_PAGE_ENTRIES}",
+            page.uids.len()
+        )));
+    }
+    if !page.uids.windows(2).all(|pair| pair[0] < pair[1]) {
+        return Err(malformed("entries are not sorted and unique".to_string()));
+    }
+    Ok(page)
 }
 
 #[cfg(test)]
@@ -828,6 +872,71 @@ mod tests {
         let bytes = encode_server_time(&time);
         assert_eq!(bytes, [0x00, 0x80, 0xA0, 0xAB, 0xFE, 0xF9, 0x62]);
         assert_eq!(decode_server_time(&bytes), Ok(time));
+    }
+
+    #[test]
+    fn blacklist_page_golden_bytes() {
+        use crate::mqtt::BlacklistPage;
+        let page = BlacklistPage {
+            version: 9,
+            issued_at: UnixMillis(1_700_000_000_000),
+            page: 1,
+            pages: 2,
+            uids: vec![uid()],
+        };
+        let bytes = encode_blacklist_page(&page);
+        #[rustfmt::skip]
+        let golden: &[u8] = &[
+            0x00,                               // BlacklistPageEnvelope::V1
+            0x09,                               // version 9
+            0x80, 0xA0, 0xAB, 0xFE, 0xF9, 0x62, // issued at 1_700_000_000_000
+            0x01, 0x02,                         // page 1 of 2
+            0x01,                               // 1 UID
+            0x04, 0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 0, 0, 0, // 4 bytes, padded to 10
+        ];
+        assert_eq!(bytes, golden);
+        assert_eq!(decode_blacklist_page(&bytes), Ok(page));
+    }
+
+    #[test]
+    fn blacklist_pages_out_of_shape_are_refused() {
+        use crate::mqtt::BlacklistPage;
+        let uid_n = |n: u32| CardUid::new(&n.to_be_bytes()).unwrap();
+        let page = |page, pages, uids: Vec<CardUid>| BlacklistPage {
+            version: 1,
+            issued_at: UnixMillis(1),
+            page,
+            pages,
+            uids,
+        };
+        for bad in [
+            page(0, 0, vec![]),
+            page(1, 1, vec![]),
+            page(0, MAX_BLACKLIST_PAGES + 1, vec![]),
+            page(0, 1, vec![uid_n(2), uid_n(1)]),
+            page(0, 1, vec![uid_n(1), uid_n(1)]),
+            page(
+                0,
+                1,
+                (0..=MAX_BLACKLIST_PAGE_ENTRIES as u32).map(uid_n).collect(),
+            ),
+        ] {
+            assert!(
+                matches!(
+                    decode_blacklist_page(&encode_blacklist_page(&bad)),
+                    Err(DecodeError::Malformed { .. })
+                ),
+                "page {} of {} with {} entries was accepted",
+                bad.page,
+                bad.pages,
+                bad.uids.len()
+            );
+        }
+        let last = page(MAX_BLACKLIST_PAGES - 1, MAX_BLACKLIST_PAGES, vec![uid_n(1)]);
+        assert_eq!(
+            decode_blacklist_page(&encode_blacklist_page(&last)),
+            Ok(last)
+        );
     }
 
     #[test]

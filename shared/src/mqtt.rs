@@ -7,15 +7,32 @@
 //! `stored_through` is durably stored" (a contiguous high-water mark), so a repeated or
 //! reordered batch never moves it wrongly.
 
-use crate::ids::{Seq, TerminalId, UnixMillis};
+use crate::campus::MAX_BLACKLIST_ENTRIES;
+use crate::ids::{CardUid, Seq, TerminalId, UnixMillis};
 use crate::link::UploadRecord;
 use serde::{Deserialize, Serialize};
 
 /// The prefix of every topic; the `v1` changes only if the topic layout itself changes
 /// (payload formats are versioned inside their envelopes instead).
 pub const TOPIC_ROOT: &str = "campus/v1";
-/// Where the campus server publishes the lost-card blacklist (retained, QoS 1).
+/// The prefix of the blacklist's page topics: page `i` of the current version is retained on
+/// `campus/v1/blacklist/{i}` (QoS 1), see [`blacklist_page_topic`]. Nothing is published on
+/// this topic itself any more, and tills do not subscribe to it.
 pub const BLACKLIST_TOPIC: &str = "campus/v1/blacklist";
+/// The tills' subscription to every page of the blacklist.
+pub const BLACKLIST_PAGES_FILTER: &str = "campus/v1/blacklist/+";
+/// The largest MQTT packet (fixed header, topic and payload) anyone on the campus broker sends
+/// or receives: 2 MiB. The daemon announces it as its MQTT 5 Maximum Packet Size, so the broker
+/// drops for it whatever is larger instead of the connection ending on it, and the broker
+/// refuses larger publishes (`max_packet_size` in docs/mosquitto/mosquitto.conf).
+pub const MAX_MQTT_PACKET_BYTES: usize = 2 * 1024 * 1024;
+/// The most UIDs on one blacklist page: 50,000 encode to about 550 KB, a quarter of
+/// [`MAX_MQTT_PACKET_BYTES`].
+pub const MAX_BLACKLIST_PAGE_ENTRIES: usize = 50_000;
+/// The most pages of one blacklist version: enough for [`MAX_BLACKLIST_ENTRIES`] (20). It bounds
+/// what the daemon holds while it reassembles a version.
+pub const MAX_BLACKLIST_PAGES: u32 =
+    MAX_BLACKLIST_ENTRIES.div_ceil(MAX_BLACKLIST_PAGE_ENTRIES) as u32;
 /// Where the campus server publishes its clock (QoS 0, not retained: an old time is a wrong time).
 pub const TIME_TOPIC: &str = "campus/v1/time";
 /// The campus server's subscription: every till's uploads.
@@ -34,6 +51,23 @@ pub const STATUS_OFFLINE: &[u8] = b"offline";
 pub const MAX_RECORDS_PER_BATCH: usize = 500;
 /// The largest upload payload either side sends or accepts.
 pub const MAX_UPLOAD_BATCH_BYTES: usize = 1024 * 1024;
+
+/// The retained topic of page `page` (from 0) of the blacklist.
+pub fn blacklist_page_topic(page: u32) -> String {
+    format!("{BLACKLIST_TOPIC}/{page}")
+}
+
+/// The page number of a blacklist page topic, `None` if `topic` is not one.
+pub fn page_of_blacklist_topic(topic: &str) -> Option<u32> {
+    let page = topic.strip_prefix(BLACKLIST_TOPIC)?.strip_prefix('/')?;
+    if page.is_empty() || page.len() > 1 && page.starts_with('0') {
+        return None;
+    }
+    page.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| page.parse().ok())
+        .flatten()
+}
 
 /// The topic a till publishes its journal batches on.
 pub fn upload_topic(terminal: TerminalId) -> String {
@@ -132,6 +166,48 @@ pub struct SessionAnswered {
     pub received_through: Seq,
 }
 
+/// One page of a blacklist version. The campus server cuts the sorted list into
+/// `pages` pages of at most [`MAX_BLACKLIST_PAGE_ENTRIES`] UIDs (an empty list is one empty
+/// page) and retains page `page` on [`blacklist_page_topic`]; the daemon passes the version on
+/// to its till only once it holds every page of it. Checked when decoded: `1 <= pages <=
+/// MAX_BLACKLIST_PAGES`, `page < pages`, UIDs sorted and unique, at most
+/// [`MAX_BLACKLIST_PAGE_ENTRIES`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlacklistPage {
+    /// The version of the whole list (every page of it carries the same).
+    pub version: u64,
+    /// When the server issued this version (the same on every page).
+    pub issued_at: UnixMillis,
+    /// This page's number, from 0.
+    pub page: u32,
+    /// How many pages this version has.
+    pub pages: u32,
+    pub uids: Vec<CardUid>,
+}
+
+impl BlacklistPage {
+    /// Cuts a list's UIDs (sorted, as [`crate::campus::Blacklist::uids`] holds them) into pages.
+    pub fn paginate(version: u64, issued_at: UnixMillis, uids: &[CardUid]) -> Vec<BlacklistPage> {
+        let chunks: Vec<&[CardUid]> = if uids.is_empty() {
+            vec![&[]]
+        } else {
+            uids.chunks(MAX_BLACKLIST_PAGE_ENTRIES).collect()
+        };
+        let pages = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
+        chunks
+            .into_iter()
+            .zip(0..)
+            .map(|(chunk, page)| BlacklistPage {
+                version,
+                issued_at,
+                page,
+                pages,
+                uids: chunk.to_vec(),
+            })
+            .collect()
+    }
+}
+
 /// The campus server's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerTime {
@@ -174,5 +250,40 @@ mod tests {
         ] {
             assert_eq!(terminal_of_upload_topic(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn blacklist_pages_have_numbered_topics_under_the_blacklist_topic() {
+        assert_eq!(blacklist_page_topic(0), "campus/v1/blacklist/0");
+        assert_eq!(page_of_blacklist_topic("campus/v1/blacklist/19"), Some(19));
+        for bad in [
+            "campus/v1/blacklist",
+            "campus/v1/blacklist/",
+            "campus/v1/blacklist/01",
+            "campus/v1/blacklist/-1",
+            "campus/v1/blacklist/x",
+            "campus/v1/blacklist/99999999999",
+            "campus/v1/blacklist/1/2",
+        ] {
+            assert_eq!(page_of_blacklist_topic(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_million_entries_fit_in_the_pages_and_an_empty_list_is_one_page() {
+        assert_eq!(MAX_BLACKLIST_PAGES, 20);
+        let uid = |n: u32| CardUid::new(&n.to_be_bytes()).unwrap();
+        let uids: Vec<CardUid> = (0..120_001).map(uid).collect();
+        let pages = BlacklistPage::paginate(7, UnixMillis(1), &uids);
+        assert_eq!(
+            pages
+                .iter()
+                .map(|p| (p.page, p.pages, p.uids.len()))
+                .collect::<Vec<_>>(),
+            vec![(0, 3, 50_000), (1, 3, 50_000), (2, 3, 20_001)]
+        );
+        let empty = BlacklistPage::paginate(8, UnixMillis(1), &[]);
+        assert_eq!(empty.len(), 1);
+        assert_eq!((empty[0].page, empty[0].pages), (0, 1));
     }
 }

@@ -1,9 +1,17 @@
-//! The daemon's MQTT side: rumqttc options for one terminal (MQTT 3.1.1, persistent session
-//! under a fixed client id, credentials, optional TLS on rustls with the `ring` provider) and a
-//! task per broker connection that turns rumqttc's event loop into a few [`BrokerEvent`]s.
+//! The daemon's MQTT side: rumqttc options for one terminal (MQTT 5, persistent session under
+//! a fixed client id, credentials, optional TLS on rustls with the `ring` provider) and a task
+//! per broker connection that turns rumqttc's event loop into a few [`BrokerEvent`]s.
 //! Presence: every connection carries a last will (`campus/v1/till/{terminal}/status` =
 //! "offline", retained) and publishes "online" (retained) once connected, so the campus sees a
 //! till go away even when the daemon is killed.
+//!
+//! Size: the CONNECT carries MQTT 5's Maximum Packet Size ([`MAX_INCOMING_PACKET_BYTES`]), so
+//! the broker itself discards any message larger than the daemon accepts instead of sending it
+//! (MQTT 5 §3.1.2.11.4): one oversized retained message, on any topic, never ends the
+//! connection and never stops uploads. The blacklist comes in pages well under it
+//! ([`crate::blacklist_pages`]). A broker that speaks only MQTT 3.1.1 refuses the connection
+//! (the daemon logs "broker down" with the reason and retries with backoff; nothing uploads):
+//! the campus broker must speak MQTT 5 (Mosquitto 1.6 or later).
 //!
 //! A connection is never reused after an error: a new `EventLoop` is built for every attempt,
 //! so nothing from rumqttc's queue of a dead connection is ever replayed on its own. What was not
@@ -11,14 +19,13 @@
 
 use crate::error::BrokerSetupError;
 use bytes::Bytes;
-use rumqttc::{
-    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Packet, QoS, SubscribeFilter,
-    TlsConfiguration, Transport,
-};
-use shared::link::MAX_LINK_FRAME_BYTES;
+use rumqttc::v5::mqttbytes::v5::{Filter, LastWill, Packet, SubscribeReasonCode};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use rumqttc::{TlsConfiguration, Transport};
 use shared::mqtt::{
-    ack_topic, config_topic, status_topic, BLACKLIST_TOPIC, MAX_UPLOAD_BATCH_BYTES, STATUS_OFFLINE,
-    STATUS_ONLINE, TIME_TOPIC,
+    ack_topic, config_topic, status_topic, BLACKLIST_PAGES_FILTER, MAX_MQTT_PACKET_BYTES,
+    STATUS_OFFLINE, STATUS_ONLINE, TIME_TOPIC,
 };
 use shared::TerminalId;
 use std::path::PathBuf;
@@ -28,12 +35,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
-/// The largest MQTT packet we accept: as large as the biggest link frame the till accepts, so a
-/// blacklist the till could hold always arrives (1,000,000 UIDs ≈ 12 MB; 100k ≈ 1.2 MB, far
-/// above rumqttc's 10 KiB default, which would drop the connection on every blacklist).
-pub const MAX_INCOMING_PACKET_BYTES: usize = MAX_LINK_FRAME_BYTES;
-/// The largest MQTT packet we send: one upload batch plus topic and header.
-pub const MAX_OUTGOING_PACKET_BYTES: usize = MAX_UPLOAD_BATCH_BYTES + 1024;
+/// The largest MQTT packet the daemon accepts, announced to the broker in the CONNECT (MQTT 5
+/// Maximum Packet Size): 2 MiB, the campus broker's own limit. Every downlink fits far below
+/// it (a blacklist page of 50,000 UIDs is about 550 KB); the broker drops what is larger.
+pub const MAX_INCOMING_PACKET_BYTES: u32 = MAX_MQTT_PACKET_BYTES as u32;
+/// How long the broker keeps a till's session (queued acks and configuration) while the till
+/// is away: 60 days (a long holiday), like `persistent_client_expiration` in
+/// docs/mosquitto/mosquitto.conf. MQTT 5 ends a session at once without it.
+pub const SESSION_EXPIRY_S: u32 = 60 * 24 * 3600;
 /// Requests (publishes, subscribes) queued towards the event loop; more than a window of
 /// batches, so `try_publish` never finds it full in normal operation.
 pub const REQUEST_CHANNEL_CAPACITY: usize = 64;
@@ -108,15 +117,18 @@ pub fn mqtt_options(
         .unwrap_or_else(|| default_client_id(terminal));
     let mut options = MqttOptions::new(client_id, config.host.clone(), config.port);
     options
-        .set_clean_session(false)
-        .set_keep_alive(Duration::from_secs(config.keep_alive_s.max(5)))
-        .set_max_packet_size(MAX_INCOMING_PACKET_BYTES, MAX_OUTGOING_PACKET_BYTES)
+        .set_clean_start(false)
+        .set_session_expiry_interval(Some(SESSION_EXPIRY_S))
+        .set_keep_alive(Duration::from_secs(config.keep_alive_s))
+        .set_max_packet_size(Some(MAX_INCOMING_PACKET_BYTES))
         .set_request_channel_capacity(REQUEST_CHANNEL_CAPACITY)
+        .set_connection_timeout(CONNECT_TIMEOUT_S)
         .set_last_will(LastWill::new(
             status_topic(terminal),
             STATUS_OFFLINE,
             QoS::AtLeastOnce,
             true,
+            None,
         ));
     let username = config
         .username
@@ -133,13 +145,14 @@ pub fn mqtt_options(
     options
 }
 
-/// The subscriptions of one terminal: its acks and configuration, the shared blacklist and time.
-pub fn subscriptions(terminal: TerminalId) -> Vec<SubscribeFilter> {
+/// The subscriptions of one terminal: its acks and configuration, the shared blacklist's pages
+/// and time.
+pub fn subscriptions(terminal: TerminalId) -> Vec<Filter> {
     vec![
-        SubscribeFilter::new(ack_topic(terminal), QoS::AtLeastOnce),
-        SubscribeFilter::new(config_topic(terminal), QoS::AtLeastOnce),
-        SubscribeFilter::new(BLACKLIST_TOPIC.to_string(), QoS::AtLeastOnce),
-        SubscribeFilter::new(TIME_TOPIC.to_string(), QoS::AtMostOnce),
+        Filter::new(ack_topic(terminal), QoS::AtLeastOnce),
+        Filter::new(config_topic(terminal), QoS::AtLeastOnce),
+        Filter::new(BLACKLIST_PAGES_FILTER, QoS::AtLeastOnce),
+        Filter::new(TIME_TOPIC, QoS::AtMostOnce),
     ]
 }
 
@@ -159,10 +172,7 @@ impl Drop for BrokerConnection {
 impl BrokerConnection {
     /// Starts connecting in a new task; progress arrives on `events`.
     pub fn start(options: MqttOptions, terminal: TerminalId) -> BrokerConnection {
-        let mut network = rumqttc::NetworkOptions::new();
-        network.set_connection_timeout(CONNECT_TIMEOUT_S);
         let (client, mut event_loop) = AsyncClient::new(options, REQUEST_CHANNEL_CAPACITY);
-        event_loop.set_network_options(network);
         let (tx, events) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
         let task_client = client.clone();
         let task = tokio::spawn(async move {
@@ -214,14 +224,14 @@ async fn run_connection(
                 let refused = suback
                     .return_codes
                     .iter()
-                    .any(|code| matches!(code, rumqttc::SubscribeReasonCode::Failure));
+                    .any(|code| !matches!(code, SubscribeReasonCode::Success(_)));
                 if refused {
                     return "the broker refused a subscription (check its ACL)".to_string();
                 }
                 Some(BrokerEvent::Subscribed { session_present })
             }
             Event::Incoming(Packet::Publish(publish)) => Some(BrokerEvent::Message {
-                topic: publish.topic,
+                topic: String::from_utf8_lossy(&publish.topic).into_owned(),
                 payload: publish.payload,
             }),
             _ => None,
@@ -239,7 +249,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn options_keep_the_session_under_a_fixed_id_and_accept_big_blacklists() {
+    fn options_keep_the_session_under_a_fixed_id_and_announce_the_largest_packet_taken() {
         let config = BrokerConfig {
             host: "127.0.0.1".into(),
             port: 1883,
@@ -250,12 +260,13 @@ mod tests {
             keep_alive_s: DEFAULT_KEEP_ALIVE_S,
         };
         let options = mqtt_options(&config, TerminalId(0xAB), None);
-        assert!(!options.clean_session());
+        assert!(!options.clean_start());
+        assert_eq!(options.session_expiry_interval(), Some(SESSION_EXPIRY_S));
         let will = options.last_will().expect("a last will");
         assert_eq!(
-            (will.topic.as_str(), &will.message[..], will.retain),
+            (&will.topic[..], &will.message[..], will.retain),
             (
-                "campus/v1/till/00000000000000ab/status",
+                &b"campus/v1/till/00000000000000ab/status"[..],
                 STATUS_OFFLINE,
                 true
             )
@@ -265,8 +276,11 @@ mod tests {
             options.credentials().map(|l| l.username),
             Some("00000000000000ab".to_string())
         );
-        // 100,000 blacklist entries of a 7-byte UID encode to about 1.2 MB.
-        assert!(options.max_packet_size() >= 100_000 * 12);
+        // The broker is told the largest packet we take; a full blacklist page fits far below.
+        assert_eq!(options.max_packet_size(), Some(MAX_INCOMING_PACKET_BYTES));
+        assert!(
+            shared::mqtt::MAX_BLACKLIST_PAGE_ENTRIES * 12 < MAX_INCOMING_PACKET_BYTES as usize / 2
+        );
     }
 
     #[test]

@@ -4,17 +4,18 @@
 //! is not in the till's journal or the broker, so SIGKILL at any point loses nothing.
 
 use crate::backoff::Backoff;
+use crate::blacklist_pages::{PageAssembler, PageOutcome};
 use crate::broker::{mqtt_options, BrokerConfig, BrokerConnection, BrokerEvent};
 use crate::error::DaemonError;
 use crate::till_link::TillLink;
 use crate::uploader::{Action, StaleDownlink, UploadLimits, Uploader};
-use rumqttc::QoS;
+use rumqttc::v5::mqttbytes::QoS;
 use shared::codec::{
-    decode_blacklist, decode_campus_config, decode_server_time, decode_upload_ack,
+    decode_blacklist_page, decode_campus_config, decode_server_time, decode_upload_ack,
     encode_upload_batch,
 };
-use shared::link::ToDaemon;
-use shared::mqtt::{ack_topic, config_topic, upload_topic, BLACKLIST_TOPIC, TIME_TOPIC};
+use shared::link::{DownlinkKind, ToDaemon};
+use shared::mqtt::{ack_topic, config_topic, page_of_blacklist_topic, upload_topic, TIME_TOPIC};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,6 +64,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     // Always from the clock, even with `--seed` (which only fixes the jitter): a restarted
     // daemon must never reuse an upload session, or an ack queued for the old one would count.
     let mut uploader = Uploader::new(config.limits, crate::backoff::time_seed());
+    let mut blacklist_pages = PageAssembler::new();
     let mut till: Option<TillLink> = None;
     let mut till_backoff = Backoff::new(TILL_BACKOFF_BASE_MS, TILL_BACKOFF_CAP_MS, config.seed);
     let mut till_retry_at = Instant::now();
@@ -156,7 +158,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
                         uploader.handle_broker_up();
                     }
                     Some(BrokerEvent::Message { topic, payload }) => {
-                        handle_downlink(&mut uploader, &topic, &payload);
+                        handle_downlink(&mut uploader, &mut blacklist_pages, &topic, &payload);
                     }
                     Some(BrokerEvent::Down(reason)) => {
                         broker = None;
@@ -246,17 +248,33 @@ fn handle_till_message(uploader: &mut Uploader, message: ToDaemon, now_ms: u64) 
     uploader.handle_till_message(message, now_ms);
 }
 
-/// Decodes a message from the broker and hands it to the uploader; bad payloads are logged.
-fn handle_downlink(uploader: &mut Uploader, topic: &str, payload: &[u8]) {
+/// Decodes a message from the broker and hands it to the uploader; bad payloads are logged
+/// with their topic and size, and dropped.
+fn handle_downlink(
+    uploader: &mut Uploader,
+    blacklist_pages: &mut PageAssembler,
+    topic: &str,
+    payload: &[u8],
+) {
     let Some(terminal) = uploader.terminal() else {
         return;
     };
+    let bytes = payload.len();
     if topic == ack_topic(terminal) {
         match decode_upload_ack(payload) {
             Ok(ack) => {
                 debug!(stored_through = ?ack.stored_through, "server ack");
                 let before = uploader.counters().acks_beyond_journal;
+                let without_session = uploader.counters().acks_without_session;
                 uploader.handle_ack(ack);
+                if uploader.counters().acks_without_session > without_session {
+                    error!(
+                        stored_through = ?ack.stored_through,
+                        count = uploader.counters().acks_without_session,
+                        "ALARM an ack without an upload session (the first format: an outdated \
+                         campus server, or forged); ignored, the watermark stays"
+                    );
+                }
                 if uploader.counters().acks_beyond_journal > before {
                     error!(
                         stored_through = ?ack.stored_through,
@@ -266,7 +284,7 @@ fn handle_downlink(uploader: &mut Uploader, topic: &str, payload: &[u8]) {
                     );
                 }
             }
-            Err(error) => warn!(%topic, %error, "bad ack"),
+            Err(error) => warn!(%topic, bytes, %error, "bad ack"),
         }
     } else if topic == config_topic(terminal) {
         match decode_campus_config(payload) {
@@ -275,11 +293,28 @@ fn handle_downlink(uploader: &mut Uploader, topic: &str, payload: &[u8]) {
                     warn_stale(stale);
                 }
             }
-            Err(error) => warn!(%topic, %error, "bad configuration; dropped"),
+            Err(error) => warn!(%topic, bytes, %error, "bad configuration; dropped"),
         }
-    } else if topic == BLACKLIST_TOPIC {
-        match decode_blacklist(payload) {
-            Ok(list) => {
+    } else if let Some(topic_page) = page_of_blacklist_topic(topic) {
+        if payload.is_empty() {
+            // The campus cleared a page a shorter new version no longer has.
+            debug!(%topic, "a blacklist page was cleared");
+            return;
+        }
+        let page = match decode_blacklist_page(payload) {
+            Ok(page) => page,
+            Err(error) => {
+                warn!(%topic, bytes, %error, "bad blacklist page; dropped");
+                return;
+            }
+        };
+        match blacklist_pages.handle_page(topic_page, page) {
+            PageOutcome::Incomplete {
+                version,
+                have,
+                pages,
+            } => debug!(version, have, pages, "blacklist page received"),
+            PageOutcome::Complete(list) => {
                 info!(
                     version = list.version(),
                     entries = list.len(),
@@ -289,15 +324,22 @@ fn handle_downlink(uploader: &mut Uploader, topic: &str, payload: &[u8]) {
                     warn_stale(stale);
                 }
             }
-            Err(error) => warn!(%topic, %error, "bad blacklist; dropped"),
+            PageOutcome::Stale { got, newest } => warn_stale(StaleDownlink {
+                kind: DownlinkKind::Blacklist,
+                held: newest,
+                got,
+            }),
+            PageOutcome::Refused(reason) => {
+                warn!(%topic, bytes, %reason, "bad blacklist page; dropped")
+            }
         }
     } else if topic == TIME_TOPIC {
         match decode_server_time(payload) {
             Ok(time) => uploader.handle_server_time(time.server),
-            Err(error) => warn!(%topic, %error, "bad server time"),
+            Err(error) => warn!(%topic, bytes, %error, "bad server time"),
         }
     } else {
-        debug!(%topic, "message on an unexpected topic");
+        debug!(%topic, bytes, "message on an unexpected topic");
     }
 }
 

@@ -4,13 +4,17 @@
 //! killed at any moment (see docs/mqtt.md and ARCHITECTURE.md, "sync-daemon").
 //!
 //! - [`uploader`]: the sans-IO decisions (fetch, publish, resend, forward acks and downlink);
+//! - [`blacklist_pages`]: reassembles the blacklist from its pages before the till gets it;
 //! - [`till_link`]: the framed Unix-socket connection to the firmware;
 //! - [`broker`]: rumqttc options (persistent session, credentials, TLS on rustls + ring) and
 //!   one event-loop task per broker connection;
+//! - [`cli`]: the command line, every tunable refused outside its named range;
 //! - [`daemon`]: the async loop tying them together, with reconnect backoff ([`backoff`]).
 
 pub mod backoff;
+pub mod blacklist_pages;
 pub mod broker;
+pub mod cli;
 pub mod daemon;
 pub mod error;
 pub mod till_link;

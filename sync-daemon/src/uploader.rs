@@ -12,9 +12,8 @@
 //! - every till connection uploads in an [`UploadSession`] of its own; an ack naming another
 //!   session is ignored, and one naming this session counts only up to what the server
 //!   received in it; one beyond the till's journal (a till restored from an old backup re-uses
-//!   seqs the server already holds) is an alarm, never progress and never passed on (an ack of
-//!   the first format, without a session, is passed on once per connection for the till to
-//!   refuse);
+//!   seqs the server already holds) is an alarm, never progress and never passed on; an ack
+//!   without a session (the first format, or forged) is counted and never progress;
 //! - a server ack counts only for the till connection it arrived on, and only for records
 //!   published on it: nothing of it is kept when the link drops, and one that arrives before
 //!   the first publish of a connection is ignored (the till may come back restored from an old
@@ -84,6 +83,8 @@ pub struct UploadCounters {
     pub acks_before_publish: u64,
     /// Server acks answering another session than the current one: ignored.
     pub acks_other_session: u64,
+    /// Server acks without a session (the first format, or forged): ignored, never progress.
+    pub acks_without_session: u64,
     /// Reconnects of the same terminal whose journal ended before the last seq it had
     /// reported: restored from an older copy (the driver logs an ALARM).
     pub journal_rollbacks: u64,
@@ -96,7 +97,7 @@ struct TillView {
     last_seq: Option<Seq>,
     /// The highest `Acked` sent on this connection (its `Watermark` answer may still be due).
     acked_sent: Option<Seq>,
-    /// The highest ack beyond the journal passed on for the till to refuse (once per value).
+    /// The highest ack beyond the journal reported as an alarm (once per value).
     beyond_sent: Option<Seq>,
     /// The highest seq published on this connection: an ack counts for at most this much.
     published_through: Option<Seq>,
@@ -317,18 +318,24 @@ impl Uploader {
         self.actions.retain(|a| !matches!(a, Action::Publish(_)));
     }
 
-    /// The campus server's application ack.
+    /// The campus server's application ack. Only an ack of the current session is progress;
+    /// one of another session or without a session (the first format, or a forgery on the ack
+    /// topic) is counted and never moves the watermark (the driver logs it).
     pub fn handle_ack(&mut self, ack: UploadAck) {
         if Some(ack.terminal) != self.terminal {
             return;
         }
-        if let Some(answers) = ack.answers {
-            if Some(answers.session) != self.session {
-                // Late, queued across a restart, or from before the till came back: it
-                // answers batches of another session and proves nothing about this one.
-                self.counters.acks_other_session += 1;
-                return;
-            }
+        let Some(answers) = ack.answers else {
+            // The first format: it cannot say which batches it answers, so anyone able to
+            // publish on the ack topic could mark records uploaded that no server stored.
+            self.counters.acks_without_session += 1;
+            return;
+        };
+        if Some(answers.session) != self.session {
+            // Late, queued across a restart, or from before the till came back: it answers
+            // batches of another session and proves nothing about this one.
+            self.counters.acks_other_session += 1;
+            return;
         }
         let Some(through) = ack.stored_through else {
             return;
@@ -337,49 +344,22 @@ impl Uploader {
         let Some(till) = self.till.as_mut() else {
             return;
         };
-        if let Some(answers) = ack.answers {
-            // An ack of this session: progress up to what the server received in it (and
-            // stores in the same version: its stored-through never passes a conflict).
-            // Anything it holds beyond came from an earlier session — a till restored from
-            // an older copy writes those seqs again, differently —: an ALARM for the driver,
-            // never passed to the till.
-            if till.last_seq.is_none_or(|last| through > last) && till.beyond_sent < Some(through) {
-                till.beyond_sent = Some(through);
-                self.counters.acks_beyond_journal += 1;
-            }
-            let Some(published) = till.published_through else {
-                self.counters.acks_before_publish += 1;
-                return;
-            };
-            let progress = through.min(answers.received_through).min(published);
-            return self.progress(progress);
-        }
-        // An ack of the first format (a server that does not answer sessions).
-        if till.last_seq.is_none_or(|last| through > last) {
-            // The server holds seqs this till has not written: its journal was restored
-            // from an older copy (or the server's store is wrong). Every batch published on
-            // this connection ends within the journal, so the server handled them all: free
-            // the window (no resend loop), but fetch on from where this round is and never
-            // skip records on this ack. The till is the judge of its own journal: it gets
-            // the ack once, refuses it and logs its ALARM.
+        // An ack of this session: progress up to what the server received in it (and stores
+        // in the same version: its stored-through never passes a conflict). Anything it holds
+        // beyond came from an earlier session — a till restored from an older copy writes
+        // those seqs again, differently —: an ALARM for the driver, never passed to the till.
+        if till.last_seq.is_none_or(|last| through > last) && till.beyond_sent < Some(through) {
+            till.beyond_sent = Some(through);
             self.counters.acks_beyond_journal += 1;
-            self.window.clear();
-            if till.beyond_sent < Some(through) {
-                till.beyond_sent = Some(through);
-                self.actions
-                    .push_back(Action::ToTill(ToTill::Acked { through }));
-            }
-            self.fill();
-            return;
         }
         // An ack is progress only for records published on this connection, and only once
-        // something was: one that arrives first may have been sent for a batch of an earlier
-        // connection (a till restored meanwhile holds other records under those seqs).
+        // something was.
         let Some(published) = till.published_through else {
             self.counters.acks_before_publish += 1;
             return;
         };
-        self.progress(through.min(published));
+        let progress = through.min(answers.received_through).min(published);
+        self.progress(progress);
     }
 
     /// The server durably holds this till's records through `through`, all published on the
@@ -642,13 +622,10 @@ mod tests {
             .collect()
     }
 
-    /// An ack of the first format (no session).
-    fn ack(through: u64) -> UploadAck {
-        UploadAck {
-            terminal: T,
-            stored_through: Some(Seq(through)),
-            answers: None,
-        }
+    /// An ack of the current session of `up`, the server having received through `through`.
+    fn ack(up: &Uploader, through: u64) -> UploadAck {
+        let session = up.session().unwrap_or(UploadSession(0));
+        session_ack(through, session, through)
     }
 
     /// An ack answering `session`, whose batches the server received through `received`.
@@ -715,7 +692,7 @@ mod tests {
                 .any(|a| matches!(a, Action::ToTill(ToTill::Acked { .. }))),
             "publishing alone never moves the watermark"
         );
-        up.handle_ack(ack(15));
+        up.handle_ack(ack(&up, 15));
         let actions = drain(&mut up);
         assert_eq!(
             actions,
@@ -728,7 +705,7 @@ mod tests {
             ]
         );
         // A repeated (redelivered) ack changes nothing.
-        up.handle_ack(ack(15));
+        up.handle_ack(ack(&up, 15));
         assert_eq!(drain(&mut up), vec![]);
     }
 
@@ -790,7 +767,7 @@ mod tests {
     }
 
     #[test]
-    fn an_ack_beyond_the_journal_goes_to_the_till_once_and_is_never_progress() {
+    fn a_session_less_ack_is_counted_and_never_moves_the_watermark() {
         let mut up = started();
         up.handle_till_message(
             ToDaemon::Records {
@@ -799,46 +776,41 @@ mod tests {
             0,
         );
         drain(&mut up);
-        // A till restored from an old backup: the server holds up to 50, the till ends at 35.
-        up.handle_ack(ack(50));
-        let actions = drain(&mut up);
-        assert_eq!(
-            actions,
-            vec![Action::ToTill(ToTill::Acked { through: Seq(50) })],
-            "passed on once for the till to refuse"
-        );
-        // The upload goes on from where it was (the fetch after 15 is outstanding).
-        up.handle_till_message(
-            ToDaemon::Records {
-                records: records(16, 25),
-            },
-            0,
-        );
-        assert_eq!(published(&drain(&mut up)), vec![(Seq(16), Seq(25))]);
-        up.handle_ack(ack(50));
-        assert_eq!(drain(&mut up), vec![], "not again on this connection");
-        assert_eq!(up.next_deadline_ms(), None, "no resend loop");
-        assert_eq!(up.counters().acks_beyond_journal, 2);
+        // A forged ack of the first format (or one of a server that does not answer
+        // sessions), within the journal and within what was published: no progress.
+        for through in [15, 10, 50] {
+            up.handle_ack(UploadAck {
+                terminal: T,
+                stored_through: Some(Seq(through)),
+                answers: None,
+            });
+            assert_eq!(drain(&mut up), vec![], "ack of {through} without a session");
+        }
+        assert_eq!(up.counters().acks_without_session, 3);
         assert_eq!(up.counters().acks_forwarded, 0);
+        assert_eq!(up.counters().acks_beyond_journal, 0);
+        assert_eq!(
+            up.next_deadline_ms(),
+            Some(1_000),
+            "the batch still waits for a real ack (and is resent without one)"
+        );
         // Another terminal's ack is ignored.
+        let session = up.session().unwrap();
         up.handle_ack(UploadAck {
             terminal: TerminalId(1),
-            stored_through: Some(Seq(20)),
-            answers: None,
+            ..session_ack(15, session, 15)
         });
         assert_eq!(drain(&mut up), vec![]);
-        // Once the journal passes the server's end, the server's acks are progress again, for
-        // as much as this connection published.
-        up.handle_till_message(ToDaemon::Appended { last_seq: Seq(60) }, 0);
-        up.handle_ack(ack(55));
-        assert!(drain(&mut up).contains(&Action::ToTill(ToTill::Acked { through: Seq(25) })));
+        // The server's ack of this session is progress.
+        up.handle_ack(session_ack(15, session, 15));
+        assert_eq!(acked(&drain(&mut up)), vec![Seq(15)]);
     }
 
     #[test]
     fn an_ack_that_arrives_while_the_till_is_away_is_dropped_and_the_resend_earns_a_fresh_one() {
         let mut up = started();
         up.handle_till_lost();
-        up.handle_ack(ack(30));
+        up.handle_ack(ack(&up, 30));
         assert_eq!(drain(&mut up), vec![]);
         up.handle_till_welcome(T, Some(Seq(5)), Some(Seq(40)));
         let actions = drain(&mut up);
@@ -862,7 +834,7 @@ mod tests {
         drain(&mut up);
         // The server answers the resend with what it holds: that goes to the till, for the
         // records published on this connection.
-        up.handle_ack(ack(30));
+        up.handle_ack(ack(&up, 30));
         assert!(drain(&mut up).contains(&Action::ToTill(ToTill::Acked { through: Seq(15) })));
     }
 
@@ -880,7 +852,7 @@ mod tests {
             0,
         );
         drain(&mut up);
-        up.handle_ack(ack(100));
+        up.handle_ack(ack(&up, 100));
         assert!(drain(&mut up).contains(&Action::ToTill(ToTill::Acked { through: Seq(100) })));
         // It is switched off and restored from a backup holding 50 records, 40 of them acked;
         // the daemon keeps running. The restored till sells on past 100 with other records
@@ -894,7 +866,7 @@ mod tests {
         // An ack the server sent for a batch of the connection before the restore arrives
         // now, before anything was published on this one: ignored, although the restored
         // journal reaches past it.
-        up.handle_ack(ack(100));
+        up.handle_ack(ack(&up, 100));
         assert_eq!(drain(&mut up), vec![]);
         assert_eq!(up.counters().acks_before_publish, 1);
         up.handle_till_message(
@@ -906,7 +878,7 @@ mod tests {
         drain(&mut up);
         // The server never acks past its first conflict (51): it acks 50. Only that reaches the
         // till; the ack of 100 from before the restore is never forwarded.
-        up.handle_ack(ack(50));
+        up.handle_ack(ack(&up, 50));
         let acked: Vec<Seq> = drain(&mut up)
             .into_iter()
             .filter_map(|a| match a {
@@ -915,7 +887,7 @@ mod tests {
             })
             .collect();
         assert_eq!(acked, vec![Seq(50)]);
-        up.handle_ack(ack(50));
+        up.handle_ack(ack(&up, 50));
         assert!(
             !drain(&mut up)
                 .iter()

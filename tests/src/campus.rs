@@ -2,7 +2,9 @@
 //! it subscribes to every till's upload topic, stores records idempotently by (terminal, seq)
 //! in a [`CampusStore`], fsyncs, and only then publishes the application ack (contiguous
 //! stored-through per terminal). It publishes configuration and the blacklist retained (again
-//! after every reconnect: a restarted broker without persistence has forgotten them) and its
+//! after every reconnect: a restarted broker without persistence has forgotten them) — the
+//! blacklist in pages, and nothing at all over the broker's packet limit
+//! ([`MAX_MQTT_PACKET_BYTES`]: a message that would exceed it is refused and printed) — and its
 //! clock; with a default configuration it configures every terminal it has records of or sees
 //! upload. It follows every till's presence (`…/status`, "online" or the last will's
 //! "offline"). It runs on a thread of its own with a single-threaded tokio runtime. For tests it
@@ -16,13 +18,14 @@ use rumqttc::{
 };
 use shared::campus::{Blacklist, CampusConfig};
 use shared::codec::{
-    decode_upload_batch, encode_blacklist, encode_campus_config, encode_server_time,
+    decode_upload_batch, encode_blacklist_page, encode_campus_config, encode_server_time,
     encode_upload_ack,
 };
 use shared::mqtt::{
-    ack_topic, config_topic, terminal_of_status_topic, terminal_of_upload_topic, ServerTime,
-    SessionAnswered, UploadAck, UploadBatch, ALL_STATUS_FILTER, ALL_UPLOADS_FILTER,
-    BLACKLIST_TOPIC, MAX_UPLOAD_BATCH_BYTES, STATUS_OFFLINE, STATUS_ONLINE, TIME_TOPIC,
+    ack_topic, blacklist_page_topic, config_topic, terminal_of_status_topic,
+    terminal_of_upload_topic, BlacklistPage, ServerTime, SessionAnswered, UploadAck, UploadBatch,
+    ALL_STATUS_FILTER, ALL_UPLOADS_FILTER, MAX_MQTT_PACKET_BYTES, MAX_UPLOAD_BATCH_BYTES,
+    STATUS_OFFLINE, STATUS_ONLINE, TIME_TOPIC,
 };
 use shared::{Seq, TerminalId, UnixMillis};
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,8 +43,11 @@ pub const CAMPUS_USERNAME: &str = "campus-server";
 const CAMPUS_REQUEST_CHANNEL_CAPACITY: usize = 4_096;
 /// The pause before reconnecting after the broker went away.
 const CAMPUS_RECONNECT_DELAY_MS: u64 = 100;
-/// The largest packet the campus side sends (a blacklist of a million UIDs) or receives.
-const CAMPUS_MAX_PACKET_BYTES: usize = 16 * 1024 * 1024;
+/// The largest packet the campus side sends or receives: the broker's limit (a blacklist of a
+/// million UIDs goes in pages far below it).
+const CAMPUS_MAX_PACKET_BYTES: usize = MAX_MQTT_PACKET_BYTES;
+/// MQTT's fixed header and the topic's length field, beyond topic and payload, at most.
+const PUBLISH_OVERHEAD_BYTES: usize = 16;
 /// How often [`CampusSim::wait_until`] looks again.
 const WAIT_POLL_INTERVAL: Duration = Duration::from_millis(10);
 
@@ -147,6 +153,8 @@ struct Shared {
     /// Per terminal, the upload session of its newest batch and the highest seq received in
     /// that session: what an ack answers (`SessionAnswered`).
     sessions: Mutex<BTreeMap<TerminalId, SessionAnswered>>,
+    /// Pages of the blacklist last published: a shorter new version clears the rest.
+    blacklist_pages: Mutex<u32>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -209,6 +217,7 @@ impl CampusSim {
             hold_acks: Mutex::new(false),
             sessions: Mutex::new(BTreeMap::new()),
             acks_published: Mutex::new(BTreeMap::new()),
+            blacklist_pages: Mutex::new(0),
         });
         let (commands, rx) = mpsc::unbounded_channel();
         let thread_shared = shared.clone();
@@ -231,12 +240,26 @@ impl CampusSim {
         });
     }
 
-    /// Publishes (retained) the blacklist; repeated after every reconnect.
+    /// Publishes (retained) the blacklist in pages, one retained topic each; repeated after
+    /// every reconnect. Pages left over from a longer earlier version are cleared (an empty
+    /// retained message deletes one), so only the current version stays retained.
     pub fn publish_blacklist(&self, list: &Blacklist) {
-        let _ = self.commands.send(Command::Retain {
-            topic: BLACKLIST_TOPIC.to_string(),
-            payload: encode_blacklist(list),
-        });
+        let pages = BlacklistPage::paginate(list.version(), list.issued_at(), list.uids());
+        let count = u32::try_from(pages.len()).unwrap_or(u32::MAX);
+        for page in &pages {
+            let _ = self.commands.send(Command::Retain {
+                topic: blacklist_page_topic(page.page),
+                payload: encode_blacklist_page(page),
+            });
+        }
+        let mut published = lock(&self.shared.blacklist_pages);
+        for stale in count..*published {
+            let _ = self.commands.send(Command::Retain {
+                topic: blacklist_page_topic(stale),
+                payload: Vec::new(),
+            });
+        }
+        *published = count;
     }
 
     /// Publishes (retained) any payload on any topic, e.g. a malformed one; repeated after
@@ -386,6 +409,21 @@ async fn serve(
         tokio::select! {
             command = commands.recv() => match command {
                 Some(Command::Retain { topic, payload }) => {
+                    let bytes = topic.len() + payload.len() + PUBLISH_OVERHEAD_BYTES;
+                    if bytes > CAMPUS_MAX_PACKET_BYTES {
+                        // The broker would refuse it (and rumqttc end the connection on it).
+                        eprintln!(
+                            "campus-sim: {topic}: {bytes} bytes exceed the broker's packet \
+                             limit of {CAMPUS_MAX_PACKET_BYTES}; not published"
+                        );
+                        continue;
+                    }
+                    if payload.is_empty() {
+                        // Clears the retained message; nothing to publish again later.
+                        count_full(client.try_publish(topic.clone(), QoS::AtLeastOnce, true, payload));
+                        retained.remove(&topic);
+                        continue;
+                    }
                     if topic.ends_with("/config") {
                         lock(&shared.stats).configs_published += 1;
                     }

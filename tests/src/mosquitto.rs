@@ -38,6 +38,9 @@ pub struct MosquittoOptions {
     /// Keep sessions, subscriptions, queued and retained messages in a data directory under
     /// the broker's temporary directory (saved on a clean stop, [`Mosquitto::stop_and_start`]).
     pub persistence: bool,
+    /// The broker's `max_packet_size` (bytes): larger publishes are refused. `None`: no limit,
+    /// as a plain `mosquitto -p 1883`.
+    pub max_packet_size: Option<usize>,
 }
 
 /// A running (or killed) Mosquitto process.
@@ -92,6 +95,9 @@ fn generated_config(options: &MosquittoOptions, port: u16, dir: &Path) -> String
         let _ = writeln!(conf, "persistence_location {}/", data.display());
     } else {
         let _ = writeln!(conf, "persistence false");
+    }
+    if let Some(limit) = options.max_packet_size {
+        let _ = writeln!(conf, "max_packet_size {limit}");
     }
     let _ = writeln!(conf, "log_dest stderr");
     let _ = writeln!(conf, "log_type error");
@@ -273,6 +279,41 @@ impl Drop for Mosquitto {
             let _ = child.wait();
         }
     }
+}
+
+/// The largest packet [`retain_raw`] may send: room for a message far over every limit we set.
+const RAW_CLIENT_MAX_PACKET_BYTES: usize = 64 * 1024 * 1024;
+/// How long [`retain_raw`] waits for the broker to take its message.
+const RAW_PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Retains `payload` on `topic` as an anonymous client that knows no limit (what
+/// `mosquitto_pub -r -f FILE` does); returns once the broker acknowledged it (QoS 1).
+pub fn retain_raw(port: u16, topic: &str, payload: Vec<u8>) {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for the raw publisher");
+    runtime.block_on(async {
+        let mut options = MqttOptions::new("raw-publisher", "127.0.0.1", port);
+        options.set_max_packet_size(RAW_CLIENT_MAX_PACKET_BYTES, RAW_CLIENT_MAX_PACKET_BYTES);
+        let (client, mut events) = AsyncClient::new(options, 4);
+        client
+            .publish(topic, QoS::AtLeastOnce, true, payload)
+            .await
+            .expect("the publish is queued");
+        let deadline = tokio::time::Instant::now() + RAW_PUBLISH_TIMEOUT;
+        loop {
+            let event = tokio::time::timeout_at(deadline, events.poll())
+                .await
+                .expect("the broker acknowledges the raw message in time")
+                .expect("the broker takes the raw message");
+            if let Event::Incoming(Packet::PubAck(_)) = event {
+                break;
+            }
+        }
+        let _ = client.disconnect().await;
+    });
 }
 
 /// Writes a Mosquitto password file (hashed, with `mosquitto_passwd`) in `dir`; returns its path.

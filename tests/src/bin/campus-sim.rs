@@ -2,7 +2,8 @@
 //! whole path (docs/whole-path.md). It stores every till's uploads in `--store`, acks them once
 //! durable, publishes a campus configuration (`--config FILE.toml`, to every till it sees and to
 //! each `--terminal`), a blacklist (made up, or `--blacklist-file`, published again with a newer
-//! version whenever the file changes and every hour; versions from the clock, issued now) and
+//! version whenever the file changes and every hour; versions from the clock, issued now; in
+//! retained pages under the broker's 2 MiB packet limit, a million cards included) and
 //! the server time, and prints its counts and the tills'
 //! presence every few seconds.
 
