@@ -44,11 +44,12 @@ use crate::core::calendar::local_time;
 use crate::core::config::{Lang, TillConfig};
 use crate::core::text::tr;
 use crate::core::{Beep, Displays, CUSTOMER_LINES, MERCHANT_LINES};
+use crate::host::{HostOutput, TillHost};
 use crate::journal::JournalError;
-use crate::link::{LinkEvent, LinkServer};
-use crate::runtime::{Input, LinkPeer, Now, Output, RuntimeError, TillRuntime};
+use crate::link::LinkEvent;
+use crate::present::describe_record;
+use crate::runtime::{Input, Now, RuntimeError};
 use crate::sim::cards::{SimCard, SimCardKind, SimCards, WriteFault};
-use crate::sim::script::describe_record;
 
 /// The longest the loop waits without ticking the till (clock screens, message timeouts).
 pub const MAX_POLL_MS: u64 = 250;
@@ -107,7 +108,7 @@ pub fn run(data_dir: &Path, config: TillConfig, link: Option<&Path>) -> anyhow::
     let mut terminal = ratatui::try_init()
         .context("cannot set up the terminal (is this an interactive terminal?)")?;
     sim.event_loop(&mut terminal)?;
-    match &sim.fatal {
+    match sim.host.stopped() {
         Some(error) => anyhow::bail!("the till stopped selling: {error}"),
         None => Ok(()),
     }
@@ -176,7 +177,7 @@ struct LogEntry {
 
 /// The running simulator: the till, its cards and what the screen shows besides the displays.
 struct Sim {
-    runtime: TillRuntime,
+    host: TillHost,
     cards: SimCards,
     clock: RealClock,
     lang: Lang,
@@ -187,13 +188,10 @@ struct Sim {
     help: Vec<String>,
     prompt: Option<String>,
     help_open: bool,
-    /// Set when the journal failed: the till takes no more input.
-    fatal: Option<String>,
     /// The keys of the combo the keymap holds, for the "清零+ …" hint.
     combo: Vec<TillKey>,
-    /// The link server and the channel it reports to (`None`: no link).
-    link: Option<(LinkServer, Receiver<LinkEvent>)>,
-    peer: LinkPeer,
+    /// The channel the link server reports to (`None`: no link).
+    link: Option<Receiver<LinkEvent>>,
 }
 
 impl Sim {
@@ -206,11 +204,11 @@ impl Sim {
         let clock = RealClock::start();
         let lang = config.lang;
         let utc_offset_minutes = config.utc_offset_minutes;
-        let runtime = TillRuntime::open(data_dir, config, clock.now())
-            .map_err(|e| open_error(data_dir, e))?;
-        let displays = runtime.displays();
+        let host =
+            TillHost::open(data_dir, config, clock.now()).map_err(|e| open_error(data_dir, e))?;
+        let displays = host.displays();
         let mut sim = Sim {
-            runtime,
+            host,
             cards,
             clock,
             lang,
@@ -220,17 +218,15 @@ impl Sim {
             help: pc_key_help(),
             prompt: None,
             help_open: false,
-            fatal: None,
             combo: Vec::new(),
             link: None,
-            peer: LinkPeer::default(),
         };
         sim.note(
             LogKind::Info,
             format!("till started on {}", data_dir.display()),
         );
         sim.feed(Input::Tick);
-        if let Some(error) = &sim.fatal {
+        if let Some(error) = sim.host.stopped() {
             anyhow::bail!(
                 "the till stopped while starting in {}: {error}",
                 data_dir.display()
@@ -245,12 +241,11 @@ impl Sim {
         let sink = Arc::new(move |event: LinkEvent| {
             let _ = sender.send(event);
         });
-        match LinkServer::start(path, self.runtime.journal().reader(), sink) {
-            Ok(server) => {
+        match self.host.start_link(path, sink, self.clock.now()) {
+            Ok(()) => {
                 self.note(LogKind::Info, format!("link on {}", path.display()));
-                self.runtime.enable_link(self.clock.now());
-                self.displays = self.runtime.displays();
-                self.link = Some((server, receiver));
+                self.displays = self.host.displays();
+                self.link = Some(receiver);
             }
             Err(e) => self.note(LogKind::Bad, format!("link off: {e}")),
         }
@@ -258,48 +253,11 @@ impl Sim {
 
     /// Handles what the link reported since the last look.
     fn drain_link(&mut self) {
-        loop {
-            let Some((_, receiver)) = &self.link else {
-                return;
-            };
-            let Ok(event) = receiver.try_recv() else {
-                return;
-            };
-            match event {
-                LinkEvent::Peer(peer) => {
-                    self.peer = peer;
-                    let text = match (peer.daemon_connected, peer.broker) {
-                        (false, _) => "daemon disconnected".to_string(),
-                        (true, None) => "daemon connected".to_string(),
-                        (true, Some(broker)) => format!("broker {broker:?}"),
-                    };
-                    self.note(LogKind::Info, text);
-                    self.feed(Input::Link(peer));
-                }
-                LinkEvent::Uploaded => {
-                    self.feed(Input::Link(self.peer));
-                }
-                LinkEvent::Downlink(pending) => {
-                    let kind = pending.kind();
-                    let Some((downlink, reply)) = pending.claim() else {
-                        self.note(LogKind::Warn, format!("{kind:?} timed out, not applied"));
-                        continue;
-                    };
-                    let answers = self.feed(Input::Downlink(downlink));
-                    match answers.into_iter().next() {
-                        Some(answer) => {
-                            let text = match &answer.result {
-                                Ok(version) => format!("{kind:?} applied {version}"),
-                                Err(reason) => format!("{kind:?} rejected: {reason}"),
-                            };
-                            self.note(LogKind::Info, text);
-                            reply.send(answer);
-                        }
-                        // The till stopped (fatal): the connection answers "rejected" itself.
-                        None => drop(reply),
-                    }
-                }
-            }
+        while let Some(event) = self.link.as_ref().and_then(|link| link.try_recv().ok()) {
+            let outputs = self
+                .host
+                .handle_link(event, self.clock.now(), &mut self.cards);
+            self.render(outputs, None);
         }
     }
 
@@ -309,9 +267,9 @@ impl Sim {
             terminal
                 .draw(|frame| draw(frame, &self.view()))
                 .context("cannot draw on the terminal")?;
-            let mut timeout = match self.fatal {
+            let mut timeout = match self.host.stopped() {
                 Some(_) => Duration::from_millis(MAX_POLL_MS),
-                None => poll_timeout(self.runtime.deadlines(), self.clock.now()),
+                None => poll_timeout(self.host.runtime().deadlines(), self.clock.now()),
             };
             if self.link.is_some() {
                 timeout = timeout.min(Duration::from_millis(LINK_POLL_MS));
@@ -325,14 +283,14 @@ impl Sim {
                 }
                 // Resizes need nothing: the next draw fits the new size.
             }
-            if !ready || self.runtime.tick_due(self.clock.now()) {
+            if !ready || self.host.runtime().tick_due(self.clock.now()) {
                 self.feed(Input::Tick);
             }
         }
     }
 
     fn mode(&self) -> UiMode {
-        if self.fatal.is_some() {
+        if self.host.stopped().is_some() {
             UiMode::Fatal
         } else if self.help_open {
             UiMode::Help
@@ -416,66 +374,65 @@ impl Sim {
         }
     }
 
-    /// Feeds one input to the till and records what came out. A journal failure stops the till.
-    fn feed(&mut self, input: Input) -> Vec<crate::runtime::DownlinkAnswer> {
-        let mut answers = Vec::new();
-        if self.fatal.is_some() {
-            return answers;
-        }
-        let now = self.clock.now();
+    /// Feeds one input to the till and logs what came out.
+    fn feed(&mut self, input: Input) {
         let armed = self.cards.armed_fault();
-        let result = self.runtime.handle(input, now, &mut self.cards);
+        let outputs = self.host.handle(input, self.clock.now(), &mut self.cards);
         // Logged where it happened: after the sale's intent (journaled before the write).
-        let mut torn = armed.is_some() && self.cards.armed_fault().is_none();
-        match result {
-            Ok(outputs) => {
-                for output in outputs {
-                    match output {
-                        // Taken from `displays()` below, after everything this input caused.
-                        Output::Displays(_) => {}
-                        Output::Beep(beep) => {
-                            let (kind, text) = beep_text(self.lang, beep);
-                            self.note(kind, text);
-                        }
-                        Output::Downlink(answer) => answers.push(answer),
-                        Output::Journaled(record) => {
-                            if let Some((link, _)) = &self.link {
-                                link.journal_grew();
-                            }
-                            self.note(LogKind::Record, describe_record(&record));
-                            if torn
-                                && matches!(
-                                    record.body,
-                                    RecordBody::SaleIntent(_) | RecordBody::LoadIntent(_)
-                                )
-                            {
-                                self.note_torn_write(armed);
-                                torn = false;
-                            }
+        let torn = armed.filter(|_| self.cards.armed_fault().is_none());
+        self.render(outputs, torn);
+    }
+
+    /// Logs the beeps, records and link notes; `torn` is the fault that struck this input's
+    /// card write, announced right after its intent. A stop closes the prompt and the help.
+    fn render(&mut self, outputs: Vec<HostOutput>, torn: Option<WriteFault>) {
+        let mut torn = torn;
+        for output in outputs {
+            match output {
+                // Taken from `displays()` below, after everything this input caused.
+                HostOutput::Displays(_) => {}
+                HostOutput::Beep(beep) => {
+                    let (kind, text) = beep_text(self.lang, beep);
+                    self.note(kind, text);
+                }
+                HostOutput::Journaled(record) => {
+                    self.note(LogKind::Record, describe_record(&record));
+                    if matches!(
+                        record.body,
+                        RecordBody::SaleIntent(_) | RecordBody::LoadIntent(_)
+                    ) {
+                        if let Some(fault) = torn.take() {
+                            self.note_torn_write(fault);
                         }
                     }
                 }
-                self.displays = self.runtime.displays();
-            }
-            Err(error) => {
-                self.note(LogKind::Bad, format!("FATAL {error}"));
-                self.fatal = Some(error.to_string());
-                self.prompt = None;
-                self.help_open = false;
+                HostOutput::Note(note) => {
+                    let kind = if note.is_warning() {
+                        LogKind::Warn
+                    } else {
+                        LogKind::Info
+                    };
+                    self.note(kind, note.to_string());
+                }
+                HostOutput::Stopped(error) => {
+                    self.note(LogKind::Bad, format!("FATAL {error}"));
+                    self.prompt = None;
+                    self.help_open = false;
+                }
             }
         }
-        if torn {
-            self.note_torn_write(armed);
+        if let Some(fault) = torn {
+            self.note_torn_write(fault);
         }
-        if !self.runtime.combo_armed() {
+        self.displays = self.host.displays();
+        if !self.host.runtime().combo_armed() {
             self.combo.clear();
         }
-        answers
     }
 
     /// Keeps the keys of the combo the keymap is holding after `key` was pressed.
     fn track_combo(&mut self, key: TillKey) {
-        if !self.runtime.combo_armed() {
+        if !self.host.runtime().combo_armed() {
             self.combo.clear();
         } else if matches!(key, TillKey::Clear | TillKey::F2)
             || self.combo.len() >= MAX_COMBO_PREFIX
@@ -487,8 +444,8 @@ impl Sim {
         }
     }
 
-    fn note_torn_write(&mut self, fault: Option<WriteFault>) {
-        let name = fault.map_or("?", WriteFault::name);
+    fn note_torn_write(&mut self, fault: WriteFault) {
+        let name = fault.name();
         let text = format!("⚡ torn write: {name} struck the card write (拔卡)");
         self.note(LogKind::Warn, text);
     }
@@ -512,8 +469,8 @@ impl Sim {
             log: &self.log,
             prompt: self.prompt.as_deref(),
             help_open: self.help_open,
-            fatal: self.fatal.as_deref(),
-            combo_hint: combo_hint(&self.combo, self.runtime.combo_armed()),
+            fatal: self.host.stopped(),
+            combo_hint: combo_hint(&self.combo, self.host.runtime().combo_armed()),
             tear_armed: self.cards.armed_fault(),
         }
     }
@@ -1821,6 +1778,6 @@ mod tests {
             "{:?}",
             sim.log
         );
-        assert!(sim.fatal.is_none());
+        assert!(sim.host.stopped().is_none());
     }
 }
