@@ -1,8 +1,8 @@
 //! The driver loop around the pure core: feeds it keys (through the keymap's combo detector),
 //! card reads, scanned codes and time; carries out its effects in order (journal appends made
 //! durable before anything else, card writes, journal look-ups, beeps); and reports what the
-//! outside world should see. The simulator (TUI and headless script) and the device front end (`device/`) all
-//! drive the till through this one loop, so they behave the same.
+//! outside world should see. Every front end (the terminal simulator, the headless script and
+//! the device) drives it through the one [`crate::host::TillHost`], so they behave the same.
 //!
 //! A full data directory (no space left, quota reached) is not a broken journal: the runtime
 //! stops selling, shows 存储已满 instead of the till's screens and logs an ALARM with the OS
@@ -11,8 +11,6 @@
 //! as after any failed append (docs/journal.md, "A full disk").
 
 use keymap::{ComboDetector, TillKey};
-use shared::campus::{Blacklist, CampusConfig};
-use shared::link::{BrokerLink, DownlinkKind};
 use shared::record::{JournalRecord, RecordBody};
 use shared::{Fen, Seq, UnixMillis};
 use std::io::Write as _;
@@ -24,6 +22,7 @@ use crate::core::offline::UnsentSummary;
 use crate::core::{text, Beep, BrowseDirection, Displays, Effect, LinkStatus, Screen, Till};
 use crate::core::{CUSTOMER_LINES, MERCHANT_LINES};
 use crate::journal::{Direction, Journal, JournalError};
+use crate::link::{Downlink, DownlinkAnswer, LinkPeer};
 
 /// The card reader as the runtime needs it: write the card that is on the reader, or format
 /// the blank card on it as a campus wallet.
@@ -64,45 +63,22 @@ pub enum Input {
     Code(String),
     /// Nothing happened but time passed (timers).
     Tick,
-    /// The sync daemon connected, disconnected or reported its broker; or the upload watermark
-    /// moved (the runtime reads the unsent count from the journal after every input).
-    Link(LinkPeer),
+    /// The sync daemon connected, disconnected or reported its broker, or the upload watermark
+    /// moved.
+    Link(LinkUpdate),
     /// A downlink message from the campus server, to apply and journal.
     Downlink(Downlink),
 }
 
-/// The sync daemon as the link server sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct LinkPeer {
-    pub daemon_connected: bool,
-    /// As the daemon last reported it (`None` before its first report or without a daemon).
-    pub broker: Option<BrokerLink>,
-}
-
-/// What the campus server sent down.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Downlink {
-    Config(CampusConfig),
-    Blacklist(Blacklist),
-    ServerTime(UnixMillis),
-}
-
-impl Downlink {
-    pub fn kind(&self) -> DownlinkKind {
-        match self {
-            Downlink::Config(_) => DownlinkKind::Config,
-            Downlink::Blacklist(_) => DownlinkKind::Blacklist,
-            Downlink::ServerTime(_) => DownlinkKind::ServerTime,
-        }
-    }
-}
-
-/// The answer to a downlink, given once its record (if any) is durable: `Ok(version)` applied
-/// (for server time, the server's clock in ms), `Err(reason)` rejected with nothing changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DownlinkAnswer {
-    pub kind: DownlinkKind,
-    pub result: Result<u64, String>,
+/// What changed on the link to the sync daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkUpdate {
+    /// The daemon connected, disconnected or reported its broker: the status line shows it.
+    Peer(LinkPeer),
+    /// The daemon's acks moved the upload watermark: the runtime reads the unsent records again
+    /// (count, oldest, sales total) for the status line and the offline limits. The daemon's
+    /// state is not part of it, so it cannot be rolled back by a stale copy.
+    Uploaded,
 }
 
 /// Something the outside world should see or hear, in the order it happened.
@@ -208,6 +184,11 @@ impl TillRuntime {
         }
     }
 
+    /// The daemon as the link last reported it (`None` until a link server runs).
+    pub fn link_peer(&self) -> Option<LinkPeer> {
+        self.link
+    }
+
     /// When the runtime next needs a [`Input::Tick`], as (wall deadline of the core, monotonic
     /// deadline of the keymap).
     pub fn deadlines(&self) -> (Option<UnixMillis>, Option<u64>) {
@@ -280,7 +261,9 @@ impl TillRuntime {
                     self.till.handle_tick(now.wall);
                 }
             }
-            Input::Link(peer) => self.link = Some(peer),
+            Input::Link(LinkUpdate::Peer(peer)) => self.link = Some(peer),
+            // The unsent summary is read again below, as after every input.
+            Input::Link(LinkUpdate::Uploaded) => {}
             Input::Downlink(downlink) => {
                 let kind = downlink.kind();
                 let result = match downlink {
@@ -335,7 +318,8 @@ impl TillRuntime {
             return Ok(outputs);
         };
         match input {
-            Input::Link(peer) => self.link = Some(peer),
+            Input::Link(LinkUpdate::Peer(peer)) => self.link = Some(peer),
+            Input::Link(LinkUpdate::Uploaded) => {}
             Input::Downlink(downlink) => outputs.push(Output::Downlink(DownlinkAnswer {
                 kind: downlink.kind(),
                 result: Err(format!("storage full: {}", full.error)),

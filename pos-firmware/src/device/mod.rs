@@ -1,5 +1,6 @@
-//! The till on its own hardware (`pos-firmware device`): the same runtime as the simulator, fed
-//! by the real drivers. The keypad (evdev) and the code scanner are read on threads
+//! The till on its own hardware (`pos-firmware device`): the same [`TillHost`] as the simulator,
+//! fed by the real drivers; this loop only translates them into inputs and renders what the
+//! host hands back (displays, beeps, log lines). The keypad (evdev) and the code scanner are read on threads
 //! ([`inputs`]); the MFRC522 is polled from this loop every [`READER_POLL_MS`], because the
 //! card write that follows a tap must run on the same reader inside the runtime's effect loop;
 //! the link server's events come in on the same channel as the keys; the displays and the
@@ -30,12 +31,13 @@ use crate::core::card::{
 };
 use crate::core::config::TillConfig;
 use crate::core::Displays;
-use crate::link::{LinkEvent, LinkServer};
+use crate::host::{HostOutput, TillHost};
+use crate::link::LinkEvent;
 use crate::present::describe_record;
 use crate::reader::driver::Mfrc522Reader;
 use crate::reader::spidev::SpidevReader;
 use crate::reader::{CardIoError, MifareReader};
-use crate::runtime::{CardWriter, DownlinkAnswer, Input, LinkPeer, Now, Output, TillRuntime};
+use crate::runtime::{CardWriter, Input, Now, TillRuntime};
 use crate::wallet::{WalletConfig, WalletReader};
 
 pub use display::{DeviceDisplay, LineDisplay};
@@ -124,19 +126,15 @@ impl CardWriter for NoReader {
 
 /// The till on its hardware.
 pub struct DeviceTill<R: MifareReader + ReaderHealth> {
-    runtime: TillRuntime,
+    host: TillHost,
     reader: ReaderSlot<R>,
     wallet_config: WalletConfig,
     opener: ReaderOpener<R>,
     display: Box<dyn DeviceDisplay>,
-    link: Option<LinkServer>,
-    peer: LinkPeer,
     shown: Option<Displays>,
     /// What happened since the last [`DeviceTill::take_notes`] (tests read it; `run` drops it
     /// after every pass).
     notes: Vec<DeviceNote>,
-    /// Set when the journal failed: the till takes no more input.
-    fatal: Option<String>,
 }
 
 impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
@@ -150,7 +148,7 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
         display: Box<dyn DeviceDisplay>,
         now: Now,
     ) -> anyhow::Result<DeviceTill<R>> {
-        let runtime = TillRuntime::open(data_dir, config, now)
+        let host = TillHost::open(data_dir, config, now)
             .map_err(|e| anyhow::anyhow!("cannot start the till in {}: {e}", data_dir.display()))?;
         let mut notes = Vec::new();
         let reader = match opener() {
@@ -168,16 +166,13 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
             }
         };
         let mut till = DeviceTill {
-            runtime,
+            host,
             reader,
             wallet_config,
             opener,
             display,
-            link: None,
-            peer: LinkPeer::default(),
             shown: None,
             notes,
-            fatal: None,
         };
         till.feed(Input::Tick, now);
         if matches!(till.reader, ReaderSlot::Down { .. }) {
@@ -193,11 +188,9 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
         let sink = Arc::new(move |event: LinkEvent| {
             let _ = events.send(DeviceEvent::Link(event));
         });
-        match LinkServer::start(path, self.runtime.journal().reader(), sink) {
-            Ok(server) => {
+        match self.host.start_link(path, sink, now) {
+            Ok(()) => {
                 tracing::info!("link server on {}", path.display());
-                self.runtime.enable_link(now);
-                self.link = Some(server);
                 self.redraw();
             }
             Err(e) => tracing::error!("link server off: {e}"),
@@ -205,7 +198,7 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
     }
 
     pub fn runtime(&self) -> &TillRuntime {
-        &self.runtime
+        self.host.runtime()
     }
 
     /// Whether the reader is working (not waiting to be re-opened).
@@ -223,7 +216,7 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
 
     /// Why the till stopped selling, once it has.
     pub fn fatal(&self) -> Option<&str> {
-        self.fatal.as_deref()
+        self.host.stopped()
     }
 
     /// What happened since the last call besides the displays.
@@ -238,7 +231,7 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
             self.on_event(event, now);
         }
         self.poll_reader(now);
-        if self.runtime.tick_due(now) {
+        if self.host.runtime().tick_due(now) {
             self.feed(Input::Tick, now);
         }
         self.redraw();
@@ -247,7 +240,8 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
     /// How long the loop may wait for an event before its next pass.
     pub fn wait_budget(&self, now: Now) -> Duration {
         let until_deadline = self
-            .runtime
+            .host
+            .runtime()
             .next_deadline_mono(now)
             .map_or(READER_POLL_MS, |d| d.saturating_sub(now.mono_ms));
         Duration::from_millis(until_deadline.clamp(1, READER_POLL_MS))
@@ -257,7 +251,7 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
     /// returns the reason. A restart re-verifies the journal before it sells again.
     pub fn run(&mut self, events: &Receiver<DeviceEvent>, now: impl Fn() -> Now) -> String {
         loop {
-            if let Some(fatal) = self.fatal.clone() {
+            if let Some(fatal) = self.host.stopped().map(str::to_string) {
                 let shown = self.display.show(&fatal_displays(&fatal));
                 if let Err(e) = shown {
                     tracing::warn!("display: {e}");
@@ -295,41 +289,12 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
                 self.notes
                     .push(DeviceNote::InputLost(format!("{what} {path}: {why}")));
             }
-            DeviceEvent::Link(LinkEvent::Peer(peer)) => {
-                tracing::info!(
-                    "daemon {}, broker {:?}",
-                    if peer.daemon_connected {
-                        "connected"
-                    } else {
-                        "disconnected"
-                    },
-                    peer.broker
-                );
-                self.peer = peer;
-                self.feed(Input::Link(peer), now);
-            }
-            DeviceEvent::Link(LinkEvent::Uploaded) => {
-                self.feed(Input::Link(self.peer), now);
-            }
-            DeviceEvent::Link(LinkEvent::Downlink(pending)) => {
-                let kind = pending.kind();
-                let Some((downlink, reply)) = pending.claim() else {
-                    tracing::warn!(
-                        "{kind:?} downlink timed out before the till took it: not applied"
-                    );
-                    return;
+            DeviceEvent::Link(event) => {
+                let outputs = match &mut self.reader {
+                    ReaderSlot::Up { wallet, .. } => self.host.handle_link(event, now, wallet),
+                    ReaderSlot::Down { .. } => self.host.handle_link(event, now, &mut NoReader),
                 };
-                match self.feed(Input::Downlink(downlink), now).into_iter().next() {
-                    Some(answer) => {
-                        match &answer.result {
-                            Ok(version) => tracing::info!("{kind:?} applied ({version})"),
-                            Err(reason) => tracing::warn!("{kind:?} rejected: {reason}"),
-                        }
-                        reply.send(answer);
-                    }
-                    // The till stopped: the connection answers "rejected" itself.
-                    None => drop(reply),
-                }
+                self.render(outputs);
             }
         }
     }
@@ -405,47 +370,40 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
         self.feed(Input::Card(reader_fault()), now);
     }
 
-    /// Feeds one input, with the reader (or [`NoReader`] while it is down) as the card writer;
-    /// a journal failure stops the till.
-    fn feed(&mut self, input: Input, now: Now) -> Vec<DownlinkAnswer> {
-        let mut answers = Vec::new();
-        if self.fatal.is_some() {
-            return answers;
-        }
-        let result = match &mut self.reader {
-            ReaderSlot::Up { wallet, .. } => self.runtime.handle(input, now, wallet),
-            ReaderSlot::Down { .. } => self.runtime.handle(input, now, &mut NoReader),
+    /// Feeds one input, with the reader (or [`NoReader`] while it is down) as the card writer.
+    fn feed(&mut self, input: Input, now: Now) {
+        let outputs = match &mut self.reader {
+            ReaderSlot::Up { wallet, .. } => self.host.handle(input, now, wallet),
+            ReaderSlot::Down { .. } => self.host.handle(input, now, &mut NoReader),
         };
-        match result {
-            Ok(outputs) => {
-                for output in outputs {
-                    match output {
-                        Output::Displays(_) => {}
-                        Output::Beep(beep) => {
-                            if let Err(e) = self.display.beep(beep) {
-                                tracing::warn!("buzzer: {e}");
-                            }
-                        }
-                        Output::Journaled(record) => {
-                            tracing::info!("journaled {}", describe_record(&record));
-                            if let Some(link) = &self.link {
-                                link.journal_grew();
-                            }
-                        }
-                        Output::Downlink(answer) => answers.push(answer),
+        self.render(outputs);
+    }
+
+    /// Sounds the beeps and logs the records and the link's notes; the displays are drawn from
+    /// the host at the end of the pass ([`DeviceTill::redraw`]).
+    fn render(&mut self, outputs: Vec<HostOutput>) {
+        for output in outputs {
+            match output {
+                HostOutput::Displays(_) => {}
+                HostOutput::Beep(beep) => {
+                    if let Err(e) = self.display.beep(beep) {
+                        tracing::warn!("buzzer: {e}");
                     }
                 }
-            }
-            Err(error) => {
-                tracing::error!("the till stopped selling: {error}");
-                self.fatal = Some(error.to_string());
+                HostOutput::Journaled(record) => {
+                    tracing::info!("journaled {}", describe_record(&record));
+                }
+                HostOutput::Note(note) if note.is_warning() => tracing::warn!("link: {note}"),
+                HostOutput::Note(note) => tracing::info!("link: {note}"),
+                HostOutput::Stopped(error) => {
+                    tracing::error!("the till stopped selling: {error}");
+                }
             }
         }
-        answers
     }
 
     fn redraw(&mut self) {
-        let displays = self.runtime.displays();
+        let displays = self.host.displays();
         if self.shown.as_ref() == Some(&displays) {
             return;
         }

@@ -13,6 +13,7 @@
 //! is dead, and a hung daemon cannot lock its successor out.
 
 mod socket;
+mod types;
 
 use shared::codec::{decode_to_till, encode_to_daemon};
 use shared::link::{
@@ -29,9 +30,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::journal::{JournalError, JournalReader};
-use crate::runtime::{Downlink, DownlinkAnswer, LinkPeer};
 
 pub use socket::LINK_SOCKET_MODE;
+pub use types::{Downlink, DownlinkAnswer, LinkPeer};
 
 /// The socket's file name in the simulator's data directory.
 pub const SIM_LINK_SOCKET_NAME: &str = "link.sock";
@@ -54,7 +55,7 @@ pub enum LinkEvent {
     Peer(LinkPeer),
     /// The upload watermark moved (the unsent count fell).
     Uploaded,
-    /// The campus server sent something down: claim it, apply it through the runtime, then
+    /// The campus server sent something down: claim it, apply it through the till's loop, then
     /// answer.
     Downlink(PendingDownlink),
 }

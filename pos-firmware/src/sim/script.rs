@@ -18,11 +18,12 @@ use std::time::{Duration, Instant};
 use crate::core::calendar::local_time;
 use crate::core::config::TillConfig;
 use crate::core::Displays;
-use crate::link::{LinkEvent, LinkServer};
+use crate::host::{HostOutput, TillHost};
+use crate::link::LinkEvent;
 // The text of screens and records is production code (the device prints it too); re-exported
 // here for the simulator's other front ends.
 pub use crate::present::{describe_record, screen_text};
-use crate::runtime::{DownlinkAnswer, Input, LinkPeer, Now, Output, TillRuntime};
+use crate::runtime::{Input, LinkUpdate, Now, TillRuntime};
 use crate::sim::cards::{PausePoint, SimCards, SimCardsError, WriteFault};
 
 /// Time between two keys of one `keys` line.
@@ -88,7 +89,8 @@ pub fn parse_local(text: &str) -> Option<NaiveDateTime> {
 /// A running script: the till, the cards and the virtual clock.
 pub struct ScriptRunner<W: Write> {
     setup: ScriptSetup,
-    runtime: Option<TillRuntime>,
+    /// The till (`None` only during a restart).
+    host: Option<TillHost>,
     cards: SimCards,
     wall: UnixMillis,
     mono_ms: u64,
@@ -96,14 +98,10 @@ pub struct ScriptRunner<W: Write> {
     line: usize,
     /// The screens as last printed, so that only changes are printed.
     printed: Displays,
-    /// The link server, when `setup.link` is set.
-    link: Option<LinkServer>,
     /// The channel the link (and, in a live run, the line reader) reports to.
     events: (Sender<ScriptEvent>, Receiver<ScriptEvent>),
     /// Lines that arrived while a line was waiting for the link.
     queued: VecDeque<ScriptEvent>,
-    /// The daemon as last reported.
-    peer: LinkPeer,
     /// While `sales` runs: print nothing but journal failures.
     quiet: bool,
     /// Sales committed by the current `sales` line.
@@ -121,17 +119,15 @@ impl<W: Write> ScriptRunner<W> {
         let wall = local_to_unix(setup.start, &setup.config);
         let mut runner = ScriptRunner {
             setup,
-            runtime: None,
+            host: None,
             cards,
             wall,
             mono_ms: 0,
             out,
             line: 0,
             printed: Displays::default(),
-            link: None,
             events: mpsc::channel(),
             queued: VecDeque::new(),
-            peer: LinkPeer::default(),
             quiet: false,
             committed: 0,
         };
@@ -225,7 +221,7 @@ impl<W: Write> ScriptRunner<W> {
         what: &str,
         done: impl Fn(&Self) -> bool,
     ) -> Result<(), ScriptError> {
-        if self.link.is_none() {
+        if !self.host.as_ref().is_some_and(TillHost::has_link) {
             return Err(self.parse_error(format!("{what} needs a link (--link PATH)")));
         }
         if timeout_ms > MAX_LINK_WAIT_MS {
@@ -239,8 +235,8 @@ impl<W: Write> ScriptRunner<W> {
             self.drain_link_events()?;
             if done(self) {
                 // The journal may be ahead of the events handled so far (an `Uploaded` still on
-                // its way): let the till read the unsent count now, so the screens agree.
-                self.feed(Input::Link(self.peer))?;
+                // its way): the watermark moved, so the screens agree now.
+                self.feed(Input::Link(LinkUpdate::Uploaded))?;
                 return Ok(());
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -265,51 +261,19 @@ impl<W: Write> ScriptRunner<W> {
 
     /// Applies one link event to the till (downlinks are answered once durable).
     fn on_link_event(&mut self, event: LinkEvent) -> Result<(), ScriptError> {
-        match event {
-            LinkEvent::Peer(peer) => {
-                self.peer = peer;
-                let text = match (peer.daemon_connected, peer.broker) {
-                    (false, _) => "daemon disconnected".to_string(),
-                    (true, None) => "daemon connected".to_string(),
-                    (true, Some(broker)) => format!("daemon reports broker {broker:?}"),
-                };
-                writeln!(self.out, "{} LINK {text}", self.stamp())?;
-                self.feed(Input::Link(peer))?;
-            }
-            LinkEvent::Uploaded => {
-                // The unsent count fell: the runtime re-reads it after any input.
-                self.feed(Input::Link(self.peer))?;
-            }
-            LinkEvent::Downlink(pending) => {
-                let kind = pending.kind();
-                let Some((downlink, reply)) = pending.claim() else {
-                    writeln!(
-                        self.out,
-                        "{} LINK {kind:?} timed out, not applied",
-                        self.stamp()
-                    )?;
-                    return Ok(());
-                };
-                let answers = self.feed(Input::Downlink(downlink))?;
-                if let Some(answer) = answers.into_iter().next() {
-                    let text = match &answer.result {
-                        Ok(version) => format!("{:?} applied {version}", answer.kind),
-                        Err(reason) => format!("{:?} rejected: {reason}", answer.kind),
-                    };
-                    writeln!(self.out, "{} LINK {text}", self.stamp())?;
-                    reply.send(answer);
-                }
-            }
-        }
-        Ok(())
+        let now = self.now();
+        let host = self.host.as_mut().ok_or_else(not_running)?;
+        let outputs = host.handle_link(event, now, &mut self.cards);
+        self.print(outputs)
     }
 
     /// The link's state as text: `daemon connected|disconnected, N unsent, uploaded through S`.
     fn link_text(&self) -> Result<String, ScriptError> {
-        let journal = self.runtime()?.journal();
+        let host = self.host()?;
+        let journal = host.runtime().journal();
         Ok(format!(
             "daemon {}, {} unsent, uploaded through {}",
-            if self.peer.daemon_connected {
+            if host.peer().daemon_connected {
                 "connected"
             } else {
                 "disconnected"
@@ -432,14 +396,19 @@ impl<W: Write> ScriptRunner<W> {
                 let ms = self.duration(rest)?;
                 self.wait_for_link(ms, "wait-uploaded", |runner| {
                     runner
-                        .runtime
+                        .host
                         .as_ref()
-                        .is_some_and(|r| r.journal().unsent_count() == 0)
+                        .is_some_and(|h| h.runtime().journal().unsent_count() == 0)
                 })?;
             }
             "wait-daemon" => {
                 let ms = self.duration(rest)?;
-                self.wait_for_link(ms, "wait-daemon", |runner| runner.peer.daemon_connected)?;
+                self.wait_for_link(ms, "wait-daemon", |runner| {
+                    runner
+                        .host
+                        .as_ref()
+                        .is_some_and(|h| h.peer().daemon_connected)
+                })?;
             }
             "wait" => {
                 let ms = self.duration(rest)?;
@@ -480,15 +449,14 @@ impl<W: Write> ScriptRunner<W> {
                 })?
             }
             "restart" => {
-                // The link server holds the journal's read handle: it goes first.
-                if let Some(link) = self.link.take() {
-                    link.stop();
+                // Stops the link, then closes the journal, as a power cut would.
+                if let Some(host) = self.host.take() {
+                    host.stop();
                 }
-                self.runtime = None; // closes the journal, as a power cut would
                 self.boot()?;
             }
             "show" => {
-                let displays = self.runtime()?.displays();
+                let displays = self.host()?.displays();
                 self.print_displays(&displays, true)?;
             }
             "expect" => self.expect(rest)?,
@@ -504,7 +472,7 @@ impl<W: Write> ScriptRunner<W> {
 
     /// The runtime (for tests); `None` only during a restart.
     pub fn runtime_ref(&self) -> Option<&TillRuntime> {
-        self.runtime.as_ref()
+        self.host.as_ref().map(TillHost::runtime)
     }
 
     pub fn into_output(self) -> W {
@@ -519,20 +487,17 @@ impl<W: Write> ScriptRunner<W> {
 
     fn boot(&mut self) -> Result<(), ScriptError> {
         let now = self.now();
-        let mut runtime = TillRuntime::open(&self.setup.data_dir, self.setup.config.clone(), now)
+        let mut host = TillHost::open(&self.setup.data_dir, self.setup.config.clone(), now)
             .map_err(|e| ScriptError::Fatal(e.to_string()))?;
         if let Some(path) = &self.setup.link {
             let events = self.events.0.clone();
             let sink = Arc::new(move |event: LinkEvent| {
                 let _ = events.send(ScriptEvent::Link(event));
             });
-            let server = LinkServer::start(path, runtime.journal().reader(), sink)
+            host.start_link(path, sink, now)
                 .map_err(|e| ScriptError::Fatal(e.to_string()))?;
-            runtime.enable_link(now);
-            self.link = Some(server);
-            self.peer = LinkPeer::default();
         }
-        self.runtime = Some(runtime);
+        self.host = Some(host);
         self.printed = Displays::default();
         writeln!(self.out, "{} till started", self.stamp())?;
         // The first tick draws the screens (and sounds a start-up message's beep).
@@ -540,10 +505,12 @@ impl<W: Write> ScriptRunner<W> {
         Ok(())
     }
 
+    fn host(&self) -> Result<&TillHost, ScriptError> {
+        self.host.as_ref().ok_or_else(not_running)
+    }
+
     fn runtime(&self) -> Result<&TillRuntime, ScriptError> {
-        self.runtime
-            .as_ref()
-            .ok_or_else(|| ScriptError::Fatal("the till is not running".into()))
+        Ok(self.host()?.runtime())
     }
 
     fn now(&self) -> Now {
@@ -607,30 +574,24 @@ impl<W: Write> ScriptRunner<W> {
         self.wall = self.wall.saturating_add_millis(delta);
     }
 
-    /// Feeds one input, prints what came out and returns the downlink answers among it.
-    fn feed(&mut self, input: Input) -> Result<Vec<DownlinkAnswer>, ScriptError> {
+    /// Feeds one input and prints what came out.
+    fn feed(&mut self, input: Input) -> Result<(), ScriptError> {
         let now = self.now();
-        let runtime = self
-            .runtime
-            .as_mut()
-            .ok_or_else(|| ScriptError::Fatal("the till is not running".into()))?;
-        let outputs = match runtime.handle(input, now, &mut self.cards) {
-            Ok(outputs) => outputs,
-            Err(e) => {
-                writeln!(self.out, "{} FATAL {e}", self.stamp())?;
-                return Err(ScriptError::Fatal(e.to_string()));
-            }
-        };
-        let mut answers = Vec::new();
-        let mut grew = false;
+        let host = self.host.as_mut().ok_or_else(not_running)?;
+        let outputs = host.handle(input, now, &mut self.cards);
+        self.print(outputs)
+    }
+
+    /// Prints what the till did (nothing but the records' count while `sales` runs); a stop
+    /// ends the script.
+    fn print(&mut self, outputs: Vec<HostOutput>) -> Result<(), ScriptError> {
         for output in outputs {
             match output {
-                Output::Displays(displays) if self.quiet => self.printed = displays,
-                Output::Displays(displays) => self.print_displays(&displays, false)?,
-                Output::Beep(_) if self.quiet => {}
-                Output::Beep(beep) => writeln!(self.out, "{} BEEP {beep:?}", self.stamp())?,
-                Output::Journaled(record) => {
-                    grew = true;
+                HostOutput::Displays(displays) if self.quiet => self.printed = displays,
+                HostOutput::Displays(displays) => self.print_displays(&displays, false)?,
+                HostOutput::Beep(_) if self.quiet => {}
+                HostOutput::Beep(beep) => writeln!(self.out, "{} BEEP {beep:?}", self.stamp())?,
+                HostOutput::Journaled(record) => {
                     if matches!(record.body, RecordBody::SaleCommitted(_)) {
                         self.committed = self.committed.saturating_add(1);
                     }
@@ -638,15 +599,14 @@ impl<W: Write> ScriptRunner<W> {
                         writeln!(self.out, "{} J| {}", self.stamp(), describe_record(&record))?
                     }
                 }
-                Output::Downlink(answer) => answers.push(answer),
+                HostOutput::Note(note) => writeln!(self.out, "{} LINK {note}", self.stamp())?,
+                HostOutput::Stopped(error) => {
+                    writeln!(self.out, "{} FATAL {error}", self.stamp())?;
+                    return Err(ScriptError::Fatal(error));
+                }
             }
         }
-        if grew {
-            if let Some(link) = &self.link {
-                link.journal_grew();
-            }
-        }
-        Ok(answers)
+        Ok(())
     }
 
     /// Prints the screens that changed since last printed (both with `always`).
@@ -704,6 +664,11 @@ impl<W: Write> ScriptRunner<W> {
             })
         }
     }
+}
+
+/// What a line that needs the till gets during a restart.
+fn not_running() -> ScriptError {
+    ScriptError::Fatal("the till is not running".into())
 }
 
 /// The label of a card copy when a `snapshot-card` / `restore-card` line names none.

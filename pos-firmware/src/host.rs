@@ -1,0 +1,345 @@
+//! The one host every front end drives the till through: it owns the [`TillRuntime`], the
+//! optional [`LinkServer`] and what the link reported (the daemon's state lives in the
+//! runtime, where the status line reads it). It turns link events into inputs — the daemon's
+//! state, [`LinkUpdate::Uploaded`] when the watermark moved, downlinks applied and answered once
+//! durable —, tells the link when the journal grew, and hands the front end only what to draw,
+//! sound, print or log ([`HostOutput`]). The terminal simulator (`sim::tui`), the script runner
+//! (`sim::script`) and the device loop (`device`) translate their own inputs (keys, card taps,
+//! codes, time, script lines) into [`Input`]s and render these outputs; nothing else.
+//!
+//! A journal that fails stops the till for good: the host says so once
+//! ([`HostOutput::Stopped`]) and takes no input after it; a downlink that arrives then is not
+//! answered, so its connection answers "rejected" itself.
+
+use std::fmt;
+use std::path::Path;
+
+use shared::link::DownlinkKind;
+use shared::record::JournalRecord;
+
+use crate::core::config::TillConfig;
+use crate::core::{Beep, Displays};
+use crate::link::{DownlinkAnswer, EventSink, LinkError, LinkEvent, LinkPeer, LinkServer};
+use crate::runtime::{CardWriter, Input, LinkUpdate, Now, Output, RuntimeError, TillRuntime};
+
+/// What a front end shows, sounds, prints or logs, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostOutput {
+    /// The displays changed (only sent when they did).
+    Displays(Displays),
+    Beep(Beep),
+    /// A record became durable (the link has been told).
+    Journaled(JournalRecord),
+    /// Something about the link worth a line in the log.
+    Note(HostNote),
+    /// The till stopped selling (its journal failed), with why: nothing more is taken.
+    Stopped(String),
+}
+
+/// What the link did, as a front end logs it ([`fmt::Display`] gives the words every front end
+/// uses: the script prints them after `LINK`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostNote {
+    /// The daemon connected, went away or reported its broker.
+    Daemon(LinkPeer),
+    /// A downlink was applied or refused, and answered.
+    Downlink(DownlinkAnswer),
+    /// A downlink's connection gave up waiting before the till took it: not applied.
+    DownlinkTimedOut(DownlinkKind),
+}
+
+impl HostNote {
+    /// Whether the operator should look at it (a refused or lost downlink).
+    pub fn is_warning(&self) -> bool {
+        match self {
+            HostNote::Daemon(_) => false,
+            HostNote::Downlink(answer) => answer.result.is_err(),
+            HostNote::DownlinkTimedOut(_) => true,
+        }
+    }
+}
+
+impl fmt::Display for HostNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostNote::Daemon(peer) => match (peer.daemon_connected, peer.broker) {
+                (false, _) => write!(f, "daemon disconnected"),
+                (true, None) => write!(f, "daemon connected"),
+                (true, Some(broker)) => write!(f, "daemon reports broker {broker:?}"),
+            },
+            HostNote::Downlink(answer) => match &answer.result {
+                Ok(version) => write!(f, "{:?} applied {version}", answer.kind),
+                Err(reason) => write!(f, "{:?} rejected: {reason}", answer.kind),
+            },
+            HostNote::DownlinkTimedOut(kind) => write!(f, "{kind:?} timed out, not applied"),
+        }
+    }
+}
+
+/// The till as every front end drives it.
+pub struct TillHost {
+    runtime: TillRuntime,
+    link: Option<LinkServer>,
+    /// Why the till stopped selling, once it has.
+    stopped: Option<String>,
+}
+
+impl TillHost {
+    /// Opens the journal in `data_dir` and starts the till from its snapshot (no link yet).
+    pub fn open(data_dir: &Path, config: TillConfig, now: Now) -> Result<TillHost, RuntimeError> {
+        Ok(TillHost {
+            runtime: TillRuntime::open(data_dir, config, now)?,
+            link: None,
+            stopped: None,
+        })
+    }
+
+    /// Starts the link server on `path`; its events go to `sink`, and the front end hands them
+    /// back through [`TillHost::handle_link`]. From now on the status line shows the link.
+    pub fn start_link(&mut self, path: &Path, sink: EventSink, now: Now) -> Result<(), LinkError> {
+        let server = LinkServer::start(path, self.runtime.journal().reader(), sink)?;
+        self.runtime.enable_link(now);
+        self.link = Some(server);
+        Ok(())
+    }
+
+    /// Whether a link server runs.
+    pub fn has_link(&self) -> bool {
+        self.link.is_some()
+    }
+
+    /// The daemon as the link last reported it (disconnected without a link).
+    pub fn peer(&self) -> LinkPeer {
+        self.runtime.link_peer().unwrap_or_default()
+    }
+
+    pub fn runtime(&self) -> &TillRuntime {
+        &self.runtime
+    }
+
+    /// The displays as they are now (the first frame, or a front end that redraws on its own).
+    pub fn displays(&self) -> Displays {
+        self.runtime.displays()
+    }
+
+    /// Why the till stopped selling, once it has.
+    pub fn stopped(&self) -> Option<&str> {
+        self.stopped.as_deref()
+    }
+
+    /// Stops the link server (its threads hold the journal's read handle), then closes the
+    /// journal, as a power cut would.
+    pub fn stop(self) {
+        if let Some(link) = self.link {
+            link.stop();
+        }
+    }
+
+    /// Feeds one input from the front end, with `writer` as the card on the reader.
+    pub fn handle(
+        &mut self,
+        input: Input,
+        now: Now,
+        writer: &mut dyn CardWriter,
+    ) -> Vec<HostOutput> {
+        let mut out = Vec::new();
+        self.feed(input, now, writer, &mut out);
+        out
+    }
+
+    /// Handles one event of the link server: the daemon's state and the watermark become
+    /// inputs; a downlink is claimed, applied, and answered once its record is durable.
+    pub fn handle_link(
+        &mut self,
+        event: LinkEvent,
+        now: Now,
+        writer: &mut dyn CardWriter,
+    ) -> Vec<HostOutput> {
+        let mut out = Vec::new();
+        if self.stopped.is_some() {
+            return out;
+        }
+        match event {
+            LinkEvent::Peer(peer) => {
+                out.push(HostOutput::Note(HostNote::Daemon(peer)));
+                self.feed(Input::Link(LinkUpdate::Peer(peer)), now, writer, &mut out);
+            }
+            LinkEvent::Uploaded => {
+                self.feed(Input::Link(LinkUpdate::Uploaded), now, writer, &mut out);
+            }
+            LinkEvent::Downlink(pending) => {
+                let kind = pending.kind();
+                let Some((downlink, reply)) = pending.claim() else {
+                    out.push(HostOutput::Note(HostNote::DownlinkTimedOut(kind)));
+                    return out;
+                };
+                // `None`: the till stopped; dropping the reply lets the connection say so.
+                if let Some(answer) = self.feed(Input::Downlink(downlink), now, writer, &mut out) {
+                    out.push(HostOutput::Note(HostNote::Downlink(answer.clone())));
+                    reply.send(answer);
+                }
+            }
+        }
+        out
+    }
+
+    /// Runs one input through the runtime and appends what came out; returns the downlink
+    /// answer among it, if any.
+    fn feed(
+        &mut self,
+        input: Input,
+        now: Now,
+        writer: &mut dyn CardWriter,
+        out: &mut Vec<HostOutput>,
+    ) -> Option<DownlinkAnswer> {
+        if self.stopped.is_some() {
+            return None;
+        }
+        let outputs = match self.runtime.handle(input, now, writer) {
+            Ok(outputs) => outputs,
+            Err(error) => {
+                let why = error.to_string();
+                self.stopped = Some(why.clone());
+                out.push(HostOutput::Stopped(why));
+                return None;
+            }
+        };
+        let mut answer = None;
+        let mut grew = false;
+        for output in outputs {
+            match output {
+                Output::Displays(displays) => out.push(HostOutput::Displays(displays)),
+                Output::Beep(beep) => out.push(HostOutput::Beep(beep)),
+                Output::Journaled(record) => {
+                    grew = true;
+                    out.push(HostOutput::Journaled(record));
+                }
+                Output::Downlink(given) => answer = Some(given),
+            }
+        }
+        if grew {
+            if let Some(link) = &self.link {
+                link.journal_grew();
+            }
+        }
+        answer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::card::{CardWrite, CardWriteOutcome, IssueOutcome, IssueRefusal};
+    use crate::link::Downlink;
+    use shared::link::BrokerLink;
+    use shared::UnixMillis;
+    use std::sync::Arc;
+
+    /// No card ever on the reader.
+    struct NoCard;
+
+    impl CardWriter for NoCard {
+        fn write_card(&mut self, _write: &CardWrite) -> CardWriteOutcome {
+            CardWriteOutcome::Unknown
+        }
+        fn issue_card(&mut self) -> IssueOutcome {
+            IssueOutcome::NotIssued(IssueRefusal::ReaderFault)
+        }
+    }
+
+    const NOW: Now = Now {
+        wall: UnixMillis(1_795_000_000_000),
+        mono_ms: 0,
+    };
+
+    fn host_with_link(dir: &Path) -> TillHost {
+        let mut host = TillHost::open(dir, TillConfig::default(), NOW).unwrap();
+        let sink: EventSink = Arc::new(|_event: LinkEvent| {});
+        host.start_link(&dir.join("link.sock"), sink, NOW).unwrap();
+        host
+    }
+
+    fn outputs_text(outputs: &[HostOutput]) -> Vec<String> {
+        outputs
+            .iter()
+            .map(|output| match output {
+                HostOutput::Note(note) => format!("note {note}"),
+                HostOutput::Journaled(record) => crate::present::describe_record(record),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_upload_refreshes_the_unsent_count_and_keeps_the_daemon_as_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut host = host_with_link(dir.path());
+        let connected = LinkPeer {
+            daemon_connected: true,
+            broker: Some(BrokerLink::Up),
+        };
+        let out = host.handle_link(LinkEvent::Peer(connected), NOW, &mut NoCard);
+        assert_eq!(outputs_text(&out)[0], "note daemon reports broker Up");
+        // A record to upload: the first server time is journaled.
+        let server = Downlink::ServerTime(UnixMillis(NOW.wall.0 + 60_000));
+        let out = host.handle(Input::Downlink(server), NOW, &mut NoCard);
+        assert!(
+            outputs_text(&out).iter().any(|l| l.contains("server-time")),
+            "{out:?}"
+        );
+        let status = host.runtime().till().link_status().unwrap();
+        assert_eq!(status.unsent, 1);
+
+        // The daemon's ack moves the watermark (through the link's own journal handle)…
+        let last = host.runtime().journal().last_seq().unwrap();
+        host.runtime()
+            .journal()
+            .reader()
+            .mark_uploaded(last)
+            .unwrap();
+        // …and the link's `Uploaded` alone brings the status line up to date.
+        host.handle_link(LinkEvent::Uploaded, NOW, &mut NoCard);
+        let status = host.runtime().till().link_status().unwrap();
+        assert_eq!(status.unsent, 0);
+        assert!(status.daemon_connected, "the daemon is still connected");
+        assert_eq!(status.broker, Some(BrokerLink::Up));
+        assert_eq!(host.peer(), connected);
+        host.stop();
+    }
+
+    #[test]
+    fn a_downlink_answer_is_noted_in_the_words_every_front_end_prints() {
+        let applied = HostNote::Downlink(DownlinkAnswer {
+            kind: DownlinkKind::Config,
+            result: Ok(3),
+        });
+        let refused = HostNote::Downlink(DownlinkAnswer {
+            kind: DownlinkKind::Blacklist,
+            result: Err("older than v4".into()),
+        });
+        let lost = HostNote::DownlinkTimedOut(DownlinkKind::ServerTime);
+        assert_eq!(applied.to_string(), "Config applied 3");
+        assert!(!applied.is_warning());
+        assert_eq!(refused.to_string(), "Blacklist rejected: older than v4");
+        assert!(refused.is_warning());
+        assert_eq!(lost.to_string(), "ServerTime timed out, not applied");
+        assert!(lost.is_warning());
+        let gone = HostNote::Daemon(LinkPeer::default());
+        assert_eq!(gone.to_string(), "daemon disconnected");
+    }
+
+    #[test]
+    fn without_a_link_the_host_sells_and_reports_no_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut host = TillHost::open(dir.path(), TillConfig::default(), NOW).unwrap();
+        assert!(!host.has_link());
+        let out = host.handle(Input::Tick, NOW, &mut NoCard);
+        assert!(
+            matches!(out.first(), Some(HostOutput::Displays(_))),
+            "{out:?}"
+        );
+        assert_eq!(host.peer(), LinkPeer::default());
+        assert!(host.runtime().till().link_status().is_none());
+        assert!(host.stopped().is_none());
+    }
+}
