@@ -51,7 +51,7 @@ pub(super) fn render_cards(stored: &[StoredCard], views: &[SimCard]) -> String {
         );
         for n in 0..CARD_BLOCKS as u8 {
             let block = card.card.block(n).unwrap_or([0; 16]);
-            let hex: String = block.iter().map(|b| format!("{b:02X}")).collect();
+            let hex = hex::encode_upper(block);
             let note = match n {
                 0 => " manufacturer (UID)",
                 HEADER_BLOCK => " wallet header",
@@ -147,10 +147,7 @@ pub(super) fn parse_block(line: &str) -> Result<Block, String> {
         ));
     }
     let mut block = [0u8; 16];
-    for (byte, pair) in block.iter_mut().zip(digits.chunks(2)) {
-        let pair = std::str::from_utf8(pair).map_err(|_| format!("'{line}' is not hex"))?;
-        *byte = u8::from_str_radix(pair, 16).map_err(|_| format!("'{line}' is not hex"))?;
-    }
+    hex::decode_to_slice(digits, &mut block).map_err(|_| format!("'{line}' is not hex"))?;
     Ok(block)
 }
 
@@ -217,6 +214,14 @@ mod tests {
         fs::write(dir.path().join(SIM_CARDS_FILE), [0xFF, 0xFE, 0x00]).unwrap();
         let error = SimCards::open(dir.path()).unwrap_err().to_string();
         assert!(error.contains(SIM_CARDS_FILE), "{error}");
+    }
+
+    /// Regression: a `+` sign in a block's byte ("+0") was taken for the digit it precedes.
+    #[test]
+    fn a_block_takes_only_hex_digits() {
+        let hex = "1A2B3C4D4008040068696A6B6C6D6E6F";
+        assert!(parse_block(hex).is_ok());
+        assert!(parse_block(&hex.replacen("1A", "+1", 1)).is_err());
     }
 
     /// A cards file as the simulator wrote it before the writer moved to `store.rs` (card-1
