@@ -35,8 +35,7 @@ pub(crate) fn audit(journal: &Journal, case: &str) -> Audit {
         anomalies: 0,
     };
     let mut expected = Seq::FIRST;
-    for record in journal.records_from(Seq::FIRST) {
-        let record = record.expect("every record decodes");
+    for record in journal::records(journal) {
         assert_eq!(record.seq, expected, "{case}: contiguous seqs");
         expected = record.seq.next().unwrap();
         let plan = |op, amount, card: shared::record::CardDebitPlan| IntentPlan {
@@ -103,14 +102,15 @@ pub(crate) fn audit(journal: &Journal, case: &str) -> Audit {
         .filter(|seq| !audit.resolutions.contains_key(seq))
         .copied()
         .collect();
-    let snapshot = journal.snapshot();
-    let pending: BTreeSet<Seq> = snapshot
-        .pending
-        .iter()
-        .map(|p| p.intent)
-        .chain(snapshot.pending_loads.iter().map(|p| p.intent))
-        .collect();
-    assert_eq!(pending, unresolved, "{case}: snapshot pending lists");
-    assert_eq!(snapshot.next_seq, expected, "{case}: snapshot next seq");
+    assert_eq!(
+        journal::pending_intents(journal),
+        unresolved,
+        "{case}: snapshot pending lists"
+    );
+    assert_eq!(
+        journal.snapshot().next_seq,
+        expected,
+        "{case}: snapshot next seq"
+    );
     audit
 }

@@ -56,8 +56,7 @@ pub(crate) fn last_commit_recovered(rig: &DebitRig) -> Option<bool> {
 }
 
 pub(crate) fn unresolved(rig: &DebitRig) -> usize {
-    let snapshot = rig.journal().snapshot();
-    snapshot.pending.len() + snapshot.pending_loads.len()
+    journal::pending_intents(rig.journal()).len()
 }
 
 /// The reader chip itself failing is not a bad tap: the merchant is told to call maintenance

@@ -157,11 +157,7 @@ pub(crate) fn faulted_tap(case: &Case, card: &EmulatedCard) -> Faulted {
                 // The outputs of the input died with the process: what is durable is what
                 // the journal holds.
                 power_cut = true;
-                rig.records = rig
-                    .journal()
-                    .records_from(Seq::FIRST)
-                    .map(|r| r.expect("every record decodes"))
-                    .collect();
+                rig.records = journal::records(rig.journal());
                 rig.observe_card();
                 Vec::new()
             }
@@ -323,8 +319,7 @@ pub(crate) fn run_case(case: &Case, card: &EmulatedCard, tally: &mut Tally) {
         rig.restart();
         tally.restarts += 1;
         tally.power_cuts += u64::from(power_cut);
-        if rig.journal().snapshot().pending.len() + rig.journal().snapshot().pending_loads.len() > 0
-        {
+        if !journal::pending_intents(rig.journal()).is_empty() {
             assert!(
                 rig.shows("有未完成交易待核对"),
                 "{name}: {:?}",

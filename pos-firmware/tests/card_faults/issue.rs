@@ -63,11 +63,9 @@ impl IssueRig {
 
     /// The `CardIssued` records in the journal: (uid, opening balance).
     pub(crate) fn issued(&self) -> Vec<(CardUid, Fen)> {
-        self.till
-            .runtime()
-            .journal()
-            .records_from(Seq::FIRST)
-            .filter_map(|r| match r.expect("every record decodes").body {
+        journal::records(self.till.runtime().journal())
+            .into_iter()
+            .filter_map(|r| match r.body {
                 RecordBody::CardIssued(issued) => Some((issued.uid, issued.opening_balance)),
                 _ => None,
             })

@@ -163,6 +163,6 @@ mod issue;
 mod rig;
 
 use audit::*;
-use common::Till;
+use common::{journal, Till};
 use exhaustive::*;
 use rig::*;
