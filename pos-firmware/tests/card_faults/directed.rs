@@ -8,7 +8,7 @@ use super::*;
 /// wallet's fresh select never found the card still selected from the broken session. Every
 /// such read now goes on in a fresh session and the money moves at once.
 #[test]
-pub(crate) fn a_garbled_read_in_the_write_phase_still_commits_at_once() {
+fn a_garbled_read_in_the_write_phase_still_commits_at_once() {
     let mut cases = 0;
     for uid in uids() {
         let card = issued_card(&uid);
@@ -44,7 +44,7 @@ pub(crate) fn a_garbled_read_in_the_write_phase_still_commits_at_once() {
 }
 
 /// Whether the journal's last commit of `op` says `recovered` (settled from a later read).
-pub(crate) fn last_commit_recovered(rig: &DebitRig) -> Option<bool> {
+fn last_commit_recovered(rig: &DebitRig) -> Option<bool> {
     rig.records
         .iter()
         .rev()
@@ -64,7 +64,7 @@ pub(crate) fn unresolved(rig: &DebitRig) -> usize {
 /// data went out stays unresolved — the till never aborts it on a dead reader's word — until
 /// the repaired reader reads the card and the money moves exactly once.
 #[test]
-pub(crate) fn a_dead_reader_is_a_reader_fault_and_never_settles_a_write_blindly() {
+fn a_dead_reader_is_a_reader_fault_and_never_settles_a_write_blindly() {
     let mut cases = 0;
     for uid in uids() {
         let card = issued_card(&uid);
@@ -150,7 +150,7 @@ pub(crate) fn a_dead_reader_is_a_reader_fault_and_never_settles_a_write_blindly(
 /// The two balance limits: the card centre's policy (`MAX_CARD_BALANCE`, ¥1,000) holds top-ups
 /// only; a MAC-valid card above it (below the format's ceiling) pays as usual and takes no load.
 #[test]
-pub(crate) fn a_card_above_the_policy_cap_pays_but_takes_no_top_up() {
+fn a_card_above_the_policy_cap_pays_but_takes_no_top_up() {
     let above = MAX_CARD_BALANCE.checked_add(Fen::from_yuan(500)).unwrap();
     assert!(
         above.get() <= CARD_FORMAT_MAX_BALANCE_FEN,
@@ -203,7 +203,7 @@ pub(crate) fn a_card_above_the_policy_cap_pays_but_takes_no_top_up() {
 }
 
 /// The in-doubt records of the journal: (intent, reason).
-pub(crate) fn in_doubt_records(rig: &DebitRig) -> Vec<(Seq, InDoubtReason)> {
+fn in_doubt_records(rig: &DebitRig) -> Vec<(Seq, InDoubtReason)> {
     rig.records
         .iter()
         .filter_map(|r| match r.body {
@@ -223,8 +223,7 @@ pub(crate) fn in_doubt_records(rig: &DebitRig) -> Vec<(Seq, InDoubtReason)> {
 /// up with the intent's tag: it happened; unchanged: it did not). The journal and the card
 /// agree throughout.
 #[test]
-pub(crate) fn a_card_that_never_returns_goes_in_doubt_after_the_age_limit_and_is_not_charged_again()
-{
+fn a_card_that_never_returns_goes_in_doubt_after_the_age_limit_and_is_not_charged_again() {
     let mut cases = 0;
     let uid = uids()[0];
     let card = issued_card(&uid);

@@ -6,7 +6,7 @@ use super::*;
 
 /// How the intent of the faulted tap ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FirstOutcome {
+enum FirstOutcome {
     /// The fault struck before any intent (the tap failed): nothing to settle.
     NoIntent,
     CommittedAtOnce,
@@ -24,13 +24,13 @@ pub(crate) enum FirstOutcome {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct Tally {
+struct Tally {
     pub(crate) cases: u64,
     pub(crate) restarts: u64,
-    pub(crate) power_cuts: u64,
-    pub(crate) by_outcome: BTreeMap<String, u64>,
-    pub(crate) used_elsewhere: u64,
-    pub(crate) replays_refused: u64,
+    power_cuts: u64,
+    by_outcome: BTreeMap<String, u64>,
+    used_elsewhere: u64,
+    replays_refused: u64,
 }
 
 /// One case, start to end.
@@ -56,7 +56,7 @@ pub(crate) struct DryRun {
 }
 
 /// One fault at one operation.
-pub(crate) fn single_fault(fault: Fault) -> Injection {
+fn single_fault(fault: Fault) -> Injection {
     Injection {
         faults: vec![fault],
         leave_after_exchanges: None,
@@ -182,7 +182,7 @@ pub(crate) fn faulted_tap(case: &Case, card: &EmulatedCard) -> Faulted {
     }
 }
 
-pub(crate) fn run_case(case: &Case, card: &EmulatedCard, tally: &mut Tally) {
+fn run_case(case: &Case, card: &EmulatedCard, tally: &mut Tally) {
     let name = format!("{case:?}");
     let name = name.as_str();
     let op = case.op;
@@ -572,7 +572,7 @@ pub(crate) fn injections(
 }
 
 #[test]
-pub(crate) fn every_card_fault_settles_to_exactly_one_debit_or_load() {
+fn every_card_fault_settles_to_exactly_one_debit_or_load() {
     let mut tally = Tally::default();
     let mut minimum = 0u64;
     for uid in uids() {

@@ -5,7 +5,7 @@ use super::*;
 
 /// The card centre's issue screen on the whole till (runtime, journal, wallet, driver, emulated
 /// chip), with a blank card on the reader.
-pub(crate) struct IssueRig {
+struct IssueRig {
     pub(crate) till: TillRig,
 }
 
@@ -19,7 +19,7 @@ impl IssueRig {
     }
 
     /// Staff menu (F2+1+7, PIN), then 2: the issue screen.
-    pub(crate) fn open_issue_screen(&mut self) {
+    fn open_issue_screen(&mut self) {
         for key in [TillKey::F2, TillKey::Digit(1), TillKey::Digit(7)]
             .into_iter()
             .chain(STAFF_PIN.map(TillKey::Digit))
@@ -49,7 +49,7 @@ impl IssueRig {
     }
 
     /// A fresh tap of the card (lifted and put back), read and handed to the till.
-    pub(crate) fn retap(&mut self) -> Option<CardRead> {
+    fn retap(&mut self) -> Option<CardRead> {
         let card = self.till.lift();
         self.till.control.place_card(card);
         self.tap()
@@ -79,7 +79,7 @@ impl IssueRig {
 
 /// How an issue under a fault ended, once the card was tapped again until it settled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum IssueEnd {
+enum IssueEnd {
     /// The fault did not stop the issue.
     IssuedAtOnce,
     /// The issue was interrupted, its writes had landed: recorded at the re-tap.
@@ -97,7 +97,7 @@ pub(crate) enum IssueEnd {
 /// opening balance. After a restart too: the interrupted issue is journaled with its UID
 /// (`CardIssueInterrupted`, snapshot version 3), so a landed one is recorded at its re-tap.
 #[test]
-pub(crate) fn an_interrupted_issue_whose_writes_landed_is_journaled_once_at_the_retap() {
+fn an_interrupted_issue_whose_writes_landed_is_journaled_once_at_the_retap() {
     let mut ends: BTreeMap<IssueEnd, u64> = BTreeMap::new();
     for uid in uids() {
         // The fault-free dry run: what the tap + issue does.

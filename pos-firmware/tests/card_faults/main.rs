@@ -32,7 +32,11 @@
 //! Fault points are counted from fault-free dry runs through the emulator's counters, never
 //! hard-coded. The test prints the case count and breakdown (`--nocapture`).
 //!
-//! In this file `unwrap`/`expect` are assertions: where one fails, the test fails.
+//! The files: `rig.rs` the whole-till rigs ([`TillRig`], [`DebitRig`]) and card helpers,
+//! `audit.rs` the journal audit, `exhaustive.rs` the matrix of every fault, `directed.rs` the
+//! directed cases, `issue.rs` the interrupted card issue.
+//!
+//! In these files `unwrap`/`expect` are assertions: where one fails, the test fails.
 
 #[path = "../common/mod.rs"]
 mod common;

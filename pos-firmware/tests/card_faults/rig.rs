@@ -9,7 +9,7 @@ use super::*;
 /// once a set number of them completed (checked before every SPI transaction).
 #[derive(Clone)]
 pub(crate) struct LeavingSpi {
-    pub(crate) inner: EmulatedMfrc522,
+    inner: EmulatedMfrc522,
     pub(crate) control: EmulatorControl,
     pub(crate) leave_at: Rc<Cell<Option<u32>>>,
     pub(crate) taken: Rc<RefCell<Option<EmulatedCard>>>,
@@ -51,9 +51,9 @@ thread_local! {
 /// message: it is not a failure).
 pub(crate) struct PowerCut;
 
-pub(crate) type TillReader = WalletReader<Mfrc522Reader<LeavingSpi>>;
+type TillReader = WalletReader<Mfrc522Reader<LeavingSpi>>;
 
-pub(crate) fn cfg() -> WalletConfig {
+fn cfg() -> WalletConfig {
     WalletConfig::demo()
 }
 
@@ -121,7 +121,7 @@ pub(crate) struct DebitRig {
     pub(crate) initial: EmulatedCard,
 }
 
-pub(crate) fn new_wallet(
+fn new_wallet(
     control: &EmulatorControl,
     leave_at: &Rc<Cell<Option<u32>>>,
     taken: &Rc<RefCell<Option<EmulatedCard>>>,
@@ -171,7 +171,7 @@ impl TillRig {
     }
 
     /// The till's wall clock now.
-    pub(crate) fn wall(&self) -> UnixMillis {
+    fn wall(&self) -> UnixMillis {
         self.till.now.wall
     }
 

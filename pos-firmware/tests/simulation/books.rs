@@ -27,7 +27,7 @@ pub(crate) struct Books {
     pub(crate) records: Vec<JournalRecord>,
     pub(crate) intents: BTreeMap<Seq, (UnixMillis, SaleIntent)>,
     /// (card, tag) → intents carrying that tag (a tag is 32 bits: collisions are possible).
-    pub(crate) by_tag: BTreeMap<(CardUid, u32), Vec<Seq>>,
+    by_tag: BTreeMap<(CardUid, u32), Vec<Seq>>,
     pub(crate) unresolved: BTreeSet<Seq>,
     pub(crate) resolutions: BTreeMap<Seq, Resolution>,
     pub(crate) commits: Vec<Commit>,
@@ -135,7 +135,7 @@ impl Books {
         Ok(())
     }
 
-    pub(crate) fn resolve(
+    fn resolve(
         &mut self,
         seq: Seq,
         intent: Seq,

@@ -4,7 +4,7 @@
 use super::*;
 
 /// A till on a fresh data directory with the default simulated cards, driven by hand.
-pub(crate) struct HandRig {
+struct HandRig {
     pub(crate) till: Till,
     pub(crate) cards: SimCards,
 }
@@ -27,7 +27,7 @@ impl HandRig {
         self.till.runtime_mut()
     }
 
-    pub(crate) fn feed(&mut self, input: Input) -> Vec<Output> {
+    fn feed(&mut self, input: Input) -> Vec<Output> {
         self.till.handle(input, &mut self.cards)
     }
 
@@ -59,15 +59,15 @@ impl HandRig {
     }
 }
 
-pub(crate) const D1: TillKey = TillKey::Digit(1);
-pub(crate) const D3: TillKey = TillKey::Digit(3);
-pub(crate) const D5: TillKey = TillKey::Digit(5);
+const D1: TillKey = TillKey::Digit(1);
+const D3: TillKey = TillKey::Digit(3);
+const D5: TillKey = TillKey::Digit(5);
 
 /// Regression, found by the simulation: a fixed price lives in the snapshot, so after staff lower
 /// `max_sale` below it the till must refuse to charge it (`start_debit` checks every amount
 /// against the limit), not keep charging ¥15 under a ¥10 limit.
 #[test]
-pub(crate) fn a_fixed_price_above_a_lowered_max_sale_is_not_charged() {
+fn a_fixed_price_above_a_lowered_max_sale_is_not_charged() {
     let wall = UnixMillis(START_LOCAL_MIDNIGHT_MS + (12 * 60) as i64 * MINUTE_MS as i64);
     let mut rig = HandRig::open(TillConfig::default(), wall);
     rig.keys(&[D1, D5, TillKey::Clear, TillKey::Enter]); // ¥15, Clear+Enter: fixed price
@@ -109,7 +109,7 @@ pub(crate) fn a_fixed_price_above_a_lowered_max_sale_is_not_charged() {
 /// midnight, new sales must count on the clock's day (`count_in_tallies` in core/sale.rs keeps a
 /// tally per day), so Clear+5 shows them instead of "0 sales".
 #[test]
-pub(crate) fn sales_after_the_clock_goes_back_across_midnight_count_today() {
+fn sales_after_the_clock_goes_back_across_midnight_count_today() {
     // 2026-11-24 00:05 local.
     let wall = UnixMillis(START_LOCAL_MIDNIGHT_MS + (DAY_MS + 5 * MINUTE_MS) as i64);
     let mut rig = HandRig::open(TillConfig::default(), wall);

@@ -15,7 +15,7 @@ pub(crate) struct ExpectedTotals {
 
 /// Adds `amount` to `period` in `kept`, then drops the earliest periods other than `clock`
 /// while more than `limit` are kept.
-pub(crate) fn keep_tally<K: Ord + Copy>(
+fn keep_tally<K: Ord + Copy>(
     kept: &mut BTreeMap<K, SalesTally>,
     period: K,
     clock: Option<K>,

@@ -1,7 +1,7 @@
 //! Seeded simulation of the whole till, in the TigerBeetle / sans-IO style: the real
 //! [`TillRuntime`] (keymap, core, journal on disk) and the real [`SimCards`] (emulated Mifare cards
 //! read and written through the real wallet and reader driver, persisted in the data
-//! directory) are driven by a tiny seeded PRNG through a few hundred random steps per seed, on a
+//! directory) are driven by a seeded generator (`common::Rng`) through a few hundred random steps per seed, on a
 //! virtual clock: merchants typing amounts, random keys and combos, card taps (the bus card too),
 //! torn card writes, junk from the scanner, time passing (milliseconds to hours, across midnight,
 //! and backwards: a clock jump; a wrong clock corrected by whole days, back or forward), Clear+5,
@@ -37,7 +37,12 @@
 //!
 //! Knobs: `SIM_SEEDS=n` (default 64), `SIM_SEED=x` (replay one seed; a failure prints it with
 //! its last actions), `SIM_STEPS=n` (default 300). Aggregate counts are printed (`--nocapture`).
-//! The `#[ignore]`d tests at the end are minimal reproductions of bugs the simulation found.
+//! `directed.rs` holds minimal reproductions of bugs the simulation found.
+//!
+//! The files: this one runs the seeds; `session/` is one session (`mod.rs` the actions,
+//! `checks.rs` the invariants after every input, `inputs.rs` the random inputs, the cards file
+//! and the failure report); `books.rs` what the journal says; `expected.rs` what the screens and
+//! totals must show.
 
 #[path = "../common/mod.rs"]
 mod common;

@@ -31,7 +31,7 @@ pub(crate) enum Action {
 }
 
 /// Weighted toward realistic sales.
-pub(crate) const ACTIONS: &[(u64, Action)] = &[
+const ACTIONS: &[(u64, Action)] = &[
     (30, Action::Sale),
     (8, Action::TypeAndEnter),
     (14, Action::Tap),
@@ -52,14 +52,14 @@ pub(crate) const ACTIONS: &[(u64, Action)] = &[
 /// Card indexes in [`default_cards`] order (card-1, card-2, card-3, bus-card, blank-card,
 /// metro-card) with tap weights. The blank card is left to the scenarios (issuing it is a card
 /// centre gesture the random keys hardly ever reach).
-pub(crate) const CARD_WEIGHTS: &[(u64, usize)] = &[(40, 0), (30, 1), (18, 2), (9, 3), (3, 5)];
+const CARD_WEIGHTS: &[(u64, usize)] = &[(40, 0), (30, 1), (18, 2), (9, 3), (3, 5)];
 /// How many cards [`default_cards`] makes; a crowd's students come after them.
 pub(crate) const DEFAULT_CARD_COUNT: u64 = 6;
 /// Sessions (in percent) with a crowd: extra student cards and many pulled cards nobody brings
 /// back, so that more than `MAX_UNRESOLVED_SALES` sales wait and the oldest goes in doubt.
 pub(crate) const CROWD_PERCENT: u64 = 12;
 /// Merchant lines that mean "the till waits for a card that was pulled away mid-write".
-pub(crate) const WAITING_FOR_PULLED_CARD: &[&str] = &[
+const WAITING_FOR_PULLED_CARD: &[&str] = &[
     "请重新刷卡",
     "请用原卡重新刷卡",
     "清零放弃",
@@ -72,7 +72,7 @@ pub(crate) const CROWD_CARDS: u64 = 60;
 
 /// Where an injected power cut hits a card write.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum CutPoint {
+enum CutPoint {
     /// The intent is durable (it must be), the card not written.
     BeforeWrite,
     /// The card holds the debit; nothing after it happened.
@@ -81,11 +81,11 @@ pub(crate) enum CutPoint {
 
 /// The unwinding payload of an injected power cut. Raised with `resume_unwind`, which runs no
 /// panic hook: the runtime is abandoned mid-`handle`, exactly where the power went.
-pub(crate) struct PowerCut;
+struct PowerCut;
 
 /// The reader as the runtime sees it: the simulated cards, with every write recorded, and
 /// maybe a power cut at the next write.
-pub(crate) struct Recorder<'a> {
+struct Recorder<'a> {
     pub(crate) cards: &'a mut SimCards,
     pub(crate) writes: Vec<(CardWrite, CardWriteOutcome)>,
     pub(crate) cut: Option<CutPoint>,
@@ -128,12 +128,12 @@ pub(crate) struct Session {
     /// A crowd session (see [`CROWD_PERCENT`]).
     pub(crate) crowd: bool,
     /// The next student in the crowd's queue (an index past the default cards, cycling).
-    pub(crate) next_student: u64,
+    next_student: u64,
     pub(crate) initial: Vec<SimCard>,
     pub(crate) terminal: TerminalId,
     pub(crate) wall: UnixMillis,
     /// The wall clock the session started at (clock steps of days stay near it).
-    pub(crate) start_wall: UnixMillis,
+    start_wall: UnixMillis,
     pub(crate) mono_ms: u64,
     pub(crate) step: usize,
     pub(crate) log: VecDeque<ActionLog>,
@@ -205,7 +205,7 @@ impl Session {
         Ok(stats)
     }
 
-    pub(crate) fn act(&mut self, action: Action) -> Result<(), String> {
+    fn act(&mut self, action: Action) -> Result<(), String> {
         match action {
             Action::Sale => self.sale(),
             Action::TypeAndEnter => {
@@ -373,7 +373,7 @@ impl Session {
         }
     }
 
-    pub(crate) fn clock_back(&mut self, ms: u64) -> Result<(), String> {
+    fn clock_back(&mut self, ms: u64) -> Result<(), String> {
         self.stats.clock_jumps += 1;
         self.wall = UnixMillis(self.wall.0 - ms as i64);
         self.mono_ms += self.rng.between(1, 100); // the monotonic clock never jumps
@@ -384,7 +384,7 @@ impl Session {
     /// A wrong clock corrected: the wall clock steps a day or two back or forward (the
     /// monotonic clock does not). Sessions keep within a few days of their start, fewer than
     /// `TALLY_DAYS_KEPT`, so every day the clock comes back to still has its tally.
-    pub(crate) fn clock_days(&mut self) -> Result<(), String> {
+    fn clock_days(&mut self) -> Result<(), String> {
         self.stats.clock_day_steps += 1;
         let days = self.rng.between(1, CLOCK_STEP_DAYS_MAX);
         let minutes = self.rng.between(0, 60);
@@ -403,7 +403,7 @@ impl Session {
 
     /// Clear+5 (after Clear ends whatever is on the screen): when the till shows today's total,
     /// it is the sum of the journal's committed sales whose intent was made on the clock's day.
-    pub(crate) fn today_total(&mut self) -> Result<(), String> {
+    fn today_total(&mut self) -> Result<(), String> {
         self.press(TillKey::Clear)?;
         self.advance(200)?;
         self.press(TillKey::Digit(5))?;
@@ -427,7 +427,7 @@ impl Session {
     }
 
     /// The clock's local day now.
-    pub(crate) fn clock_day(&self) -> LocalDay {
+    fn clock_day(&self) -> LocalDay {
         local_time(self.wall, self.config.utc_offset_minutes).day
     }
 
@@ -456,7 +456,7 @@ impl Session {
 
     /// The power went in the middle of a card write (`cut`): reboot from what is durable, then
     /// check that whatever reached the card belongs to an intent that was durable before it.
-    pub(crate) fn after_power_cut(
+    fn after_power_cut(
         &mut self,
         cut: Option<CutPoint>,
         writes: &[(CardWrite, CardWriteOutcome)],
@@ -477,7 +477,7 @@ impl Session {
     /// `unchanged`: the durable snapshot the journal must still hold (a clean cut between
     /// inputs); `None` after a cut mid-input, when the journal may have grown but must keep every
     /// record that was durable before.
-    pub(crate) fn reboot(
+    fn reboot(
         &mut self,
         change_settings: bool,
         unchanged: Option<TillSnapshot>,
@@ -534,7 +534,7 @@ impl Session {
 
     /// Ends the session: the reader is replaced (any armed fault goes with it), the till is
     /// brought to idle, and every card is tapped once more.
-    pub(crate) fn settle(&mut self) -> Result<(), String> {
+    fn settle(&mut self) -> Result<(), String> {
         self.begin_action("settle".into());
         self.reopen_cards()?;
         self.advance(SETTLE_WAIT_MS)?;
@@ -589,11 +589,11 @@ impl Session {
 
     // ----- primitive inputs --------------------------------------------------------------------
 
-    pub(crate) fn press(&mut self, key: TillKey) -> Result<(), String> {
+    fn press(&mut self, key: TillKey) -> Result<(), String> {
         self.input(Input::Key(key))
     }
 
-    pub(crate) fn type_text(&mut self, text: &str) -> Result<(), String> {
+    fn type_text(&mut self, text: &str) -> Result<(), String> {
         for (i, c) in text.chars().enumerate() {
             if i > 0 {
                 self.gap()?;
@@ -608,7 +608,7 @@ impl Session {
     }
 
     /// The pause between two keys of one gesture.
-    pub(crate) fn gap(&mut self) -> Result<(), String> {
+    fn gap(&mut self) -> Result<(), String> {
         let ms = self.rng.between(60, 350);
         self.advance(ms)
     }
@@ -620,7 +620,7 @@ impl Session {
 
     /// Who pays the next sale: in a crowd, the next student in the queue (so a student whose
     /// card was pulled comes back only after the whole queue); otherwise any card.
-    pub(crate) fn next_payer(&mut self) -> usize {
+    fn next_payer(&mut self) -> usize {
         let count = self.cards.cards().len() as u64;
         if count > DEFAULT_CARD_COUNT && self.rng.chance(85) {
             self.next_student += 1;
@@ -630,7 +630,7 @@ impl Session {
         }
     }
 
-    pub(crate) fn pick_card(&mut self) -> usize {
+    fn pick_card(&mut self) -> usize {
         let count = self.cards.cards().len() as u64;
         if count > DEFAULT_CARD_COUNT && self.rng.chance(85) {
             self.rng.between(DEFAULT_CARD_COUNT, count - 1) as usize
@@ -639,7 +639,7 @@ impl Session {
         }
     }
 
-    pub(crate) fn arm_fault(&mut self) {
+    fn arm_fault(&mut self) {
         // A crowd pulls cards away; a clean refusal would only abort the sale.
         // (pulled-before-write is a clean refusal on the real driver: the card leaves unpaid.)
         let faults: &[WriteFault] = if self.crowd {
@@ -659,7 +659,7 @@ impl Session {
     }
 
     /// Moves both clocks forward by `ms`, firing every timer that falls due on the way.
-    pub(crate) fn advance(&mut self, ms: u64) -> Result<(), String> {
+    fn advance(&mut self, ms: u64) -> Result<(), String> {
         let target = self.mono_ms + ms;
         for _ in 0..MAX_TIMER_FIRINGS_PER_WAIT {
             let now = Now {
@@ -686,7 +686,7 @@ impl Session {
         ))
     }
 
-    pub(crate) fn step_to(&mut self, mono_ms: u64) {
+    fn step_to(&mut self, mono_ms: u64) {
         let delta = mono_ms.saturating_sub(self.mono_ms);
         self.mono_ms = mono_ms;
         self.wall = self.wall.saturating_add_millis(delta);
