@@ -6,6 +6,8 @@
 //! card's next tap; the binary refuses to run on the public demo key, and runs on an evdev keypad
 //! (a FIFO of `struct input_event` records) with no reader, saying so on its line display.
 
+mod common;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -127,10 +129,9 @@ impl Rig {
     }
 
     fn records(&self) -> Vec<RecordBody> {
-        let journal = self.till.runtime().journal();
-        journal
-            .records_from(shared::Seq::FIRST)
-            .map(|r| r.unwrap().body)
+        common::journal::records(self.till.runtime().journal())
+            .into_iter()
+            .map(|r| r.body)
             .collect()
     }
 

@@ -7,6 +7,8 @@
 //!
 //! In this file `unwrap`/`expect` are assertions: where one fails, the test fails.
 
+mod common;
+
 use pos_firmware::core::card::{CardImage, CardProblem, CardRead, CardWrite, CardWriteOutcome};
 use pos_firmware::reader::MifareReader;
 use pos_firmware::runtime::CardWriter;
@@ -610,22 +612,20 @@ fn the_master_key_file_must_be_private_and_hex() {
 fn the_runtime_sells_through_the_wallet_and_settles_a_torn_write() {
     use keymap::TillKey;
     use pos_firmware::core::config::TillConfig;
-    use pos_firmware::runtime::{Input, Now, Output, TillRuntime};
+    use pos_firmware::runtime::{Input, Now, Output};
     use shared::record::RecordBody;
     use shared::UnixMillis;
 
-    let dir = tempfile::tempdir().unwrap();
-    let mut now = Now {
+    let now = Now {
         wall: UnixMillis(1_700_000_000_000),
         mono_ms: 0,
     };
-    let mut till = TillRuntime::open(dir.path(), TillConfig::default(), now).unwrap();
+    let mut till = common::Till::open(TillConfig::default(), now);
     let mut wallet = WalletReader::new(issued(uid4()), cfg());
     let mut records = Vec::new();
-    let mut feed = |till: &mut TillRuntime, wallet: &mut WalletReader<MemoryCardReader>, input| {
-        now.wall = UnixMillis(now.wall.0 + 1_500);
-        now.mono_ms += 1_500;
-        for output in till.handle(input, now, wallet).unwrap() {
+    let mut feed = |till: &mut common::Till, wallet: &mut WalletReader<MemoryCardReader>, input| {
+        till.pass(1_500);
+        for output in till.handle(input, wallet) {
             if let Output::Journaled(record) = output {
                 records.push(record.body);
             }

@@ -158,24 +158,16 @@ impl CardUid {
 
     /// Parses the hex form shown by [`fmt::Display`].
     pub fn parse_hex(text: &str) -> Result<CardUid, CardUidError> {
-        if !text.len().is_multiple_of(2) || text.len() > 2 * CARD_UID_MAX_LEN {
+        if text.len() > 2 * CARD_UID_MAX_LEN {
             return Err(CardUidError);
         }
-        let mut bytes = Vec::with_capacity(text.len() / 2);
-        for pair in text.as_bytes().chunks(2) {
-            let pair = std::str::from_utf8(pair).map_err(|_| CardUidError)?;
-            bytes.push(u8::from_str_radix(pair, 16).map_err(|_| CardUidError)?);
-        }
-        CardUid::new(&bytes)
+        CardUid::new(&hex::decode(text).map_err(|_| CardUidError)?)
     }
 }
 
 impl fmt::Display for CardUid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for byte in self.as_bytes() {
-            write!(f, "{byte:02X}")?;
-        }
-        Ok(())
+        f.write_str(&hex::encode_upper(self.as_bytes()))
     }
 }
 
@@ -424,6 +416,14 @@ mod tests {
         );
         assert!(CardUid::parse_hex("zz112233").is_err());
         assert!(CardUid::parse_hex("ABC").is_err());
+    }
+
+    /// Regression: each byte was parsed with `u8::from_str_radix`, which takes a `+` sign, so
+    /// "+A2B3C4D" read as the UID 0A2B3C4D. Only hex digits make a UID.
+    #[test]
+    fn a_uid_in_hex_takes_only_hex_digits() {
+        assert!(CardUid::parse_hex("+A2B3C4D").is_err());
+        assert!(CardUid::parse_hex("1A2B3C4D").is_ok());
     }
 
     #[test]

@@ -86,7 +86,7 @@ const ALARM_RECEIVED_MARKER: &str = "received hex ";
 
 /// One line of `alarms.log`: what conflicted, and the received version in hex (quarantined).
 fn alarm_line(terminal: TerminalId, seq: Seq, stored: &[u8], received: &[u8]) -> String {
-    let hex: String = received.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(received);
     format!(
         "ALARM terminal {terminal} seq {} stored {} bytes, received {} different bytes; \
          kept the stored ones; {ALARM_RECEIVED_MARKER}{hex}\n",
@@ -98,7 +98,7 @@ fn alarm_line(terminal: TerminalId, seq: Seq, stored: &[u8], received: &[u8]) ->
 
 /// The alarm line of a record over [`MAX_STORED_RECORD_BYTES`]: not stored, quarantined.
 fn oversized_alarm_line(terminal: TerminalId, seq: Seq, received: &[u8]) -> String {
-    let hex: String = received.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(received);
     format!(
         "ALARM terminal {terminal} seq {} received {} bytes, over the store's limit of \
          {MAX_STORED_RECORD_BYTES}; not stored; {ALARM_RECEIVED_MARKER}{hex}\n",
@@ -118,14 +118,7 @@ fn parse_alarm(line: &str) -> Option<(TerminalId, Seq, Vec<u8>)> {
         return None;
     }
     let seq = Seq(words.next()?.parse().ok()?);
-    let hex = line.rsplit_once(ALARM_RECEIVED_MARKER)?.1.trim();
-    if hex.len() % 2 != 0 {
-        return None;
-    }
-    let bytes = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect::<Option<Vec<u8>>>()?;
+    let bytes = hex::decode(line.rsplit_once(ALARM_RECEIVED_MARKER)?.1.trim()).ok()?;
     Some((terminal, seq, bytes))
 }
 
@@ -501,5 +494,17 @@ mod tests {
         let again = store.apply(t, &[(Seq(2), &big)]).unwrap();
         assert_eq!((again.conflicts, again.conflict_repeats), (0, 1));
         assert_eq!(store.ack_through(t), Some(Seq(1)));
+    }
+
+    /// Regression: the received bytes were parsed with `u8::from_str_radix`, which takes a `+`
+    /// sign, so a hand-edited "+1" quarantined the byte 01. Only hex digits are bytes.
+    #[test]
+    fn an_alarm_line_holds_its_bytes_in_hex_only() {
+        let line = alarm_line(TerminalId(9), Seq(2), b"a", &[0x01, 0xAB]);
+        assert_eq!(
+            parse_alarm(&line),
+            Some((TerminalId(9), Seq(2), vec![0x01, 0xAB]))
+        );
+        assert_eq!(parse_alarm(&line.replace("01ab", "+1ab")), None);
     }
 }

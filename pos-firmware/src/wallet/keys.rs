@@ -73,10 +73,7 @@ impl MasterKey {
             });
         }
         let mut bytes = [0u8; MASTER_KEY_LEN_BYTES];
-        for (byte, pair) in bytes.iter_mut().zip(text.as_bytes().chunks(2)) {
-            let pair = std::str::from_utf8(pair).map_err(|_| MasterKeyError::NotHex)?;
-            *byte = u8::from_str_radix(pair, 16).map_err(|_| MasterKeyError::NotHex)?;
-        }
+        hex::decode_to_slice(text, &mut bytes).map_err(|_| MasterKeyError::NotHex)?;
         MasterKey::from_bytes(bytes)
     }
 
@@ -240,6 +237,15 @@ mod tests {
         assert_eq!(
             MasterKey::from_hex(&"00".repeat(32)),
             Err(MasterKeyError::Trivial)
+        );
+    }
+
+    /// Regression: a `+` sign in a byte ("+1") was taken for the digit it precedes.
+    #[test]
+    fn a_master_key_takes_only_hex_digits() {
+        assert_eq!(
+            MasterKey::from_hex(&"+1".repeat(32)),
+            Err(MasterKeyError::NotHex)
         );
     }
 

@@ -346,10 +346,6 @@ mod tests {
         }
     }
 
-    fn hex(block: &Block) -> String {
-        block.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
     #[test]
     fn golden_bytes_of_a_slot_and_a_header() {
         let slot = encode_slot(&state(), Slot::B, CAMPUS, &uid(), &mac()).expect("in range");
@@ -366,12 +362,12 @@ mod tests {
         // docs/card-layout.md "Worked example".
         //                       counter  balance  tag      MAC
         assert_eq!(
-            hex(&slot),
+            hex::encode(slot),
             "00000007_00003039_deadbeef_d9c708d8".replace('_', "")
         );
         //                        magic  v  campus serial   rsvd MAC
         assert_eq!(
-            hex(&header),
+            hex::encode(header),
             "435057_01_0102_0134d681_0000_2af524b6".replace('_', "")
         );
     }

@@ -10,6 +10,11 @@
 //! to with the demo master key. Faults ([`WriteFault`]) are armed onto the emulator's next
 //! block write; [`PausePoint`]s stop the process dead around the card write for the kill tests.
 
+//!
+//! Here: the cards ([`SimCards`]) and how they are tapped and written; `faults.rs` the write
+//! faults, `factory.rs` the factory cards and how cards are made from views, `store.rs` the
+//! cards file.
+
 use serde::Deserialize;
 use shared::record::TxnTag;
 use shared::{CardUid, Fen};
@@ -33,6 +38,15 @@ use crate::wallet::layout::{
     HEADER_BLOCK, TRAILER_BLOCK,
 };
 use crate::wallet::{issue_card, WalletConfig, WalletReader, DEMO_CAMPUS};
+
+mod factory;
+mod faults;
+mod store;
+
+pub use factory::default_cards;
+use factory::*;
+pub use faults::WriteFault;
+use store::*;
 
 /// The name of the simulated cards' file inside the data directory.
 pub const SIM_CARDS_FILE: &str = "sim-cards.toml";
@@ -89,96 +103,6 @@ impl SimCard {
             counter: self.counter,
             last_tag: self.last_tag,
         }
-    }
-}
-
-/// A fault for the emulated chip's next block write. The first three are the simulator's
-/// classic tears; the others mirror [`emulator::WriteFault`] one to one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteFault {
-    /// The card leaves before the write command: the driver sees no ACK, nothing was sent, the
-    /// wallet reports a clean refusal (unchanged).
-    PulledBeforeWrite,
-    /// The card ACKs the write command, then leaves before the data: unchanged, but the driver
-    /// cannot know: outcome unknown.
-    PulledAfterCommand,
-    /// The data reaches the card, which leaves before its ACK: written, outcome unknown.
-    PulledAfterWrite,
-    /// The card NAKs the write command: unchanged, refused.
-    Refused,
-    /// The data is stored and ACKed, the reader never sees the ACK; the card stays.
-    AckLost,
-    /// The card NAKs the data phase: unchanged, but data was sent: outcome unknown.
-    DataNak,
-    /// Power lost mid-write: the first [`HALF_WRITTEN_NEW_BYTES`] bytes are new; the card is gone.
-    HalfWritten,
-    /// The block is stored corrupted and the card is gone without an ACK.
-    Garbled,
-    /// The block is stored corrupted, and the card even ACKs it.
-    GarbledAcked,
-    /// The data is stored, then the reader chip dies before the ACK (revived at the next tap).
-    ReaderDies,
-}
-
-impl WriteFault {
-    /// Every fault, in the order of the script's documentation.
-    pub const ALL: [WriteFault; 10] = [
-        WriteFault::PulledBeforeWrite,
-        WriteFault::PulledAfterCommand,
-        WriteFault::PulledAfterWrite,
-        WriteFault::Refused,
-        WriteFault::AckLost,
-        WriteFault::DataNak,
-        WriteFault::HalfWritten,
-        WriteFault::Garbled,
-        WriteFault::GarbledAcked,
-        WriteFault::ReaderDies,
-    ];
-
-    /// The name a script's `fault` line uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            WriteFault::PulledBeforeWrite => "pulled-before-write",
-            WriteFault::PulledAfterCommand => "pulled-after-command",
-            WriteFault::PulledAfterWrite => "pulled-after-write",
-            WriteFault::Refused => "refused",
-            WriteFault::AckLost => "ack-lost",
-            WriteFault::DataNak => "data-nak",
-            WriteFault::HalfWritten => "half-written",
-            WriteFault::Garbled => "garbled",
-            WriteFault::GarbledAcked => "garbled-acked",
-            WriteFault::ReaderDies => "reader-dies",
-        }
-    }
-
-    /// The fault called `name` (see [`WriteFault::name`]).
-    pub fn from_name(name: &str) -> Option<WriteFault> {
-        WriteFault::ALL.into_iter().find(|f| f.name() == name)
-    }
-
-    /// What the emulated chip does.
-    pub fn emulated(self) -> emulator::WriteFault {
-        use emulator::WriteFault as E;
-        match self {
-            WriteFault::PulledBeforeWrite => E::RemovedBeforeCommand,
-            WriteFault::PulledAfterCommand => E::RemovedAfterCommand,
-            WriteFault::PulledAfterWrite => E::RemovedAfterData,
-            WriteFault::Refused => E::CommandNak,
-            WriteFault::AckLost => E::AckLost,
-            WriteFault::DataNak => E::DataNak,
-            WriteFault::HalfWritten => E::HalfWritten {
-                new_bytes: HALF_WRITTEN_NEW_BYTES,
-            },
-            WriteFault::Garbled => E::Garbled { acked: false },
-            WriteFault::GarbledAcked => E::Garbled { acked: true },
-            WriteFault::ReaderDies => E::ReaderDiesAfterData,
-        }
-    }
-}
-
-impl fmt::Display for WriteFault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -251,206 +175,6 @@ impl fmt::Debug for SimCards {
             .finish_non_exhaustive()
     }
 }
-
-/// How a factory card is made.
-#[derive(Debug, Clone, Copy)]
-enum Make {
-    /// Issued by the card centre for `campus` with `balance`.
-    Issued {
-        campus: CampusId,
-        balance: Fen,
-    },
-    Blank,
-    /// Another system's keys in the wallet sector.
-    ForeignKeys,
-}
-
-/// The simulator's factory cards: name, UID, how they are made.
-const FACTORY: [(&str, &[u8], Make); 6] = [
-    (
-        "card-1",
-        &[0x1A, 0x2B, 0x3C, 0x4D],
-        Make::Issued {
-            campus: DEMO_CAMPUS,
-            balance: Fen::new(10_000),
-        },
-    ),
-    (
-        "card-2",
-        &[0x04, 0x52, 0x61, 0x7A, 0x8B, 0x9C, 0x80],
-        Make::Issued {
-            campus: DEMO_CAMPUS,
-            balance: Fen::new(5_000),
-        },
-    ),
-    (
-        "card-3",
-        &[0x5E, 0x6F, 0x70, 0x81],
-        Make::Issued {
-            campus: DEMO_CAMPUS,
-            balance: Fen::new(300),
-        },
-    ),
-    (
-        "bus-card",
-        &[0x99, 0x88, 0x77, 0x66],
-        Make::Issued {
-            campus: OTHER_CAMPUS,
-            balance: Fen::new(2_000),
-        },
-    ),
-    ("blank-card", &[0xB1, 0xA2, 0xC3, 0xD4], Make::Blank),
-    ("metro-card", &[0x3E, 0x7A, 0x0F, 0x11], Make::ForeignKeys),
-];
-
-/// The factory cards, made once per process (issuing runs the whole driver path).
-fn factory_cards() -> Result<&'static [StoredCard], String> {
-    static FACTORY_CARDS: OnceLock<Result<Vec<StoredCard>, String>> = OnceLock::new();
-    FACTORY_CARDS
-        .get_or_init(|| {
-            let mut maker = CardMaker::new()?;
-            FACTORY
-                .iter()
-                .map(|(name, uid, make)| {
-                    let card = maker
-                        .make(uid, *make, None)
-                        .map_err(|e| format!("{name}: {e}"))?;
-                    Ok(StoredCard {
-                        name: (*name).to_string(),
-                        uid: CardUid::new(uid).map_err(|e| format!("{name}: {e}"))?,
-                        card,
-                    })
-                })
-                .collect()
-        })
-        .as_ref()
-        .map(Vec::as_slice)
-        .map_err(Clone::clone)
-}
-
-/// The cards a fresh simulator starts with, as views: card-1 (¥100), card-2 (¥50, 7-byte UID),
-/// card-3 (¥3), bus-card (another campus's wallet), blank-card (transport keys, for the card
-/// centre's issue), metro-card (another system's keys). Empty only if the emulated reader
-/// cannot be brought up, which `SimCards::open` reports.
-pub fn default_cards() -> Vec<SimCard> {
-    factory_cards()
-        .map(|cards| cards.iter().map(view).collect())
-        .unwrap_or_default()
-}
-
-/// Makes cards the way the card centre does: a blank emulated card, issued through the wallet
-/// on an emulated reader; a state other than the opening one is then written with the key.
-struct CardMaker {
-    control: EmulatorControl,
-    reader: EmulatedReader,
-}
-
-impl CardMaker {
-    fn new() -> Result<CardMaker, String> {
-        let control = EmulatorControl::new();
-        let reader = Mfrc522Reader::new(control.device(), ReaderOptions::EMULATOR)
-            .map_err(|e| e.to_string())?;
-        Ok(CardMaker { control, reader })
-    }
-
-    /// A card with `uid` made as `make`; for an issued card, `state` replaces the opening state.
-    fn make(
-        &mut self,
-        uid: &[u8],
-        make: Make,
-        state: Option<SlotState>,
-    ) -> Result<EmulatedCard, String> {
-        let mut card = EmulatedCard::blank(uid).map_err(|e| e.to_string())?;
-        match make {
-            Make::Blank => {}
-            Make::ForeignKeys => {
-                let mut trailer = card
-                    .block(TRAILER_BLOCK)
-                    .ok_or("no trailer block".to_string())?;
-                trailer[..6].copy_from_slice(&FOREIGN_SECTOR_KEY);
-                trailer[10..].copy_from_slice(&FOREIGN_SECTOR_KEY);
-                card.set_block(TRAILER_BLOCK, trailer)
-                    .map_err(|e| e.to_string())?;
-            }
-            Make::Issued { campus, balance } => {
-                let uid = CardUid::new(uid).map_err(|e| e.to_string())?;
-                let cfg = WalletConfig {
-                    master: MasterKey::demo(),
-                    campus,
-                };
-                let tail: [u8; 4] = uid.as_bytes()[uid.as_bytes().len().saturating_sub(4)..]
-                    .try_into()
-                    .map_err(|_| "short UID".to_string())?;
-                self.control.place_card(card);
-                let issued = issue_card(
-                    &mut self.reader,
-                    &cfg,
-                    CardSerial(u32::from_be_bytes(tail)),
-                    balance,
-                );
-                card = self
-                    .control
-                    .remove_card()
-                    .ok_or("the card left the emulated reader".to_string())?;
-                issued.map_err(|e| format!("issuing failed: {e}"))?;
-                if let Some(state) = state {
-                    let mac = cfg.master.card_keys(&uid).mac;
-                    for slot in Slot::BOTH {
-                        let block = encode_slot(&state, slot, campus, &uid, &mac)
-                            .map_err(|e| e.to_string())?;
-                        card.set_block(slot.block(), block)
-                            .map_err(|e| e.to_string())?;
-                    }
-                }
-            }
-        }
-        Ok(card)
-    }
-}
-
-/// What `card`'s blocks decode to with the demo master key.
-fn view(stored: &StoredCard) -> SimCard {
-    let card = &stored.card;
-    let uid = stored.uid;
-    let mut sim = SimCard {
-        name: stored.name.clone(),
-        uid,
-        balance: Fen::ZERO,
-        counter: 0,
-        last_tag: TxnTag(0),
-        campus: false,
-        kind: SimCardKind::Unreadable,
-    };
-    let block = |n: u8| card.block(n).unwrap_or([0; 16]);
-    let trailer = block(TRAILER_BLOCK);
-    if trailer[..6] == TRANSPORT_KEY && (HEADER_BLOCK..TRAILER_BLOCK).all(|b| block(b) == [0; 16]) {
-        sim.kind = SimCardKind::Blank;
-        return sim;
-    }
-    let keys = MasterKey::demo().card_keys(&uid);
-    if trailer[..6] != keys.key_a {
-        return sim;
-    }
-    let Ok(header) = decode_header(&block(HEADER_BLOCK), &uid, &keys.mac) else {
-        return sim;
-    };
-    let slots = Slot::BOTH
-        .map(|slot| decode_slot(&block(slot.block()), slot, header.campus, &uid, &keys.mac).ok());
-    let Ok((_, state)) = choose_slot(slots[0], slots[1]) else {
-        return sim;
-    };
-    sim.balance = state.balance;
-    sim.counter = state.counter;
-    sim.last_tag = state.tag;
-    if header.campus == DEMO_CAMPUS {
-        sim.kind = SimCardKind::Wallet;
-        sim.campus = true;
-    } else {
-        sim.kind = SimCardKind::OtherCampus(header.campus.0);
-    }
-    sim
-}
-
 impl SimCards {
     /// Cards kept only in memory, made from views (see [`SimCards::create`]).
     pub fn in_memory(cards: Vec<SimCard>) -> Result<SimCards, SimCardsError> {
@@ -808,229 +532,12 @@ fn same_blocks(a: &EmulatedCard, b: &EmulatedCard) -> bool {
     (0..CARD_BLOCKS as u8).all(|n| a.block(n) == b.block(n))
 }
 
-/// Makes emulated cards matching `views`.
-fn make_cards(views: &[SimCard]) -> Result<Vec<StoredCard>, SimCardsError> {
-    let mut maker = CardMaker::new().map_err(SimCardsError::Reader)?;
-    let mut stored: Vec<StoredCard> = Vec::with_capacity(views.len());
-    for sim in views {
-        let fail = |detail: String| SimCardsError::Card {
-            name: sim.name.clone(),
-            detail,
-        };
-        check_name(&sim.name).map_err(fail)?;
-        if stored
-            .iter()
-            .any(|s| s.name.eq_ignore_ascii_case(&sim.name) || s.uid == sim.uid)
-        {
-            return Err(fail("a card with that name or UID comes earlier".into()));
-        }
-        let state = SlotState {
-            counter: sim.counter,
-            balance: sim.balance,
-            tag: sim.last_tag,
-        };
-        let (make, state) = match sim.kind {
-            SimCardKind::Wallet => (
-                Make::Issued {
-                    campus: DEMO_CAMPUS,
-                    balance: sim.balance,
-                },
-                Some(state),
-            ),
-            SimCardKind::OtherCampus(campus) => (
-                Make::Issued {
-                    campus: CampusId(campus),
-                    balance: sim.balance,
-                },
-                Some(state),
-            ),
-            SimCardKind::Blank => (Make::Blank, None),
-            SimCardKind::Unreadable => (Make::ForeignKeys, None),
-        };
-        let card = maker.make(sim.uid.as_bytes(), make, state).map_err(fail)?;
-        stored.push(StoredCard {
-            name: sim.name.clone(),
-            uid: sim.uid,
-            card,
-        });
-    }
-    Ok(stored)
-}
-
-/// A card name must work in a script line (`tap NAME`, `expect card NAME 1.00`) and in the file.
-fn check_name(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.chars().count() > MAX_CARD_NAME_CHARS {
-        return Err(format!(
-            "a card name has 1 to {MAX_CARD_NAME_CHARS} characters"
-        ));
-    }
-    if name
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\\' || c == '#')
-    {
-        return Err(format!(
-            "card name '{name}' may not hold blanks, quotes, backslashes or '#'"
-        ));
-    }
-    Ok(())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CardsFile {
-    #[serde(default)]
-    card: Vec<CardFile>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CardFile {
-    name: String,
-    uid: String,
-    blocks: Vec<String>,
-}
-
-/// The file's header comment.
-const FILE_HEADER: &str = "\
-# Simulated Mifare Classic 1K cards (pos-firmware/src/sim/cards.rs). Each card is its UID and
-# its 64 blocks (16 bytes = 32 hex digits each) as the emulated chip holds them, trailers with
-# their real keys. The campus wallet is sector 1: block 4 the header, 5 and 6 the two state
-# slots, 7 the trailer (key A | access bits | key B); see docs/card-layout.md. Wallet blocks
-# carry MACs: a hand-edited balance reads as damaged data. Edit only while the simulator is
-# stopped; delete this file to get the factory cards back.
-";
-
-fn render_cards(stored: &[StoredCard], views: &[SimCard]) -> String {
-    let mut text = String::from(FILE_HEADER);
-    for (card, sim) in stored.iter().zip(views) {
-        let what = match sim.kind {
-            SimCardKind::Wallet => format!(
-                "campus wallet: balance {}, counter {}, tag {}",
-                sim.balance, sim.counter, sim.last_tag.0
-            ),
-            SimCardKind::OtherCampus(campus) => format!(
-                "wallet of campus {campus}: balance {}, counter {}",
-                sim.balance, sim.counter
-            ),
-            SimCardKind::Blank => "blank (transport keys)".into(),
-            SimCardKind::Unreadable => "no wallet readable with the demo key".into(),
-        };
-        let _ = write!(
-            text,
-            "\n[[card]]\nname = \"{}\"\nuid = \"{}\"\n# {what}\nblocks = [\n",
-            card.name, sim.uid
-        );
-        for n in 0..CARD_BLOCKS as u8 {
-            let block = card.card.block(n).unwrap_or([0; 16]);
-            let hex: String = block.iter().map(|b| format!("{b:02X}")).collect();
-            let note = match n {
-                0 => " manufacturer (UID)",
-                HEADER_BLOCK => " wallet header",
-                5 | 6 => " wallet slot",
-                TRAILER_BLOCK => " wallet trailer",
-                n if emulator::access::is_trailer(n) => " trailer",
-                _ => "",
-            };
-            let _ = writeln!(text, "  \"{hex}\", # {n}{note}");
-        }
-        text.push_str("]\n");
-    }
-    text
-}
-
-fn parse_cards(text: &str) -> Result<Vec<StoredCard>, String> {
-    let file: CardsFile = toml::from_str(text).map_err(|e| {
-        let hint = if text.contains("balance") && !text.contains("blocks") {
-            " (a cards file from before the emulated cards? delete it to get the factory cards)"
-        } else {
-            ""
-        };
-        format!("{}{hint}", e.to_string().trim_end())
-    })?;
-    // An empty file (or one of comments only) is refused like a cut-short one rather than taken
-    // as "no cards": the cards' money lives in this file, and the factory cards would undo it.
-    if file.card.is_empty() {
-        return Err(
-            "holds no cards (empty or cut short?): restore it from a copy, or delete it \
-                    to get the factory cards back (their balances start afresh)"
-                .to_string(),
-        );
-    }
-    if file.card.len() > MAX_SIM_CARDS {
-        return Err(format!(
-            "{} cards: at most {MAX_SIM_CARDS}",
-            file.card.len()
-        ));
-    }
-    let mut stored: Vec<StoredCard> = Vec::with_capacity(file.card.len());
-    for (number, entry) in file.card.into_iter().enumerate() {
-        let (uid, card) = parse_card(&entry)
-            .map_err(|e| format!("card {} ('{}'): {e}", number + 1, entry.name))?;
-        if stored
-            .iter()
-            .any(|s| s.name.eq_ignore_ascii_case(&entry.name) || s.uid == uid)
-        {
-            return Err(format!(
-                "card {} ('{}'): its name or UID is used by an earlier card",
-                number + 1,
-                entry.name
-            ));
-        }
-        stored.push(StoredCard {
-            name: entry.name,
-            uid,
-            card,
-        });
-    }
-    Ok(stored)
-}
-
-fn parse_card(entry: &CardFile) -> Result<(CardUid, EmulatedCard), String> {
-    check_name(&entry.name)?;
-    let uid = CardUid::parse_hex(entry.uid.trim())
-        .map_err(|_| format!("uid '{}' is not 4 or 7 bytes of hex", entry.uid))?;
-    let mut card = EmulatedCard::blank(uid.as_bytes())
-        .map_err(|_| format!("uid '{}': the emulator takes 4- or 7-byte UIDs", entry.uid))?;
-    if entry.blocks.len() != CARD_BLOCKS {
-        return Err(format!(
-            "{} blocks: a Mifare Classic 1K has {CARD_BLOCKS}",
-            entry.blocks.len()
-        ));
-    }
-    for (n, line) in (0u8..).zip(&entry.blocks) {
-        let block = parse_block(line).map_err(|e| format!("block {n}: {e}"))?;
-        card.set_block(n, block).map_err(|e| e.to_string())?;
-    }
-    let block0 = card.block(0).unwrap_or([0; 16]);
-    if !block0.starts_with(uid.as_bytes()) {
-        return Err("block 0 does not start with the card's UID".into());
-    }
-    Ok((uid, card))
-}
-
-/// 32 hex digits; blanks between them are allowed.
-fn parse_block(line: &str) -> Result<Block, String> {
-    let digits: Vec<u8> = line.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() != 32 {
-        return Err(format!(
-            "'{line}' has {} hex digits, a block 32",
-            digits.len()
-        ));
-    }
-    let mut block = [0u8; 16];
-    for (byte, pair) in block.iter_mut().zip(digits.chunks(2)) {
-        let pair = std::str::from_utf8(pair).map_err(|_| format!("'{line}' is not hex"))?;
-        *byte = u8::from_str_radix(pair, 16).map_err(|_| format!("'{line}' is not hex"))?;
-    }
-    Ok(block)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::card::IssueRefusal;
 
-    fn write_for(card: &SimCard, amount: u64) -> CardWrite {
+    pub(super) fn write_for(card: &SimCard, amount: u64) -> CardWrite {
         CardWrite {
             uid: card.uid,
             counter_before: card.counter,
@@ -1093,23 +600,6 @@ mod tests {
             cards.by_name("bus-card").unwrap().balance,
             Fen::from_yuan(20)
         );
-    }
-
-    #[test]
-    fn cards_persist_across_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cards = SimCards::open(dir.path()).unwrap();
-        cards.tap(0);
-        let write = write_for(&cards.cards()[0], 150);
-        assert!(matches!(
-            cards.write_card(&write),
-            CardWriteOutcome::Written(_)
-        ));
-        let again = SimCards::open(dir.path()).unwrap();
-        assert_eq!(again.cards()[0].balance, Fen::new(10_000 - 150));
-        assert_eq!(again.cards()[0].counter, 1);
-        assert_eq!(again.cards(), cards.cards());
-        assert_eq!(again.blocks(0), cards.blocks(0));
     }
 
     #[test]
@@ -1230,48 +720,5 @@ mod tests {
         let mut dup = default_cards();
         dup[1].name = "CARD-1".into();
         assert!(SimCards::in_memory(dup).is_err());
-    }
-
-    #[test]
-    fn a_broken_cards_file_is_refused_with_a_reason() {
-        let good = render_cards(factory_cards().unwrap(), &default_cards());
-        assert_eq!(parse_cards(&good).unwrap().len(), FACTORY.len());
-        let cases = [
-            ("nonsense", "TOML"),
-            (
-                "[[card]]\nname=\"x\"\nuid=\"1A2B3C4D\"\nbalance=\"1\"\ncounter=0\nlast_tag=0\ncampus=true",
-                "before the emulated cards",
-            ),
-            ("[[card]]\nname=\"x\"\nuid=\"zz\"\nblocks=[]", "uid 'zz'"),
-            ("[[card]]\nname=\"x\"\nuid=\"1A2B3C4D\"\nblocks=[\"00\"]", "1 blocks"),
-            ("[[card]]\nname=\"a b\"\nuid=\"1A2B3C4D\"\nblocks=[]", "blanks"),
-        ];
-        for (text, expected) in cases {
-            let error = parse_cards(text).unwrap_err();
-            assert!(
-                error.contains(expected) || (expected == "TOML" && !error.is_empty()),
-                "{text}: {error}"
-            );
-        }
-        let bad_block = good.replacen("  \"1A2B3C4D", "  \"1A2B3C4X", 1);
-        let error = parse_cards(&bad_block).unwrap_err();
-        assert!(error.contains("card 1 ('card-1'): block 0"), "{error}");
-        let wrong_uid = good.replacen("  \"1A2B3C4D", "  \"1A2B3C4E", 1);
-        let error = parse_cards(&wrong_uid).unwrap_err();
-        assert!(
-            error.contains("does not start with the card's UID"),
-            "{error}"
-        );
-        let twice = format!("{good}{}", &good[FILE_HEADER.len()..]);
-        let error = parse_cards(&twice).unwrap_err();
-        assert!(error.contains("used by an earlier card"), "{error}");
-    }
-
-    #[test]
-    fn an_unreadable_file_is_an_error_not_a_panic() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(SIM_CARDS_FILE), [0xFF, 0xFE, 0x00]).unwrap();
-        let error = SimCards::open(dir.path()).unwrap_err().to_string();
-        assert!(error.contains(SIM_CARDS_FILE), "{error}");
     }
 }
