@@ -1,22 +1,24 @@
-//! The card centre's functions behind the staff PIN: issuing (formatting) blank cards and loading
-//! value onto cards (top-up), with the same tear-safe machinery as a sale (intent → card write →
-//! commit) and the seeds' rule for a failed load: resume it while the card is unchanged, else
-//! record it for refund; a load is never applied twice.
+//! The card centre's flow behind the staff PIN: issuing (formatting) blank cards and loading
+//! value onto cards (top-up). A top-up moves money through the same path as a sale
+//! (`core/money.rs`: intent → card write → evidence → commit), with the seeds' rule for a failed
+//! load: resume it while the card is unchanged, else record it for refund; a load is never
+//! applied twice.
 
-use shared::record::{
-    AbortReason, CardIssued, InDoubtReason, LoadAborted, LoadCommitted, LoadInDoubt, LoadIntent,
-    PendingLoad, RecordBody,
-};
+use shared::record::{AbortReason, CardIssued, InDoubtReason, LoadIntent, PendingLoad, RecordBody};
 use shared::{Fen, Seq};
 
-use super::card::{
-    is_as_issued, load_evidence, txn_tag, CardImage, CardWrite, CardWriteOutcome, IssueOutcome,
-    IssueRefusal, WriteEvidence,
+use keymap::Command;
+
+use super::super::amount::{AmountEntry, EntryError};
+use super::super::card::{
+    is_as_issued, txn_tag, CardImage, CardWrite, CardWriteOutcome, IssueOutcome, IssueRefusal,
+    WriteEvidence,
 };
-use super::config::Lang;
-use super::entry::{AmountEntry, EntryError};
-use super::text::{balance, reader_fault, tr, yuan};
-use super::{Beep, Effect, Mode, Till, MAX_UNRESOLVED_SALES};
+use super::super::config::Lang;
+use super::super::money::{after_card_write, MoneyIntent, Step};
+use super::super::text::{balance, reader_fault, tr, yuan};
+use super::super::{Beep, Effect, Mode, Till};
+use super::staff::StaffMode;
 
 /// The smallest top-up (the campus's rule: loads are whole multiples of ¥10).
 pub const MIN_LOAD: Fen = Fen::from_yuan(10);
@@ -36,11 +38,50 @@ pub const MAX_LOAD_RESUMES: u8 = 5;
 
 /// A top-up the card centre is making.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct LoadRequest {
-    pub(super) amount: Fen,
+pub(in crate::core) struct LoadRequest {
+    amount: Fen,
     /// An interrupted top-up of this request, waiting for the same card to come back (its
     /// resumes so far are counted in its `PendingLoad`, durably).
-    pub(super) retry: Option<Seq>,
+    retry: Option<Seq>,
+}
+
+/// The states of the card centre.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::core) enum CentreMode {
+    /// Typing a top-up amount.
+    LoadAmount(AmountEntry),
+    /// A top-up waits for its card.
+    LoadAwaitingCard(LoadRequest),
+    /// The top-up's card write is under way.
+    Loading { request: LoadRequest, intent: Seq },
+    /// Waiting for blank cards to issue.
+    IssueAwaitingCard,
+    /// A card is being formatted.
+    Issuing,
+}
+
+impl CentreMode {
+    /// The top-up amount screen, where the card centre starts and returns to.
+    pub(in crate::core) fn load_amount() -> Mode {
+        Mode::CardCentre(CentreMode::LoadAmount(AmountEntry::default()))
+    }
+
+    /// The unresolved intent this state works on (its write, or its retry).
+    pub(in crate::core) fn intent_on_screen(&self) -> Option<Seq> {
+        match self {
+            CentreMode::Loading { intent, .. }
+            | CentreMode::LoadAwaitingCard(LoadRequest {
+                retry: Some(intent),
+                ..
+            }) => Some(*intent),
+            _ => None,
+        }
+    }
+
+    /// Whether a card write (or format) is under way: it owns the reader.
+    pub(in crate::core) fn is_writing(&self) -> bool {
+        matches!(self, CentreMode::Loading { .. } | CentreMode::Issuing)
+    }
 }
 
 impl LoadRequest {
@@ -58,40 +99,85 @@ pub fn valid_load(amount: Fen) -> bool {
 }
 
 impl Till {
-    /// A digit picked in the staff menu.
-    pub(super) fn staff_menu_choice(&mut self, digit: u8) -> Mode {
-        match digit {
-            1 => Mode::StaffMachineNumber(String::new()),
-            2 => Mode::IssueAwaitingCard,
-            3 => Mode::LoadAmount(AmountEntry::default()),
-            _ => {
-                let lang = self.lang();
-                self.show_error(vec![tr(lang, "请选1-3", "Pick 1-3")]);
-                Mode::StaffMenu
+    /// A plain key while the card centre is active.
+    pub(in crate::core) fn centre_key(&mut self, mode: CentreMode, command: Command) -> Mode {
+        let lang = self.lang();
+        match mode {
+            CentreMode::LoadAmount(mut entry) => match command {
+                Command::Digit(d) => {
+                    self.type_load_amount(&mut entry, Some(d));
+                    Mode::CardCentre(CentreMode::LoadAmount(entry))
+                }
+                Command::Delete => {
+                    entry.delete();
+                    Mode::CardCentre(CentreMode::LoadAmount(entry))
+                }
+                Command::Clear if entry.is_empty() => Mode::Staff(StaffMode::Menu),
+                Command::Clear => CentreMode::load_amount(),
+                Command::Enter => self.confirm_load_amount(entry),
+                _ => {
+                    self.invalid_key();
+                    Mode::CardCentre(CentreMode::LoadAmount(entry))
+                }
+            },
+            CentreMode::LoadAwaitingCard(request) => match command {
+                Command::Clear if request.retry.is_some() => {
+                    self.abandon_interrupted_sale();
+                    CentreMode::load_amount()
+                }
+                Command::Clear => CentreMode::load_amount(),
+                _ => {
+                    self.show_error(vec![
+                        tr(lang, "请刷卡充值", "Tap the card to load"),
+                        tr(lang, "清零取消", "Clear cancels"),
+                    ]);
+                    Mode::CardCentre(CentreMode::LoadAwaitingCard(request))
+                }
+            },
+            CentreMode::Loading { request, intent } => {
+                self.show_error(vec![tr(
+                    lang,
+                    "正在写卡 请勿移卡",
+                    "Writing: keep the card still",
+                )]);
+                Mode::CardCentre(CentreMode::Loading { request, intent })
             }
+            CentreMode::IssueAwaitingCard => match command {
+                Command::Clear => Mode::Staff(StaffMode::Menu),
+                _ => {
+                    self.show_error(vec![
+                        tr(lang, "请放空白卡", "Tap a blank card"),
+                        tr(lang, "清零退出", "Clear exits"),
+                    ]);
+                    Mode::CardCentre(CentreMode::IssueAwaitingCard)
+                }
+            },
+            CentreMode::Issuing => Mode::CardCentre(CentreMode::Issuing),
         }
     }
 
     /// Enter in the top-up amount screen.
-    pub(super) fn confirm_load_amount(&mut self, entry: AmountEntry) -> Mode {
+    fn confirm_load_amount(&mut self, entry: AmountEntry) -> Mode {
         let lang = self.lang();
         match entry.amount() {
-            Some(amount) if valid_load(amount) => Mode::LoadAwaitingCard(LoadRequest::new(amount)),
+            Some(amount) if valid_load(amount) => {
+                Mode::CardCentre(CentreMode::LoadAwaitingCard(LoadRequest::new(amount)))
+            }
             Some(_) => {
                 self.show_error(vec![match lang {
                     Lang::Zh => format!("充值须为{}的整数倍", yuan(LOAD_STEP)),
                     Lang::En => format!("Loads are multiples of {}", yuan(LOAD_STEP)),
                 }]);
-                Mode::LoadAmount(AmountEntry::default())
+                CentreMode::load_amount()
             }
             None => {
                 self.show_error(vec![tr(lang, "请先输入金额", "Enter an amount first")]);
-                Mode::LoadAmount(entry)
+                Mode::CardCentre(CentreMode::LoadAmount(entry))
             }
         }
     }
 
-    pub(super) fn type_load_amount(&mut self, entry: &mut AmountEntry, key: Option<u8>) {
+    fn type_load_amount(&mut self, entry: &mut AmountEntry, key: Option<u8>) {
         let lang = self.lang();
         if let Err(error) = entry.push(key, MAX_CARD_BALANCE) {
             let line = match error {
@@ -108,7 +194,7 @@ impl Till {
     }
 
     /// A campus card was tapped while a top-up waits for it.
-    pub(super) fn tap_for_load(&mut self, request: LoadRequest, card: &CardImage) {
+    fn tap_for_load(&mut self, request: LoadRequest, card: &CardImage) {
         let lang = self.lang();
         if let Some(intent) = request.retry {
             // Only the card of the interrupted top-up may go on.
@@ -152,54 +238,46 @@ impl Till {
                 "Card worn out: replace it",
             )]);
         };
-        if self.snap.pending_loads.len() >= MAX_UNRESOLVED_SALES {
-            if let Some(oldest) = self.snap.pending_loads.first().copied() {
-                self.settle(RecordBody::LoadInDoubt(LoadInDoubt {
-                    intent: oldest.intent,
-                    reason: InDoubtReason::TooManyUnresolved,
-                }));
-            }
-        }
-        let intent = self.snap.next_seq;
-        let tag = txn_tag(self.terminal, intent);
-        let load = LoadIntent {
-            amount: request.amount,
-            uid: card.uid,
-            card: shared::record::CardDebitPlan {
-                counter_before: card.counter,
-                balance_before: card.balance,
-                tag,
+        let (now, terminal, card) = (self.now, self.terminal, *card);
+        let intent = self.begin_money(
+            |intent| PendingLoad {
+                intent,
+                at: now,
+                load: LoadIntent {
+                    amount: request.amount,
+                    uid: card.uid,
+                    card: shared::record::CardDebitPlan {
+                        counter_before: card.counter,
+                        balance_before: card.balance,
+                        tag: txn_tag(terminal, intent),
+                    },
+                },
+                resumes: 0,
             },
-        };
-        self.snap.pending_loads.push(PendingLoad {
-            intent,
-            at: self.now,
-            load,
-            resumes: 0,
-        });
-        let written = self.write(RecordBody::LoadIntent(load));
-        debug_assert_eq!(written, intent);
-        self.effects.push_back(Effect::WriteCard(CardWrite {
-            uid: card.uid,
-            counter_before: card.counter,
-            new_counter,
-            new_balance,
-            tag,
-        }));
-        self.mode = Mode::Loading { request, intent };
+            |pending| {
+                Effect::WriteCard(CardWrite {
+                    uid: card.uid,
+                    counter_before: card.counter,
+                    new_counter,
+                    new_balance,
+                    tag: pending.load.card.tag,
+                })
+            },
+        );
+        self.mode = Mode::CardCentre(CentreMode::Loading { request, intent });
     }
 
     /// The card of an interrupted top-up of this very request came back.
     fn resume_load(&mut self, request: LoadRequest, pending: PendingLoad, card: &CardImage) {
         let lang = self.lang();
-        match self.load_evidence(&pending, card) {
-            WriteEvidence::OnCard => self.commit_load(pending, card, true),
+        match pending.evidence(card) {
+            WriteEvidence::OnCard => {
+                self.remember_card(card);
+                self.commit_load(pending, card.balance, true)
+            }
             WriteEvidence::NotOnCard if pending.resumes >= MAX_LOAD_RESUMES => {
-                self.settle(RecordBody::LoadInDoubt(LoadInDoubt {
-                    intent: pending.intent,
-                    reason: InDoubtReason::ResumeLimitReached,
-                }));
-                self.mode = Mode::LoadAmount(AmountEntry::default());
+                self.settle(pending.in_doubt(InDoubtReason::ResumeLimitReached));
+                self.mode = CentreMode::load_amount();
                 self.show_message(
                     vec![
                         tr(lang, "多次充值失败 已锁定", "Load failed too often"),
@@ -237,32 +315,26 @@ impl Till {
                     new_balance,
                     tag: plan.tag,
                 }));
-                self.mode = Mode::Loading {
+                self.mode = Mode::CardCentre(CentreMode::Loading {
                     request,
                     intent: pending.intent,
-                };
+                });
             }
             WriteEvidence::Unknowable => {
                 self.load_for_refund(pending);
-                self.mode = Mode::LoadAmount(AmountEntry::default());
+                self.mode = CentreMode::load_amount();
             }
         }
     }
 
     /// A card with an unfinished top-up from earlier was tapped (outside that top-up's own
     /// retry): settle it from what the card holds.
-    pub(super) fn resolve_pending_load(&mut self, pending: PendingLoad, card: &CardImage) {
+    pub(in crate::core) fn resolve_pending_load(&mut self, pending: PendingLoad, card: &CardImage) {
         let lang = self.lang();
-        match self.load_evidence(&pending, card) {
+        match pending.evidence(card) {
             WriteEvidence::OnCard => {
                 self.remember_card(card);
-                self.settle(RecordBody::LoadCommitted(LoadCommitted {
-                    intent: pending.intent,
-                    amount: pending.load.amount,
-                    uid: pending.load.uid,
-                    balance_after: card.balance,
-                    recovered: true,
-                }));
+                self.settle(pending.committed(card.balance, true));
                 self.show_message(
                     vec![
                         tr(lang, "上次充值已到账", "Earlier load arrived"),
@@ -276,7 +348,9 @@ impl Till {
                     Beep::Attention,
                 );
             }
-            WriteEvidence::NotOnCard if matches!(self.mode, Mode::LoadAwaitingCard(_)) => {
+            WriteEvidence::NotOnCard
+                if matches!(self.mode, Mode::CardCentre(CentreMode::LoadAwaitingCard(_))) =>
+            {
                 // At the card centre: continue the earlier load (it was paid for) instead of
                 // the request just typed, which is dropped: once the earlier load ends (success,
                 // or handed to the server) the till is back at the amount screen and staff type
@@ -294,10 +368,7 @@ impl Till {
             WriteEvidence::NotOnCard => {
                 // Not at the card centre, and the card is about to be used: the load certainly
                 // did not happen, so it is recorded for refund now, before anything changes it.
-                self.settle(RecordBody::LoadAborted(LoadAborted {
-                    intent: pending.intent,
-                    reason: AbortReason::CardNotDebited,
-                }));
+                self.settle(pending.aborted(AbortReason::CardNotDebited));
                 self.show_message(
                     vec![
                         tr(lang, "上次充值未到账", "Earlier load did not arrive"),
@@ -319,10 +390,7 @@ impl Till {
     /// refunds it if its ledger shows the load never arrived.
     fn load_for_refund(&mut self, pending: PendingLoad) {
         let lang = self.lang();
-        self.settle(RecordBody::LoadInDoubt(LoadInDoubt {
-            intent: pending.intent,
-            reason: InDoubtReason::CardMovedOn,
-        }));
+        self.settle(pending.in_doubt(InDoubtReason::CardMovedOn));
         self.show_message(
             vec![
                 tr(
@@ -339,85 +407,69 @@ impl Till {
     }
 
     /// The answer to the card write of a top-up.
-    pub(super) fn load_written(
+    pub(in crate::core) fn load_written(
         &mut self,
         request: LoadRequest,
         intent: Seq,
         outcome: CardWriteOutcome,
     ) {
-        let Some(pending) = self
-            .snap
-            .pending_loads
-            .iter()
-            .find(|p| p.intent == intent)
-            .copied()
-        else {
+        let Some(pending) = self.unresolved::<PendingLoad>(intent) else {
             return;
         };
         let lang = self.lang();
-        match outcome {
-            CardWriteOutcome::Written(card)
-                if self.load_evidence(&pending, &card) == WriteEvidence::OnCard =>
-            {
-                self.commit_load(pending, &card, false);
+        // A refusal ends only a first attempt; on a resume only a fresh read can tell.
+        let refusal_is_final = request.retry.is_none() && pending.resumes == 0;
+        match after_card_write(&pending, outcome, refusal_is_final) {
+            Step::Commit(card) => {
+                self.remember_card(&card);
+                self.commit_load(pending, card.balance, false)
             }
-            CardWriteOutcome::Refused if request.retry.is_none() && pending.resumes == 0 => {
-                self.settle(RecordBody::LoadAborted(LoadAborted {
-                    intent,
-                    reason: AbortReason::WriteRefused,
-                }));
-                self.mode = Mode::LoadAwaitingCard(LoadRequest::new(request.amount));
+            Step::Abort => {
+                self.settle(pending.aborted(AbortReason::WriteRefused));
+                self.mode = Mode::CardCentre(CentreMode::LoadAwaitingCard(LoadRequest::new(
+                    request.amount,
+                )));
                 self.show_error(vec![
                     tr(lang, "写卡失败 未充值", "Card write failed, not loaded"),
                     tr(lang, "请重新刷卡", "Tap again"),
                 ]);
             }
-            // Interrupted, refused on a resume, or read back as something else: only a fresh
-            // read of the same card can tell.
-            CardWriteOutcome::Written(_)
-            | CardWriteOutcome::Refused
-            | CardWriteOutcome::Unknown => {
-                self.mode = Mode::LoadAwaitingCard(LoadRequest {
+            Step::AwaitProof => {
+                self.mode = Mode::CardCentre(CentreMode::LoadAwaitingCard(LoadRequest {
                     retry: Some(intent),
                     ..request
-                });
+                }));
                 self.effects.push_back(Effect::Beep(Beep::Error));
             }
         }
     }
 
-    fn commit_load(&mut self, pending: PendingLoad, card: &CardImage, recovered: bool) {
+    /// Commits a top-up whose card shows it (the caller has asked to remember the card first,
+    /// so that the commit's durable append makes that durable too).
+    fn commit_load(&mut self, pending: PendingLoad, balance_after: Fen, recovered: bool) {
         let lang = self.lang();
-        // Remembered first, so that the commit's durable append makes it durable too.
-        self.remember_card(card);
-        self.settle(RecordBody::LoadCommitted(LoadCommitted {
-            intent: pending.intent,
-            amount: pending.load.amount,
-            uid: pending.load.uid,
-            balance_after: card.balance,
-            recovered,
-        }));
-        self.mode = Mode::LoadAmount(AmountEntry::default());
+        self.settle(pending.committed(balance_after, recovered));
+        self.mode = CentreMode::load_amount();
         self.show_success(
             tr(lang, "充值成功", "Load OK"),
             pending.load.amount,
-            card.balance,
+            balance_after,
         );
     }
 
     /// A blank card was tapped in the issue screen.
-    pub(super) fn tap_blank_for_issue(&mut self) {
+    pub(in crate::core) fn tap_blank_for_issue(&mut self) {
         self.effects.push_back(Effect::IssueCard);
-        self.mode = Mode::Issuing;
+        self.mode = Mode::CardCentre(CentreMode::Issuing);
     }
 
     /// The answer to [`Effect::IssueCard`].
     pub fn handle_card_issued(&mut self, outcome: IssueOutcome, now: shared::UnixMillis) {
         self.observe_time(now);
-        if self.mode != Mode::Issuing {
+        if self.mode != Mode::CardCentre(CentreMode::Issuing) {
             return;
         }
-        self.mode = Mode::IssueAwaitingCard;
+        self.mode = Mode::CardCentre(CentreMode::IssueAwaitingCard);
         let lang = self.lang();
         match outcome {
             IssueOutcome::Issued(card) => self.record_issued(&card),
@@ -456,7 +508,7 @@ impl Till {
     /// interrupted and it reads exactly as issued, the interrupted issue's writes did land:
     /// the issue is journaled now (once: the interrupted issue is forgotten with it). Any other
     /// wallet is already issued.
-    pub(super) fn tap_wallet_for_issue(&mut self, card: &CardImage) {
+    fn tap_wallet_for_issue(&mut self, card: &CardImage) {
         let lang = self.lang();
         if self.snap.interrupted_issue == Some(card.uid)
             && is_as_issued(card, TILL_ISSUE_OPENING_BALANCE)
@@ -492,23 +544,92 @@ impl Till {
         );
     }
 
-    pub(super) fn pending_load_for(&self, card: &CardImage) -> Option<PendingLoad> {
+    /// A campus card tapped in the card centre. Returns whether this state took it (a load or
+    /// an issue waiting for a card); otherwise the tap goes on as anywhere else.
+    pub(in crate::core) fn centre_tap(&mut self, mode: &CentreMode, card: &CardImage) -> bool {
+        match mode {
+            CentreMode::LoadAwaitingCard(request) => self.tap_for_load(request.clone(), card),
+            CentreMode::IssueAwaitingCard => self.tap_wallet_for_issue(card),
+            _ => return false,
+        }
+        true
+    }
+
+    /// The merchant's body lines and the customer's lines of the card centre.
+    pub(in crate::core) fn centre_screens(
+        &self,
+        mode: &CentreMode,
+        welcome: String,
+    ) -> (Vec<String>, Vec<String>) {
+        let lang = self.lang();
+        match mode {
+            CentreMode::LoadAmount(entry) => {
+                let typed = if entry.is_empty() {
+                    String::new()
+                } else {
+                    format!("¥{}", entry.text())
+                };
+                (
+                    vec![
+                        tr(lang, "充值金额", "Load amount"),
+                        typed.clone(),
+                        tr(lang, "回车确认 清零返回", "Enter: OK Clear: back"),
+                    ],
+                    vec![tr(lang, "充值", "Top-up"), typed],
+                )
+            }
+            CentreMode::LoadAwaitingCard(request) if request.retry.is_some() => (
+                vec![
+                    tr(lang, "充值未完成 请重新刷卡", "Load unfinished: tap again"),
+                    yuan(request.amount),
+                    tr(lang, "清零放弃", "Clear gives up"),
+                ],
+                vec![
+                    tr(lang, "请重新刷卡", "Tap your card again"),
+                    yuan(request.amount),
+                ],
+            ),
+            CentreMode::LoadAwaitingCard(request) => (
+                vec![
+                    tr(lang, "充值 请刷卡", "Load: tap the card"),
+                    yuan(request.amount),
+                    tr(lang, "清零取消", "Clear cancels"),
+                ],
+                vec![
+                    tr(lang, "充值 请刷卡", "Top-up: tap card"),
+                    yuan(request.amount),
+                ],
+            ),
+            CentreMode::Loading { request, .. } => (
+                vec![
+                    tr(lang, "充值写卡中 请勿移卡", "Loading, keep card"),
+                    yuan(request.amount),
+                ],
+                vec![
+                    tr(lang, "充值中 请勿移卡", "Loading, keep card"),
+                    yuan(request.amount),
+                ],
+            ),
+            CentreMode::IssueAwaitingCard => (
+                vec![
+                    tr(lang, "开卡: 请放空白卡", "Issue: tap blank card"),
+                    tr(lang, "清零退出", "Clear exits"),
+                ],
+                vec![welcome, String::new()],
+            ),
+            CentreMode::Issuing => (
+                vec![tr(lang, "开卡中 请勿移卡", "Issuing, keep card")],
+                vec![tr(lang, "请勿移卡", "Keep the card still"), String::new()],
+            ),
+        }
+    }
+
+    pub(in crate::core) fn pending_load_for(&self, card: &CardImage) -> Option<PendingLoad> {
         self.snap
             .pending_loads
             .iter()
             .find(|p| p.load.uid == card.uid)
             .copied()
-    }
-
-    fn load_evidence(&self, pending: &PendingLoad, card: &CardImage) -> WriteEvidence {
-        let plan = pending.load.card;
-        load_evidence(
-            card,
-            plan.counter_before,
-            plan.balance_before,
-            pending.load.amount,
-            plan.tag,
-        )
     }
 }
 
@@ -550,13 +671,13 @@ mod tests {
             TillSnapshot::factory_new(),
             NOW,
         );
-        till.mode = Mode::Issuing;
+        till.mode = Mode::CardCentre(CentreMode::Issuing);
         till.handle_card_issued(IssueOutcome::Interrupted { uid: Some(uid) }, NOW);
         let (mut till, records) = restart(till, TillSnapshot::factory_new());
         assert_eq!(records, vec![RecordBody::CardIssueInterrupted { uid }]);
 
         // Back at the issue screen, the card reads exactly as issued: its writes had landed.
-        till.mode = Mode::IssueAwaitingCard;
+        till.mode = Mode::CardCentre(CentreMode::IssueAwaitingCard);
         let card = CardImage {
             uid,
             balance: TILL_ISSUE_OPENING_BALANCE,
@@ -583,7 +704,7 @@ mod tests {
             TillSnapshot::factory_new(),
             NOW,
         );
-        till.mode = Mode::IssueAwaitingCard;
+        till.mode = Mode::CardCentre(CentreMode::IssueAwaitingCard);
         let card = CardImage {
             uid: CardUid::new(&[1, 2, 3, 4]).unwrap(),
             balance: Fen::ZERO,

@@ -1,0 +1,106 @@
+//! Clear+9, the journal browser: one committed sale at a time, Up for older, Down for newer.
+//! The core asks the journal for the next sale with [`Effect::FindSale`] and shows the answer
+//! (`Till::handle_sale_found`) when it comes.
+
+use keymap::Command;
+use shared::record::{JournalRecord, Payer, RecordBody};
+
+use super::super::calendar::{format_short, local_time};
+use super::super::text::{balance, tr, yuan};
+use super::super::{BrowseDirection, Effect, Mode, Till};
+
+/// The browser's state: the sale on screen (`None` while the first answer is awaited).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(in crate::core) struct BrowseMode {
+    shown: Option<JournalRecord>,
+}
+
+impl Till {
+    /// Clear+9: opens the browser at the newest sale.
+    pub(in crate::core) fn open_browser(&mut self) {
+        self.mode = Mode::Browse(BrowseMode::default());
+        self.effects.push_back(Effect::FindSale {
+            from: None,
+            direction: BrowseDirection::Older,
+        });
+    }
+
+    /// A plain key while browsing.
+    pub(in crate::core) fn browse_key(&mut self, mode: BrowseMode, command: Command) -> Mode {
+        let lang = self.lang();
+        match command {
+            Command::Up | Command::Down => {
+                let direction = if command == Command::Up {
+                    BrowseDirection::Older
+                } else {
+                    BrowseDirection::Newer
+                };
+                let from = mode.shown.as_ref().map(|r| r.seq);
+                self.effects.push_back(Effect::FindSale { from, direction });
+                Mode::Browse(mode)
+            }
+            Command::Clear | Command::Enter => self.resting_mode(),
+            _ => {
+                self.show_error(vec![tr(
+                    lang,
+                    "上下键翻看 清零退出",
+                    "Up/Down browse, Clear exits",
+                )]);
+                Mode::Browse(mode)
+            }
+        }
+    }
+
+    /// The journal's answer to [`Effect::FindSale`].
+    pub(in crate::core) fn sale_found(&mut self, found: Option<JournalRecord>) {
+        let lang = self.lang();
+        let Mode::Browse(BrowseMode { shown }) = &mut self.mode else {
+            return;
+        };
+        match found {
+            Some(record) => *shown = Some(record),
+            // Nothing to browse: leave the browser, or the screen would say "looking up"
+            // forever once the message is gone.
+            None if shown.is_none() => {
+                self.mode = self.resting_mode();
+                self.show_info(vec![tr(lang, "暂无流水", "No sales yet")]);
+            }
+            None => self.show_info(vec![tr(lang, "没有更多了", "No more sales")]),
+        }
+    }
+
+    /// The merchant's body lines and the customer's lines of the browser.
+    pub(in crate::core) fn browse_screens(
+        &self,
+        mode: &BrowseMode,
+        welcome: String,
+    ) -> (Vec<String>, Vec<String>) {
+        let lang = self.lang();
+        let lines = match &mode.shown {
+            Some(record) => self.describe_sale(record),
+            None => vec![tr(lang, "查询中", "Looking up")],
+        };
+        (lines, vec![welcome, String::new()])
+    }
+
+    fn describe_sale(&self, record: &JournalRecord) -> Vec<String> {
+        let lang = self.lang();
+        let wall = local_time(record.at, self.config.utc_offset_minutes).wall;
+        match &record.body {
+            RecordBody::SaleCommitted(sale) => {
+                let Payer::CampusCard(uid) = sale.payer;
+                vec![
+                    format!(
+                        "{} {} {}",
+                        tr(lang, "流水", "Sale"),
+                        record.seq,
+                        format_short(wall)
+                    ),
+                    format!("{} {}", yuan(sale.amount), tr(lang, "成功", "paid")),
+                    format!("{uid} {}", balance(lang, sale.balance_after)),
+                ]
+            }
+            other => vec![format!("{} {:?}", record.seq, other)],
+        }
+    }
+}

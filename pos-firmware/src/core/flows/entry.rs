@@ -1,0 +1,208 @@
+//! Amount entry: the merchant types an amount (checked key by key against the per-sale maximum)
+//! and Enter opens a sale for it; Clear+Enter turns the typed amount, or one of the campus's
+//! presets, into a fixed price; Clear+Del leaves fixed price.
+
+use keymap::Command;
+use shared::campus::MAX_FIXED_PRICE_PRESETS;
+use shared::record::{ModeChange, RecordBody};
+use shared::Fen;
+
+use super::super::amount::{AmountEntry, EntryError};
+use super::super::config::Lang;
+use super::super::text::{tr, yuan};
+use super::super::{Mode, Till};
+use super::sale::SaleMode;
+
+/// Fixed-price presets shown per display line ("1:8.00 2:10.00 3:12.00 4:15.00").
+const PRESETS_PER_LINE: usize = 4;
+
+/// The states of amount entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(in crate::core) enum EntryMode {
+    /// Idle or typing an amount.
+    Typing(AmountEntry),
+    /// Clear+Enter with nothing typed: pick one of the campus's fixed-price presets.
+    PickFixedPrice,
+}
+
+impl Default for EntryMode {
+    fn default() -> EntryMode {
+        EntryMode::Typing(AmountEntry::default())
+    }
+}
+
+impl Till {
+    /// A plain key while amount entry is active.
+    pub(in crate::core) fn entry_key(&mut self, mode: EntryMode, command: Command) -> Mode {
+        let lang = self.lang();
+        match mode {
+            EntryMode::Typing(mut entry) => {
+                match command {
+                    Command::Digit(d) => self.type_amount(&mut entry, Some(d)),
+                    Command::Dot => self.type_amount(&mut entry, None),
+                    Command::Delete => entry.delete(),
+                    Command::Clear => entry.clear(),
+                    Command::Enter => match entry.amount() {
+                        Some(amount) => return Mode::Sale(SaleMode::typed(amount)),
+                        None => {
+                            self.show_error(vec![tr(lang, "请先输入金额", "Enter an amount first")])
+                        }
+                    },
+                    _ => self.invalid_key(),
+                }
+                Mode::Entry(EntryMode::Typing(entry))
+            }
+            EntryMode::PickFixedPrice => match command {
+                Command::Digit(d) => self.pick_fixed_price(d),
+                Command::Clear => self.resting_mode(),
+                _ => {
+                    self.show_error(vec![tr(lang, "数字选择 清零取消", "Pick a number, Clear")]);
+                    Mode::Entry(EntryMode::PickFixedPrice)
+                }
+            },
+        }
+    }
+
+    fn type_amount(&mut self, entry: &mut AmountEntry, key: Option<u8>) {
+        let lang = self.lang();
+        if let Err(error) = entry.push(key, self.config.max_sale) {
+            let line = match error {
+                EntryError::TooManyDecimals => tr(lang, "最多两位小数", "At most 2 decimals"),
+                EntryError::SecondPoint => tr(lang, "已有小数点", "Already has a point"),
+                EntryError::OverMax(max) => match lang {
+                    Lang::Zh => format!("超过单笔限额 {}", yuan(max)),
+                    Lang::En => format!("Over the limit {}", yuan(max)),
+                },
+            };
+            self.show_error(vec![line]);
+        }
+    }
+
+    /// Clear+Enter: the typed amount becomes the fixed price, or, with nothing typed, the
+    /// campus's presets are offered.
+    pub(in crate::core) fn enter_fixed_price(&mut self) {
+        let lang = self.lang();
+        let amount = match &self.mode {
+            Mode::Entry(EntryMode::Typing(entry)) => entry.amount(),
+            Mode::Sale(_) => {
+                return self.show_error(vec![tr(lang, "已在定额模式", "Already fixed-price")]);
+            }
+            _ => None,
+        };
+        let Some(amount) = amount else {
+            if matches!(&self.mode, Mode::Entry(EntryMode::Typing(entry)) if entry.is_empty())
+                && !self.fixed_price_presets().is_empty()
+            {
+                // Nothing typed: offer the campus's presets.
+                self.mode = Mode::Entry(EntryMode::PickFixedPrice);
+                return;
+            }
+            return self.show_error(vec![tr(
+                lang,
+                "请先输入定额金额",
+                "Type the fixed amount first",
+            )]);
+        };
+        self.start_fixed_price(amount);
+    }
+
+    /// The campus configuration's fixed-price presets the till can use now (those within the
+    /// per-sale maximum), in the server's order.
+    fn fixed_price_presets(&self) -> Vec<Fen> {
+        self.snap
+            .campus
+            .as_ref()
+            .map(|campus| {
+                campus
+                    .fixed_price_presets
+                    .iter()
+                    .copied()
+                    .filter(|amount| !amount.is_zero() && *amount <= self.config.max_sale)
+                    .take(MAX_FIXED_PRICE_PRESETS)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A digit in the preset picker: preset 1..=9.
+    fn pick_fixed_price(&mut self, digit: u8) -> Mode {
+        let presets = self.fixed_price_presets();
+        match usize::from(digit)
+            .checked_sub(1)
+            .and_then(|i| presets.get(i))
+        {
+            Some(&amount) => {
+                self.start_fixed_price(amount);
+                self.mode.clone()
+            }
+            None => {
+                let lang = self.lang();
+                self.show_error(vec![match lang {
+                    Lang::Zh => format!("请选1-{}", presets.len()),
+                    Lang::En => format!("Pick 1-{}", presets.len()),
+                }]);
+                Mode::Entry(EntryMode::PickFixedPrice)
+            }
+        }
+    }
+
+    fn start_fixed_price(&mut self, amount: Fen) {
+        let lang = self.lang();
+        self.snap.fixed_price = Some(amount);
+        self.write(RecordBody::ModeChanged(ModeChange::FixedPriceOn(amount)));
+        self.mode = Mode::Sale(SaleMode::fixed(amount));
+        self.show_info(vec![tr(lang, "定额模式", "Fixed-price mode"), yuan(amount)]);
+    }
+
+    /// Clear+Del: back to typed amounts.
+    pub(in crate::core) fn leave_fixed_price(&mut self) {
+        let lang = self.lang();
+        if self.snap.fixed_price.is_none() {
+            return self.show_error(vec![tr(lang, "未在定额模式", "Not in fixed-price mode")]);
+        }
+        self.snap.fixed_price = None;
+        self.write(RecordBody::ModeChanged(ModeChange::FixedPriceOff));
+        self.mode = Mode::Entry(EntryMode::default());
+        self.show_info(vec![tr(lang, "已取消定额", "Fixed price off")]);
+    }
+
+    /// The merchant's body lines and the customer's lines of amount entry.
+    pub(in crate::core) fn entry_screens(
+        &self,
+        mode: &EntryMode,
+        welcome: String,
+    ) -> (Vec<String>, Vec<String>) {
+        let lang = self.lang();
+        match mode {
+            EntryMode::Typing(entry) => {
+                let typed = if entry.is_empty() {
+                    String::new()
+                } else {
+                    format!("¥{}", entry.text())
+                };
+                (
+                    vec![tr(lang, "请输入金额", "Enter amount"), typed.clone()],
+                    vec![welcome, typed],
+                )
+            }
+            EntryMode::PickFixedPrice => {
+                let presets: Vec<String> = self
+                    .fixed_price_presets()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, amount)| format!("{}:{amount}", i + 1))
+                    .collect();
+                let rows: Vec<String> = presets
+                    .chunks(PRESETS_PER_LINE)
+                    .map(|row| row.join(" "))
+                    .collect();
+                let mut lines = Vec::new();
+                if rows.len() < 3 {
+                    lines.push(tr(lang, "选择定额 清零取消", "Pick fixed price, Clear"));
+                }
+                lines.extend(rows);
+                (lines, vec![welcome, String::new()])
+            }
+        }
+    }
+}
