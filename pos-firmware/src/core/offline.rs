@@ -9,9 +9,8 @@
 use shared::link::BrokerLink;
 use shared::{Fen, UnixMillis};
 
-use super::config::Lang;
 use super::downlink::LinkStatus;
-use super::text::{tr, yuan};
+use super::text::{self};
 use super::Till;
 
 /// What the journal holds that the campus server has not acknowledged; the drivers report it
@@ -53,16 +52,10 @@ impl Till {
             return None;
         }
         let lang = self.lang();
-        let limit_line = |zh: &str, en: &str, limit: Fen| match lang {
-            Lang::Zh => format!("{zh} {}", yuan(limit)),
-            Lang::En => format!("{en} {}", yuan(limit)),
-        };
-        let first = tr(lang, "脱机收款受限", "Offline limit");
+        let limit_line = |name, limit| text::limit_line(lang, name, limit);
+        let first = text::OFFLINE_LIMIT.get(lang);
         if amount > limits.max_sale {
-            return Some(vec![
-                first,
-                limit_line("脱机单笔限额", "Per sale", limits.max_sale),
-            ]);
+            return Some(vec![first, limit_line(text::PER_SALE, limits.max_sale)]);
         }
         if spent_today
             .checked_add(amount)
@@ -70,19 +63,15 @@ impl Till {
         {
             return Some(vec![
                 first,
-                limit_line(
-                    "每卡每日限额",
-                    "Per card a day",
-                    limits.max_per_card_per_day,
-                ),
+                limit_line(text::PER_CARD_A_DAY, limits.max_per_card_per_day),
             ]);
         }
         let unsent_after = self.unsent.sales_total.checked_add(amount);
         if unsent_after.is_none_or(|total| total > limits.max_unsent_total) {
             return Some(vec![
                 first,
-                limit_line("未上传金额上限", "Unsent total", limits.max_unsent_total),
-                tr(lang, "请恢复联网上传", "Reconnect to upload"),
+                limit_line(text::UNSENT_TOTAL, limits.max_unsent_total),
+                text::RECONNECT_TO_UPLOAD.get(lang),
             ]);
         }
         let too_old =
@@ -94,8 +83,8 @@ impl Till {
         {
             return Some(vec![
                 first,
-                tr(lang, "未上传记录过久", "Unsent records too old"),
-                tr(lang, "请恢复联网上传", "Reconnect to upload"),
+                text::UNSENT_RECORDS_TOO_OLD.get(lang),
+                text::RECONNECT_TO_UPLOAD.get(lang),
             ]);
         }
         // A till that never received a blacklist cannot tell lost cards: as good as too old.
@@ -106,8 +95,8 @@ impl Till {
         if blacklist_stale {
             return Some(vec![
                 first,
-                tr(lang, "黑名单过期", "Blacklist too old"),
-                tr(lang, "请恢复联网更新", "Reconnect to update"),
+                text::BLACKLIST_TOO_OLD.get(lang),
+                text::RECONNECT_TO_UPDATE.get(lang),
             ]);
         }
         None

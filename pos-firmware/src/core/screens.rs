@@ -2,32 +2,28 @@
 //! flow's screens (each flow draws its own; a message overlay, when there is one, is laid over
 //! this by `Till::displays`).
 
-use super::config::Lang;
 use super::downlink::{display_columns, STATUS_LINE_MAX_COLUMNS};
-use super::text::tr;
+use super::text::{self};
 use super::{Mode, Till};
 
 impl Till {
     pub(super) fn status_line(&self) -> String {
         let lang = self.lang();
-        let mut line = format!("{}{}", tr(lang, "机号", "No."), self.snap.machine);
+        let mut line = format!("{}{}", text::NO.get(lang), self.snap.machine);
         line.push(' ');
         line.push_str(&if self.snap.offline {
-            tr(lang, "脱机", "OFFLINE")
+            text::OFFLINE.get(lang)
         } else {
-            tr(lang, "联机", "ONLINE")
+            text::ONLINE_2.get(lang)
         });
         if let Some(amount) = self.snap.fixed_price {
             line.push(' ');
-            line.push_str(&tr(lang, "定额", "FIXED "));
+            line.push_str(&text::FIXED.get(lang));
             line.push_str(&amount.to_string());
         }
         let unresolved = self.snap.pending.len() + self.snap.pending_loads.len();
         if unresolved > 0 {
-            line.push_str(&match lang {
-                Lang::Zh => format!(" 待核{unresolved}"),
-                Lang::En => format!(" CHECK {unresolved}"),
-            });
+            line.push_str(&text::unresolved_on_status(lang, unresolved));
         }
         // The link's state last, in the longest form the line has room for (else the shortest).
         let segments = self.link_segments();
@@ -47,7 +43,7 @@ impl Till {
     pub(super) fn mode_screens(&self) -> (Vec<String>, Vec<String>) {
         let lang = self.lang();
         let welcome = if self.config.merchant_name.is_empty() {
-            tr(lang, "欢迎光临", "Welcome")
+            text::WELCOME.get(lang)
         } else {
             self.config.merchant_name.clone()
         };

@@ -15,7 +15,7 @@ use super::card::{CardHistory, CardImage, CardProblem, CardRead};
 use super::flows::card_centre::CentreMode;
 use super::flows::entry::EntryMode;
 use super::flows::sale::SaleMode;
-use super::text::{self, balance, tr};
+use super::text::{self, balance};
 use super::{classify_code, Beep, CodeKind, Effect, Mode, Till};
 
 impl Till {
@@ -46,7 +46,7 @@ impl Till {
             // Reported lost: no sale, no settling, nothing written. An interrupted sale or top-up
             // of this card stays unresolved and goes to the server as in doubt in time.
             return self.show_error_to_both(vec![
-                tr(lang, "挂失卡 请联系卡务中心", "Card reported lost"),
+                text::CARD_REPORTED_LOST.get(lang),
                 card.uid.to_string(),
             ]);
         }
@@ -69,7 +69,7 @@ impl Till {
             Mode::Sale(sale) => self.sale_tap(sale, &card, history),
             Mode::Entry(EntryMode::Typing(_)) => {
                 self.show_info(vec![
-                    tr(lang, "卡号", "Card") + " " + &card.uid.to_string(),
+                    text::CARD.get(lang) + " " + &card.uid.to_string(),
                     balance(lang, card.balance),
                 ]);
             }
@@ -77,7 +77,7 @@ impl Till {
             | Mode::Browse(_)
             | Mode::Staff(_)
             | Mode::CardCentre(_) => {
-                self.show_error(vec![tr(lang, "请先退出(清零)", "Exit first (Clear)")]);
+                self.show_error(vec![text::EXIT_FIRST_CLEAR.get(lang)]);
             }
         }
     }
@@ -89,25 +89,24 @@ impl Till {
                 let customer = text::reader_fault_customer(lang);
                 return self.show_message(text::reader_fault(lang), Some(customer), Beep::Error);
             }
-            CardProblem::ReadFailed => vec![
-                tr(lang, "读卡失败", "Card read failed"),
-                tr(lang, "请重新刷卡", "Tap again"),
-            ],
-            CardProblem::NotCampusCard => vec![tr(lang, "非本校园卡", "Not a campus card")],
+            CardProblem::ReadFailed => {
+                vec![text::CARD_READ_FAILED.get(lang), text::TAP_AGAIN.get(lang)]
+            }
+            CardProblem::NotCampusCard => vec![text::NOT_A_CAMPUS_CARD.get(lang)],
             CardProblem::Unformatted => vec![
-                tr(lang, "未开通的卡", "Card not issued"),
-                tr(lang, "请到卡务中心", "See the card centre"),
+                text::CARD_NOT_ISSUED.get(lang),
+                text::SEE_THE_CARD_CENTRE.get(lang),
             ],
             CardProblem::OtherCampus => {
-                vec![tr(lang, "非本校园卡(外校)", "Card of another campus")]
+                vec![text::CARD_OF_ANOTHER_CAMPUS.get(lang)]
             }
             CardProblem::WrongKey => vec![
-                tr(lang, "卡片密钥错误", "Card key mismatch"),
-                tr(lang, "请到卡务中心", "See the card centre"),
+                text::CARD_KEY_MISMATCH.get(lang),
+                text::SEE_THE_CARD_CENTRE.get(lang),
             ],
             CardProblem::BadMac => vec![
-                tr(lang, "卡片数据校验失败", "Card data check failed"),
-                tr(lang, "请到卡务中心", "See the card centre"),
+                text::CARD_DATA_CHECK_FAILED.get(lang),
+                text::SEE_THE_CARD_CENTRE.get(lang),
             ],
         };
         self.show_error_to_both(lines);
@@ -125,8 +124,8 @@ impl Till {
             },
         }));
         self.show_error_to_both(vec![
-            tr(lang, "卡片数据异常", "Card data is stale"),
-            tr(lang, "请到卡务中心", "See the card centre"),
+            text::CARD_DATA_IS_STALE.get(lang),
+            text::SEE_THE_CARD_CENTRE.get(lang),
         ]);
     }
 
@@ -142,23 +141,19 @@ impl Till {
     pub(super) fn scanned(&mut self, code: &str) {
         let lang = self.lang();
         let name = match classify_code(code) {
-            CodeKind::WeChat => tr(lang, "微信付款码", "WeChat Pay code"),
-            CodeKind::Alipay => tr(lang, "支付宝付款码", "Alipay code"),
-            CodeKind::UnionPay => tr(lang, "云闪付付款码", "UnionPay code"),
+            CodeKind::WeChat => text::WECHAT_PAY_CODE.get(lang),
+            CodeKind::Alipay => text::ALIPAY_CODE.get(lang),
+            CodeKind::UnionPay => text::UNIONPAY_CODE.get(lang),
             CodeKind::Unknown => {
-                return self.show_error_to_both(vec![tr(
-                    lang,
-                    "无法识别的码",
-                    "Unrecognised code",
-                )]);
+                return self.show_error_to_both(vec![text::UNRECOGNISED_CODE.get(lang)]);
             }
         };
         let why = if self.snap.offline {
-            tr(lang, "脱机模式不能扫码付款", "Offline: codes cannot pay")
+            text::OFFLINE_CODES_CANNOT_PAY.get(lang)
         } else {
-            tr(lang, "本机未开通扫码付款", "Code payment not enabled")
+            text::CODE_PAYMENT_NOT_ENABLED.get(lang)
         };
-        let use_card = tr(lang, "请刷校园卡", "Please use the campus card");
+        let use_card = text::PLEASE_USE_THE_CAMPUS_CARD.get(lang);
         let customer = vec![name.clone(), use_card.clone()];
         self.show_message(vec![name, why, use_card], Some(customer), Beep::Error);
     }

@@ -6,7 +6,7 @@ use keymap::Command;
 use shared::record::{JournalRecord, Payer, RecordBody};
 
 use super::super::calendar::{format_short, local_time};
-use super::super::text::{balance, tr, yuan};
+use super::super::text::{self, balance, yuan};
 use super::super::{BrowseDirection, Effect, Mode, Till};
 
 /// The browser's state: the sale on screen (`None` while the first answer is awaited).
@@ -41,11 +41,7 @@ impl Till {
             }
             Command::Clear | Command::Enter => self.resting_mode(),
             _ => {
-                self.show_error(vec![tr(
-                    lang,
-                    "上下键翻看 清零退出",
-                    "Up/Down browse, Clear exits",
-                )]);
+                self.show_error(vec![text::UP_DOWN_BROWSE_CLEAR_EXITS.get(lang)]);
                 Mode::Browse(mode)
             }
         }
@@ -63,9 +59,9 @@ impl Till {
             // forever once the message is gone.
             None if shown.is_none() => {
                 self.mode = self.resting_mode();
-                self.show_info(vec![tr(lang, "暂无流水", "No sales yet")]);
+                self.show_info(vec![text::NO_SALES_YET.get(lang)]);
             }
-            None => self.show_info(vec![tr(lang, "没有更多了", "No more sales")]),
+            None => self.show_info(vec![text::NO_MORE_SALES.get(lang)]),
         }
     }
 
@@ -78,7 +74,7 @@ impl Till {
         let lang = self.lang();
         let lines = match &mode.shown {
             Some(record) => self.describe_sale(record),
-            None => vec![tr(lang, "查询中", "Looking up")],
+            None => vec![text::LOOKING_UP.get(lang)],
         };
         (lines, vec![welcome, String::new()])
     }
@@ -92,11 +88,11 @@ impl Till {
                 vec![
                     format!(
                         "{} {} {}",
-                        tr(lang, "流水", "Sale"),
+                        text::SALE.get(lang),
                         record.seq,
                         format_short(wall)
                     ),
-                    format!("{} {}", yuan(sale.amount), tr(lang, "成功", "paid")),
+                    format!("{} {}", yuan(sale.amount), text::PAID.get(lang)),
                     format!("{uid} {}", balance(lang, sale.balance_after)),
                 ]
             }

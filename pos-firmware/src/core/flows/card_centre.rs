@@ -14,9 +14,8 @@ use super::super::card::{
     is_as_issued, txn_tag, CardImage, CardWrite, CardWriteOutcome, IssueOutcome, IssueRefusal,
     WriteEvidence,
 };
-use super::super::config::Lang;
 use super::super::money::{after_card_write, MoneyIntent, Step};
-use super::super::text::{balance, reader_fault, tr, yuan};
+use super::super::text::{self, balance, reader_fault, yuan};
 use super::super::{Beep, Effect, Mode, Till};
 use super::staff::StaffMode;
 
@@ -128,26 +127,22 @@ impl Till {
                 Command::Clear => CentreMode::load_amount(),
                 _ => {
                     self.show_error(vec![
-                        tr(lang, "请刷卡充值", "Tap the card to load"),
-                        tr(lang, "清零取消", "Clear cancels"),
+                        text::TAP_THE_CARD_TO_LOAD.get(lang),
+                        text::CLEAR_CANCELS.get(lang),
                     ]);
                     Mode::CardCentre(CentreMode::LoadAwaitingCard(request))
                 }
             },
             CentreMode::Loading { request, intent } => {
-                self.show_error(vec![tr(
-                    lang,
-                    "正在写卡 请勿移卡",
-                    "Writing: keep the card still",
-                )]);
+                self.show_error(vec![text::WRITING_KEEP_THE_CARD_STILL.get(lang)]);
                 Mode::CardCentre(CentreMode::Loading { request, intent })
             }
             CentreMode::IssueAwaitingCard => match command {
                 Command::Clear => Mode::Staff(StaffMode::Menu),
                 _ => {
                     self.show_error(vec![
-                        tr(lang, "请放空白卡", "Tap a blank card"),
-                        tr(lang, "清零退出", "Clear exits"),
+                        text::TAP_A_BLANK_CARD.get(lang),
+                        text::CLEAR_EXITS.get(lang),
                     ]);
                     Mode::CardCentre(CentreMode::IssueAwaitingCard)
                 }
@@ -164,14 +159,11 @@ impl Till {
                 Mode::CardCentre(CentreMode::LoadAwaitingCard(LoadRequest::new(amount)))
             }
             Some(_) => {
-                self.show_error(vec![match lang {
-                    Lang::Zh => format!("充值须为{}的整数倍", yuan(LOAD_STEP)),
-                    Lang::En => format!("Loads are multiples of {}", yuan(LOAD_STEP)),
-                }]);
+                self.show_error(vec![text::loads_are_multiples_of(lang, LOAD_STEP)]);
                 CentreMode::load_amount()
             }
             None => {
-                self.show_error(vec![tr(lang, "请先输入金额", "Enter an amount first")]);
+                self.show_error(vec![text::ENTER_AN_AMOUNT_FIRST.get(lang)]);
                 Mode::CardCentre(CentreMode::LoadAmount(entry))
             }
         }
@@ -182,12 +174,9 @@ impl Till {
         if let Err(error) = entry.push(key, MAX_CARD_BALANCE) {
             let line = match error {
                 EntryError::TooManyDecimals | EntryError::SecondPoint => {
-                    tr(lang, "充值须为整数元", "Whole yuan only")
+                    text::WHOLE_YUAN_ONLY.get(lang)
                 }
-                EntryError::OverMax(max) => match lang {
-                    Lang::Zh => format!("超过卡内上限 {}", yuan(max)),
-                    Lang::En => format!("Over the card limit {}", yuan(max)),
-                },
+                EntryError::OverMax(max) => text::over_the_card_limit(lang, max),
             };
             self.show_error(vec![line]);
         }
@@ -200,8 +189,8 @@ impl Till {
             // Only the card of the interrupted top-up may go on.
             let Some(pending) = self.pending_load_for(card) else {
                 return self.show_error(vec![
-                    tr(lang, "请用原卡重新刷卡", "Tap the same card again"),
-                    tr(lang, "清零放弃", "Clear gives up"),
+                    text::TAP_THE_SAME_CARD_AGAIN.get(lang),
+                    text::CLEAR_GIVES_UP.get(lang),
                 ]);
             };
             if pending.intent != intent {
@@ -224,19 +213,12 @@ impl Till {
             .filter(|b| *b <= MAX_CARD_BALANCE)
         else {
             return self.show_error(vec![
-                match lang {
-                    Lang::Zh => format!("充值后超过上限 {}", yuan(MAX_CARD_BALANCE)),
-                    Lang::En => format!("Would exceed {}", yuan(MAX_CARD_BALANCE)),
-                },
+                text::load_would_exceed(lang, MAX_CARD_BALANCE),
                 balance(lang, card.balance),
             ]);
         };
         let Some(new_counter) = card.counter.checked_add(1) else {
-            return self.show_error(vec![tr(
-                lang,
-                "卡片计数已满 请换卡",
-                "Card worn out: replace it",
-            )]);
+            return self.show_error(vec![text::CARD_WORN_OUT_REPLACE_IT.get(lang)]);
         };
         let (now, terminal, card) = (self.now, self.terminal, *card);
         let intent = self.begin_money(
@@ -280,9 +262,9 @@ impl Till {
                 self.mode = CentreMode::load_amount();
                 self.show_message(
                     vec![
-                        tr(lang, "多次充值失败 已锁定", "Load failed too often"),
+                        text::LOAD_FAILED_TOO_OFTEN.get(lang),
                         yuan(pending.load.amount),
-                        tr(lang, "由后台处理退款", "Server settles refund"),
+                        text::SERVER_SETTLES_REFUND.get(lang),
                     ],
                     None,
                     Beep::Error,
@@ -337,12 +319,12 @@ impl Till {
                 self.settle(pending.committed(card.balance, true));
                 self.show_message(
                     vec![
-                        tr(lang, "上次充值已到账", "Earlier load arrived"),
+                        text::EARLIER_LOAD_ARRIVED.get(lang),
                         yuan(pending.load.amount),
                         balance(lang, card.balance),
                     ],
                     Some(vec![
-                        tr(lang, "上次充值已到账", "Earlier load arrived"),
+                        text::EARLIER_LOAD_ARRIVED.get(lang),
                         balance(lang, card.balance),
                     ]),
                     Beep::Attention,
@@ -360,7 +342,7 @@ impl Till {
                     retry: Some(pending.intent),
                 };
                 self.show_info(vec![
-                    tr(lang, "继续上次充值", "Continuing earlier load"),
+                    text::CONTINUING_EARLIER_LOAD.get(lang),
                     yuan(pending.load.amount),
                 ]);
                 self.resume_load(request, pending, card);
@@ -371,13 +353,13 @@ impl Till {
                 self.settle(pending.aborted(AbortReason::CardNotDebited));
                 self.show_message(
                     vec![
-                        tr(lang, "上次充值未到账", "Earlier load did not arrive"),
+                        text::EARLIER_LOAD_DID_NOT_ARRIVE.get(lang),
                         yuan(pending.load.amount),
-                        tr(lang, "已记录退款", "Recorded for refund"),
+                        text::RECORDED_FOR_REFUND.get(lang),
                     ],
                     Some(vec![
-                        tr(lang, "上次充值未到账", "Earlier load not on card"),
-                        tr(lang, "已记录退款", "Refund recorded"),
+                        text::EARLIER_LOAD_NOT_ON_CARD.get(lang),
+                        text::REFUND_RECORDED.get(lang),
                     ]),
                     Beep::Attention,
                 );
@@ -393,13 +375,9 @@ impl Till {
         self.settle(pending.in_doubt(InDoubtReason::CardMovedOn));
         self.show_message(
             vec![
-                tr(
-                    lang,
-                    "卡内余额已变 不能继续充值",
-                    "Card changed: cannot resume",
-                ),
+                text::CARD_CHANGED_CANNOT_RESUME.get(lang),
                 yuan(pending.load.amount),
-                tr(lang, "已记录 由后台退款", "Recorded for refund"),
+                text::RECORDED_FOR_REFUND_2.get(lang),
             ],
             None,
             Beep::Attention,
@@ -430,8 +408,8 @@ impl Till {
                     request.amount,
                 )));
                 self.show_error(vec![
-                    tr(lang, "写卡失败 未充值", "Card write failed, not loaded"),
-                    tr(lang, "请重新刷卡", "Tap again"),
+                    text::CARD_WRITE_FAILED_NOT_LOADED.get(lang),
+                    text::TAP_AGAIN.get(lang),
                 ]);
             }
             Step::AwaitProof => {
@@ -450,11 +428,7 @@ impl Till {
         let lang = self.lang();
         self.settle(pending.committed(balance_after, recovered));
         self.mode = CentreMode::load_amount();
-        self.show_success(
-            tr(lang, "充值成功", "Load OK"),
-            pending.load.amount,
-            balance_after,
-        );
+        self.show_success(text::LOAD_OK.get(lang), pending.load.amount, balance_after);
     }
 
     /// A blank card was tapped in the issue screen.
@@ -475,18 +449,18 @@ impl Till {
             IssueOutcome::Issued(card) => self.record_issued(&card),
             IssueOutcome::NotIssued(IssueRefusal::ReaderFault) => {
                 let mut lines = reader_fault(lang);
-                lines.push(tr(lang, "未开卡", "Not issued"));
+                lines.push(text::NOT_ISSUED.get(lang));
                 self.show_error(lines);
             }
             IssueOutcome::NotIssued(why) => {
                 let line = match why {
-                    IssueRefusal::AlreadyIssued => tr(lang, "此卡已开通", "Already issued"),
-                    IssueRefusal::NotBlank => tr(lang, "不是空白卡", "Not a blank card"),
+                    IssueRefusal::AlreadyIssued => text::ALREADY_ISSUED.get(lang),
+                    IssueRefusal::NotBlank => text::NOT_A_BLANK_CARD.get(lang),
                     IssueRefusal::NoCard | IssueRefusal::ReaderFault => {
-                        tr(lang, "读卡失败", "Card read failed")
+                        text::CARD_READ_FAILED.get(lang)
                     }
                 };
-                self.show_error(vec![line, tr(lang, "未开卡", "Not issued")]);
+                self.show_error(vec![line, text::NOT_ISSUED.get(lang)]);
             }
             IssueOutcome::Interrupted { uid } => {
                 if let Some(uid) = uid {
@@ -497,8 +471,8 @@ impl Till {
                     self.write(RecordBody::CardIssueInterrupted { uid });
                 }
                 self.show_error(vec![
-                    tr(lang, "开卡中断", "Issuing interrupted"),
-                    tr(lang, "请放回原卡重试", "Put the card back"),
+                    text::ISSUING_INTERRUPTED.get(lang),
+                    text::PUT_THE_CARD_BACK.get(lang),
                 ]);
             }
         }
@@ -516,8 +490,8 @@ impl Till {
             return self.record_issued(card);
         }
         self.show_info(vec![
-            tr(lang, "此卡已开通", "Already issued"),
-            format!("{} {}", tr(lang, "卡号", "Card"), card.uid),
+            text::ALREADY_ISSUED.get(lang),
+            format!("{} {}", text::CARD.get(lang), card.uid),
             balance(lang, card.balance),
         ]);
     }
@@ -535,8 +509,8 @@ impl Till {
         }));
         self.show_message(
             vec![
-                tr(lang, "开卡成功", "Card issued"),
-                format!("{} {}", tr(lang, "卡号", "Card"), card.uid),
+                text::CARD_ISSUED.get(lang),
+                format!("{} {}", text::CARD.get(lang), card.uid),
                 balance(lang, card.balance),
             ],
             None,
@@ -571,55 +545,43 @@ impl Till {
                 };
                 (
                     vec![
-                        tr(lang, "充值金额", "Load amount"),
+                        text::LOAD_AMOUNT.get(lang),
                         typed.clone(),
-                        tr(lang, "回车确认 清零返回", "Enter: OK Clear: back"),
+                        text::ENTER_OK_CLEAR_BACK.get(lang),
                     ],
-                    vec![tr(lang, "充值", "Top-up"), typed],
+                    vec![text::TOP_UP.get(lang), typed],
                 )
             }
             CentreMode::LoadAwaitingCard(request) if request.retry.is_some() => (
                 vec![
-                    tr(lang, "充值未完成 请重新刷卡", "Load unfinished: tap again"),
+                    text::LOAD_UNFINISHED_TAP_AGAIN.get(lang),
                     yuan(request.amount),
-                    tr(lang, "清零放弃", "Clear gives up"),
+                    text::CLEAR_GIVES_UP.get(lang),
                 ],
-                vec![
-                    tr(lang, "请重新刷卡", "Tap your card again"),
-                    yuan(request.amount),
-                ],
+                vec![text::TAP_YOUR_CARD_AGAIN.get(lang), yuan(request.amount)],
             ),
             CentreMode::LoadAwaitingCard(request) => (
                 vec![
-                    tr(lang, "充值 请刷卡", "Load: tap the card"),
+                    text::LOAD_TAP_THE_CARD.get(lang),
                     yuan(request.amount),
-                    tr(lang, "清零取消", "Clear cancels"),
+                    text::CLEAR_CANCELS.get(lang),
                 ],
-                vec![
-                    tr(lang, "充值 请刷卡", "Top-up: tap card"),
-                    yuan(request.amount),
-                ],
+                vec![text::TOP_UP_TAP_CARD.get(lang), yuan(request.amount)],
             ),
             CentreMode::Loading { request, .. } => (
-                vec![
-                    tr(lang, "充值写卡中 请勿移卡", "Loading, keep card"),
-                    yuan(request.amount),
-                ],
-                vec![
-                    tr(lang, "充值中 请勿移卡", "Loading, keep card"),
-                    yuan(request.amount),
-                ],
+                vec![text::LOADING_KEEP_CARD.get(lang), yuan(request.amount)],
+                vec![text::LOADING_KEEP_CARD_2.get(lang), yuan(request.amount)],
             ),
             CentreMode::IssueAwaitingCard => (
                 vec![
-                    tr(lang, "开卡: 请放空白卡", "Issue: tap blank card"),
-                    tr(lang, "清零退出", "Clear exits"),
+                    text::ISSUE_TAP_BLANK_CARD.get(lang),
+                    text::CLEAR_EXITS.get(lang),
                 ],
                 vec![welcome, String::new()],
             ),
             CentreMode::Issuing => (
-                vec![tr(lang, "开卡中 请勿移卡", "Issuing, keep card")],
-                vec![tr(lang, "请勿移卡", "Keep the card still"), String::new()],
+                vec![text::ISSUING_KEEP_CARD.get(lang)],
+                vec![text::KEEP_THE_CARD_STILL.get(lang), String::new()],
             ),
         }
     }

@@ -8,8 +8,7 @@ use shared::record::{ModeChange, RecordBody};
 use shared::Fen;
 
 use super::super::amount::{AmountEntry, EntryError};
-use super::super::config::Lang;
-use super::super::text::{tr, yuan};
+use super::super::text::{self, yuan};
 use super::super::{Mode, Till};
 use super::sale::SaleMode;
 
@@ -44,9 +43,7 @@ impl Till {
                     Command::Clear => entry.clear(),
                     Command::Enter => match entry.amount() {
                         Some(amount) => return Mode::Sale(SaleMode::typed(amount)),
-                        None => {
-                            self.show_error(vec![tr(lang, "请先输入金额", "Enter an amount first")])
-                        }
+                        None => self.show_error(vec![text::ENTER_AN_AMOUNT_FIRST.get(lang)]),
                     },
                     _ => self.invalid_key(),
                 }
@@ -56,7 +53,7 @@ impl Till {
                 Command::Digit(d) => self.pick_fixed_price(d),
                 Command::Clear => self.resting_mode(),
                 _ => {
-                    self.show_error(vec![tr(lang, "数字选择 清零取消", "Pick a number, Clear")]);
+                    self.show_error(vec![text::PICK_A_NUMBER_CLEAR.get(lang)]);
                     Mode::Entry(EntryMode::PickFixedPrice)
                 }
             },
@@ -67,12 +64,9 @@ impl Till {
         let lang = self.lang();
         if let Err(error) = entry.push(key, self.config.max_sale) {
             let line = match error {
-                EntryError::TooManyDecimals => tr(lang, "最多两位小数", "At most 2 decimals"),
-                EntryError::SecondPoint => tr(lang, "已有小数点", "Already has a point"),
-                EntryError::OverMax(max) => match lang {
-                    Lang::Zh => format!("超过单笔限额 {}", yuan(max)),
-                    Lang::En => format!("Over the limit {}", yuan(max)),
-                },
+                EntryError::TooManyDecimals => text::AT_MOST_2_DECIMALS.get(lang),
+                EntryError::SecondPoint => text::ALREADY_HAS_A_POINT.get(lang),
+                EntryError::OverMax(max) => text::over_the_sale_limit(lang, max),
             };
             self.show_error(vec![line]);
         }
@@ -85,7 +79,7 @@ impl Till {
         let amount = match &self.mode {
             Mode::Entry(EntryMode::Typing(entry)) => entry.amount(),
             Mode::Sale(_) => {
-                return self.show_error(vec![tr(lang, "已在定额模式", "Already fixed-price")]);
+                return self.show_error(vec![text::ALREADY_FIXED_PRICE.get(lang)]);
             }
             _ => None,
         };
@@ -97,11 +91,7 @@ impl Till {
                 self.mode = Mode::Entry(EntryMode::PickFixedPrice);
                 return;
             }
-            return self.show_error(vec![tr(
-                lang,
-                "请先输入定额金额",
-                "Type the fixed amount first",
-            )]);
+            return self.show_error(vec![text::TYPE_THE_FIXED_AMOUNT_FIRST.get(lang)]);
         };
         self.start_fixed_price(amount);
     }
@@ -137,10 +127,7 @@ impl Till {
             }
             None => {
                 let lang = self.lang();
-                self.show_error(vec![match lang {
-                    Lang::Zh => format!("请选1-{}", presets.len()),
-                    Lang::En => format!("Pick 1-{}", presets.len()),
-                }]);
+                self.show_error(vec![text::pick_one_to(lang, presets.len())]);
                 Mode::Entry(EntryMode::PickFixedPrice)
             }
         }
@@ -151,19 +138,19 @@ impl Till {
         self.snap.fixed_price = Some(amount);
         self.write(RecordBody::ModeChanged(ModeChange::FixedPriceOn(amount)));
         self.mode = Mode::Sale(SaleMode::fixed(amount));
-        self.show_info(vec![tr(lang, "定额模式", "Fixed-price mode"), yuan(amount)]);
+        self.show_info(vec![text::FIXED_PRICE_MODE.get(lang), yuan(amount)]);
     }
 
     /// Clear+Del: back to typed amounts.
     pub(in crate::core) fn leave_fixed_price(&mut self) {
         let lang = self.lang();
         if self.snap.fixed_price.is_none() {
-            return self.show_error(vec![tr(lang, "未在定额模式", "Not in fixed-price mode")]);
+            return self.show_error(vec![text::NOT_IN_FIXED_PRICE_MODE.get(lang)]);
         }
         self.snap.fixed_price = None;
         self.write(RecordBody::ModeChanged(ModeChange::FixedPriceOff));
         self.mode = Mode::Entry(EntryMode::default());
-        self.show_info(vec![tr(lang, "已取消定额", "Fixed price off")]);
+        self.show_info(vec![text::FIXED_PRICE_OFF.get(lang)]);
     }
 
     /// The merchant's body lines and the customer's lines of amount entry.
@@ -181,7 +168,7 @@ impl Till {
                     format!("¥{}", entry.text())
                 };
                 (
-                    vec![tr(lang, "请输入金额", "Enter amount"), typed.clone()],
+                    vec![text::ENTER_AMOUNT.get(lang), typed.clone()],
                     vec![welcome, typed],
                 )
             }
@@ -198,7 +185,7 @@ impl Till {
                     .collect();
                 let mut lines = Vec::new();
                 if rows.len() < 3 {
-                    lines.push(tr(lang, "选择定额 清零取消", "Pick fixed price, Clear"));
+                    lines.push(text::PICK_FIXED_PRICE_CLEAR.get(lang));
                 }
                 lines.extend(rows);
                 (lines, vec![welcome, String::new()])

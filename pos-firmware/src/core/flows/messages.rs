@@ -8,8 +8,7 @@ use shared::record::{ModeChange, RecordBody};
 use shared::{Fen, UnixMillis};
 
 use super::super::calendar::{format_wall, local_time};
-use super::super::config::Lang;
-use super::super::text::{balance, count_and_total, meal_name, tr, yuan};
+use super::super::text::{self, balance, count_and_total, yuan};
 use super::super::{Beep, Effect, Mode, Till, FIRMWARE_VERSION, MESSAGE_SHOW_MS, SUCCESS_SHOW_MS};
 use super::entry::EntryMode;
 
@@ -27,23 +26,15 @@ impl Till {
         let lang = self.lang();
         if command != Command::InvalidCombo && !self.combos_allowed() {
             let why = match self.mode {
-                Mode::Browse(_) => tr(lang, "浏览中: 清零退出", "Browsing: Clear to exit"),
-                Mode::Staff(_) | Mode::CardCentre(_) => {
-                    tr(lang, "设置中: 清零退出", "In setup: Clear to exit")
-                }
-                Mode::Entry(_) | Mode::Sale(_) => tr(
-                    lang,
-                    "请先完成或取消交易",
-                    "Finish or cancel the sale first",
-                ),
+                Mode::Browse(_) => text::BROWSING_CLEAR_TO_EXIT.get(lang),
+                Mode::Staff(_) | Mode::CardCentre(_) => text::IN_SETUP_CLEAR_TO_EXIT.get(lang),
+                Mode::Entry(_) | Mode::Sale(_) => text::FINISH_OR_CANCEL_THE_SALE_FIRST.get(lang),
             };
             self.show_error(vec![why]);
             return;
         }
         match command {
-            Command::InvalidCombo => {
-                self.show_error(vec![tr(lang, "无效组合键", "Invalid key combo")])
-            }
+            Command::InvalidCombo => self.show_error(vec![text::INVALID_KEY_COMBO.get(lang)]),
             Command::ShowRecentAmount(slot) => self.show_recent_amount(slot),
             Command::ShowTodayTotal => self.show_today_total(),
             Command::ShowMealTotal => self.show_meal_total(),
@@ -52,7 +43,7 @@ impl Till {
             Command::BrowseJournal => self.open_browser(),
             Command::ShowClock => {
                 let wall = local_time(self.now, self.config.utc_offset_minutes).wall;
-                let mut lines = vec![tr(lang, "本机时间", "Till time"), format_wall(wall)];
+                let mut lines = vec![text::TILL_TIME.get(lang), format_wall(wall)];
                 lines.extend(self.server_time_line());
                 self.show_info(lines);
             }
@@ -86,11 +77,8 @@ impl Till {
         if count > 0 {
             let lang = self.lang();
             let lines = vec![
-                tr(lang, "有未完成交易待核对", "Unfinished sales to check"),
-                match lang {
-                    Lang::Zh => format!("{count}笔: 请原卡再刷一次"),
-                    Lang::En => format!("{count}: tap those cards again"),
-                },
+                text::UNFINISHED_SALES_TO_CHECK.get(lang),
+                text::tap_those_cards_again(lang, count),
             ];
             self.show_message(lines, None, Beep::Attention);
         }
@@ -144,7 +132,7 @@ impl Till {
 
     pub(in crate::core) fn invalid_key(&mut self) {
         let lang = self.lang();
-        self.show_error(vec![tr(lang, "无效按键", "Key not used here")]);
+        self.show_error(vec![text::KEY_NOT_USED_HERE.get(lang)]);
     }
 
     fn show_recent_amount(&mut self, slot: RecentSlot) {
@@ -155,9 +143,9 @@ impl Till {
             RecentSlot::ThirdLast => 3,
         };
         let title = match slot {
-            RecentSlot::Last => tr(lang, "倒数第一笔", "Last sale"),
-            RecentSlot::SecondLast => tr(lang, "倒数第二笔", "Second-last sale"),
-            RecentSlot::ThirdLast => tr(lang, "倒数第三笔", "Third-last sale"),
+            RecentSlot::Last => text::LAST_SALE.get(lang),
+            RecentSlot::SecondLast => text::SECOND_LAST_SALE.get(lang),
+            RecentSlot::ThirdLast => text::THIRD_LAST_SALE.get(lang),
         };
         let recent = &self.snap.recent_amounts;
         let amount = recent
@@ -165,9 +153,7 @@ impl Till {
             .checked_sub(back)
             .and_then(|i| recent.get(i))
             .copied();
-        let line = amount
-            .map(yuan)
-            .unwrap_or_else(|| tr(lang, "无记录", "None"));
+        let line = amount.map(yuan).unwrap_or_else(|| text::NONE.get(lang));
         self.show_info(vec![title, line]);
     }
 
@@ -176,7 +162,7 @@ impl Till {
         let today = local_time(self.now, self.config.utc_offset_minutes).day;
         let tally = self.snap.day_tally(today);
         self.show_info(vec![
-            tr(lang, "今日累计", "Today"),
+            text::TODAY.get(lang),
             count_and_total(lang, tally.count, tally.total),
         ]);
     }
@@ -186,25 +172,12 @@ impl Till {
         let local = local_time(self.now, self.config.utc_offset_minutes);
         let Some(meal) = self.config.meal_at(local.minute).cloned() else {
             return self.show_info(vec![
-                tr(lang, "餐累", "Meal total"),
-                tr(lang, "当前不在用餐时段", "Not in a meal period"),
+                text::MEAL_TOTAL.get(lang),
+                text::NOT_IN_A_MEAL_PERIOD.get(lang),
             ]);
         };
         let tally = self.snap.meal_tally(local.day, meal.start);
-        let title = match lang {
-            Lang::Zh => format!(
-                "{}累计 {}-{}",
-                meal_name(lang, &meal.label),
-                meal.start,
-                meal.end
-            ),
-            Lang::En => format!(
-                "{} {}-{}",
-                meal_name(lang, &meal.label),
-                meal.start,
-                meal.end
-            ),
-        };
+        let title = text::meal_total_title(lang, &meal);
         self.show_info(vec![title, count_and_total(lang, tally.count, tally.total)]);
     }
 
@@ -218,18 +191,18 @@ impl Till {
         };
         self.write(RecordBody::ModeChanged(change));
         let line = if self.snap.offline {
-            tr(lang, "已设为脱机模式", "Offline mode on")
+            text::OFFLINE_MODE_ON.get(lang)
         } else {
-            tr(lang, "已恢复联机模式", "Offline mode off")
+            text::OFFLINE_MODE_OFF.get(lang)
         };
         self.show_info(vec![line]);
     }
 
     fn show_machine_info(&mut self) {
         let lang = self.lang();
-        let machine = format!("{} {}", tr(lang, "机号", "Machine"), self.snap.machine);
-        let version = format!("{} {FIRMWARE_VERSION}", tr(lang, "版本", "Version"));
-        let terminal = format!("{} {}", tr(lang, "终端", "Terminal"), self.terminal);
+        let machine = format!("{} {}", text::MACHINE.get(lang), self.snap.machine);
+        let version = format!("{} {FIRMWARE_VERSION}", text::VERSION.get(lang));
+        let terminal = format!("{} {}", text::TERMINAL.get(lang), self.terminal);
         // Three lines fit under the status line: with a link, machine and version share one.
         let lines = match self.link_info_line() {
             Some(link) => vec![format!("{machine} {version}"), terminal, link],

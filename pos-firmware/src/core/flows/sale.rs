@@ -16,10 +16,9 @@ use super::super::calendar::local_time;
 use super::super::card::{
     txn_tag, CardHistory, CardImage, CardWrite, CardWriteOutcome, WriteEvidence,
 };
-use super::super::config::Lang;
 use super::super::money::{after_card_write, MoneyIntent, Step};
 use super::super::tally::count_in_tallies;
-use super::super::text::{balance, tr, yuan};
+use super::super::text::{self, balance, yuan};
 use super::super::{Beep, Effect, Mode, Till};
 
 /// A sale waiting for its payer.
@@ -105,43 +104,39 @@ impl Till {
                 }
                 _ => {
                     self.show_error(vec![
-                        tr(lang, "请用原卡重新刷卡", "Tap the same card again"),
-                        tr(lang, "清零放弃", "Clear gives up"),
+                        text::TAP_THE_SAME_CARD_AGAIN.get(lang),
+                        text::CLEAR_GIVES_UP.get(lang),
                     ]);
                     Mode::Sale(SaleMode::AwaitingPayment(payment))
                 }
             },
             SaleMode::AwaitingPayment(payment) if payment.fixed => {
                 self.show_error(vec![
-                    tr(lang, "定额模式", "Fixed-price mode"),
-                    tr(lang, "清零+删除 退出定额", "Clear+Del leaves it"),
+                    text::FIXED_PRICE_MODE.get(lang),
+                    text::CLEAR_DEL_LEAVES_IT.get(lang),
                 ]);
                 Mode::Sale(SaleMode::AwaitingPayment(payment))
             }
             SaleMode::AwaitingPayment(payment) => match command {
                 Command::Clear => {
-                    self.show_info(vec![tr(lang, "交易已取消", "Sale cancelled")]);
+                    self.show_info(vec![text::SALE_CANCELLED.get(lang)]);
                     self.resting_mode()
                 }
                 _ => {
                     self.show_error(vec![
-                        tr(lang, "等待付款", "Waiting for payment"),
-                        tr(lang, "清零取消交易", "Clear cancels"),
+                        text::WAITING_FOR_PAYMENT.get(lang),
+                        text::CLEAR_CANCELS_2.get(lang),
                     ]);
                     Mode::Sale(SaleMode::AwaitingPayment(payment))
                 }
             },
             SaleMode::Debiting { payment, intent } => {
-                self.show_error(vec![tr(
-                    lang,
-                    "正在扣款 请勿移卡",
-                    "Charging: keep the card still",
-                )]);
+                self.show_error(vec![text::CHARGING_KEEP_THE_CARD_STILL.get(lang)]);
                 Mode::Sale(SaleMode::Debiting { payment, intent })
             }
             SaleMode::ConfirmDuplicate { payment, payer } => match command {
                 Command::Enter => {
-                    self.show_info(vec![tr(lang, "已确认 请再次刷卡", "Confirmed: tap again")]);
+                    self.show_info(vec![text::CONFIRMED_TAP_AGAIN.get(lang)]);
                     // Remember the confirmation, or the next tap asks again, forever.
                     Mode::Sale(SaleMode::AwaitingPayment(Payment {
                         duplicate_confirmed: Some(payer),
@@ -149,15 +144,11 @@ impl Till {
                     }))
                 }
                 Command::Clear => {
-                    self.show_info(vec![tr(lang, "交易已取消", "Sale cancelled")]);
+                    self.show_info(vec![text::SALE_CANCELLED.get(lang)]);
                     self.resting_mode()
                 }
                 _ => {
-                    self.show_error(vec![tr(
-                        lang,
-                        "回车确认 清零取消",
-                        "Enter confirms, Clear cancels",
-                    )]);
+                    self.show_error(vec![text::ENTER_CONFIRMS_CLEAR_CANCELS.get(lang)]);
                     Mode::Sale(SaleMode::ConfirmDuplicate { payment, payer })
                 }
             },
@@ -182,7 +173,7 @@ impl Till {
                     Payer::CampusCard(uid) => uid.to_string(),
                 });
                 self.show_error(vec![
-                    tr(lang, "请用原卡重新刷卡", "Tap the same card again"),
+                    text::TAP_THE_SAME_CARD_AGAIN.get(lang),
                     uid.unwrap_or_default(),
                 ]);
             }
@@ -195,11 +186,7 @@ impl Till {
                 self.start_debit(payment, card, spent_today);
             }
             SaleMode::ConfirmDuplicate { .. } => {
-                self.show_error(vec![tr(
-                    lang,
-                    "请商户先确认",
-                    "Merchant must confirm first",
-                )]);
+                self.show_error(vec![text::MERCHANT_MUST_CONFIRM_FIRST.get(lang)]);
             }
             SaleMode::Debiting { .. } => {}
         }
@@ -222,25 +209,10 @@ impl Till {
         if payment.amount > self.config.max_sale {
             // Only a fixed price set before the limit was lowered can get here: typed amounts are
             // checked as they are typed.
-            let over = match lang {
-                Lang::Zh => format!(
-                    "{} 超过单笔限额 {}",
-                    yuan(payment.amount),
-                    yuan(self.config.max_sale)
-                ),
-                Lang::En => format!(
-                    "{} over the limit {}",
-                    yuan(payment.amount),
-                    yuan(self.config.max_sale)
-                ),
-            };
+            let over = text::amount_over_the_sale_limit(lang, payment.amount, self.config.max_sale);
             return self.show_error_to_both(vec![
                 over,
-                tr(
-                    lang,
-                    "未扣款 清零+删除退出定额",
-                    "Not charged; Clear+Del leaves fixed price",
-                ),
+                text::NOT_CHARGED_CLEAR_DEL_LEAVES_FIXED.get(lang),
             ]);
         }
         if payment.duplicate_confirmed != Some(payer) && self.is_duplicate(payer, payment.amount) {
@@ -253,16 +225,12 @@ impl Till {
         }
         let Some(new_balance) = card.balance.checked_sub(payment.amount) else {
             return self.show_error_to_both(vec![
-                tr(lang, "余额不足", "Insufficient balance"),
+                text::INSUFFICIENT_BALANCE.get(lang),
                 balance(lang, card.balance),
             ]);
         };
         let Some(new_counter) = card.counter.checked_add(1) else {
-            return self.show_error(vec![tr(
-                lang,
-                "卡片计数已满 请到卡务中心",
-                "Card worn out: see card centre",
-            )]);
+            return self.show_error(vec![text::CARD_WORN_OUT_SEE_CARD_CENTRE.get(lang)]);
         };
         let (now, terminal, card) = (self.now, self.terminal, *card);
         let intent = self.begin_money(
@@ -313,8 +281,8 @@ impl Till {
                 }));
                 let lang = self.lang();
                 self.show_error(vec![
-                    tr(lang, "写卡失败 未扣款", "Card write failed, not charged"),
-                    tr(lang, "请重新刷卡", "Tap again"),
+                    text::CARD_WRITE_FAILED_NOT_CHARGED.get(lang),
+                    text::TAP_AGAIN.get(lang),
                 ]);
             }
             Step::AwaitProof => {
@@ -380,17 +348,13 @@ impl Till {
                 self.settle_paid(&pending, card.balance, true);
                 self.show_message(
                     vec![
-                        tr(
-                            lang,
-                            "上笔未完成交易: 已扣款",
-                            "Earlier unfinished sale: paid",
-                        ),
+                        text::EARLIER_UNFINISHED_SALE_PAID.get(lang),
                         amount.clone(),
                         balance(lang, card.balance),
                     ],
                     // The payer at the till learns it too: that sale took the money.
                     Some(vec![
-                        format!("{} {amount}", tr(lang, "上笔已扣款", "Earlier sale paid")),
+                        format!("{} {amount}", text::EARLIER_SALE_PAID.get(lang)),
                         balance(lang, card.balance),
                     ]),
                     Beep::Attention,
@@ -400,24 +364,20 @@ impl Till {
                 // "Tap again" only makes sense when a sale is waiting for a card; otherwise
                 // the merchant has to type the amount again.
                 let next = if matches!(self.mode, Mode::Sale(SaleMode::AwaitingPayment(_))) {
-                    tr(lang, "请再刷一次", "Tap again to pay")
+                    text::TAP_AGAIN_TO_PAY.get(lang)
                 } else {
-                    tr(lang, "请重新输入金额", "Enter the amount again")
+                    text::ENTER_THE_AMOUNT_AGAIN.get(lang)
                 };
                 self.settle(pending.aborted(AbortReason::CardNotDebited));
                 self.show_message(
                     vec![
-                        tr(
-                            lang,
-                            "上笔未完成交易: 未扣款",
-                            "Earlier unfinished sale: not charged",
-                        ),
+                        text::EARLIER_UNFINISHED_SALE_NOT_CHARGED.get(lang),
                         amount.clone(),
                         next,
                     ],
                     Some(vec![format!(
                         "{} {amount}",
-                        tr(lang, "上笔未扣款", "Earlier sale not paid")
+                        text::EARLIER_SALE_NOT_PAID.get(lang)
                     )]),
                     Beep::Attention,
                 );
@@ -431,9 +391,9 @@ impl Till {
         self.settle(pending.in_doubt(InDoubtReason::CardMovedOn));
         self.show_message(
             vec![
-                tr(lang, "上笔交易无法确认", "Earlier sale cannot be checked"),
+                text::EARLIER_SALE_CANNOT_BE_CHECKED.get(lang),
                 yuan(pending.sale.amount),
-                tr(lang, "已记录 由后台核对", "Recorded for the server"),
+                text::RECORDED_FOR_THE_SERVER.get(lang),
             ],
             None,
             Beep::Attention,
@@ -446,8 +406,8 @@ impl Till {
         let lang = self.lang();
         self.show_message(
             vec![
-                tr(lang, "交易未完成", "Sale unfinished"),
-                tr(lang, "该卡下次刷卡时核对", "Checked at the card's next tap"),
+                text::SALE_UNFINISHED.get(lang),
+                text::CHECKED_AT_THE_CARD_S_NEXT.get(lang),
             ],
             None,
             Beep::Attention,
@@ -459,7 +419,7 @@ impl Till {
         self.settle_paid(&pending, balance_after, recovered);
         self.mode = self.resting_mode();
         self.show_success(
-            tr(lang, "交易成功", "Payment OK"),
+            text::PAYMENT_OK.get(lang),
             pending.sale.amount,
             balance_after,
         );
@@ -544,53 +504,40 @@ impl Till {
         match mode {
             SaleMode::AwaitingPayment(payment) if payment.retry.is_some() => (
                 vec![
-                    tr(lang, "请重新刷卡", "Tap the card again"),
+                    text::TAP_THE_CARD_AGAIN.get(lang),
                     yuan(payment.amount),
-                    tr(lang, "清零放弃", "Clear gives up"),
+                    text::CLEAR_GIVES_UP.get(lang),
                 ],
-                vec![
-                    tr(lang, "请重新刷卡", "Tap your card again"),
-                    yuan(payment.amount),
-                ],
+                vec![text::TAP_YOUR_CARD_AGAIN.get(lang), yuan(payment.amount)],
             ),
             SaleMode::AwaitingPayment(payment) => {
                 let hint = if payment.fixed {
-                    tr(lang, "定额收款", "Fixed price")
+                    text::FIXED_PRICE.get(lang)
                 } else {
-                    tr(lang, "清零取消", "Clear cancels")
+                    text::CLEAR_CANCELS.get(lang)
                 };
                 (
-                    vec![
-                        tr(lang, "请刷卡", "Tap card to pay"),
-                        yuan(payment.amount),
-                        hint,
-                    ],
-                    vec![tr(lang, "请付款", "Please pay"), yuan(payment.amount)],
+                    vec![text::TAP_CARD_TO_PAY.get(lang), yuan(payment.amount), hint],
+                    vec![text::PLEASE_PAY.get(lang), yuan(payment.amount)],
                 )
             }
             SaleMode::Debiting { payment, .. } => (
-                vec![
-                    tr(lang, "扣款中 请勿移卡", "Charging, keep card"),
-                    yuan(payment.amount),
-                ],
-                vec![
-                    tr(lang, "扣款中 请勿移卡", "Charging, keep card"),
-                    yuan(payment.amount),
-                ],
+                vec![text::CHARGING_KEEP_CARD.get(lang), yuan(payment.amount)],
+                vec![text::CHARGING_KEEP_CARD.get(lang), yuan(payment.amount)],
             ),
             SaleMode::ConfirmDuplicate { payment, .. } => (
                 vec![
-                    tr(lang, "重复消费提醒", "Duplicate payment?"),
+                    text::DUPLICATE_PAYMENT.get(lang),
                     format!(
                         "{} {}",
-                        tr(lang, "同卡同额", "Same card, same"),
+                        text::SAME_CARD_SAME.get(lang),
                         yuan(payment.amount)
                     ),
-                    tr(lang, "回车确认 清零取消", "Enter: go on  Clear: stop"),
+                    text::ENTER_GO_ON_CLEAR_STOP.get(lang),
                 ],
                 vec![
-                    tr(lang, "重复消费提醒", "Paid this just now"),
-                    tr(lang, "请与商户确认", "Confirm with merchant"),
+                    text::PAID_THIS_JUST_NOW.get(lang),
+                    text::CONFIRM_WITH_MERCHANT.get(lang),
                 ],
             ),
         }

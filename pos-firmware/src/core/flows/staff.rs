@@ -6,8 +6,8 @@ use keymap::Command;
 use shared::record::{RecordBody, StaffPinState};
 use shared::{MachineNumber, UnixMillis};
 
-use super::super::config::{self, Lang};
-use super::super::text::tr;
+use super::super::config::{self};
+use super::super::text::{self};
 use super::super::{Mode, Till};
 use super::card_centre::CentreMode;
 
@@ -54,7 +54,7 @@ impl Till {
                 Command::Digit(d) => self.staff_menu_choice(d),
                 Command::Clear => self.resting_mode(),
                 _ => {
-                    self.show_error(vec![tr(lang, "请选1-3 清零退出", "Pick 1-3, Clear exits")]);
+                    self.show_error(vec![text::PICK_1_3_CLEAR_EXITS.get(lang)]);
                     Mode::Staff(StaffMode::Menu)
                 }
             },
@@ -74,7 +74,7 @@ impl Till {
                         self.resting_mode()
                     }
                     Err(_) => {
-                        self.show_error(vec![tr(lang, "机号须为1-9999", "Number must be 1-9999")]);
+                        self.show_error(vec![text::NUMBER_MUST_BE_1_9999.get(lang)]);
                         Mode::Staff(StaffMode::MachineNumber(digits))
                     }
                 },
@@ -91,10 +91,7 @@ impl Till {
         let lang = self.lang();
         if let Some(until) = self.pin_locked_until() {
             let minutes = until.millis_since(self.now).div_ceil(60_000);
-            return self.show_error(vec![match lang {
-                Lang::Zh => format!("密码错误过多 {minutes}分钟后再试"),
-                Lang::En => format!("Too many wrong PINs: wait {minutes} min"),
-            }]);
+            return self.show_error(vec![text::pin_locked_for(lang, minutes)]);
         }
         self.mode = Mode::Staff(StaffMode::Pin(String::new()));
     }
@@ -132,10 +129,10 @@ impl Till {
         };
         self.write(RecordBody::StaffPinChanged(self.snap.staff_pin));
         if locked_until.is_some() {
-            self.show_error(vec![tr(lang, "密码错误 已锁定", "Wrong PIN: locked")]);
+            self.show_error(vec![text::WRONG_PIN_LOCKED.get(lang)]);
             return self.resting_mode();
         }
-        self.show_error(vec![tr(lang, "密码错误", "Wrong PIN")]);
+        self.show_error(vec![text::WRONG_PIN.get(lang)]);
         Mode::Staff(StaffMode::Pin(String::new()))
     }
 
@@ -147,7 +144,7 @@ impl Till {
             3 => CentreMode::load_amount(),
             _ => {
                 let lang = self.lang();
-                self.show_error(vec![tr(lang, "请选1-3", "Pick 1-3")]);
+                self.show_error(vec![text::PICK_1_3.get(lang)]);
                 Mode::Staff(StaffMode::Menu)
             }
         }
@@ -157,17 +154,11 @@ impl Till {
         let lang = self.lang();
         let old = self.snap.machine;
         if old == new {
-            return self.show_info(vec![
-                tr(lang, "机号未变", "Number unchanged"),
-                new.to_string(),
-            ]);
+            return self.show_info(vec![text::NUMBER_UNCHANGED.get(lang), new.to_string()]);
         }
         self.snap.machine = new;
         self.write(RecordBody::MachineNumberChanged { old, new });
-        self.show_info(vec![
-            tr(lang, "机号已设为", "Machine number now"),
-            new.to_string(),
-        ]);
+        self.show_info(vec![text::MACHINE_NUMBER_NOW.get(lang), new.to_string()]);
     }
 
     /// The merchant's body lines and the customer's lines of the staff menu.
@@ -179,17 +170,17 @@ impl Till {
         let lang = self.lang();
         let merchant = match mode {
             StaffMode::Pin(pin) => vec![
-                tr(lang, "管理菜单", "Staff menu"),
-                format!("{} {}", tr(lang, "密码", "PIN"), "*".repeat(pin.len())),
+                text::STAFF_MENU.get(lang),
+                format!("{} {}", text::PIN.get(lang), "*".repeat(pin.len())),
             ],
             StaffMode::Menu => vec![
-                tr(lang, "管理菜单", "Staff menu"),
-                tr(lang, "1机号 2开卡 3充值", "1 No. 2 Issue 3 Load"),
-                tr(lang, "清零退出", "Clear exits"),
+                text::STAFF_MENU.get(lang),
+                text::N1_NO_2_ISSUE_3_LOAD.get(lang),
+                text::CLEAR_EXITS.get(lang),
             ],
             StaffMode::MachineNumber(digits) => vec![
-                tr(lang, "设置机号", "Set machine number"),
-                format!("{} {digits}", tr(lang, "新机号", "New number")),
+                text::SET_MACHINE_NUMBER.get(lang),
+                format!("{} {digits}", text::NEW_NUMBER.get(lang)),
             ],
         };
         (merchant, vec![welcome, String::new()])
