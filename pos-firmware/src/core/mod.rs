@@ -3,6 +3,18 @@
 //! answers, time) and carry out what it asks (`poll_effect`: journal appends, card writes, journal
 //! look-ups, beeps); `displays()` says what both screens show.
 //!
+//! This file only routes: `Mode` has one variant per flow (`flows/`: entry, sale, staff, card
+//! centre, browse, messages), and each input goes to the active flow. Taps and scanned codes
+//! pass `tap.rs` first; every money movement goes through `money.rs`; every text is in
+//! `text.rs`.
+//!
+//! Journal facts reach the core one way: as inputs, never read by the core (it cannot: it does
+//! no I/O). What the journal knows of a tapped card comes with the tap (`handle_card`'s
+//! `CardHistory`), what is not yet uploaded comes with `handle_unsent`, and a fact that depends
+//! on the core's own state (the next sale to browse) is asked for with an effect
+//! (`Effect::FindSale`) whose answer is the input `handle_sale_found`. So the same inputs always
+//! give the same outputs, and a test states every fact it relies on.
+//!
 //! The driver contract that protects money: effects are carried out in the order they are
 //! polled, a `Journal` effect is durable before the next effect runs, a failed journal append
 //! stops the till, and the screens are redrawn only after every polled effect has run. So
