@@ -32,6 +32,8 @@ pub mod offline;
 mod screens;
 mod tally;
 mod tap;
+#[cfg(test)]
+mod testkit;
 pub mod text;
 
 pub use codes::{classify_code, CodeKind};

@@ -287,3 +287,81 @@ impl Till {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{card, card_write, effects, keys, records, tap, till, written};
+    use super::*;
+
+    /// A sale of ¥5 opened on `card(20, 7)`, its intent and its planned write.
+    fn opened() -> (Till, PendingSale, super::super::card::CardWrite) {
+        let mut till = till();
+        keys(&mut till, "5E");
+        tap(&mut till, card(20, 7));
+        let write = card_write(&effects(&mut till)).expect("a card write");
+        let pending = till.snapshot().pending[0];
+        (till, pending, write)
+    }
+
+    #[test]
+    fn only_a_read_back_that_shows_the_write_commits() {
+        let (_, pending, write) = opened();
+        let landed = written(card(20, 7), write);
+        assert_eq!(
+            after_card_write(&pending, CardWriteOutcome::Written(landed), true),
+            Step::Commit(landed)
+        );
+        // Read back as something else (another write got there first): wait for evidence.
+        let other = card(3, 8);
+        assert_eq!(
+            after_card_write(&pending, CardWriteOutcome::Written(other), true),
+            Step::AwaitProof
+        );
+        assert_eq!(
+            after_card_write(&pending, CardWriteOutcome::Unknown, true),
+            Step::AwaitProof
+        );
+    }
+
+    #[test]
+    fn a_refusal_aborts_only_when_the_flow_says_it_is_final() {
+        let (_, pending, _) = opened();
+        assert_eq!(
+            after_card_write(&pending, CardWriteOutcome::Refused, true),
+            Step::Abort
+        );
+        assert_eq!(
+            after_card_write(&pending, CardWriteOutcome::Refused, false),
+            Step::AwaitProof
+        );
+    }
+
+    #[test]
+    fn evidence_tells_landed_from_not_landed_from_unknowable() {
+        let (_, pending, write) = opened();
+        assert_eq!(
+            pending.evidence(&written(card(20, 7), write)),
+            WriteEvidence::OnCard
+        );
+        assert_eq!(pending.evidence(&card(20, 7)), WriteEvidence::NotOnCard);
+        assert_eq!(pending.evidence(&card(12, 9)), WriteEvidence::Unknowable);
+    }
+
+    #[test]
+    fn an_unresolved_intent_goes_in_doubt_after_its_age_but_not_before() {
+        let (mut till, pending, _) = opened();
+        till.handle_card_written(CardWriteOutcome::Unknown, till.now);
+        keys(&mut till, "C"); // the merchant gives up for now: the intent stays unresolved
+        effects(&mut till);
+        let deadline = pending.at.saturating_add_millis(UNRESOLVED_MAX_AGE_MS);
+        assert_eq!(till.unresolved_deadline(), Some(deadline));
+        till.handle_tick(UnixMillis(deadline.0 - 1));
+        assert!(records(&effects(&mut till)).is_empty());
+        till.handle_tick(deadline);
+        assert_eq!(
+            records(&effects(&mut till)),
+            vec![pending.in_doubt(InDoubtReason::CardNeverReturned)]
+        );
+        assert!(till.snapshot().pending.is_empty());
+    }
+}

@@ -100,3 +100,41 @@ impl Till {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testkit::{effects, keys, merchant, till, NOW};
+    use super::*;
+
+    #[test]
+    fn clear_9_asks_for_the_newest_sale_and_up_for_an_older_one() {
+        let mut till = till();
+        till.handle_command(Command::BrowseJournal, NOW);
+        assert_eq!(
+            effects(&mut till),
+            vec![Effect::FindSale {
+                from: None,
+                direction: BrowseDirection::Older
+            }]
+        );
+        assert_eq!(merchant(&till), "Looking up |  | ");
+        keys(&mut till, "U");
+        assert_eq!(
+            effects(&mut till),
+            vec![Effect::FindSale {
+                from: None,
+                direction: BrowseDirection::Older
+            }],
+            "nothing shown yet: from the newest end again"
+        );
+    }
+
+    #[test]
+    fn an_empty_journal_leaves_the_browser_with_a_message() {
+        let mut till = till();
+        till.handle_command(Command::BrowseJournal, NOW);
+        till.handle_sale_found(None, NOW);
+        assert_eq!(merchant(&till), "No sales yet |  | ");
+        assert!(!matches!(till.mode, Mode::Browse(_)));
+    }
+}

@@ -686,4 +686,57 @@ mod tests {
         assert!(!valid_load(Fen::new(1_050)));
         assert!(!valid_load(Fen::ZERO));
     }
+
+    #[test]
+    fn a_top_up_journals_its_intent_first_and_commits_on_the_read_back() {
+        use crate::core::testkit::{card, card_write, effects, keys, records, tap, till, written};
+        use keymap::Command;
+        let mut till = till();
+        till.handle_command(Command::SetMachineNumber, NOW);
+        keys(&mut till, "123456E3");
+        keys(&mut till, "50E");
+        tap(&mut till, card(20, 7));
+        let effects_now = effects(&mut till);
+        assert!(matches!(
+            records(&effects_now).as_slice(),
+            [RecordBody::LoadIntent(_)]
+        ));
+        let write = card_write(&effects_now).expect("a card write");
+        assert_eq!(write.new_balance, Fen::from_yuan(70));
+        till.handle_card_written(CardWriteOutcome::Written(written(card(20, 7), write)), NOW);
+        assert!(matches!(
+            records(&effects(&mut till)).as_slice(),
+            [RecordBody::LoadCommitted(_)]
+        ));
+        assert_eq!(
+            till.mode,
+            CentreMode::load_amount(),
+            "ready for the next top-up"
+        );
+    }
+
+    #[test]
+    fn a_refused_resume_is_not_final_the_card_must_come_back() {
+        use crate::core::testkit::{card, card_write, effects, keys, tap, till};
+        use keymap::Command;
+        let mut till = till();
+        till.handle_command(Command::SetMachineNumber, NOW);
+        keys(&mut till, "123456E3");
+        keys(&mut till, "50E");
+        tap(&mut till, card(20, 7));
+        effects(&mut till);
+        till.handle_card_written(CardWriteOutcome::Unknown, NOW);
+        // The unchanged card comes back: the same load is resumed (journaled), then refused.
+        tap(&mut till, card(20, 7));
+        assert!(card_write(&effects(&mut till)).is_some(), "resumed");
+        till.handle_card_written(CardWriteOutcome::Refused, NOW);
+        assert_eq!(till.snapshot().pending_loads.len(), 1, "still unresolved");
+        assert!(matches!(
+            till.mode,
+            Mode::CardCentre(CentreMode::LoadAwaitingCard(LoadRequest {
+                retry: Some(_),
+                ..
+            }))
+        ));
+    }
 }

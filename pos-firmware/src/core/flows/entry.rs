@@ -193,3 +193,48 @@ impl Till {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testkit::{keys, merchant, till};
+    use super::*;
+
+    #[test]
+    fn typing_an_amount_and_enter_opens_a_sale_for_it() {
+        let mut till = till();
+        keys(&mut till, "12.5");
+        assert_eq!(merchant(&till), "Enter amount | ¥12.5 | ");
+        keys(&mut till, "E");
+        assert_eq!(
+            till.mode,
+            Mode::Sale(SaleMode::typed(Fen::new(1_250))),
+            "Enter opens the sale"
+        );
+    }
+
+    #[test]
+    fn a_key_over_the_sale_limit_changes_nothing_and_says_why() {
+        let mut till = till();
+        keys(&mut till, "2001");
+        assert_eq!(merchant(&till), "Over the limit ¥200.00 |  | ");
+        keys(&mut till, "D");
+        assert_eq!(merchant(&till), "Enter amount | ¥20 | ", "the 200 stayed");
+    }
+
+    #[test]
+    fn enter_with_nothing_typed_opens_no_sale() {
+        let mut till = till();
+        keys(&mut till, "0E");
+        assert_eq!(merchant(&till), "Enter an amount first |  | ");
+        assert!(matches!(till.mode, Mode::Entry(EntryMode::Typing(_))));
+    }
+
+    #[test]
+    fn clear_enter_makes_the_typed_amount_the_fixed_price_and_journals_it() {
+        let mut till = till();
+        keys(&mut till, "8");
+        till.handle_command(Command::EnterFixedPrice, super::super::super::testkit::NOW);
+        assert_eq!(till.mode, Mode::Sale(SaleMode::fixed(Fen::from_yuan(8))));
+        assert_eq!(till.snapshot().fixed_price, Some(Fen::from_yuan(8)));
+    }
+}

@@ -211,3 +211,30 @@ impl Till {
         self.show_info(lines);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testkit::{keys, merchant, till, NOW};
+    use super::*;
+
+    #[test]
+    fn combos_are_refused_while_a_typed_sale_waits_for_its_payer() {
+        let mut till = till();
+        keys(&mut till, "5E");
+        till.handle_command(Command::ShowTodayTotal, NOW);
+        assert_eq!(merchant(&till), "Finish or cancel the sale first |  | ");
+    }
+
+    #[test]
+    fn a_message_stays_its_time_then_the_flow_shows_again() {
+        let mut till = till();
+        till.handle_command(Command::ShowTodayTotal, NOW);
+        assert_eq!(merchant(&till), "Today | 0 sales ¥0.00 | ");
+        assert_eq!(
+            till.next_deadline(),
+            Some(NOW.saturating_add_millis(MESSAGE_SHOW_MS))
+        );
+        till.handle_tick(NOW.saturating_add_millis(MESSAGE_SHOW_MS));
+        assert_eq!(merchant(&till), "Enter amount |  | ");
+    }
+}

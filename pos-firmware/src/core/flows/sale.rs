@@ -543,3 +543,116 @@ impl Till {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testkit::{
+        card, card_write, effects, keys, merchant, records, tap, till, NOW,
+    };
+    use super::*;
+    use shared::record::{RecordBody, SaleAborted, SaleCommitted};
+
+    #[test]
+    fn a_tap_journals_the_intent_before_it_asks_for_the_card_write() {
+        let mut till = till();
+        keys(&mut till, "5E");
+        tap(&mut till, card(20, 7));
+        let effects = effects(&mut till);
+        let journal = effects
+            .iter()
+            .position(|e| matches!(e, Effect::Journal { .. }));
+        let write = effects
+            .iter()
+            .position(|e| matches!(e, Effect::WriteCard(_)));
+        assert!(journal < write && journal.is_some(), "{effects:?}");
+        assert!(matches!(
+            records(&effects).as_slice(),
+            [RecordBody::SaleIntent(_)]
+        ));
+        let write = card_write(&effects).expect("a card write");
+        assert_eq!(
+            (write.new_balance, write.new_counter),
+            (Fen::from_yuan(15), 8)
+        );
+        assert_eq!(merchant(&till), "Charging, keep card | ¥5.00 | ");
+    }
+
+    #[test]
+    fn a_written_and_read_back_debit_commits_and_says_so() {
+        let mut till = till();
+        keys(&mut till, "5E");
+        tap(&mut till, card(20, 7));
+        let write = card_write(&effects(&mut till)).expect("a card write");
+        let after = super::super::super::testkit::written(card(20, 7), write);
+        till.handle_card_written(CardWriteOutcome::Written(after), NOW);
+        let records = records(&effects(&mut till));
+        assert!(matches!(
+            records.as_slice(),
+            [RecordBody::SaleCommitted(SaleCommitted {
+                recovered: false,
+                ..
+            })]
+        ));
+        assert_eq!(merchant(&till), "Payment OK | ¥5.00 | Balance ¥15.00");
+        assert!(till.snapshot().pending.is_empty());
+    }
+
+    #[test]
+    fn an_interrupted_debit_waits_for_the_same_card_whose_read_settles_it() {
+        let mut till = till();
+        keys(&mut till, "5E");
+        tap(&mut till, card(20, 7));
+        let write = card_write(&effects(&mut till)).expect("a card write");
+        till.handle_card_written(CardWriteOutcome::Unknown, NOW);
+        assert_eq!(
+            merchant(&till),
+            "Tap the card again | ¥5.00 | Clear gives up"
+        );
+        assert_eq!(till.snapshot().pending.len(), 1, "still unresolved");
+        // The card comes back holding the write: committed as recovered, never debited again.
+        tap(
+            &mut till,
+            super::super::super::testkit::written(card(20, 7), write),
+        );
+        let effects = effects(&mut till);
+        assert!(card_write(&effects).is_none(), "no second debit");
+        assert!(matches!(
+            records(&effects).as_slice(),
+            [RecordBody::SaleCommitted(SaleCommitted {
+                recovered: true,
+                ..
+            })]
+        ));
+    }
+
+    #[test]
+    fn a_refused_write_aborts_and_the_sale_waits_for_a_new_tap() {
+        let mut till = till();
+        keys(&mut till, "5E");
+        tap(&mut till, card(20, 7));
+        effects(&mut till);
+        till.handle_card_written(CardWriteOutcome::Refused, NOW);
+        assert!(matches!(
+            records(&effects(&mut till)).as_slice(),
+            [RecordBody::SaleAborted(SaleAborted {
+                reason: AbortReason::WriteRefused,
+                ..
+            })]
+        ));
+        assert_eq!(
+            merchant(&till),
+            "Card write failed, not charged | Tap again | "
+        );
+        assert_eq!(till.mode, Mode::Sale(SaleMode::typed(Fen::from_yuan(5))));
+    }
+
+    #[test]
+    fn too_little_on_the_card_writes_nothing() {
+        let mut till = till();
+        keys(&mut till, "50E");
+        tap(&mut till, card(20, 7));
+        let effects = effects(&mut till);
+        assert!(records(&effects).is_empty() && card_write(&effects).is_none());
+        assert_eq!(merchant(&till), "Insufficient balance | Balance ¥20.00 | ");
+    }
+}

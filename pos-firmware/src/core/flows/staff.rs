@@ -186,3 +186,49 @@ impl Till {
         (merchant, vec![welcome, String::new()])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testkit::{effects, keys, records, till, NOW};
+    use super::*;
+
+    #[test]
+    fn three_wrong_pins_journal_each_count_and_lock_the_menu() {
+        let mut till = till();
+        for _ in 0..3 {
+            till.handle_command(Command::SetMachineNumber, NOW);
+            keys(&mut till, "999999E");
+        }
+        let counts: Vec<u8> = records(&effects(&mut till))
+            .into_iter()
+            .filter_map(|body| match body {
+                RecordBody::StaffPinChanged(state) => Some(state.failures),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(counts, vec![1, 2, 3]);
+        assert_eq!(
+            till.snapshot().staff_pin.locked_until,
+            Some(NOW.saturating_add_millis(STAFF_PIN_LOCKOUT_MS))
+        );
+        till.handle_command(Command::SetMachineNumber, NOW);
+        assert!(
+            !matches!(till.mode, Mode::Staff(_)),
+            "locked: the PIN prompt does not open"
+        );
+    }
+
+    #[test]
+    fn the_right_pin_opens_the_menu_and_1_sets_the_machine_number() {
+        let mut till = till();
+        till.handle_command(Command::SetMachineNumber, NOW);
+        keys(&mut till, "123456E");
+        assert_eq!(till.mode, Mode::Staff(StaffMode::Menu));
+        keys(&mut till, "142E");
+        assert_eq!(till.snapshot().machine.to_string(), "0042");
+        assert!(matches!(
+            records(&effects(&mut till)).as_slice(),
+            [RecordBody::MachineNumberChanged { .. }]
+        ));
+    }
+}
