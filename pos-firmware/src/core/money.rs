@@ -22,12 +22,12 @@
 //!   server as "in doubt" ([`Till::expire_unresolved`]), except the one on screen.
 
 use shared::record::{
-    AbortReason, InDoubtReason, LoadAborted, LoadCommitted, LoadInDoubt, PendingLoad, PendingSale,
-    RecordBody, SaleAborted, SaleCommitted, SaleInDoubt, TillSnapshot,
+    AbortReason, CardDebitPlan, InDoubtReason, LoadAborted, LoadCommitted, LoadInDoubt,
+    PendingLoad, PendingSale, RecordBody, SaleAborted, SaleCommitted, SaleInDoubt, TillSnapshot,
 };
-use shared::{Fen, Seq, UnixMillis};
+use shared::{CardUid, Fen, Seq, UnixMillis};
 
-use super::card::{debit_evidence, load_evidence, CardImage, CardWriteOutcome, WriteEvidence};
+use super::card::{write_evidence, CardImage, CardWrite, CardWriteOutcome, WriteEvidence};
 use super::{Effect, Till};
 
 /// The most sales (and, separately, the most top-ups) that may wait for their card to come
@@ -88,14 +88,7 @@ impl MoneyIntent for PendingSale {
         RecordBody::SaleIntent(self.sale)
     }
     fn evidence(&self, card: &CardImage) -> WriteEvidence {
-        let plan = self.sale.card;
-        debit_evidence(
-            card,
-            plan.counter_before,
-            plan.balance_before,
-            self.sale.amount,
-            plan.tag,
-        )
+        card_evidence(self, card)
     }
     fn committed(&self, balance_after: Fen, recovered: bool) -> RecordBody {
         RecordBody::SaleCommitted(SaleCommitted {
@@ -138,14 +131,7 @@ impl MoneyIntent for PendingLoad {
         RecordBody::LoadIntent(self.load)
     }
     fn evidence(&self, card: &CardImage) -> WriteEvidence {
-        let plan = self.load.card;
-        load_evidence(
-            card,
-            plan.counter_before,
-            plan.balance_before,
-            self.load.amount,
-            plan.tag,
-        )
+        card_evidence(self, card)
     }
     fn committed(&self, balance_after: Fen, recovered: bool) -> RecordBody {
         RecordBody::LoadCommitted(LoadCommitted {
@@ -170,9 +156,60 @@ impl MoneyIntent for PendingLoad {
     }
 }
 
+/// A money movement whose external write is one card write (the card is its payment source).
+pub(super) trait CardIntent: MoneyIntent<Proof = CardImage> {
+    /// The write as planned in the intent: the card's state before, and the tag.
+    fn plan(&self) -> CardDebitPlan;
+    /// The balance the write leaves (`None`: the plan cannot be written).
+    fn balance_after(&self) -> Option<Fen>;
+
+    /// The planned write again, for an intent whose write certainly did not land: the intent
+    /// on record covers it (same plan, same tag); never a second movement.
+    fn write_again(&self, uid: CardUid) -> Option<CardWrite> {
+        let plan = self.plan();
+        Some(CardWrite {
+            uid,
+            counter_before: plan.counter_before,
+            new_counter: plan.counter_before.saturating_add(1),
+            new_balance: self.balance_after()?,
+            tag: plan.tag,
+        })
+    }
+}
+
+impl CardIntent for PendingSale {
+    fn plan(&self) -> CardDebitPlan {
+        self.sale.card
+    }
+    fn balance_after(&self) -> Option<Fen> {
+        self.sale.card.balance_before.checked_sub(self.sale.amount)
+    }
+}
+
+impl CardIntent for PendingLoad {
+    fn plan(&self) -> CardDebitPlan {
+        self.load.card
+    }
+    fn balance_after(&self) -> Option<Fen> {
+        self.load.card.balance_before.checked_add(self.load.amount)
+    }
+}
+
+/// What a fresh read of the card says of the planned write (`card::write_evidence`).
+fn card_evidence<I: CardIntent>(pending: &I, card: &CardImage) -> WriteEvidence {
+    let plan = pending.plan();
+    write_evidence(
+        card,
+        plan.counter_before,
+        plan.balance_before,
+        pending.balance_after(),
+        plan.tag,
+    )
+}
+
 /// The step a card write's answer calls for. `refusal_is_final`: whether a certain refusal
 /// ends this intent (a first attempt) or only calls for fresh evidence (a resumed one).
-pub(super) fn after_card_write<I: MoneyIntent<Proof = CardImage>>(
+pub(super) fn after_card_write<I: CardIntent>(
     pending: &I,
     outcome: CardWriteOutcome,
     refusal_is_final: bool,

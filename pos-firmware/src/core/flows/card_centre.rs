@@ -14,7 +14,7 @@ use super::super::card::{
     is_as_issued, txn_tag, CardImage, CardWrite, CardWriteOutcome, IssueOutcome, IssueRefusal,
     WriteEvidence,
 };
-use super::super::money::{after_card_write, MoneyIntent, Step};
+use super::super::money::{after_card_write, CardIntent, MoneyIntent, Step};
 use super::super::text::{self, balance, reader_fault, yuan};
 use super::super::{Beep, Effect, Mode, Till};
 use super::staff::StaffMode;
@@ -272,8 +272,7 @@ impl Till {
             }
             WriteEvidence::NotOnCard => {
                 // The seeds' "continue load": same intent, same plan, the card is unchanged.
-                let plan = pending.load.card;
-                let Some(new_balance) = plan.balance_before.checked_add(pending.load.amount) else {
+                let Some(write) = pending.write_again(card.uid) else {
                     return;
                 };
                 // The count is journaled before the write, so a restart cannot grant more.
@@ -290,13 +289,7 @@ impl Till {
                     intent: pending.intent,
                     resume,
                 });
-                self.effects.push_back(Effect::WriteCard(CardWrite {
-                    uid: card.uid,
-                    counter_before: plan.counter_before,
-                    new_counter: plan.counter_before.saturating_add(1),
-                    new_balance,
-                    tag: plan.tag,
-                }));
+                self.effects.push_back(Effect::WriteCard(write));
                 self.mode = Mode::CardCentre(CentreMode::Loading {
                     request,
                     intent: pending.intent,

@@ -16,7 +16,7 @@ use super::super::calendar::local_time;
 use super::super::card::{
     txn_tag, CardHistory, CardImage, CardWrite, CardWriteOutcome, WriteEvidence,
 };
-use super::super::money::{after_card_write, MoneyIntent, Step};
+use super::super::money::{after_card_write, CardIntent, MoneyIntent, Step};
 use super::super::tally::count_in_tallies;
 use super::super::text::{self, balance, yuan};
 use super::super::{Beep, Effect, Mode, Till};
@@ -308,17 +308,10 @@ impl Till {
             WriteEvidence::OnCard => self.commit(pending, card.balance, true),
             WriteEvidence::NotOnCard => {
                 // Same sale, same plan: the intent already on record covers this write.
-                let plan = pending.sale.card;
-                let Some(new_balance) = plan.balance_before.checked_sub(pending.sale.amount) else {
+                let Some(write) = pending.write_again(card.uid) else {
                     return;
                 };
-                self.effects.push_back(Effect::WriteCard(CardWrite {
-                    uid: card.uid,
-                    counter_before: plan.counter_before,
-                    new_counter: plan.counter_before.saturating_add(1),
-                    new_balance,
-                    tag: plan.tag,
-                }));
+                self.effects.push_back(Effect::WriteCard(write));
                 self.mode = Mode::Sale(SaleMode::Debiting {
                     payment: Payment {
                         retry: None,
