@@ -531,11 +531,7 @@ impl Till {
         let lang = self.lang();
         match mode {
             CentreMode::LoadAmount(entry) => {
-                let typed = if entry.is_empty() {
-                    String::new()
-                } else {
-                    format!("¥{}", entry.text())
-                };
+                let typed = entry.shown();
                 (
                     vec![
                         text::LOAD_AMOUNT.get(lang),

@@ -162,11 +162,7 @@ impl Till {
         let lang = self.lang();
         match mode {
             EntryMode::Typing(entry) => {
-                let typed = if entry.is_empty() {
-                    String::new()
-                } else {
-                    format!("¥{}", entry.text())
-                };
+                let typed = entry.shown();
                 (
                     vec![text::ENTER_AMOUNT.get(lang), typed.clone()],
                     vec![welcome, typed],
