@@ -1,8 +1,10 @@
 //! The one money path of the till: **intent → external write → evidence → commit / abort / in
-//! doubt**. A sale's card debit and a card-centre top-up both go through it; the code payments
-//! of the next issue (submit an order to the campus server → paid / declined / user paying /
-//! unknown → query → reverse) and the offline QR plug in the same way, as a new
-//! [`MoneyIntent`] whose `Proof` is their answer (a query result instead of a card re-read).
+//! doubt**. A sale's card debit and a card-centre top-up both go through it. The code payments
+//! of the next issue plug in the same way, as a new [`MoneyIntent`] whose external write is the
+//! order submitted to the campus server and whose `Proof` is the server's answer to a query of
+//! that order: paid → [`Step::Commit`], declined → [`Step::Abort`], user paying or unknown →
+//! [`Step::AwaitProof`] (query again; past the wait, reverse, and the reversal's answer is the
+//! evidence that settles it). The offline QR is one more such source.
 //!
 //! The rules that protect money live here, once:
 //! - the intent is journaled (durably, with the snapshot that lists it as unresolved) **before**
@@ -11,9 +13,9 @@
 //! - at most [`MAX_UNRESOLVED_SALES`] intents of one kind wait for their evidence; past it the
 //!   oldest goes to the server as "in doubt" (`TooManyUnresolved`) before the new one is opened;
 //! - a write's answer commits only when it carries evidence that the write landed
-//!   ([`Step::Commit`], with the proof); a certain refusal aborts ([`Step::Abort`], only when the flow says a
-//!   refusal is final); anything else waits for fresh evidence ([`Step::AwaitProof`]): never
-//!   write blindly again, never assume;
+//!   ([`Step::Commit`], with the proof); a certain refusal aborts ([`Step::Abort`], only when
+//!   the flow says a refusal is final); anything else waits for fresh evidence
+//!   ([`Step::AwaitProof`]): never write blindly again, never assume;
 //! - fresh evidence ([`MoneyIntent::evidence`]) decides an unresolved intent: landed → commit
 //!   (`recovered`), certainly not landed → abort or resume the same plan, unknowable → in doubt;
 //! - every intent ends in exactly one outcome record, journaled by [`Till::settle`], which takes

@@ -75,7 +75,10 @@ impl SaleMode {
     /// Whether the information combos may run over this state: only over a fixed-price sale
     /// at rest.
     pub(in crate::core) fn combos_allowed(&self) -> bool {
-        matches!(self, SaleMode::AwaitingPayment(payment) if payment.fixed && payment.retry.is_none())
+        matches!(
+            self,
+            SaleMode::AwaitingPayment(payment) if payment.fixed && payment.retry.is_none()
+        )
     }
 }
 
