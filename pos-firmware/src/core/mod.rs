@@ -8,12 +8,14 @@
 //! pass `tap.rs` first; every money movement goes through `money.rs`; every text is in
 //! `text.rs`.
 //!
-//! Journal facts reach the core one way: as inputs, never read by the core (it cannot: it does
-//! no I/O). What the journal knows of a tapped card comes with the tap (`handle_card`'s
-//! `CardHistory`), what is not yet uploaded comes with `handle_unsent`, and a fact that depends
-//! on the core's own state (the next sale to browse) is asked for with an effect
-//! (`Effect::FindSale`) whose answer is the input `handle_sale_found`. So the same inputs always
-//! give the same outputs, and a test states every fact it relies on.
+//! Journal facts reach the core one way: the core asks for each with an effect when it needs
+//! it, and the driver answers with an input before the next effect runs. A tap asks for what
+//! the journal knows of the card and what is unsent (`Effect::LookUpCard` →
+//! `handle_card_facts`); the browser asks for the next sale (`Effect::FindSale` →
+//! `handle_sale_found`). Why this way: only the core knows when it needs a fact (the browser's
+//! next sale depends on the one shown), so asking is the one shape that fits every fact; the
+//! driver reads nothing it does not need and pushes nothing "just in case"; and the journal
+//! reads a decision rests on are visible in the effect stream, in order, like the writes.
 //!
 //! The driver contract that protects money: effects are carried out in the order they are
 //! polled, a `Journal` effect is durable before the next effect runs, a failed journal append
@@ -50,7 +52,7 @@ use shared::campus::Blacklist;
 use shared::record::{JournalRecord, RecordBody, TillSnapshot};
 use shared::{Fen, Seq, TerminalId, UnixMillis};
 
-use self::card::{CardHistory, CardRead, CardWrite, CardWriteOutcome};
+use self::card::{CardFacts, CardImage, CardRead, CardWrite, CardWriteOutcome};
 use self::config::{Lang, TillConfig};
 use self::flows::browse::BrowseMode;
 use self::flows::card_centre::CentreMode;
@@ -138,8 +140,13 @@ pub enum Effect {
         day: shared::LocalDay,
         amount: Fen,
     },
+    /// Look up what the journal knows that a tap of this card needs (the card's history, what
+    /// is unsent); answer with [`Till::handle_card_facts`] before the next effect runs.
+    LookUpCard {
+        uid: shared::CardUid,
+    },
     /// Find the nearest committed sale before/after `from` (None: from the newest/oldest end);
-    /// answer with [`Till::handle_sale_found`].
+    /// answer with [`Till::handle_sale_found`] before the next effect runs.
     FindSale {
         from: Option<Seq>,
         direction: BrowseDirection,
@@ -181,8 +188,10 @@ pub struct Till {
     blacklist: Arc<Blacklist>,
     /// The link to the campus server (`None`: the till runs without a link server).
     link: Option<LinkStatus>,
-    /// What the journal holds that the campus server has not acknowledged.
+    /// What the journal holds that the campus server has not acknowledged (as of the last tap).
     unsent: offline::UnsentSummary,
+    /// The card whose journal facts were asked for ([`Effect::LookUpCard`]).
+    tapped: Option<CardImage>,
     /// The server's clock minus the till's, as last seen.
     server_offset: Option<i64>,
     /// How many server-clock corrections were journaled lately, and how many were not.
@@ -211,6 +220,7 @@ impl Till {
             blacklist: Arc::new(Blacklist::empty()),
             link: None,
             unsent: offline::UnsentSummary::default(),
+            tapped: None,
             server_offset,
             server_time_log: downlink::ServerTimeLog::default(),
             terminal,
@@ -296,12 +306,29 @@ impl Till {
         };
     }
 
-    /// A card was tapped and read. `history` is what the journal's card index knows of it (a
-    /// journal fact passed with the input: see the header of `flows/mod.rs`).
-    pub fn handle_card(&mut self, read: CardRead, history: CardHistory, now: UnixMillis) {
+    /// A card was tapped and read. A campus card's tap goes on once the journal's facts about it
+    /// are in: the core asks for them ([`Effect::LookUpCard`]).
+    pub fn handle_card(&mut self, read: CardRead, now: UnixMillis) {
         self.observe_time(now);
         self.overlay = None;
-        self.tap(read, history);
+        match read {
+            CardRead::Card(card) if !self.reader_busy() => {
+                self.tapped = Some(card);
+                self.effects.push_back(Effect::LookUpCard { uid: card.uid });
+            }
+            CardRead::Card(_) => {} // the write under way owns the reader; a second tap is noise
+            CardRead::Unreadable(problem) => self.unreadable(problem),
+        }
+    }
+
+    /// The answer to [`Effect::LookUpCard`]: the tap goes on.
+    pub fn handle_card_facts(&mut self, facts: CardFacts, now: UnixMillis) {
+        self.observe_time(now);
+        let Some(card) = self.tapped.take() else {
+            return; // no look-up was asked for: a stale answer changes nothing
+        };
+        self.unsent = facts.unsent;
+        self.tap(card, facts.history);
     }
 
     /// The card write asked for by [`Effect::WriteCard`] finished.

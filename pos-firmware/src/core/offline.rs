@@ -14,7 +14,7 @@ use super::text::{self};
 use super::Till;
 
 /// What the journal holds that the campus server has not acknowledged; the drivers report it
-/// after every input.
+/// with the facts of each tap ([`super::card::CardFacts`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct UnsentSummary {
     /// Records not acknowledged.
@@ -26,11 +26,6 @@ pub struct UnsentSummary {
 }
 
 impl Till {
-    /// The journal's unsent records as the drivers counted them.
-    pub fn handle_unsent(&mut self, unsent: UnsentSummary) {
-        self.unsent = unsent;
-    }
-
     /// Whether the till sells without the campus server: offline mode, or no working link.
     pub fn is_offline(&self) -> bool {
         let link_up = matches!(
@@ -106,7 +101,7 @@ impl Till {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::card::{CardHistory, CardImage, CardRead};
+    use crate::core::card::{CardFacts, CardHistory, CardImage, CardRead};
     use crate::core::config::TillConfig;
     use crate::core::Effect;
     use keymap::Command;
@@ -156,6 +151,11 @@ mod tests {
     /// Types `yuan`, Enter, taps a card with ¥500 that spent `spent` today; returns whether a
     /// sale intent was written, and the merchant's screen.
     fn pay(till: &mut Till, yuan: u8, spent: Fen) -> (bool, String) {
+        pay_with(till, yuan, spent, UnsentSummary::default())
+    }
+
+    /// [`pay`], with `unsent` as what the journal reports unsent at the tap.
+    fn pay_with(till: &mut Till, yuan: u8, spent: Fen, unsent: UnsentSummary) -> (bool, String) {
         for digit in yuan.to_string().bytes() {
             till.handle_command(Command::Digit(digit - b'0'), NOW);
         }
@@ -171,7 +171,8 @@ mod tests {
             known_counter: Some(3),
             spent: Some((day, spent)),
         };
-        till.handle_card(CardRead::Card(card), history, NOW);
+        till.handle_card(CardRead::Card(card), NOW);
+        till.handle_card_facts(CardFacts { history, unsent }, NOW);
         let intent = std::iter::from_fn(|| till.poll_effect()).any(|effect| {
             matches!(effect, Effect::Journal { record, .. }
                 if matches!(record.body, RecordBody::SaleIntent(_)))
@@ -197,22 +198,22 @@ mod tests {
     #[test]
     fn unsent_money_and_age_and_an_old_blacklist_stop_offline_sales() {
         let mut till = campus_till(Some(HOUR_MS));
-        till.handle_unsent(UnsentSummary {
+        let unsent = UnsentSummary {
             count: 10,
             oldest_at: Some(NOW),
             sales_total: Fen::from_yuan(990),
-        });
-        let (paid, screen) = pay(&mut till, 11, Fen::ZERO);
+        };
+        let (paid, screen) = pay_with(&mut till, 11, Fen::ZERO, unsent);
         assert!(
             !paid && screen.contains("未上传金额上限 ¥1000.00"),
             "{screen}"
         );
-        till.handle_unsent(UnsentSummary {
+        let unsent = UnsentSummary {
             count: 10,
             oldest_at: Some(UnixMillis(NOW.0 - 25 * 3_600_000)),
             sales_total: Fen::ZERO,
-        });
-        let (paid, screen) = pay(&mut till, 5, Fen::ZERO);
+        };
+        let (paid, screen) = pay_with(&mut till, 5, Fen::ZERO, unsent);
         assert!(!paid && screen.contains("未上传记录过久"), "{screen}");
 
         let mut stale = campus_till(Some(49 * HOUR_MS));

@@ -1,7 +1,9 @@
 //! What every tap and every scanned code goes through before a flow sees it, and where it goes.
 //!
 //! A card: a write under way owns the reader (a second tap is noise); an unreadable card is
-//! reported (a blank one goes to the card centre's issue screen); a card whose counter went back
+//! reported (a blank one goes to the card centre's issue screen); a readable one waits for the
+//! journal's facts about it (`Effect::LookUpCard`, answered by `handle_card_facts`); a card whose
+//! counter went back
 //! is refused and journaled; a blacklisted card is refused; the card centre takes the card it
 //! waits for; an unresolved top-up or sale of this card is settled first (`flows/card_centre.rs`,
 //! `flows/sale.rs`); then the active flow gets it.
@@ -11,7 +13,7 @@
 
 use shared::record::{CardAnomaly, CardAnomalyKind, Payer, RecordBody};
 
-use super::card::{CardHistory, CardImage, CardProblem, CardRead};
+use super::card::{CardHistory, CardImage, CardProblem};
 use super::flows::card_centre::CentreMode;
 use super::flows::entry::EntryMode;
 use super::flows::sale::SaleMode;
@@ -19,26 +21,35 @@ use super::text::{self, balance};
 use super::{classify_code, Beep, CodeKind, Effect, Mode, Till};
 
 impl Till {
-    /// A card was tapped and read; `history` is what the journal's card index knows of it.
-    pub(super) fn tap(&mut self, read: CardRead, history: CardHistory) {
-        let lang = self.lang();
-        let writing = match &self.mode {
+    /// Whether a card write (or format) is under way: it owns the reader.
+    pub(super) fn reader_busy(&self) -> bool {
+        match &self.mode {
             Mode::Sale(SaleMode::Debiting { .. }) => true,
             Mode::CardCentre(centre) => centre.is_writing(),
             _ => false,
-        };
-        if writing {
+        }
+    }
+
+    /// The reader saw a card it could not read as a campus wallet.
+    pub(super) fn unreadable(&mut self, problem: CardProblem) {
+        if self.reader_busy() {
             return; // the write under way owns the reader; a second tap is noise
         }
-        let card = match read {
-            CardRead::Card(card) => card,
-            CardRead::Unreadable(CardProblem::Unformatted)
-                if self.mode == Mode::CardCentre(CentreMode::IssueAwaitingCard) =>
-            {
-                return self.tap_blank_for_issue();
-            }
-            CardRead::Unreadable(problem) => return self.show_card_problem(problem),
-        };
+        if problem == CardProblem::Unformatted
+            && self.mode == Mode::CardCentre(CentreMode::IssueAwaitingCard)
+        {
+            return self.tap_blank_for_issue();
+        }
+        self.show_card_problem(problem);
+    }
+
+    /// A campus card was tapped and read; `history` is what the journal's card index knows of
+    /// it (asked for with `Effect::LookUpCard`).
+    pub(super) fn tap(&mut self, card: CardImage, history: CardHistory) {
+        let lang = self.lang();
+        if self.reader_busy() {
+            return; // the write under way owns the reader; a second tap is noise
+        }
         if let Some(known) = history.known_counter.filter(|known| card.counter < *known) {
             return self.card_went_back(&card, known);
         }
@@ -156,5 +167,59 @@ impl Till {
         let use_card = text::PLEASE_USE_THE_CAMPUS_CARD.get(lang);
         let customer = vec![name.clone(), use_card.clone()];
         self.show_message(vec![name, why, use_card], Some(customer), Beep::Error);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::card::{CardFacts, CardRead};
+    use super::super::testkit::{card, effects, keys, records, till, NOW};
+    use super::*;
+    use shared::Fen;
+
+    #[test]
+    fn a_tap_asks_the_journal_about_the_card_and_goes_on_with_the_answer() {
+        let mut till = till();
+        keys(&mut till, "5E");
+        till.handle_card(CardRead::Card(card(20, 7)), NOW);
+        assert_eq!(
+            effects(&mut till),
+            vec![Effect::LookUpCard {
+                uid: card(20, 7).uid
+            }],
+            "nothing happens before the answer"
+        );
+        // The journal saw this card at counter 9: it was restored from an older copy.
+        let facts = CardFacts {
+            history: CardHistory {
+                known_counter: Some(9),
+                spent: None,
+            },
+            ..CardFacts::default()
+        };
+        till.handle_card_facts(facts, NOW);
+        assert!(matches!(
+            records(&effects(&mut till)).as_slice(),
+            [RecordBody::CardAnomaly(_)]
+        ));
+        // A second answer with no tap waiting is stale and changes nothing.
+        till.handle_card_facts(CardFacts::default(), NOW);
+        assert!(effects(&mut till).is_empty());
+        assert_eq!(
+            till.mode,
+            Mode::Sale(SaleMode::typed(Fen::from_yuan(5))),
+            "the sale still waits"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_card_is_reported_without_asking_the_journal() {
+        let mut till = till();
+        till.handle_card(CardRead::Unreadable(CardProblem::ReadFailed), NOW);
+        assert_eq!(effects(&mut till), vec![Effect::Beep(Beep::Error)]);
+        assert_eq!(
+            till.displays().merchant.lines[1..],
+            ["Card read failed", "Tap again", ""]
+        );
     }
 }

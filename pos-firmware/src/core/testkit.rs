@@ -6,7 +6,7 @@ use keymap::Command;
 use shared::record::{RecordBody, TillSnapshot, TxnTag};
 use shared::{CardUid, Fen, TerminalId, UnixMillis};
 
-use super::card::{CardHistory, CardImage, CardRead, CardWrite};
+use super::card::{CardFacts, CardImage, CardRead, CardWrite};
 use super::config::{Lang, TillConfig};
 use super::{Effect, Till};
 
@@ -49,9 +49,11 @@ pub fn card(yuan: u64, counter: u32) -> CardImage {
     }
 }
 
-/// Taps `card` (the journal knows nothing of it).
+/// Taps `card` and answers the core's look-up: the journal knows nothing of it, nothing is
+/// unsent. (The `LookUpCard` effect stays in the queue, before the tap's own effects.)
 pub fn tap(till: &mut Till, card: CardImage) {
-    till.handle_card(CardRead::Card(card), CardHistory::default(), NOW);
+    till.handle_card(CardRead::Card(card), NOW);
+    till.handle_card_facts(CardFacts::default(), NOW);
 }
 
 /// What a driver would carry out now: every effect, in order.

@@ -587,7 +587,7 @@ impl Till {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::card::{CardHistory, CardRead, ISSUE_COUNTER, ISSUE_TAG};
+    use crate::core::card::{CardFacts, CardRead, ISSUE_COUNTER, ISSUE_TAG};
     use crate::core::config::TillConfig;
     use shared::record::{TillSnapshot, TxnTag};
     use shared::{CardUid, TerminalId, UnixMillis};
@@ -635,7 +635,8 @@ mod tests {
             counter: ISSUE_COUNTER,
             last_tag: ISSUE_TAG,
         };
-        till.handle_card(CardRead::Card(card), CardHistory::default(), NOW);
+        till.handle_card(CardRead::Card(card), NOW);
+        till.handle_card_facts(CardFacts::default(), NOW);
         let durable = till.snapshot().clone();
         let (_, records) = restart(till, durable);
         assert_eq!(
@@ -662,7 +663,8 @@ mod tests {
             counter: ISSUE_COUNTER,
             last_tag: TxnTag(0),
         };
-        till.handle_card(CardRead::Card(card), CardHistory::default(), NOW);
+        till.handle_card(CardRead::Card(card), NOW);
+        till.handle_card_facts(CardFacts::default(), NOW);
         let (_, records) = restart(till, TillSnapshot::factory_new());
         assert!(records.is_empty(), "{records:?}");
     }
