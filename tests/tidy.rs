@@ -294,3 +294,50 @@ fn the_test_bench_is_compiled_only_with_its_feature() {
         found.join("\n")
     );
 }
+
+/// Whether `line` calls the bare `tr(lang, zh, en)` (not `foo_tr(` or `.tr(`).
+fn calls_tr(line: &str) -> bool {
+    line.match_indices("tr(").any(|(at, _)| {
+        line[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.'))
+    })
+}
+
+#[test]
+fn the_till_core_names_its_texts_and_spells_them_only_in_text_rs() {
+    const SPELLED: &[&str] = &["Lang::Zh =>", "Lang::En =>", "Text::new("];
+    let mut files = Vec::new();
+    rust_files(&repo_root().join("pos-firmware/src/core"), &mut files);
+    assert!(files.len() >= 6, "found the core");
+    let mut found = Vec::new();
+    for path in files.iter().filter(|path| !path.ends_with("core/text.rs")) {
+        let text = fs::read_to_string(path).unwrap_or_default();
+        for (number, line) in code_lines(&text).enumerate() {
+            let spelled = SPELLED.iter().find(|word| line.contains(*word));
+            if calls_tr(line) || spelled.is_some() {
+                found.push(format!(
+                    "{}: code line {}: {}",
+                    relative(path),
+                    number + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "texts of the till belong in pos-firmware/src/core/text.rs (a `Text` constant or a \
+         function there), Chinese and English side by side:\n{}",
+        found.join("\n")
+    );
+    assert!(
+        calls_tr(r#"vec![tr(lang, "请刷卡", "Tap")]"#),
+        "the check sees a pair"
+    );
+    assert!(
+        !calls_tr("self.centre_tap(&centre, &card)"),
+        "and no other call"
+    );
+}

@@ -16,7 +16,9 @@ use shared::{Fen, Seq, UnixMillis};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::core::card::{CardHistory, CardRead, CardWrite, CardWriteOutcome, IssueOutcome};
+use crate::core::card::{
+    CardFacts, CardHistory, CardRead, CardWrite, CardWriteOutcome, IssueOutcome,
+};
 use crate::core::config::TillConfig;
 use crate::core::offline::UnsentSummary;
 use crate::core::{text, Beep, BrowseDirection, Displays, Effect, LinkStatus, Screen, Till};
@@ -133,6 +135,8 @@ pub struct TillRuntime {
     /// The committed sales among the unsent records, kept incrementally: the sum covers the
     /// records after the first seq up to and including the second.
     unsent_sales: Option<(Option<Seq>, Option<Seq>, Fen)>,
+    /// What is unsent, as counted after the last input: the core gets it with a tap's facts.
+    unsent: UnsentSummary,
     /// The data directory (the journal's), checked for space while [`TillRuntime::storage_full`].
     dir: PathBuf,
     /// Set when a durable write found the data directory full: nothing is sold any more.
@@ -163,6 +167,7 @@ impl TillRuntime {
             link: None,
             oldest_unsent: None,
             unsent_sales: None,
+            unsent: UnsentSummary::default(),
             dir: journal_dir.to_path_buf(),
             storage_full: None,
         })
@@ -238,16 +243,7 @@ impl TillRuntime {
                     self.run_effects(now, reader, &mut outputs)?;
                 }
             }
-            Input::Card(read) => {
-                let history = match &read {
-                    CardRead::Card(card) => CardHistory {
-                        known_counter: self.journal.card_counter(&card.uid)?,
-                        spent: self.journal.card_spent(&card.uid)?,
-                    },
-                    CardRead::Unreadable(_) => CardHistory::default(),
-                };
-                self.till.handle_card(read, history, now.wall);
-            }
+            Input::Card(read) => self.till.handle_card(read, now.wall),
             Input::Code(code) => self.till.handle_code(&code, now.wall),
             Input::Tick => {
                 for command in self.keys.tick(now.mono_ms) {
@@ -423,7 +419,7 @@ impl TillRuntime {
         Ok(total)
     }
 
-    /// Tells the core what is not uploaded yet (for the offline limits) and, with a link, the
+    /// Counts what is not uploaded yet (the core gets it with a tap's facts) and, with a link, the
     /// link's state with the unsent count for the status line.
     fn refresh_link_status(&mut self, now: Now) {
         let unsent = self.journal.unsent_count();
@@ -454,11 +450,11 @@ impl TillRuntime {
             tracing::warn!(error = %e, "cannot total the unsent sales");
             self.unsent_sales.map_or(Fen::ZERO, |(_, _, sum)| sum)
         });
-        self.till.handle_unsent(UnsentSummary {
+        self.unsent = UnsentSummary {
             count: unsent,
             oldest_at: oldest_unsent_at,
             sales_total,
-        });
+        };
         let Some(peer) = self.link else {
             return;
         };
@@ -506,6 +502,15 @@ impl TillRuntime {
                     let outcome = reader.write_card(&write);
                     self.till.handle_card_written(outcome, now.wall);
                     self.check_card_store(reader, now)?;
+                }
+                Effect::LookUpCard { uid } => {
+                    let history = CardHistory {
+                        known_counter: self.journal.card_counter(&uid)?,
+                        spent: self.journal.card_spent(&uid)?,
+                    };
+                    let unsent = self.unsent;
+                    let facts = CardFacts { history, unsent };
+                    self.till.handle_card_facts(facts, now.wall);
                 }
                 Effect::FindSale { from, direction } => {
                     let direction = match direction {

@@ -17,13 +17,23 @@ pub struct CardImage {
     pub last_tag: TxnTag,
 }
 
-/// What this till's journal knows of a card, looked up by the drivers at each tap.
+/// What this till's journal knows of a card (part of [`CardFacts`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CardHistory {
     /// The highest transaction counter this till saw on the card or wrote to it.
     pub known_counter: Option<u32>,
     /// What the card spent at this till on that local day.
     pub spent: Option<(LocalDay, Fen)>,
+}
+
+/// What the journal knows that a tap needs: the answer to `Effect::LookUpCard`, given to
+/// `Till::handle_card_facts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CardFacts {
+    /// What the journal's card index knows of the tapped card.
+    pub history: CardHistory,
+    /// What the journal holds that the campus server has not acknowledged (the offline limits).
+    pub unsent: super::offline::UnsentSummary,
 }
 
 /// What a tap produced.

@@ -15,8 +15,8 @@ use shared::link::BrokerLink;
 use shared::record::RecordBody;
 use shared::UnixMillis;
 
-use super::config::{Lang, MealLabel, MealPeriod, TillConfig, MAX_MEAL_PERIODS, MAX_SALE_CEILING};
-use super::text::tr;
+use super::config::{MealLabel, MealPeriod, TillConfig, MAX_MEAL_PERIODS, MAX_SALE_CEILING};
+use super::text::{self};
 use super::{Effect, Till};
 
 /// A change of the server's clock offset smaller than this is not journaled again (network delay
@@ -158,18 +158,7 @@ pub fn display_columns(text: &str) -> usize {
         .sum()
 }
 
-/// A short age: "25分" / "3时" / "2天", or "25m" / "3h" / "2d".
-pub fn short_age(lang: Lang, ms: u64) -> String {
-    let minutes = ms / 60_000;
-    let (n, zh, en) = if minutes < 60 {
-        (minutes, "分", "m")
-    } else if minutes < 48 * 60 {
-        (minutes / 60, "时", "h")
-    } else {
-        (minutes / (24 * 60), "天", "d")
-    };
-    format!("{n}{}", tr(lang, zh, en))
-}
+pub use super::text::short_age;
 
 impl Till {
     /// A campus configuration from the server. Applied (and journaled) only if its version is
@@ -323,9 +312,9 @@ impl Till {
         };
         let lang = self.lang();
         let state = if !link.daemon_connected {
-            Some(tr(lang, "链路断", "LINK DOWN"))
+            Some(text::LINK_DOWN.get(lang))
         } else if link.broker != Some(BrokerLink::Up) {
-            Some(tr(lang, "网断", "NET DOWN"))
+            Some(text::NET_DOWN.get(lang))
         } else {
             None
         };
@@ -333,10 +322,7 @@ impl Till {
             return state.into_iter().collect();
         }
         let n = link.unsent;
-        let (long, short) = match lang {
-            Lang::Zh => (format!("未上传{n}笔"), format!("未传{n}")),
-            Lang::En => (format!("UNSENT {n}"), format!("U{n}")),
-        };
+        let (long, short) = text::unsent_on_status(lang, n);
         let age = self.unsent_age_ms(&link).map(|ms| short_age(lang, ms));
         let join = |parts: &[Option<&String>]| {
             parts
@@ -365,18 +351,15 @@ impl Till {
         let link = self.link?;
         let lang = self.lang();
         let state = if !link.daemon_connected {
-            tr(lang, "链路断开", "link down")
+            text::LINK_DOWN_2.get(lang)
         } else {
             match link.broker {
-                Some(BrokerLink::Up) => tr(lang, "已联网", "online"),
-                Some(BrokerLink::Down) => tr(lang, "服务器断开", "server down"),
-                None => tr(lang, "已连接", "connected"),
+                Some(BrokerLink::Up) => text::ONLINE.get(lang),
+                Some(BrokerLink::Down) => text::SERVER_DOWN.get(lang),
+                None => text::CONNECTED.get(lang),
             }
         };
-        let mut line = match lang {
-            Lang::Zh => format!("{state} 未上传{}笔", link.unsent),
-            Lang::En => format!("{state}, {} unsent", link.unsent),
-        };
+        let mut line = text::link_and_unsent(lang, &state, link.unsent);
         if let Some(at) = link.oldest_unsent_at.filter(|_| link.unsent > 0) {
             line.push(' ');
             line.push_str(&short_age(lang, self.now.millis_since(at)));
@@ -397,20 +380,14 @@ impl Till {
                     _ => "+",
                 };
                 let seconds = format!("{sign}{}.{}", abs / 1000, (abs % 1000) / 100);
-                let mut line = match lang {
-                    Lang::Zh => format!("服务器差 {seconds}秒"),
-                    Lang::En => format!("Server {seconds}s"),
-                };
+                let mut line = text::server_clock_difference(lang, &seconds);
                 let unjournaled = self.server_time_log.unjournaled;
                 if unjournaled > 0 {
-                    line.push_str(&match lang {
-                        Lang::Zh => format!(" 未记{unjournaled}次"),
-                        Lang::En => format!(", {unjournaled} unlogged"),
-                    });
+                    line.push_str(&text::unjournaled_corrections(lang, unjournaled));
                 }
                 Some(line)
             }
-            None if self.link.is_some() => Some(tr(lang, "未与服务器对时", "No server time yet")),
+            None if self.link.is_some() => Some(text::NO_SERVER_TIME_YET.get(lang)),
             None => None,
         }
     }
@@ -424,6 +401,7 @@ impl Till {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::config::Lang;
     use shared::campus::{MealPeriodSpec, OfflineLimits};
     use shared::ids::DisplayName;
     use shared::{Fen, MinuteOfDay};

@@ -9,13 +9,12 @@
 use shared::link::BrokerLink;
 use shared::{Fen, UnixMillis};
 
-use super::config::Lang;
 use super::downlink::LinkStatus;
-use super::text::{tr, yuan};
+use super::text::{self};
 use super::Till;
 
 /// What the journal holds that the campus server has not acknowledged; the drivers report it
-/// after every input.
+/// with the facts of each tap ([`super::card::CardFacts`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct UnsentSummary {
     /// Records not acknowledged.
@@ -27,11 +26,6 @@ pub struct UnsentSummary {
 }
 
 impl Till {
-    /// The journal's unsent records as the drivers counted them.
-    pub fn handle_unsent(&mut self, unsent: UnsentSummary) {
-        self.unsent = unsent;
-    }
-
     /// Whether the till sells without the campus server: offline mode, or no working link.
     pub fn is_offline(&self) -> bool {
         let link_up = matches!(
@@ -53,16 +47,10 @@ impl Till {
             return None;
         }
         let lang = self.lang();
-        let limit_line = |zh: &str, en: &str, limit: Fen| match lang {
-            Lang::Zh => format!("{zh} {}", yuan(limit)),
-            Lang::En => format!("{en} {}", yuan(limit)),
-        };
-        let first = tr(lang, "脱机收款受限", "Offline limit");
+        let limit_line = |name, limit| text::limit_line(lang, name, limit);
+        let first = text::OFFLINE_LIMIT.get(lang);
         if amount > limits.max_sale {
-            return Some(vec![
-                first,
-                limit_line("脱机单笔限额", "Per sale", limits.max_sale),
-            ]);
+            return Some(vec![first, limit_line(text::PER_SALE, limits.max_sale)]);
         }
         if spent_today
             .checked_add(amount)
@@ -70,19 +58,15 @@ impl Till {
         {
             return Some(vec![
                 first,
-                limit_line(
-                    "每卡每日限额",
-                    "Per card a day",
-                    limits.max_per_card_per_day,
-                ),
+                limit_line(text::PER_CARD_A_DAY, limits.max_per_card_per_day),
             ]);
         }
         let unsent_after = self.unsent.sales_total.checked_add(amount);
         if unsent_after.is_none_or(|total| total > limits.max_unsent_total) {
             return Some(vec![
                 first,
-                limit_line("未上传金额上限", "Unsent total", limits.max_unsent_total),
-                tr(lang, "请恢复联网上传", "Reconnect to upload"),
+                limit_line(text::UNSENT_TOTAL, limits.max_unsent_total),
+                text::RECONNECT_TO_UPLOAD.get(lang),
             ]);
         }
         let too_old =
@@ -94,8 +78,8 @@ impl Till {
         {
             return Some(vec![
                 first,
-                tr(lang, "未上传记录过久", "Unsent records too old"),
-                tr(lang, "请恢复联网上传", "Reconnect to upload"),
+                text::UNSENT_RECORDS_TOO_OLD.get(lang),
+                text::RECONNECT_TO_UPLOAD.get(lang),
             ]);
         }
         // A till that never received a blacklist cannot tell lost cards: as good as too old.
@@ -106,8 +90,8 @@ impl Till {
         if blacklist_stale {
             return Some(vec![
                 first,
-                tr(lang, "黑名单过期", "Blacklist too old"),
-                tr(lang, "请恢复联网更新", "Reconnect to update"),
+                text::BLACKLIST_TOO_OLD.get(lang),
+                text::RECONNECT_TO_UPDATE.get(lang),
             ]);
         }
         None
@@ -117,7 +101,7 @@ impl Till {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::card::{CardHistory, CardImage, CardRead};
+    use crate::core::card::{CardFacts, CardHistory, CardImage, CardRead};
     use crate::core::config::TillConfig;
     use crate::core::Effect;
     use keymap::Command;
@@ -167,6 +151,11 @@ mod tests {
     /// Types `yuan`, Enter, taps a card with ¥500 that spent `spent` today; returns whether a
     /// sale intent was written, and the merchant's screen.
     fn pay(till: &mut Till, yuan: u8, spent: Fen) -> (bool, String) {
+        pay_with(till, yuan, spent, UnsentSummary::default())
+    }
+
+    /// [`pay`], with `unsent` as what the journal reports unsent at the tap.
+    fn pay_with(till: &mut Till, yuan: u8, spent: Fen, unsent: UnsentSummary) -> (bool, String) {
         for digit in yuan.to_string().bytes() {
             till.handle_command(Command::Digit(digit - b'0'), NOW);
         }
@@ -182,7 +171,8 @@ mod tests {
             known_counter: Some(3),
             spent: Some((day, spent)),
         };
-        till.handle_card(CardRead::Card(card), history, NOW);
+        till.handle_card(CardRead::Card(card), NOW);
+        till.handle_card_facts(CardFacts { history, unsent }, NOW);
         let intent = std::iter::from_fn(|| till.poll_effect()).any(|effect| {
             matches!(effect, Effect::Journal { record, .. }
                 if matches!(record.body, RecordBody::SaleIntent(_)))
@@ -208,22 +198,22 @@ mod tests {
     #[test]
     fn unsent_money_and_age_and_an_old_blacklist_stop_offline_sales() {
         let mut till = campus_till(Some(HOUR_MS));
-        till.handle_unsent(UnsentSummary {
+        let unsent = UnsentSummary {
             count: 10,
             oldest_at: Some(NOW),
             sales_total: Fen::from_yuan(990),
-        });
-        let (paid, screen) = pay(&mut till, 11, Fen::ZERO);
+        };
+        let (paid, screen) = pay_with(&mut till, 11, Fen::ZERO, unsent);
         assert!(
             !paid && screen.contains("未上传金额上限 ¥1000.00"),
             "{screen}"
         );
-        till.handle_unsent(UnsentSummary {
+        let unsent = UnsentSummary {
             count: 10,
             oldest_at: Some(UnixMillis(NOW.0 - 25 * 3_600_000)),
             sales_total: Fen::ZERO,
-        });
-        let (paid, screen) = pay(&mut till, 5, Fen::ZERO);
+        };
+        let (paid, screen) = pay_with(&mut till, 5, Fen::ZERO, unsent);
         assert!(!paid && screen.contains("未上传记录过久"), "{screen}");
 
         let mut stale = campus_till(Some(49 * HOUR_MS));

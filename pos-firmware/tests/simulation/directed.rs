@@ -106,7 +106,7 @@ fn a_fixed_price_above_a_lowered_max_sale_is_not_charged() {
 }
 
 /// Regression, found by the simulation's clock jumps: after the clock is set back across
-/// midnight, new sales must count on the clock's day (`count_in_tallies` in core/sale.rs keeps a
+/// midnight, new sales must count on the clock's day (`count_in_tallies` in core/tally.rs keeps a
 /// tally per day), so Clear+5 shows them instead of "0 sales".
 #[test]
 fn sales_after_the_clock_goes_back_across_midnight_count_today() {

@@ -30,6 +30,15 @@ impl AmountEntry {
         &self.text
     }
 
+    /// The amount as the displays show it while it is typed: "¥12.5", or nothing.
+    pub fn shown(&self) -> String {
+        if self.text.is_empty() {
+            String::new()
+        } else {
+            format!("¥{}", self.text)
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.text.is_empty()
     }

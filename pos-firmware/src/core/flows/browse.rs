@@ -1,0 +1,140 @@
+//! Clear+9, the journal browser: one committed sale at a time, Up for older, Down for newer.
+//! The core asks the journal for the next sale with [`Effect::FindSale`] and shows the answer
+//! (`Till::handle_sale_found`) when it comes.
+
+use keymap::Command;
+use shared::record::{JournalRecord, Payer, RecordBody};
+
+use super::super::calendar::{format_short, local_time};
+use super::super::text::{self, balance, yuan};
+use super::super::{BrowseDirection, Effect, Mode, Till};
+
+/// The browser's state: the sale on screen (`None` while the first answer is awaited).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(in crate::core) struct BrowseMode {
+    shown: Option<JournalRecord>,
+}
+
+impl Till {
+    /// Clear+9: opens the browser at the newest sale.
+    pub(in crate::core) fn open_browser(&mut self) {
+        self.mode = Mode::Browse(BrowseMode::default());
+        self.effects.push_back(Effect::FindSale {
+            from: None,
+            direction: BrowseDirection::Older,
+        });
+    }
+
+    /// A plain key while browsing.
+    pub(in crate::core) fn browse_key(&mut self, mode: BrowseMode, command: Command) -> Mode {
+        let lang = self.lang();
+        match command {
+            Command::Up | Command::Down => {
+                let direction = if command == Command::Up {
+                    BrowseDirection::Older
+                } else {
+                    BrowseDirection::Newer
+                };
+                let from = mode.shown.as_ref().map(|r| r.seq);
+                self.effects.push_back(Effect::FindSale { from, direction });
+                Mode::Browse(mode)
+            }
+            Command::Clear | Command::Enter => self.resting_mode(),
+            _ => {
+                self.show_error(vec![text::UP_DOWN_BROWSE_CLEAR_EXITS.get(lang)]);
+                Mode::Browse(mode)
+            }
+        }
+    }
+
+    /// The journal's answer to [`Effect::FindSale`].
+    pub(in crate::core) fn sale_found(&mut self, found: Option<JournalRecord>) {
+        let lang = self.lang();
+        let Mode::Browse(BrowseMode { shown }) = &mut self.mode else {
+            return;
+        };
+        match found {
+            Some(record) => *shown = Some(record),
+            // Nothing to browse: leave the browser, or the screen would say "looking up"
+            // forever once the message is gone.
+            None if shown.is_none() => {
+                self.mode = self.resting_mode();
+                self.show_info(vec![text::NO_SALES_YET.get(lang)]);
+            }
+            None => self.show_info(vec![text::NO_MORE_SALES.get(lang)]),
+        }
+    }
+
+    /// The merchant's body lines and the customer's lines of the browser.
+    pub(in crate::core) fn browse_screens(
+        &self,
+        mode: &BrowseMode,
+        welcome: String,
+    ) -> (Vec<String>, Vec<String>) {
+        let lang = self.lang();
+        let lines = match &mode.shown {
+            Some(record) => self.describe_sale(record),
+            None => vec![text::LOOKING_UP.get(lang)],
+        };
+        (lines, vec![welcome, String::new()])
+    }
+
+    fn describe_sale(&self, record: &JournalRecord) -> Vec<String> {
+        let lang = self.lang();
+        let wall = local_time(record.at, self.config.utc_offset_minutes).wall;
+        match &record.body {
+            RecordBody::SaleCommitted(sale) => {
+                let Payer::CampusCard(uid) = sale.payer;
+                vec![
+                    format!(
+                        "{} {} {}",
+                        text::SALE.get(lang),
+                        record.seq,
+                        format_short(wall)
+                    ),
+                    format!("{} {}", yuan(sale.amount), text::PAID.get(lang)),
+                    format!("{uid} {}", balance(lang, sale.balance_after)),
+                ]
+            }
+            other => vec![format!("{} {:?}", record.seq, other)],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::testkit::{effects, keys, merchant, till, NOW};
+    use super::*;
+
+    #[test]
+    fn clear_9_asks_for_the_newest_sale_and_up_for_an_older_one() {
+        let mut till = till();
+        till.handle_command(Command::BrowseJournal, NOW);
+        assert_eq!(
+            effects(&mut till),
+            vec![Effect::FindSale {
+                from: None,
+                direction: BrowseDirection::Older
+            }]
+        );
+        assert_eq!(merchant(&till), "Looking up |  | ");
+        keys(&mut till, "U");
+        assert_eq!(
+            effects(&mut till),
+            vec![Effect::FindSale {
+                from: None,
+                direction: BrowseDirection::Older
+            }],
+            "nothing shown yet: from the newest end again"
+        );
+    }
+
+    #[test]
+    fn an_empty_journal_leaves_the_browser_with_a_message() {
+        let mut till = till();
+        till.handle_command(Command::BrowseJournal, NOW);
+        till.handle_sale_found(None, NOW);
+        assert_eq!(merchant(&till), "No sales yet |  | ");
+        assert!(!matches!(till.mode, Mode::Browse(_)));
+    }
+}

@@ -1,0 +1,406 @@
+//! The one money path of the till: **intent → external write → evidence → commit / abort / in
+//! doubt**. A sale's card debit and a card-centre top-up both go through it. The code payments
+//! of the next issue plug in the same way, as a new [`MoneyIntent`] whose external write is the
+//! order submitted to the campus server and whose `Proof` is the server's answer to a query of
+//! that order: paid → [`Step::Commit`], declined → [`Step::Abort`], user paying or unknown →
+//! [`Step::AwaitProof`] (query again; past the wait, reverse, and the reversal's answer is the
+//! evidence that settles it). The offline QR is one more such source.
+//!
+//! The rules that protect money live here, once:
+//! - the intent is journaled (durably, with the snapshot that lists it as unresolved) **before**
+//!   the external write is asked for: [`Till::begin_money`] emits the `Journal` effect first and
+//!   the write effect after it, and the driver contract runs effects in order;
+//! - at most [`MAX_UNRESOLVED_SALES`] intents of one kind wait for their evidence; past it the
+//!   oldest goes to the server as "in doubt" (`TooManyUnresolved`) before the new one is opened;
+//! - a write's answer commits only when it carries evidence that the write landed
+//!   ([`Step::Commit`], with the proof); a certain refusal aborts ([`Step::Abort`], only when
+//!   the flow says a refusal is final); anything else waits for fresh evidence
+//!   ([`Step::AwaitProof`]): never write blindly again, never assume;
+//! - fresh evidence ([`MoneyIntent::evidence`]) decides an unresolved intent: landed → commit
+//!   (`recovered`), certainly not landed → abort or resume the same plan, unknowable → in doubt;
+//! - every intent ends in exactly one outcome record, journaled by [`Till::settle`], which takes
+//!   it off its unresolved list in the same snapshot;
+//! - an intent whose evidence never comes back within [`UNRESOLVED_MAX_AGE_MS`] goes to the
+//!   server as "in doubt" ([`Till::expire_unresolved`]), except the one on screen.
+
+use shared::record::{
+    AbortReason, CardDebitPlan, InDoubtReason, LoadAborted, LoadCommitted, LoadInDoubt,
+    PendingLoad, PendingSale, RecordBody, SaleAborted, SaleCommitted, SaleInDoubt, TillSnapshot,
+};
+use shared::{CardUid, Fen, Seq, UnixMillis};
+
+use super::card::{write_evidence, CardImage, CardWrite, CardWriteOutcome, WriteEvidence};
+use super::{Effect, Till};
+
+/// The most sales (and, separately, the most top-ups) that may wait for their card to come
+/// back; past it the oldest goes to the server as "in doubt".
+pub const MAX_UNRESOLVED_SALES: usize = 32;
+/// How long an interrupted sale or top-up waits for its card to come back to this till before
+/// it goes to the server as "in doubt".
+pub const UNRESOLVED_MAX_AGE_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// An unresolved money movement as the snapshot keeps it: what was planned, and how each of its
+/// outcomes is journaled. One implementation per kind of movement (a card debit, a card load;
+/// later a code-payment order).
+pub(super) trait MoneyIntent: Copy {
+    /// What proves whether the external write landed (a card: a fresh read of it).
+    type Proof;
+    /// The snapshot's list of unresolved intents of this kind, oldest first.
+    fn unresolved(snap: &TillSnapshot) -> &Vec<Self>;
+    fn unresolved_mut(snap: &mut TillSnapshot) -> &mut Vec<Self>;
+    /// The seq of the intent record.
+    fn intent(&self) -> Seq;
+    /// When the intent was made.
+    fn at(&self) -> UnixMillis;
+    /// The intent record itself.
+    fn intent_body(&self) -> RecordBody;
+    /// Whether `proof` shows the write landed, certainly did not, or cannot tell.
+    fn evidence(&self, proof: &Self::Proof) -> WriteEvidence;
+    fn committed(&self, balance_after: Fen, recovered: bool) -> RecordBody;
+    fn aborted(&self, reason: AbortReason) -> RecordBody;
+    fn in_doubt(&self, reason: InDoubtReason) -> RecordBody;
+}
+
+/// What the flow does after the answer to its external write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step<P> {
+    /// The write landed, as this proof shows: commit.
+    Commit(P),
+    /// The write certainly did not happen and may not be retried under this intent: abort.
+    Abort,
+    /// Interrupted or unclear: wait for fresh evidence (the same card tapped again).
+    AwaitProof,
+}
+
+impl MoneyIntent for PendingSale {
+    type Proof = CardImage;
+    fn unresolved(snap: &TillSnapshot) -> &Vec<PendingSale> {
+        &snap.pending
+    }
+    fn unresolved_mut(snap: &mut TillSnapshot) -> &mut Vec<PendingSale> {
+        &mut snap.pending
+    }
+    fn intent(&self) -> Seq {
+        self.intent
+    }
+    fn at(&self) -> UnixMillis {
+        self.at
+    }
+    fn intent_body(&self) -> RecordBody {
+        RecordBody::SaleIntent(self.sale)
+    }
+    fn evidence(&self, card: &CardImage) -> WriteEvidence {
+        card_evidence(self, card)
+    }
+    fn committed(&self, balance_after: Fen, recovered: bool) -> RecordBody {
+        RecordBody::SaleCommitted(SaleCommitted {
+            intent: self.intent,
+            amount: self.sale.amount,
+            payer: self.sale.payer,
+            balance_after,
+            recovered,
+        })
+    }
+    fn aborted(&self, reason: AbortReason) -> RecordBody {
+        RecordBody::SaleAborted(SaleAborted {
+            intent: self.intent,
+            reason,
+        })
+    }
+    fn in_doubt(&self, reason: InDoubtReason) -> RecordBody {
+        RecordBody::SaleInDoubt(SaleInDoubt {
+            intent: self.intent,
+            reason,
+        })
+    }
+}
+
+impl MoneyIntent for PendingLoad {
+    type Proof = CardImage;
+    fn unresolved(snap: &TillSnapshot) -> &Vec<PendingLoad> {
+        &snap.pending_loads
+    }
+    fn unresolved_mut(snap: &mut TillSnapshot) -> &mut Vec<PendingLoad> {
+        &mut snap.pending_loads
+    }
+    fn intent(&self) -> Seq {
+        self.intent
+    }
+    fn at(&self) -> UnixMillis {
+        self.at
+    }
+    fn intent_body(&self) -> RecordBody {
+        RecordBody::LoadIntent(self.load)
+    }
+    fn evidence(&self, card: &CardImage) -> WriteEvidence {
+        card_evidence(self, card)
+    }
+    fn committed(&self, balance_after: Fen, recovered: bool) -> RecordBody {
+        RecordBody::LoadCommitted(LoadCommitted {
+            intent: self.intent,
+            amount: self.load.amount,
+            uid: self.load.uid,
+            balance_after,
+            recovered,
+        })
+    }
+    fn aborted(&self, reason: AbortReason) -> RecordBody {
+        RecordBody::LoadAborted(LoadAborted {
+            intent: self.intent,
+            reason,
+        })
+    }
+    fn in_doubt(&self, reason: InDoubtReason) -> RecordBody {
+        RecordBody::LoadInDoubt(LoadInDoubt {
+            intent: self.intent,
+            reason,
+        })
+    }
+}
+
+/// A money movement whose external write is one card write (the card is its payment source).
+pub(super) trait CardIntent: MoneyIntent<Proof = CardImage> {
+    /// The write as planned in the intent: the card's state before, and the tag.
+    fn plan(&self) -> CardDebitPlan;
+    /// The balance the write leaves (`None`: the plan cannot be written).
+    fn balance_after(&self) -> Option<Fen>;
+
+    /// The planned write again, for an intent whose write certainly did not land: the intent
+    /// on record covers it (same plan, same tag); never a second movement.
+    fn write_again(&self, uid: CardUid) -> Option<CardWrite> {
+        let plan = self.plan();
+        Some(CardWrite {
+            uid,
+            counter_before: plan.counter_before,
+            new_counter: plan.counter_before.saturating_add(1),
+            new_balance: self.balance_after()?,
+            tag: plan.tag,
+        })
+    }
+}
+
+impl CardIntent for PendingSale {
+    fn plan(&self) -> CardDebitPlan {
+        self.sale.card
+    }
+    fn balance_after(&self) -> Option<Fen> {
+        self.sale.card.balance_before.checked_sub(self.sale.amount)
+    }
+}
+
+impl CardIntent for PendingLoad {
+    fn plan(&self) -> CardDebitPlan {
+        self.load.card
+    }
+    fn balance_after(&self) -> Option<Fen> {
+        self.load.card.balance_before.checked_add(self.load.amount)
+    }
+}
+
+/// What a fresh read of the card says of the planned write (`card::write_evidence`).
+fn card_evidence<I: CardIntent>(pending: &I, card: &CardImage) -> WriteEvidence {
+    let plan = pending.plan();
+    write_evidence(
+        card,
+        plan.counter_before,
+        plan.balance_before,
+        pending.balance_after(),
+        plan.tag,
+    )
+}
+
+/// The step a card write's answer calls for. `refusal_is_final`: whether a certain refusal
+/// ends this intent (a first attempt) or only calls for fresh evidence (a resumed one).
+pub(super) fn after_card_write<I: CardIntent>(
+    pending: &I,
+    outcome: CardWriteOutcome,
+    refusal_is_final: bool,
+) -> Step<CardImage> {
+    match outcome {
+        CardWriteOutcome::Written(card) if pending.evidence(&card) == WriteEvidence::OnCard => {
+            Step::Commit(card)
+        }
+        CardWriteOutcome::Refused if refusal_is_final => Step::Abort,
+        // Interrupted, or read back as something else: only a fresh read can tell.
+        CardWriteOutcome::Written(_) | CardWriteOutcome::Refused | CardWriteOutcome::Unknown => {
+            Step::AwaitProof
+        }
+    }
+}
+
+impl Till {
+    /// Opens a money movement: makes room under [`MAX_UNRESOLVED_SALES`], builds the intent for
+    /// the seq it will have (`plan`), lists it as unresolved, journals it, then asks for the
+    /// external write (`write`). Returns the intent's seq.
+    pub(super) fn begin_money<I: MoneyIntent>(
+        &mut self,
+        plan: impl FnOnce(Seq) -> I,
+        write: impl FnOnce(&I) -> Effect,
+    ) -> Seq {
+        if I::unresolved(&self.snap).len() >= MAX_UNRESOLVED_SALES {
+            if let Some(oldest) = I::unresolved(&self.snap).first().copied() {
+                self.settle(oldest.in_doubt(InDoubtReason::TooManyUnresolved));
+            }
+        }
+        let pending = plan(self.snap.next_seq);
+        I::unresolved_mut(&mut self.snap).push(pending);
+        let written = self.write(pending.intent_body());
+        debug_assert_eq!(written, pending.intent());
+        self.effects.push_back(write(&pending));
+        written
+    }
+
+    /// The unresolved intent of this kind with seq `intent`.
+    pub(super) fn unresolved<I: MoneyIntent>(&self, intent: Seq) -> Option<I> {
+        I::unresolved(&self.snap)
+            .iter()
+            .find(|p| p.intent() == intent)
+            .copied()
+    }
+
+    /// Journals how an unresolved sale or top-up ended (committed, aborted or in doubt) and takes
+    /// it off its unresolved list, so that the snapshot written with the record no longer lists
+    /// it.
+    pub(super) fn settle(&mut self, outcome: RecordBody) -> Seq {
+        let intent = match &outcome {
+            RecordBody::SaleCommitted(sale) => Some(sale.intent),
+            RecordBody::SaleAborted(sale) => Some(sale.intent),
+            RecordBody::SaleInDoubt(sale) => Some(sale.intent),
+            RecordBody::LoadCommitted(load) => Some(load.intent),
+            RecordBody::LoadAborted(load) => Some(load.intent),
+            RecordBody::LoadInDoubt(load) => Some(load.intent),
+            _ => None,
+        };
+        debug_assert!(
+            intent.is_some(),
+            "settle() takes a sale's or top-up's outcome"
+        );
+        // Seqs are unique: the intent is on one list at most.
+        self.snap.pending.retain(|p| Some(p.intent) != intent);
+        self.snap.pending_loads.retain(|p| Some(p.intent) != intent);
+        self.write(outcome)
+    }
+
+    /// When the oldest unresolved intent (other than the one on screen) expires.
+    pub(super) fn unresolved_deadline(&self) -> Option<UnixMillis> {
+        [
+            self.oldest_at::<PendingSale>(),
+            self.oldest_at::<PendingLoad>(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|at| at.saturating_add_millis(UNRESOLVED_MAX_AGE_MS))
+    }
+
+    fn oldest_at<I: MoneyIntent>(&self) -> Option<UnixMillis> {
+        let busy = self.intent_on_screen();
+        I::unresolved(&self.snap)
+            .iter()
+            .filter(|p| Some(p.intent()) != busy)
+            .map(|p| p.at())
+            .min()
+    }
+
+    /// Sales and top-ups whose card has not come back for [`UNRESOLVED_MAX_AGE_MS`] go to the
+    /// server as "in doubt" (not while their own retry screen is up: the merchant is on it).
+    pub(super) fn expire_unresolved(&mut self) {
+        self.expire::<PendingSale>();
+        self.expire::<PendingLoad>();
+    }
+
+    fn expire<I: MoneyIntent>(&mut self) {
+        let now = self.now;
+        let busy = self.intent_on_screen();
+        let expired: Vec<I> = I::unresolved(&self.snap)
+            .iter()
+            .filter(|p| {
+                p.at() <= now
+                    && now.millis_since(p.at()) >= UNRESOLVED_MAX_AGE_MS
+                    && Some(p.intent()) != busy
+            })
+            .copied()
+            .collect();
+        for pending in expired {
+            self.settle(pending.in_doubt(InDoubtReason::CardNeverReturned));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit::{card, card_write, effects, keys, records, tap, till, written};
+    use super::*;
+
+    /// A sale of ¥5 opened on `card(20, 7)`, its intent and its planned write.
+    fn opened() -> (Till, PendingSale, super::super::card::CardWrite) {
+        let mut till = till();
+        keys(&mut till, "5E");
+        tap(&mut till, card(20, 7));
+        let write = card_write(&effects(&mut till)).expect("a card write");
+        let pending = till.snapshot().pending[0];
+        (till, pending, write)
+    }
+
+    #[test]
+    fn only_a_read_back_that_shows_the_write_commits() {
+        let (_, pending, write) = opened();
+        let landed = written(card(20, 7), write);
+        assert_eq!(
+            after_card_write(&pending, CardWriteOutcome::Written(landed), true),
+            Step::Commit(landed)
+        );
+        // Read back as something else (another write got there first): wait for evidence.
+        let other = card(3, 8);
+        assert_eq!(
+            after_card_write(&pending, CardWriteOutcome::Written(other), true),
+            Step::AwaitProof
+        );
+        assert_eq!(
+            after_card_write(&pending, CardWriteOutcome::Unknown, true),
+            Step::AwaitProof
+        );
+    }
+
+    #[test]
+    fn a_refusal_aborts_only_when_the_flow_says_it_is_final() {
+        let (_, pending, _) = opened();
+        assert_eq!(
+            after_card_write(&pending, CardWriteOutcome::Refused, true),
+            Step::Abort
+        );
+        assert_eq!(
+            after_card_write(&pending, CardWriteOutcome::Refused, false),
+            Step::AwaitProof
+        );
+    }
+
+    #[test]
+    fn evidence_tells_landed_from_not_landed_from_unknowable() {
+        let (_, pending, write) = opened();
+        assert_eq!(
+            pending.evidence(&written(card(20, 7), write)),
+            WriteEvidence::OnCard
+        );
+        assert_eq!(pending.evidence(&card(20, 7)), WriteEvidence::NotOnCard);
+        assert_eq!(pending.evidence(&card(12, 9)), WriteEvidence::Unknowable);
+    }
+
+    #[test]
+    fn an_unresolved_intent_goes_in_doubt_after_its_age_but_not_before() {
+        let (mut till, pending, _) = opened();
+        till.handle_card_written(CardWriteOutcome::Unknown, till.now);
+        keys(&mut till, "C"); // the merchant gives up for now: the intent stays unresolved
+        effects(&mut till);
+        let deadline = pending.at.saturating_add_millis(UNRESOLVED_MAX_AGE_MS);
+        assert_eq!(till.unresolved_deadline(), Some(deadline));
+        till.handle_tick(UnixMillis(deadline.0 - 1));
+        assert!(records(&effects(&mut till)).is_empty());
+        till.handle_tick(deadline);
+        assert_eq!(
+            records(&effects(&mut till)),
+            vec![pending.in_doubt(InDoubtReason::CardNeverReturned)]
+        );
+        assert!(till.snapshot().pending.is_empty());
+    }
+}
