@@ -36,9 +36,15 @@ const EXTERNAL_CRATES: &[&str] = &[
     "tracing",
 ];
 
-/// Names of other crates' types the docs use unqualified (`SpiDevice` is embedded-hal's,
-/// `SystemTime` and `Instant` std's).
-const EXTERNAL_NAMES: &[&str] = &["SpiDevice", "SpidevDevice", "SystemTime", "Instant"];
+/// Names of other crates' items the docs use unqualified (`SpiDevice` is embedded-hal's,
+/// `SystemTime` and `Instant` std's, `generate_id` sled's).
+const EXTERNAL_NAMES: &[&str] = &[
+    "SpiDevice",
+    "SpidevDevice",
+    "SystemTime",
+    "Instant",
+    "generate_id",
+];
 
 /// File extensions that make a backticked token a path.
 const PATH_EXTENSIONS: &[&str] = &[
@@ -60,6 +66,9 @@ struct Declarations {
     variants: std::collections::HashMap<String, std::collections::HashSet<String>>,
     /// The string literals of the sources (environment variables are named by them).
     strings: std::collections::HashSet<String>,
+    /// Every identifier the code uses (fields, methods, locals): a snake_case name a document
+    /// uses alone (`handle_card`, `max_sale`) must be one of them.
+    words: std::collections::HashSet<String>,
     /// Every file and directory of the workspace, relative to the repository root.
     paths: Vec<String>,
 }
@@ -108,6 +117,7 @@ impl Declarations {
                     found.strings.insert(literal.to_string());
                 }
                 let words = identifier_words(trimmed);
+                found.words.extend(words.iter().map(|w| w.to_string()));
                 for pair in words.windows(2) {
                     let set = match pair[0] {
                         "struct" | "enum" | "trait" | "type" | "union" => &mut found.types,
@@ -166,7 +176,17 @@ impl Declarations {
             .collect();
         let mut paths = Vec::new();
         all_paths(&repo_root(), &mut paths);
-        Declarations::read(&sources, paths)
+        let mut declared = Declarations::read(&sources, paths);
+        // This file's own tests are named by ARCHITECTURE.md.
+        let this = fs::read_to_string(repo_root().join("tests/tidy/docs.rs")).unwrap_or_default();
+        for line in this.lines() {
+            if let Some(name) = line.strip_prefix("fn ") {
+                declared
+                    .words
+                    .extend(identifier_words(name).first().map(|w| w.to_string()));
+            }
+        }
+        declared
     }
 
     /// Whether a path a document names exists: from the repository root, or as the tail of a
@@ -232,6 +252,9 @@ impl Declarations {
                 && !self.modules.contains(last))
             .then(|| format!("no fn `{last}`")),
             _ if is_camel(last) => (!declared_type(last)).then(|| format!("no type `{last}`")),
+            None if last.contains('_') && !is_upper(last) && !last.ends_with('_') => {
+                (!self.words.contains(last)).then(|| format!("no identifier `{last}` in the code"))
+            }
             _ => None,
         }
     }
@@ -412,12 +435,12 @@ fn the_name_checker_flags_a_made_up_path_type_variant_const_and_module() {
     let declared = Declarations::read(&sources, paths);
     let text = "\
 Real: `Till`, `core::card::debit_evidence`, `Effect::Journal{seq}`, `MAX_SALE`, `core/card.rs`,
-`docs/device.md`, [device](docs/device.md), `std::fs::Nothing`, `handle_tap`.
+`docs/device.md`, [device](docs/device.md), `std::fs::Nothing`, `debit_evidence()`, `seq`.
 ```
 `InAFence` is not read.
 ```
 Made up: `Tilly`, `Effect::Teleport`, `MAX_SALES`, `core/cards.rs`, `core::nothing::Till`,
-[gone](docs/gone.md), `core::card::credit_evidence`.
+[gone](docs/gone.md), `core::card::credit_evidence`, `handle_tap`.
 ";
     let stale = stale_names(text, "", &declared, Check::Everything);
     let expected = [
@@ -427,6 +450,7 @@ Made up: `Tilly`, `Effect::Teleport`, `MAX_SALES`, `core/cards.rs`, `core::nothi
         "line 6: `core/cards.rs`: no such path",
         "line 6: `core::nothing::Till`: no module `nothing`",
         "line 7: `core::card::credit_evidence`: no fn `credit_evidence`",
+        "line 7: `handle_tap`: no identifier `handle_tap` in the code",
         "line 7: link (docs/gone.md): no such file",
     ];
     assert_eq!(stale, expected);
