@@ -119,7 +119,7 @@ enum ReaderSlot<R: MifareReader> {
 
 impl<R: MifareReader> ReaderSlot<R> {
     /// The reader just failed: the first re-open is due after the back-off's first delay.
-    fn reader_down(now: Now) -> ReaderSlot<R> {
+    fn down_since(now: Now) -> ReaderSlot<R> {
         let mut backoff = reader_backoff();
         let first = backoff.next_delay_ms();
         ReaderSlot::Down {
@@ -178,7 +178,7 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
             Err(why) => {
                 tracing::error!("card reader: {why}");
                 notes.push(DeviceNote::ReaderDown(why));
-                ReaderSlot::reader_down(now)
+                ReaderSlot::down_since(now)
             }
         };
         let mut till = DeviceTill {
@@ -378,7 +378,7 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
         tracing::error!("card reader fault: {error}; re-opening it");
         self.notes.push(DeviceNote::ReaderDown(error.to_string()));
         // Dropping the reader closes the SPI device and frees the reset line for the re-open.
-        self.reader = ReaderSlot::reader_down(now);
+        self.reader = ReaderSlot::down_since(now);
         self.feed(Input::Card(reader_fault()), now);
     }
 
