@@ -1,10 +1,16 @@
 //! Architecture invariants from ARCHITECTURE.md, enforced on the source tree: every file says
 //! why it exists, the till core does no I/O and reads no clock, only `shared` encodes, only the
-//! firmware's journal touches sled, the till's device build carries none of the test bench, and
-//! the README's two commands are the ones CI runs.
+//! firmware's journal touches sled, the till's device build carries none of the test bench,
+//! the README's two commands are the ones CI runs, and the docs cannot drift: every path and
+//! type ARCHITECTURE.md names exists (and every repository path the README and docs/ name).
 
 use std::fs;
 use std::path::{Path, PathBuf};
+
+/// Docs that cannot drift: the checker of the names ARCHITECTURE.md, README.md and docs/ use,
+/// and its tests.
+#[path = "tidy/docs.rs"]
+mod docs;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -80,6 +86,9 @@ fn every_rust_file_opens_with_a_why_header() {
 
 #[test]
 fn the_till_core_does_no_io_and_reads_no_clock() {
+    // Clippy enforces the named items (pos-firmware/clippy.toml: `SystemTime`, `Instant`, sled,
+    // `println!`, …; postcard is not even a dependency of the firmware). These string checks are
+    // what it cannot: whole modules, any `now()`, and tracing's macros.
     const FORBIDDEN: &[&str] = &[
         "std::fs",
         "std::net",
@@ -87,13 +96,7 @@ fn the_till_core_does_no_io_and_reads_no_clock() {
         "std::thread",
         "std::process",
         "std::env",
-        "SystemTime",
-        "Instant",
         "::now(",
-        "sled",
-        "postcard",
-        "println!",
-        "eprintln!",
         "tracing::",
     ];
     let mut files = Vec::new();
@@ -136,18 +139,7 @@ fn only_shared_encodes() {
         found.is_empty(),
         "only shared::codec may call postcard: {found:?}"
     );
-    for member in ["keymap", "pos-firmware", "sync-daemon", "tests"] {
-        let manifest =
-            fs::read_to_string(repo_root().join(member).join("Cargo.toml")).unwrap_or_default();
-        let dependencies = manifest
-            .split("[dev-dependencies]")
-            .next()
-            .unwrap_or_default();
-        assert!(
-            !dependencies.contains("postcard"),
-            "{member} depends on postcard outside dev-dependencies"
-        );
-    }
+    // Which crates may depend on postcard at all: only_shared_depends_on_postcard_and_….
 }
 
 #[test]
@@ -339,5 +331,96 @@ fn the_till_core_names_its_texts_and_spells_them_only_in_text_rs() {
     assert!(
         !calls_tr("self.centre_tap(&centre, &card)"),
         "and no other call"
+    );
+}
+
+/// The lints that turn pos-firmware/clippy.toml's lists into errors.
+const CORE_LINTS: &[&str] = &[
+    "clippy::disallowed_methods",
+    "clippy::disallowed_types",
+    "clippy::disallowed_macros",
+];
+
+#[test]
+fn clippy_denies_the_core_io_clock_and_printing() {
+    let lib = fs::read_to_string(repo_root().join("pos-firmware/src/lib.rs")).expect("lib.rs");
+    let declaration = lib
+        .find("\npub mod core;")
+        .expect("lib.rs declares `pub mod core;`");
+    let attribute_start = lib[..declaration]
+        .rfind("#[deny(")
+        .expect("a `#[deny(…)]` sits on `pub mod core;`");
+    let attribute = &lib[attribute_start..declaration];
+    for lint in CORE_LINTS {
+        assert!(
+            attribute.contains(lint)
+                && !attribute[attribute.find(')').unwrap_or(0)..].contains("#["),
+            "lib.rs must declare the core under `#[deny({})]`, found:\n{attribute}",
+            CORE_LINTS.join(", ")
+        );
+    }
+    let config = fs::read_to_string(repo_root().join("pos-firmware/clippy.toml"))
+        .expect("pos-firmware/clippy.toml exists");
+    for item in [
+        "\"std::fs::read\"",
+        "\"std::time::SystemTime\"",
+        "\"std::time::Instant::now\"",
+        "\"std::thread::spawn\"",
+        "\"std::env::var\"",
+        "\"sled::open\"",
+        "\"std::println\"",
+    ] {
+        assert!(config.contains(item), "clippy.toml forbids {item}");
+    }
+    // Nothing in the core lowers the level again.
+    let mut files = Vec::new();
+    rust_files(&repo_root().join("pos-firmware/src/core"), &mut files);
+    let lowered: Vec<String> = files
+        .iter()
+        .filter(|path| {
+            fs::read_to_string(path)
+                .unwrap_or_default()
+                .contains("clippy::disallowed_")
+        })
+        .map(|path| relative(path))
+        .collect();
+    assert!(
+        lowered.is_empty(),
+        "the core must not allow what clippy.toml forbids: {lowered:?}"
+    );
+}
+
+/// The packages that depend directly (normal dependencies, the default features) on `krate`.
+fn direct_dependents(krate: &str) -> Vec<String> {
+    let output = std::process::Command::new(env!("CARGO"))
+        .current_dir(repo_root())
+        .args(["tree", "--locked", "--workspace", "-e", "normal"])
+        .args(["--prefix", "none", "--depth", "1", "-i", krate])
+        .output()
+        .expect("cargo can be run");
+    assert!(
+        output.status.success(),
+        "cargo tree -i {krate} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().next())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn only_shared_depends_on_postcard_and_only_the_firmware_on_sled() {
+    assert_eq!(
+        direct_dependents("postcard"),
+        ["shared"],
+        "only shared encodes (tests may use postcard as a dev-dependency)"
+    );
+    assert_eq!(
+        direct_dependents("sled"),
+        ["pos-firmware"],
+        "only the firmware's journal opens sled"
     );
 }

@@ -8,6 +8,12 @@
 //! carries: pos-firmware/Cargo.toml `[features]`.
 
 pub mod clock;
+// The core does no I/O and reads no clock: what that means is pos-firmware/clippy.toml.
+#[deny(
+    clippy::disallowed_methods,
+    clippy::disallowed_types,
+    clippy::disallowed_macros
+)]
 pub mod core;
 #[cfg(feature = "device")]
 pub mod device;

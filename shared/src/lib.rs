@@ -1,8 +1,10 @@
 //! Domain types of the campus canteen till, shared by the firmware, the sync daemon and the tests,
 //! and the only crate that knows how they are encoded for storage and the wire ([`codec`]).
 //!
-//! Money is [`Fen`] (integer fen, checked arithmetic, never floats).
+//! Money is [`Fen`] (integer fen, checked arithmetic, never floats). The one reconnect back-off
+//! of the daemon and the till's reader is [`backoff::Backoff`] (sans-IO: it returns delays).
 
+pub mod backoff;
 pub mod campus;
 pub mod codec;
 pub mod ids;

@@ -3,13 +3,13 @@
 //! [`Uploader`] with the current time and carries out what it asks for. It holds no state that
 //! is not in the till's journal or the broker, so SIGKILL at any point loses nothing.
 
-use crate::backoff::Backoff;
 use crate::blacklist_pages::{PageAssembler, PageOutcome};
 use crate::broker::{mqtt_options, BrokerConfig, BrokerConnection, BrokerEvent};
 use crate::error::DaemonError;
 use crate::till_link::TillLink;
 use crate::uploader::{Action, StaleDownlink, UploadLimits, Uploader};
 use rumqttc::v5::mqttbytes::QoS;
+use shared::backoff::Backoff;
 use shared::codec::{
     decode_blacklist_page, decode_campus_config, decode_server_time, decode_upload_ack,
     encode_upload_batch,
@@ -63,7 +63,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
 
     // Always from the clock, even with `--seed` (which only fixes the jitter): a restarted
     // daemon must never reuse an upload session, or an ack queued for the old one would count.
-    let mut uploader = Uploader::new(config.limits, crate::backoff::time_seed());
+    let mut uploader = Uploader::new(config.limits, time_seed());
     let mut blacklist_pages = PageAssembler::new();
     let mut till: Option<TillLink> = None;
     let mut till_backoff = Backoff::new(TILL_BACKOFF_BASE_MS, TILL_BACKOFF_CAP_MS, config.seed);
@@ -351,4 +351,14 @@ fn warn_stale(stale: StaleDownlink) {
         held = stale.held,
         "an older version than the one held; dropped"
     );
+}
+
+/// A seed from the wall clock and the process id, for the upload session and for a daemon
+/// started without `--seed` (the jitter of its back-offs).
+pub fn time_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    nanos ^ (u64::from(std::process::id()) << 32)
 }

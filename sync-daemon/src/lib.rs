@@ -9,9 +9,9 @@
 //! - [`broker`]: rumqttc options (persistent session, credentials, TLS on rustls + ring) and
 //!   one event-loop task per broker connection;
 //! - [`cli`]: the command line, every tunable refused outside its named range;
-//! - [`daemon`]: the async loop tying them together, with reconnect backoff ([`backoff`]).
+//! - [`daemon`]: the async loop tying them together, with reconnect back-off
+//!   ([`shared::backoff::Backoff`]).
 
-pub mod backoff;
 pub mod blacklist_pages;
 pub mod broker;
 pub mod cli;

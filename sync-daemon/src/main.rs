@@ -5,9 +5,9 @@
 
 use anyhow::Context;
 use clap::Parser;
-use sync_daemon::backoff::time_seed;
 use sync_daemon::broker::BrokerConfig;
 use sync_daemon::cli::Cli;
+use sync_daemon::daemon::time_seed;
 use sync_daemon::daemon::{run, DaemonConfig};
 use sync_daemon::uploader::UploadLimits;
 

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use keymap::TillKey;
+use shared::backoff::Backoff;
 
 use crate::core::card::{
     CardProblem, CardRead, CardWrite, CardWriteOutcome, IssueOutcome, IssueRefusal,
@@ -48,8 +49,14 @@ pub const READER_POLL_MS: u64 = 100;
 pub const READER_CHECK_INTERVAL_MS: u64 = 5_000;
 /// The first wait before re-opening a failed reader; doubled after every failed attempt…
 pub const READER_REOPEN_FIRST_MS: u64 = 1_000;
-/// …up to this.
+/// …up to this. Without jitter ([`Backoff::without_jitter`]): one reader has no herd to spread,
+/// and the merchant gets a steady rhythm of attempts.
 pub const READER_REOPEN_MAX_MS: u64 = 30_000;
+
+/// The reader's re-open back-off: 1 s, 2 s, 4 s, … up to 30 s.
+fn reader_backoff() -> Backoff {
+    Backoff::without_jitter(READER_REOPEN_FIRST_MS, READER_REOPEN_MAX_MS)
+}
 
 /// Something for the device loop, from the input threads or the link server.
 #[derive(Debug)]
@@ -106,8 +113,20 @@ enum ReaderSlot<R: MifareReader> {
     },
     Down {
         retry_at_mono: u64,
-        backoff_ms: u64,
+        backoff: Backoff,
     },
+}
+
+impl<R: MifareReader> ReaderSlot<R> {
+    /// The reader just failed: the first re-open is due after the back-off's first delay.
+    fn down_since(now: Now) -> ReaderSlot<R> {
+        let mut backoff = reader_backoff();
+        let first = backoff.next_delay_ms();
+        ReaderSlot::Down {
+            retry_at_mono: now.mono_ms.saturating_add(first),
+            backoff,
+        }
+    }
 }
 
 /// The card writer while the reader is down: nothing can be written (no card could have been
@@ -159,10 +178,7 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
             Err(why) => {
                 tracing::error!("card reader: {why}");
                 notes.push(DeviceNote::ReaderDown(why));
-                ReaderSlot::Down {
-                    retry_at_mono: now.mono_ms.saturating_add(READER_REOPEN_FIRST_MS),
-                    backoff_ms: READER_REOPEN_FIRST_MS,
-                }
+                ReaderSlot::down_since(now)
             }
         };
         let mut till = DeviceTill {
@@ -304,7 +320,7 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
         match &mut self.reader {
             ReaderSlot::Down {
                 retry_at_mono,
-                backoff_ms,
+                backoff,
             } => {
                 if now.mono_ms < *retry_at_mono {
                     return;
@@ -320,11 +336,10 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
                         self.feed(Input::Tick, now);
                     }
                     Err(why) => {
-                        let next = backoff_ms.saturating_mul(2).min(READER_REOPEN_MAX_MS);
+                        let next = backoff.next_delay_ms();
                         tracing::warn!("card reader still down: {why}; next try in {next} ms");
                         self.notes.push(DeviceNote::ReaderReopenFailed(why));
                         *retry_at_mono = now.mono_ms.saturating_add(next);
-                        *backoff_ms = next;
                         // The fault message times out on the display: show it again, so a
                         // merchant who looks up later still learns the reader is down.
                         self.feed(Input::Card(reader_fault()), now);
@@ -363,10 +378,7 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
         tracing::error!("card reader fault: {error}; re-opening it");
         self.notes.push(DeviceNote::ReaderDown(error.to_string()));
         // Dropping the reader closes the SPI device and frees the reset line for the re-open.
-        self.reader = ReaderSlot::Down {
-            retry_at_mono: now.mono_ms.saturating_add(READER_REOPEN_FIRST_MS),
-            backoff_ms: READER_REOPEN_FIRST_MS,
-        };
+        self.reader = ReaderSlot::down_since(now);
         self.feed(Input::Card(reader_fault()), now);
     }
 
