@@ -518,7 +518,7 @@ fn parent_dir(dir: &Path) -> &Path {
 #[cfg(test)]
 mod tests {
     //! The panic guard and poisoning, which real garbage rarely reaches (sled 0.34 mostly reports
-    //! damage as errors or silently truncates; see tests/journal.rs for those).
+    //! damage as errors or silently truncates; see tests/journal/ for those).
     use super::*;
     use shared::record::{ModeChange, RecordBody};
     use shared::{MachineNumber, UnixMillis};
