@@ -465,6 +465,43 @@ mod tests {
         assert_eq!(pending.evidence(&card(12, 9)), WriteEvidence::Unknowable);
     }
 
+    /// `card_write_answered` serves the top-up as it serves the sale: a refused first write
+    /// journals the abort and says nothing was loaded; an unclear one journals nothing and
+    /// leaves the load waiting for its card.
+    #[test]
+    fn a_top_up_write_is_answered_by_the_same_rule_as_a_sale() {
+        use super::super::testkit::{merchant, NOW};
+        use keymap::Command;
+        let loading = || {
+            let mut till = till();
+            till.handle_command(Command::SetMachineNumber, NOW);
+            keys(&mut till, "123456E3");
+            keys(&mut till, "50E");
+            tap(&mut till, card(20, 7));
+            effects(&mut till);
+            till
+        };
+        let mut refused = loading();
+        let pending = refused.snapshot().pending_loads[0];
+        refused.handle_card_written(CardWriteOutcome::Refused, NOW);
+        assert_eq!(
+            records(&effects(&mut refused)),
+            vec![pending.aborted(AbortReason::WriteRefused)]
+        );
+        assert_eq!(
+            merchant(&refused),
+            "Card write failed, not loaded | Tap again | "
+        );
+        assert!(refused.snapshot().pending_loads.is_empty());
+
+        let mut unclear = loading();
+        unclear.handle_card_written(CardWriteOutcome::Unknown, NOW);
+        let effects = effects(&mut unclear);
+        assert!(records(&effects).is_empty(), "{effects:?}");
+        assert!(effects.contains(&Effect::Beep(Beep::Error)));
+        assert_eq!(unclear.snapshot().pending_loads, vec![pending]);
+    }
+
     #[test]
     fn an_unresolved_intent_goes_in_doubt_after_its_age_but_not_before() {
         let (mut till, pending, _) = opened();
