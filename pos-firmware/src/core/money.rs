@@ -470,12 +470,10 @@ mod tests {
     /// leaves the load waiting for its card.
     #[test]
     fn a_top_up_write_is_answered_by_the_same_rule_as_a_sale() {
-        use super::super::testkit::{merchant, NOW};
-        use keymap::Command;
+        use super::super::testkit::{merchant, open_card_centre, NOW};
         let loading = || {
             let mut till = till();
-            till.handle_command(Command::SetMachineNumber, NOW);
-            keys(&mut till, "123456E3");
+            open_card_centre(&mut till);
             keys(&mut till, "50E");
             tap(&mut till, card(20, 7));
             effects(&mut till);

@@ -646,11 +646,11 @@ mod tests {
 
     #[test]
     fn a_top_up_journals_its_intent_first_and_commits_on_the_read_back() {
-        use crate::core::testkit::{card, card_write, effects, keys, records, tap, till, written};
-        use keymap::Command;
+        use crate::core::testkit::{
+            card, card_write, effects, keys, open_card_centre, records, tap, till, written,
+        };
         let mut till = till();
-        till.handle_command(Command::SetMachineNumber, NOW);
-        keys(&mut till, "123456E3");
+        open_card_centre(&mut till);
         keys(&mut till, "50E");
         tap(&mut till, card(20, 7));
         let effects_now = effects(&mut till);
@@ -674,11 +674,9 @@ mod tests {
 
     #[test]
     fn a_refused_resume_is_not_final_the_card_must_come_back() {
-        use crate::core::testkit::{card, card_write, effects, keys, tap, till};
-        use keymap::Command;
+        use crate::core::testkit::{card, card_write, effects, keys, open_card_centre, tap, till};
         let mut till = till();
-        till.handle_command(Command::SetMachineNumber, NOW);
-        keys(&mut till, "123456E3");
+        open_card_centre(&mut till);
         keys(&mut till, "50E");
         tap(&mut till, card(20, 7));
         effects(&mut till);
