@@ -8,32 +8,15 @@
 use pos_firmware::core::config::TillConfig;
 use pos_firmware::core::downlink::effective_config;
 use pos_firmware::journal::Journal;
-use shared::campus::{Blacklist, CampusConfig, MealPeriodSpec, OfflineLimits};
+use shared::campus::{Blacklist, CampusConfig};
 use shared::codec::{decode_blacklist, decode_snapshot, encode_blacklist, encode_snapshot};
 use shared::record::TillSnapshot;
-use shared::{CardUid, Fen, MinuteOfDay, UnixMillis};
+use shared::{CardUid, Fen, UnixMillis};
 use std::path::Path;
 use std::time::Duration;
 
 fn campus() -> CampusConfig {
-    CampusConfig {
-        version: 6,
-        merchant_name: "一食堂".parse().unwrap(),
-        meal_periods: vec![MealPeriodSpec {
-            name: "午餐".parse().unwrap(),
-            start: MinuteOfDay::from_hm(11, 0).unwrap(),
-            end: MinuteOfDay::from_hm(13, 0).unwrap(),
-        }],
-        max_sale: Fen::from_yuan(50),
-        fixed_price_presets: vec![Fen::from_yuan(8)],
-        offline: OfflineLimits {
-            max_sale: Fen::from_yuan(20),
-            max_per_card_per_day: Fen::from_yuan(100),
-            max_unsent_total: Fen::from_yuan(5000),
-            max_unsent_age_ms: 86_400_000,
-            max_blacklist_age_ms: 86_400_000,
-        },
-    }
+    shared::testing::campus_config(6)
 }
 
 /// Replaces the only occurrence of `from` in `bytes` with `to`.

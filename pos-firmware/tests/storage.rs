@@ -30,7 +30,7 @@ const HEADROOM_BYTES: u64 = 768 * 1024;
 const FILL_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Runs `script` with `script -` on `data_dir` and returns what it printed.
-fn run_script(data_dir: &Path, script: &str) -> Output {
+fn run_script(data_dir: &Path, script: impl AsRef<[u8]>) -> Output {
     let mut child = Command::new(BIN)
         .args(["script", "-", "--data-dir"])
         .arg(data_dir)
@@ -39,18 +39,24 @@ fn run_script(data_dir: &Path, script: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    feed(&mut child, script.as_bytes());
+    // A till that refuses to start (a bad cards file) exits without reading its script: what
+    // it says is in its output, the broken pipe says nothing.
+    let written = child.stdin.take().unwrap().write_all(script.as_ref());
+    if let Err(error) = written {
+        assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe, "{error}");
+    }
     child.wait_with_output().unwrap()
 }
 
-/// Writes `bytes` to the child's standard input and closes it. A till that refuses to start
-/// exits before it reads its script: the broken pipe that follows is its answer, not an error.
-fn feed(child: &mut std::process::Child, bytes: &[u8]) {
-    let mut stdin = child.stdin.take().unwrap();
-    match stdin.write_all(bytes) {
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
-        other => other.unwrap(),
-    }
+/// Runs the script file at `script` on `data_dir`.
+fn run_script_file(script: &Path, data_dir: &Path) -> Output {
+    Command::new(BIN)
+        .arg("script")
+        .arg(script)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -380,13 +386,7 @@ fn a_script_that_is_not_utf8_is_an_input_error_with_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("latin1.till");
     std::fs::write(&script, b"show\n# caf\xe9\nshow\n").unwrap();
-    let output = Command::new(BIN)
-        .arg("script")
-        .arg(&script)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
+    let output = run_script_file(&script, &dir.path().join("data"));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
@@ -402,16 +402,7 @@ fn a_script_that_is_not_utf8_is_an_input_error_with_its_line() {
         "a NUL is UTF-8: {}",
         text(&output.stderr)
     );
-    let mut child = Command::new(BIN)
-        .args(["script", "-", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    feed(&mut child, b"show\nshow\n\xff\xfe\n");
-    let output = child.wait_with_output().unwrap();
+    let output = run_script(&dir.path().join("data"), b"show\nshow\n\xff\xfe\n");
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
@@ -428,13 +419,7 @@ fn a_script_path_that_is_a_directory_or_missing_is_an_input_error() {
         (dir.path().to_path_buf(), "is a directory"),
         (dir.path().join("missing.till"), "cannot open it"),
     ] {
-        let output = Command::new(BIN)
-            .arg("script")
-            .arg(&path)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .output()
-            .unwrap();
+        let output = run_script_file(&path, &dir.path().join("data"));
         let stderr = text(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{stderr}");
         assert!(

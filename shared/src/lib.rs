@@ -12,6 +12,8 @@ pub mod link;
 pub mod money;
 pub mod mqtt;
 pub mod record;
+#[cfg(feature = "test-fixtures")]
+pub mod testing;
 
 pub use ids::{CardUid, LocalDay, MachineNumber, MinuteOfDay, Seq, TerminalId, UnixMillis};
 pub use money::{Fen, MoneyParseError};

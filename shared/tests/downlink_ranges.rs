@@ -86,11 +86,8 @@ mod old_shape {
             max_sale: Fen::from_yuan(50),
             fixed_price_presets: vec![Fen::from_yuan(8)],
             offline: OfflineLimits {
-                max_sale: Fen::from_yuan(20),
-                max_per_card_per_day: Fen::from_yuan(100),
-                max_unsent_total: Fen::from_yuan(5000),
-                max_unsent_age_ms: 86_400_000,
                 max_blacklist_age_ms: 172_800_000,
+                ..shared::testing::offline_limits()
             },
         }
     }

@@ -131,30 +131,6 @@ pub fn write_evidence(
     }
 }
 
-/// [`write_evidence`] for a debit of `amount`.
-pub fn debit_evidence(
-    card: &CardImage,
-    counter_before: u32,
-    balance_before: Fen,
-    amount: Fen,
-    tag: TxnTag,
-) -> WriteEvidence {
-    let after = balance_before.checked_sub(amount);
-    write_evidence(card, counter_before, balance_before, after, tag)
-}
-
-/// [`write_evidence`] for a top-up of `amount`.
-pub fn load_evidence(
-    card: &CardImage,
-    counter_before: u32,
-    balance_before: Fen,
-    amount: Fen,
-    tag: TxnTag,
-) -> WriteEvidence {
-    let after = balance_before.checked_add(amount);
-    write_evidence(card, counter_before, balance_before, after, tag)
-}
-
 /// The transaction tag of the state a card is issued with (no sale or load has written it yet).
 pub const ISSUE_TAG: TxnTag = TxnTag(0);
 /// The transaction counter of the state a card is issued with.

@@ -402,9 +402,8 @@ impl Till {
 mod tests {
     use super::*;
     use crate::core::config::Lang;
-    use shared::campus::{MealPeriodSpec, OfflineLimits};
     use shared::ids::DisplayName;
-    use shared::{Fen, MinuteOfDay};
+    use shared::Fen;
 
     fn name(text: &str) -> DisplayName {
         DisplayName::new(text).unwrap()
@@ -418,24 +417,7 @@ mod tests {
     }
 
     fn campus(version: u64) -> CampusConfig {
-        CampusConfig {
-            version,
-            merchant_name: name("一食堂"),
-            meal_periods: vec![MealPeriodSpec {
-                name: name("午餐"),
-                start: MinuteOfDay::from_hm(11, 0).unwrap(),
-                end: MinuteOfDay::from_hm(13, 0).unwrap(),
-            }],
-            max_sale: Fen::from_yuan(50),
-            fixed_price_presets: vec![Fen::from_yuan(8)],
-            offline: OfflineLimits {
-                max_sale: Fen::from_yuan(20),
-                max_per_card_per_day: Fen::from_yuan(100),
-                max_unsent_total: Fen::from_yuan(5000),
-                max_unsent_age_ms: 86_400_000,
-                max_blacklist_age_ms: 86_400_000,
-            },
-        }
+        shared::testing::campus_config(version)
     }
 
     #[test]

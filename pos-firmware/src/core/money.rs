@@ -29,8 +29,9 @@ use shared::record::{
 };
 use shared::{CardUid, Fen, Seq, UnixMillis};
 
-use super::card::{write_evidence, CardImage, CardWrite, CardWriteOutcome, WriteEvidence};
-use super::{Effect, Till};
+use super::card::{txn_tag, write_evidence, CardImage, CardWrite, CardWriteOutcome, WriteEvidence};
+use super::text::{self, yuan, Text};
+use super::{Beep, Effect, Till};
 
 /// The most sales (and, separately, the most top-ups) that may wait for their card to come
 /// back; past it the oldest goes to the server as "in doubt".
@@ -52,6 +53,8 @@ pub(super) trait MoneyIntent: Copy {
     fn intent(&self) -> Seq;
     /// When the intent was made.
     fn at(&self) -> UnixMillis;
+    /// The money it moves (shown when it is settled).
+    fn amount(&self) -> Fen;
     /// The intent record itself.
     fn intent_body(&self) -> RecordBody;
     /// Whether `proof` shows the write landed, certainly did not, or cannot tell.
@@ -85,6 +88,9 @@ impl MoneyIntent for PendingSale {
     }
     fn at(&self) -> UnixMillis {
         self.at
+    }
+    fn amount(&self) -> Fen {
+        self.sale.amount
     }
     fn intent_body(&self) -> RecordBody {
         RecordBody::SaleIntent(self.sale)
@@ -128,6 +134,9 @@ impl MoneyIntent for PendingLoad {
     }
     fn at(&self) -> UnixMillis {
         self.at
+    }
+    fn amount(&self) -> Fen {
+        self.load.amount
     }
     fn intent_body(&self) -> RecordBody {
         RecordBody::LoadIntent(self.load)
@@ -248,6 +257,76 @@ impl Till {
         debug_assert_eq!(written, pending.intent());
         self.effects.push_back(write(&pending));
         written
+    }
+
+    /// Opens a money movement whose external write is one write of `card` (a debit or a load):
+    /// the plan (the card as read, and the tag made from the intent's seq) goes into the intent
+    /// `make` builds, and the write to `new_counter` and `new_balance` is asked for. The flow has
+    /// checked both (and says why when the card cannot take them). Returns the intent's seq.
+    pub(super) fn begin_card_money<I: CardIntent>(
+        &mut self,
+        card: &CardImage,
+        new_counter: u32,
+        new_balance: Fen,
+        make: impl FnOnce(Seq, CardDebitPlan) -> I,
+    ) -> Seq {
+        let (card, terminal) = (*card, self.terminal);
+        self.begin_money(
+            |intent| {
+                let plan = CardDebitPlan {
+                    counter_before: card.counter,
+                    balance_before: card.balance,
+                    tag: txn_tag(terminal, intent),
+                };
+                make(intent, plan)
+            },
+            |pending| {
+                Effect::WriteCard(CardWrite {
+                    uid: card.uid,
+                    counter_before: card.counter,
+                    new_counter,
+                    new_balance,
+                    tag: pending.plan().tag,
+                })
+            },
+        )
+    }
+
+    /// The answer to the card write of `pending` ([`after_card_write`]), and what it settles
+    /// the same way for every card flow: a final refusal journals the abort and tells the
+    /// merchant `refused` (nothing moved) and to tap again; an unclear answer beeps while the
+    /// intent waits for its card. The flow commits ([`Step::Commit`]) and sets its own state.
+    pub(super) fn card_write_answered<I: CardIntent>(
+        &mut self,
+        pending: &I,
+        outcome: CardWriteOutcome,
+        refusal_is_final: bool,
+        refused: Text,
+    ) -> Step<CardImage> {
+        let step = after_card_write(pending, outcome, refusal_is_final);
+        match step {
+            Step::Commit(_) => {}
+            Step::Abort => {
+                let lang = self.lang();
+                self.settle(pending.aborted(AbortReason::WriteRefused));
+                self.show_error(vec![refused.get(lang), text::TAP_AGAIN.get(lang)]);
+            }
+            Step::AwaitProof => self.effects.push_back(Effect::Beep(Beep::Error)),
+        }
+        step
+    }
+
+    /// Fresh evidence cannot tell whether the write of `pending` landed (the card moved on
+    /// since): it goes to the server as "in doubt", and the merchant reads `why`, the amount and
+    /// `next`.
+    pub(super) fn settle_unknowable<I: MoneyIntent>(&mut self, pending: &I, why: Text, next: Text) {
+        let lang = self.lang();
+        self.settle(pending.in_doubt(InDoubtReason::CardMovedOn));
+        self.show_message(
+            vec![why.get(lang), yuan(pending.amount()), next.get(lang)],
+            None,
+            Beep::Attention,
+        );
     }
 
     /// The unresolved intent of this kind with seq `intent`.
@@ -384,6 +463,41 @@ mod tests {
         );
         assert_eq!(pending.evidence(&card(20, 7)), WriteEvidence::NotOnCard);
         assert_eq!(pending.evidence(&card(12, 9)), WriteEvidence::Unknowable);
+    }
+
+    /// `card_write_answered` serves the top-up as it serves the sale: a refused first write
+    /// journals the abort and says nothing was loaded; an unclear one journals nothing and
+    /// leaves the load waiting for its card.
+    #[test]
+    fn a_top_up_write_is_answered_by_the_same_rule_as_a_sale() {
+        use super::super::testkit::{merchant, open_card_centre, NOW};
+        let loading = || {
+            let mut till = till();
+            open_card_centre(&mut till);
+            keys(&mut till, "50E");
+            tap(&mut till, card(20, 7));
+            effects(&mut till);
+            till
+        };
+        let mut refused = loading();
+        let pending = refused.snapshot().pending_loads[0];
+        refused.handle_card_written(CardWriteOutcome::Refused, NOW);
+        assert_eq!(
+            records(&effects(&mut refused)),
+            vec![pending.aborted(AbortReason::WriteRefused)]
+        );
+        assert_eq!(
+            merchant(&refused),
+            "Card write failed, not loaded | Tap again | "
+        );
+        assert!(refused.snapshot().pending_loads.is_empty());
+
+        let mut unclear = loading();
+        unclear.handle_card_written(CardWriteOutcome::Unknown, NOW);
+        let effects = effects(&mut unclear);
+        assert!(records(&effects).is_empty(), "{effects:?}");
+        assert!(effects.contains(&Effect::Beep(Beep::Error)));
+        assert_eq!(unclear.snapshot().pending_loads, vec![pending]);
     }
 
     #[test]

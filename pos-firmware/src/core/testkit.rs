@@ -39,6 +39,12 @@ pub fn keys(till: &mut Till, keys: &str) {
     }
 }
 
+/// Opens the card centre's top-up screen: the staff combo, the staff PIN, menu 3.
+pub fn open_card_centre(till: &mut Till) {
+    till.handle_command(Command::SetMachineNumber, NOW);
+    keys(till, "123456E3");
+}
+
 /// A campus card with `yuan` on it and its counter at `counter`.
 pub fn card(yuan: u64, counter: u32) -> CardImage {
     CardImage {

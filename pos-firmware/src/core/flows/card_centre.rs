@@ -11,10 +11,9 @@ use keymap::Command;
 
 use super::super::amount::{AmountEntry, EntryError};
 use super::super::card::{
-    is_as_issued, txn_tag, CardImage, CardWrite, CardWriteOutcome, IssueOutcome, IssueRefusal,
-    WriteEvidence,
+    is_as_issued, CardImage, CardWriteOutcome, IssueOutcome, IssueRefusal, WriteEvidence,
 };
-use super::super::money::{after_card_write, CardIntent, MoneyIntent, Step};
+use super::super::money::{CardIntent, MoneyIntent, Step};
 use super::super::text::{self, balance, reader_fault, yuan};
 use super::super::{Beep, Effect, Mode, Till};
 use super::staff::StaffMode;
@@ -220,32 +219,18 @@ impl Till {
         let Some(new_counter) = card.counter.checked_add(1) else {
             return self.show_error(vec![text::CARD_WORN_OUT_REPLACE_IT.get(lang)]);
         };
-        let (now, terminal, card) = (self.now, self.terminal, *card);
-        let intent = self.begin_money(
-            |intent| PendingLoad {
+        let (now, uid) = (self.now, card.uid);
+        let intent =
+            self.begin_card_money(card, new_counter, new_balance, |intent, plan| PendingLoad {
                 intent,
                 at: now,
                 load: LoadIntent {
                     amount: request.amount,
-                    uid: card.uid,
-                    card: shared::record::CardDebitPlan {
-                        counter_before: card.counter,
-                        balance_before: card.balance,
-                        tag: txn_tag(terminal, intent),
-                    },
+                    uid,
+                    card: plan,
                 },
                 resumes: 0,
-            },
-            |pending| {
-                Effect::WriteCard(CardWrite {
-                    uid: card.uid,
-                    counter_before: card.counter,
-                    new_counter,
-                    new_balance,
-                    tag: pending.load.card.tag,
-                })
-            },
-        );
+            });
         self.mode = Mode::CardCentre(CentreMode::Loading { request, intent });
     }
 
@@ -296,7 +281,11 @@ impl Till {
                 });
             }
             WriteEvidence::Unknowable => {
-                self.load_for_refund(pending);
+                self.settle_unknowable(
+                    &pending,
+                    text::CARD_CHANGED_CANNOT_RESUME,
+                    text::RECORDED_FOR_REFUND_2,
+                );
                 self.mode = CentreMode::load_amount();
             }
         }
@@ -357,24 +346,12 @@ impl Till {
                     Beep::Attention,
                 );
             }
-            WriteEvidence::Unknowable => self.load_for_refund(pending),
+            WriteEvidence::Unknowable => self.settle_unknowable(
+                &pending,
+                text::CARD_CHANGED_CANNOT_RESUME,
+                text::RECORDED_FOR_REFUND_2,
+            ),
         }
-    }
-
-    /// The card changed since the top-up started: it can no longer be resumed; the server
-    /// refunds it if its ledger shows the load never arrived.
-    fn load_for_refund(&mut self, pending: PendingLoad) {
-        let lang = self.lang();
-        self.settle(pending.in_doubt(InDoubtReason::CardMovedOn));
-        self.show_message(
-            vec![
-                text::CARD_CHANGED_CANNOT_RESUME.get(lang),
-                yuan(pending.load.amount),
-                text::RECORDED_FOR_REFUND_2.get(lang),
-            ],
-            None,
-            Beep::Attention,
-        );
     }
 
     /// The answer to the card write of a top-up.
@@ -387,32 +364,21 @@ impl Till {
         let Some(pending) = self.unresolved::<PendingLoad>(intent) else {
             return;
         };
-        let lang = self.lang();
         // A refusal ends only a first attempt; on a resume only a fresh read can tell.
         let refusal_is_final = request.retry.is_none() && pending.resumes == 0;
-        match after_card_write(&pending, outcome, refusal_is_final) {
+        let refused = text::CARD_WRITE_FAILED_NOT_LOADED;
+        let retry = match self.card_write_answered(&pending, outcome, refusal_is_final, refused) {
             Step::Commit(card) => {
                 self.remember_card(&card);
-                self.commit_load(pending, card.balance, false)
+                return self.commit_load(pending, card.balance, false);
             }
-            Step::Abort => {
-                self.settle(pending.aborted(AbortReason::WriteRefused));
-                self.mode = Mode::CardCentre(CentreMode::LoadAwaitingCard(LoadRequest::new(
-                    request.amount,
-                )));
-                self.show_error(vec![
-                    text::CARD_WRITE_FAILED_NOT_LOADED.get(lang),
-                    text::TAP_AGAIN.get(lang),
-                ]);
-            }
-            Step::AwaitProof => {
-                self.mode = Mode::CardCentre(CentreMode::LoadAwaitingCard(LoadRequest {
-                    retry: Some(intent),
-                    ..request
-                }));
-                self.effects.push_back(Effect::Beep(Beep::Error));
-            }
-        }
+            Step::Abort => None,
+            Step::AwaitProof => Some(intent),
+        };
+        self.mode = Mode::CardCentre(CentreMode::LoadAwaitingCard(LoadRequest {
+            retry,
+            ..request
+        }));
     }
 
     /// Commits a top-up whose card shows it (the caller has asked to remember the card first,
@@ -680,11 +646,11 @@ mod tests {
 
     #[test]
     fn a_top_up_journals_its_intent_first_and_commits_on_the_read_back() {
-        use crate::core::testkit::{card, card_write, effects, keys, records, tap, till, written};
-        use keymap::Command;
+        use crate::core::testkit::{
+            card, card_write, effects, keys, open_card_centre, records, tap, till, written,
+        };
         let mut till = till();
-        till.handle_command(Command::SetMachineNumber, NOW);
-        keys(&mut till, "123456E3");
+        open_card_centre(&mut till);
         keys(&mut till, "50E");
         tap(&mut till, card(20, 7));
         let effects_now = effects(&mut till);
@@ -708,11 +674,9 @@ mod tests {
 
     #[test]
     fn a_refused_resume_is_not_final_the_card_must_come_back() {
-        use crate::core::testkit::{card, card_write, effects, keys, tap, till};
-        use keymap::Command;
+        use crate::core::testkit::{card, card_write, effects, keys, open_card_centre, tap, till};
         let mut till = till();
-        till.handle_command(Command::SetMachineNumber, NOW);
-        keys(&mut till, "123456E3");
+        open_card_centre(&mut till);
         keys(&mut till, "50E");
         tap(&mut till, card(20, 7));
         effects(&mut till);

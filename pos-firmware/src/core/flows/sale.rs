@@ -7,16 +7,14 @@
 
 use keymap::Command;
 use shared::record::{
-    AbortReason, CardDebitPlan, InDoubtReason, LastSale, Payer, PendingSale, SaleIntent,
-    RECENT_AMOUNTS_LEN, TALLY_DAYS_KEPT, TALLY_MEALS_KEPT,
+    AbortReason, LastSale, Payer, PendingSale, SaleIntent, RECENT_AMOUNTS_LEN, TALLY_DAYS_KEPT,
+    TALLY_MEALS_KEPT,
 };
 use shared::{Fen, Seq};
 
 use super::super::calendar::local_time;
-use super::super::card::{
-    txn_tag, CardHistory, CardImage, CardWrite, CardWriteOutcome, WriteEvidence,
-};
-use super::super::money::{after_card_write, CardIntent, MoneyIntent, Step};
+use super::super::card::{CardHistory, CardImage, CardWriteOutcome, WriteEvidence};
+use super::super::money::{CardIntent, MoneyIntent, Step};
 use super::super::tally::count_in_tallies;
 use super::super::text::{self, balance, yuan};
 use super::super::{Beep, Effect, Mode, Till};
@@ -235,32 +233,18 @@ impl Till {
         let Some(new_counter) = card.counter.checked_add(1) else {
             return self.show_error(vec![text::CARD_WORN_OUT_SEE_CARD_CENTRE.get(lang)]);
         };
-        let (now, terminal, card) = (self.now, self.terminal, *card);
-        let intent = self.begin_money(
-            |intent| PendingSale {
+        let now = self.now;
+        let intent =
+            self.begin_card_money(card, new_counter, new_balance, |intent, plan| PendingSale {
                 intent,
                 at: now,
                 sale: SaleIntent {
                     amount: payment.amount,
                     payer,
-                    card: CardDebitPlan {
-                        counter_before: card.counter,
-                        balance_before: card.balance,
-                        tag: txn_tag(terminal, intent),
-                    },
+                    card: plan,
                     fixed_price: payment.fixed,
                 },
-            },
-            |pending| {
-                Effect::WriteCard(CardWrite {
-                    uid: card.uid,
-                    counter_before: card.counter,
-                    new_counter,
-                    new_balance,
-                    tag: pending.sale.card.tag,
-                })
-            },
-        );
+            });
         self.mode = Mode::Sale(SaleMode::Debiting { payment, intent });
     }
 
@@ -274,28 +258,13 @@ impl Till {
         let Some(pending) = self.unresolved::<PendingSale>(intent) else {
             return;
         };
-        match after_card_write(&pending, outcome, true) {
-            Step::Commit(card) => self.commit(pending, card.balance, false),
-            Step::Abort => {
-                self.settle(pending.aborted(AbortReason::WriteRefused));
-                self.mode = Mode::Sale(SaleMode::AwaitingPayment(Payment {
-                    retry: None,
-                    ..payment
-                }));
-                let lang = self.lang();
-                self.show_error(vec![
-                    text::CARD_WRITE_FAILED_NOT_CHARGED.get(lang),
-                    text::TAP_AGAIN.get(lang),
-                ]);
-            }
-            Step::AwaitProof => {
-                self.mode = Mode::Sale(SaleMode::AwaitingPayment(Payment {
-                    retry: Some(intent),
-                    ..payment
-                }));
-                self.effects.push_back(Effect::Beep(Beep::Error));
-            }
-        }
+        let refused = text::CARD_WRITE_FAILED_NOT_CHARGED;
+        let retry = match self.card_write_answered(&pending, outcome, true, refused) {
+            Step::Commit(card) => return self.commit(pending, card.balance, false),
+            Step::Abort => None,
+            Step::AwaitProof => Some(intent),
+        };
+        self.mode = Mode::Sale(SaleMode::AwaitingPayment(Payment { retry, ..payment }));
     }
 
     /// The same card came back after its debit was interrupted during this sale.
@@ -324,7 +293,11 @@ impl Till {
                 });
             }
             WriteEvidence::Unknowable => {
-                self.settle_in_doubt(pending);
+                self.settle_unknowable(
+                    &pending,
+                    text::EARLIER_SALE_CANNOT_BE_CHECKED,
+                    text::RECORDED_FOR_THE_SERVER,
+                );
                 self.mode = Mode::Sale(SaleMode::AwaitingPayment(Payment {
                     retry: None,
                     ..payment
@@ -378,22 +351,12 @@ impl Till {
                     Beep::Attention,
                 );
             }
-            WriteEvidence::Unknowable => self.settle_in_doubt(pending),
+            WriteEvidence::Unknowable => self.settle_unknowable(
+                &pending,
+                text::EARLIER_SALE_CANNOT_BE_CHECKED,
+                text::RECORDED_FOR_THE_SERVER,
+            ),
         }
-    }
-
-    fn settle_in_doubt(&mut self, pending: PendingSale) {
-        let lang = self.lang();
-        self.settle(pending.in_doubt(InDoubtReason::CardMovedOn));
-        self.show_message(
-            vec![
-                text::EARLIER_SALE_CANNOT_BE_CHECKED.get(lang),
-                yuan(pending.sale.amount),
-                text::RECORDED_FOR_THE_SERVER.get(lang),
-            ],
-            None,
-            Beep::Attention,
-        );
     }
 
     /// The merchant cancels a sale or top-up whose card write was interrupted: the intent stays
