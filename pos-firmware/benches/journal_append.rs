@@ -5,11 +5,11 @@
 //! Prints:
 //! 1. `Journal::append` of a realistic `SaleCommitted` record and snapshot, [`APPENDS`] times:
 //!    appends per second and mean / p50 / p99 / max latency;
-//! 2. the raw floor: appending the same number of bytes to a plain file with `write` + `fdatasync`
+//! 2. the raw floor: writing the same number of bytes into an allocated plain file with `pwrite` + `fdatasync`
 //!    each time, on the same disk, and the ratio journal / raw;
 //! 3. [`SALES`] card sales as the runtime writes them (card index, intent, card index, commit:
 //!    two durable points each): p50 / p99 latency per sale next to the raw floor of the same
-//!    bytes with one `write` + `fdatasync` per durable point, and what a sale costs the flash:
+//!    bytes with one `pwrite` + `fdatasync` per durable point, and what a sale costs the flash:
 //!    barriers (`Journal::barriers`, the fdatasyncs of `db`), sled log writes (each a `pwrite`
 //!    that sled 0.34 follows with a `sync_file_range`; counted from `/proc/self/io`'s `syscw`
 //!    minus the journal's high-water mark rewrites, one per append) and bytes written;
@@ -33,7 +33,6 @@ use shared::record::{
 };
 use shared::{CardUid, Fen, LocalDay, MinuteOfDay, Seq, UnixMillis};
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -329,19 +328,31 @@ fn bench_sales(dir: &Path) -> SaleFigures {
     }
 }
 
-/// The floor: `units` times, for each of `sizes`, append that many bytes to a plain file and
-/// fdatasync it; one time per unit.
+/// The floor: `units` times, for each of `sizes`, write that many bytes to a plain file and
+/// fdatasync it; one time per unit. The file is allocated and synced first and then written in
+/// place, as sled writes into its preallocated log segments: an appending file would make every
+/// fdatasync also commit the file's new size, a cost the journal does not pay per record.
 fn bench_raw(dir: &Path, sizes: &[usize], units: usize) -> Vec<Duration> {
-    let mut file = OpenOptions::new()
+    use std::os::unix::fs::FileExt;
+    let payloads: Vec<Vec<u8>> = sizes.iter().map(|&bytes| vec![0xA5u8; bytes]).collect();
+    let unit_bytes: usize = sizes.iter().sum();
+    let total_bytes = unit_bytes * (WARMUP_APPENDS + units);
+    let file = OpenOptions::new()
         .create(true)
-        .append(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
         .open(dir.join("raw.log"))
         .expect("raw file");
-    let payloads: Vec<Vec<u8>> = sizes.iter().map(|&bytes| vec![0xA5u8; bytes]).collect();
+    file.write_all_at(&vec![0u8; total_bytes], 0)
+        .expect("raw preallocation");
+    file.sync_all().expect("raw preallocation sync");
+    let mut offset = 0u64;
     let mut unit = || {
         for payload in &payloads {
-            file.write_all(payload).expect("raw write");
+            file.write_all_at(payload, offset).expect("raw write");
             file.sync_data().expect("raw fdatasync");
+            offset += payload.len() as u64;
         }
     };
     for _ in 0..WARMUP_APPENDS {
