@@ -237,8 +237,8 @@ fn check_config(path: &std::path::Path) -> Result<String, String> {
     let (_, card, device) = load_config_file(path).map_err(|e| e.to_string())?;
     let Some(key_file) = &card.master_key_file else {
         return Err(format!(
-            "{}: [card] master_key_file: missing: a real till never runs on the public demo \
-             key (see docs/card-layout.md)",
+            "{}: [card] master_key_file: missing: a real till needs its card master key file \
+             and never runs on the public demo key (see docs/card-layout.md)",
             path.display()
         ));
     };
