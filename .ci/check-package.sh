@@ -74,8 +74,7 @@ printf '7a%.0s' $(seq 32) >"$root/etc/campus-pos/card-master.key"
 chmod 600 "$root/etc/campus-pos/card-master.key"
 "$root/usr/bin/pos-firmware" check-config --config "$root/etc/campus-pos/till.toml"
 "$root/usr/bin/sync-daemon" check-config --config "$root/etc/campus-pos/sync-daemon.toml"
-cp "$root/etc/campus-pos/sync-daemon.toml" "$root/bad.toml"
-echo "window_batches = 99" >>"$root/bad.toml"
+sed 's/^window_batches = .*/window_batches = 99/' "$root/etc/campus-pos/sync-daemon.toml" >"$root/bad.toml"
 set +e
 "$root/usr/bin/sync-daemon" check-config --config "$root/bad.toml" 2>"$root/bad.err"
 status=$?
@@ -141,7 +140,8 @@ DPKG_ROOT="$root" "$root/DEBIAN/preinst" upgrade 0.1.0 || fail "preinst refused 
 old=$(mktemp -d)
 printf 'type 12.5\nkeys Enter\ntap card-1\nexpect merchant 交易成功 | ¥12.50 | 余额 ¥87.50\n' \
     | cargo run -q --locked -p pos-firmware -- script - --data-dir "$old/data" \
-        --start "2026-01-05 11:30" >/dev/null
+        --start "2026-01-05 11:30" >/dev/null 2>"$root/script.err" \
+    || fail "the scripted January sale: $(cat "$root/script.err")"
 rm -rf "$root/var/lib/campus-pos"
 mv "$old/data" "$root/var/lib/campus-pos"
 rmdir "$old"
@@ -151,6 +151,7 @@ status=$?
 set -e
 [ "$status" = 1 ] && grep -q "refusing to upgrade: the journal holds [1-9][0-9]* records" "$root/preinst.err" \
     || fail "preinst on an hour-old unsent sale: exit $status, $(cat "$root/preinst.err")"
+sed 's/^/   preinst said: /' "$root/preinst.err"
 CAMPUS_POS_FORCE_UPGRADE=1 DPKG_ROOT="$root" "$root/DEBIAN/preinst" upgrade 0.1.0 2>"$root/preinst.err" \
     || fail "CAMPUS_POS_FORCE_UPGRADE=1 did not override: $(cat "$root/preinst.err")"
 grep -q "upgrading anyway" "$root/preinst.err" || fail "the forced upgrade says nothing"

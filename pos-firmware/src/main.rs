@@ -26,9 +26,10 @@ use pos_firmware::link::DEVICE_LINK_SOCKET_PATH;
 #[cfg(feature = "sim")]
 use pos_firmware::link::SIM_LINK_SOCKET_NAME;
 use pos_firmware::reader::spidev::{open_reader, ResetLine, DEFAULT_SPIDEV_PATH};
+#[cfg(feature = "script")]
+use pos_firmware::settings::load_settings;
 use pos_firmware::settings::{
-    load_card_settings, load_config_file, load_settings, DEFAULT_CONFIG_PATH,
-    DEFAULT_DEVICE_DATA_DIR,
+    load_card_settings, load_config_file, DEFAULT_CONFIG_PATH, DEFAULT_DEVICE_DATA_DIR,
 };
 #[cfg(feature = "script")]
 use pos_firmware::sim::cards::PausePoint;
@@ -200,6 +201,7 @@ enum PauseArg {
 
 impl Common {
     /// The simulator's data directory: `--data-dir`, else `pos-data`.
+    #[cfg(feature = "script")]
     fn sim_data_dir(&self) -> PathBuf {
         self.data_dir
             .clone()
