@@ -4,7 +4,8 @@
 # (systemd-analyze verify, any warning fails), installs it into a scratch root (dpkg -x plus the
 # maintainer scripts run by hand with DPKG_ROOT), checks both installed settings files with the
 # installed binaries' check-config, starts both binaries from them for a few seconds (each must
-# say READY=1 and WATCHDOG=1 on its NOTIFY_SOCKET), and runs the preinst against a journal with
+# say READY=1 and WATCHDOG=1 on its NOTIFY_SOCKET, and the daemon must reach the till's link
+# socket), and runs the preinst against a journal with
 # an hour-old unsent sale (refused, then forced). Called by .ci/run; needs dpkg-deb,
 # systemd-analyze and python3 (the notify socket's listener).
 set -euo pipefail
@@ -116,7 +117,8 @@ sync=$!
 pids+=($sync)
 for _ in $(seq 100); do
     grep -q "^till WATCHDOG=1" "$root/notify.log" && grep -q "^sync READY=1" "$root/notify.log" \
-        && grep -q "^sync WATCHDOG=1" "$root/notify.log" && break
+        && grep -q "^sync WATCHDOG=1" "$root/notify.log" \
+        && grep -q "link: daemon connected" "$root/till.err" && break
     sleep 0.1
 done
 kill -0 "$till" 2>/dev/null || fail "the till stopped: $(cat "$root/till.err")"
@@ -124,6 +126,8 @@ kill -0 "$sync" 2>/dev/null || fail "the sync daemon stopped: $(cat "$root/sync.
 for line in "till READY=1" "till WATCHDOG=1" "sync READY=1" "sync WATCHDOG=1"; do
     grep -q "^$line" "$root/notify.log" || fail "no '$line' on the notify socket: $(cat "$root/notify.log")"
 done
+grep -q "link: daemon connected" "$root/till.err" \
+    || fail "the sync daemon never reached the till's installed link socket: $(cat "$root/sync.err")"
 kill "$sync" "$till"
 wait "$till" "$sync" 2>/dev/null || true
 [ -e "$root/var/lib/campus-pos/db" ] || fail "the till kept no journal in the installed data_dir"

@@ -139,3 +139,46 @@ fn journal_status_says_no_journal_then_what_is_unsent_and_refuses_a_held_journal
     assert!(output.status.success(), "{output:?}");
     assert_eq!(stdout.trim(), "unsent=0 oldest_unsent_age_s=");
 }
+
+/// What the preinst reads: a sale scripted in January is unsent, and about eleven months old.
+#[cfg(feature = "script")]
+#[test]
+fn journal_status_counts_unsent_records_and_ages_the_oldest() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut script = Command::new(env!("CARGO_BIN_EXE_pos-firmware"))
+        .args(["script", "-", "--start", "2026-01-05 11:30", "--data-dir"])
+        .arg(&data)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    script
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            "type 12.5\nkeys Enter\ntap card-1\nexpect merchant 交易成功 | ¥12.50 | 余额 ¥87.50\n"
+                .as_bytes(),
+        )
+        .unwrap();
+    assert!(script.wait().unwrap().success());
+
+    let output = firmware(&["journal-status", "--data-dir"], &[&data]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (unsent, age) = stdout
+        .trim()
+        .strip_prefix("unsent=")
+        .and_then(|rest| rest.split_once(" oldest_unsent_age_s="))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let unsent: u64 = unsent.parse().unwrap();
+    let age: u64 = age.parse().unwrap();
+    assert!(
+        unsent >= 2,
+        "the sale's intent and commit at least: {stdout}"
+    );
+    // The script's clock started on 2026-01-05; this test runs later than that.
+    assert!(age > 3_600, "{stdout}");
+}
