@@ -2,9 +2,13 @@
 //! `script` replays a scripted day headless (see docs/script.md), `device` runs it on the
 //! till's own hardware (MFRC522 on spidev, evdev keypad, line scanner; docs/device.md),
 //! `reader-check` checks the real reader. Each of `sim`, `script` and `device` exists only with
-//! the cargo feature of its name (pos-firmware/Cargo.toml). Both keep their data (journal,
-//! settings, simulated cards) in one directory, `pos-data/` unless told otherwise. Both can run
-//! the link server the sync daemon connects to (`--link`, see docs/link.md).
+//! the cargo feature of its name (pos-firmware/Cargo.toml). `sim` and `script` keep their data
+//! (journal, settings, simulated cards) in one directory, `pos-data/` unless told otherwise;
+//! `device` reads `/etc/campus-pos/till.toml` (`--config`) and keeps its journal in
+//! `/var/lib/campus-pos/` (the file's `data_dir`, or `--data-dir`). All three can run the link
+//! server the sync daemon connects to (`--link`, see docs/link.md). `check-config` checks the
+//! till's settings file without starting, `journal-status` tells the package's `preinst` what
+//! is not uploaded yet (docs/device.md, "Install on a till").
 
 // Without a front end (`--no-default-features` alone) only `reader-check` is left, and the
 // settings and logging helpers the front ends share go unused.
@@ -22,12 +26,23 @@ use pos_firmware::link::DEVICE_LINK_SOCKET_PATH;
 #[cfg(feature = "sim")]
 use pos_firmware::link::SIM_LINK_SOCKET_NAME;
 use pos_firmware::reader::spidev::{open_reader, ResetLine, DEFAULT_SPIDEV_PATH};
-use pos_firmware::settings::{load_card_settings, load_settings};
+#[cfg(feature = "script")]
+use pos_firmware::settings::load_settings;
+use pos_firmware::settings::{
+    load_card_settings, load_config_file, DEFAULT_CONFIG_PATH, DEFAULT_DEVICE_DATA_DIR,
+};
 #[cfg(feature = "script")]
 use pos_firmware::sim::cards::PausePoint;
 #[cfg(feature = "script")]
 use pos_firmware::sim::script::{parse_local, ScriptRunner, ScriptSetup, DEFAULT_START};
 use pos_firmware::wallet::WalletReader;
+
+/// The data directory of `sim`, `script` and `reader-check` when `--data-dir` is not given.
+const SIM_DATA_DIR: &str = "pos-data";
+
+/// Exit status of `check-config`, and of `device` when its settings file is missing or bad
+/// (systemd does not restart the till on it: `RestartPreventExitStatus=2` in its unit).
+const EXIT_BAD_CONFIG: i32 = 2;
 
 /// The simulator's log file in its data directory (the terminal UI owns standard error's screen).
 #[cfg(feature = "sim")]
@@ -74,25 +89,49 @@ enum Cmd {
     },
     /// Run the till on its own hardware: the MFRC522 on spidev, the keypad on evdev, the code
     /// scanner as a line device; displays and beeps as lines on standard output, the log on
-    /// standard error. Needs the card master key file named in DATA_DIR/till.toml.
+    /// standard error. Reads its settings from /etc/campus-pos/till.toml (--config), which must
+    /// name the card master key file; a flag overrides the file's key of the same name.
     #[cfg(feature = "device")]
     Device {
         #[command(flatten)]
         common: Common,
+        /// The till's settings file.
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
         #[command(flatten)]
         reader: ReaderArgs,
-        /// The keypad's evdev device.
-        #[arg(long, default_value = DEFAULT_KEYPAD_PATH)]
-        keypad: PathBuf,
+        /// The keypad's evdev device [default: /dev/input/event0].
+        #[arg(long)]
+        keypad: Option<PathBuf>,
         /// The code scanner: a line device (serial scanner in line mode, or a FIFO).
         #[arg(long)]
         scanner: Option<PathBuf>,
-        /// The link socket the sync daemon connects to.
-        #[arg(long, value_name = "PATH", default_value = DEVICE_LINK_SOCKET_PATH)]
-        link: PathBuf,
+        /// The link socket the sync daemon connects to [default: /run/campus-pos/link.sock].
+        #[arg(long, value_name = "PATH")]
+        link: Option<PathBuf>,
         /// Run without the link server.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "link")]
         no_link: bool,
+    },
+    /// Check the till's settings file (and the card master key it names) without starting;
+    /// exit status 0 when the till would start on it, 2 (with the file, the key and what is
+    /// wrong) when not.
+    CheckConfig {
+        /// The till's settings file.
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
+    /// Print what the journal holds that the campus server has not acknowledged yet, as
+    /// `unsent=N oldest_unsent_age_s=S` (S empty when nothing is unsent; "no journal" when the
+    /// data directory holds none). Opens the journal, so it fails (exit 1, "locked") while the
+    /// till runs: the package's preinst stops the till first.
+    JournalStatus {
+        /// The data directory [default: the settings file's data_dir, else /var/lib/campus-pos].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The till's settings file (for its data_dir; skipped when it does not exist).
+        #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
     },
     /// Bring-up check of the real card reader: open the MFRC522 on spidev, show its version,
     /// wait for a card and show what the wallet reads on it. Writes nothing.
@@ -100,7 +139,7 @@ enum Cmd {
         #[command(flatten)]
         reader: ReaderArgs,
         /// Where till.toml names the card master key and campus.
-        #[arg(long, default_value = "pos-data")]
+        #[arg(long, default_value = SIM_DATA_DIR)]
         data_dir: PathBuf,
         /// How long to wait for a card.
         #[arg(long, default_value_t = 10)]
@@ -111,9 +150,9 @@ enum Cmd {
 /// Where the real MFRC522 is wired.
 #[derive(clap::Args)]
 struct ReaderArgs {
-    /// The reader's SPI device.
-    #[arg(long, default_value = DEFAULT_SPIDEV_PATH)]
-    spi: PathBuf,
+    /// The reader's SPI device [default: /dev/spidev0.0].
+    #[arg(long)]
+    spi: Option<PathBuf>,
     /// The GPIO character device of the reader's reset line (with --reset-line).
     #[arg(long, requires = "reset_line")]
     reset_chip: Option<PathBuf>,
@@ -128,13 +167,20 @@ impl ReaderArgs {
         let line = self.reset_line?;
         Some(ResetLine { chip, line })
     }
+
+    fn spi(&self) -> PathBuf {
+        self.spi
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_SPIDEV_PATH))
+    }
 }
 
 #[derive(clap::Args)]
 struct Common {
-    /// Where the journal, settings (till.toml) and simulated cards live.
-    #[arg(long, default_value = "pos-data")]
-    data_dir: PathBuf,
+    /// Where the journal, settings (till.toml) and simulated cards live [default: pos-data;
+    /// for `device`: the settings file's data_dir, else /var/lib/campus-pos].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Override the settings' language.
     #[arg(long, value_enum)]
     lang: Option<LangArg>,
@@ -153,18 +199,86 @@ enum PauseArg {
     AfterCardWrite,
 }
 
-fn load_config(common: &Common) -> anyhow::Result<TillConfig> {
-    std::fs::create_dir_all(&common.data_dir)
-        .with_context(|| format!("cannot create data directory {}", common.data_dir.display()))?;
-    check_writable(&common.data_dir)?;
-    let mut config = load_settings(&common.data_dir)?;
-    match common.lang {
-        Some(LangArg::Zh) => config.lang = Lang::Zh,
-        Some(LangArg::En) => config.lang = Lang::En,
-        None => {}
+impl Common {
+    /// The simulator's data directory: `--data-dir`, else `pos-data`.
+    #[cfg(feature = "script")]
+    fn sim_data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(SIM_DATA_DIR))
     }
+
+    fn apply_lang(&self, config: &mut TillConfig) {
+        match self.lang {
+            Some(LangArg::Zh) => config.lang = Lang::Zh,
+            Some(LangArg::En) => config.lang = Lang::En,
+            None => {}
+        }
+    }
+}
+
+/// Makes sure the data directory exists and is writable.
+fn prepare_data_dir(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    check_writable(data_dir)
+}
+
+/// The simulator's settings: `DATA_DIR/till.toml`, defaults without it.
+#[cfg(feature = "script")]
+fn load_config(common: &Common, data_dir: &std::path::Path) -> anyhow::Result<TillConfig> {
+    prepare_data_dir(data_dir)?;
+    let mut config = load_settings(data_dir)?;
+    common.apply_lang(&mut config);
     Ok(config)
 }
+
+/// `check-config`: everything `device` checks in its settings file before it starts, with
+/// nothing opened but the card master key file.
+fn check_config(path: &std::path::Path) -> Result<String, String> {
+    let (_, card, device) = load_config_file(path).map_err(|e| e.to_string())?;
+    let Some(key_file) = &card.master_key_file else {
+        return Err(format!(
+            "{}: [card] master_key_file: missing: a real till needs its card master key file \
+             and never runs on the public demo key (see docs/card-layout.md)",
+            path.display()
+        ));
+    };
+    card.wallet_config()
+        .map_err(|e| format!("{}: [card] master_key_file: {e}", path.display()))?;
+    let data_dir = device
+        .data_dir
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DEVICE_DATA_DIR));
+    Ok(format!(
+        "{}: ok (data_dir {}, card master key {}, campus {})",
+        path.display(),
+        data_dir.display(),
+        key_file.display(),
+        card.campus.0
+    ))
+}
+
+/// `journal-status`: the unsent count and the oldest unsent record's age, for the preinst.
+fn journal_status(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    use pos_firmware::journal::Journal;
+    // A directory without sled's files holds no journal: say so, and create nothing.
+    if !data_dir.join(JOURNAL_DB_FILE).exists() {
+        return Ok(format!("no journal in {}", data_dir.display()));
+    }
+    let journal = Journal::open(data_dir)?;
+    let unsent = journal.unsent_count();
+    let age = match journal.oldest_unsent_at()? {
+        Some(at) => {
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            (now_ms.saturating_sub(at.0).max(0) / 1000).to_string()
+        }
+        None => String::new(),
+    };
+    Ok(format!("unsent={unsent} oldest_unsent_age_s={age}"))
+}
+
+/// The file sled keeps its database in, inside the data directory.
+const JOURNAL_DB_FILE: &str = "db";
 
 /// The file [`check_writable`] creates and removes in the data directory.
 const WRITE_CHECK_FILE: &str = ".write-check";
@@ -201,7 +315,11 @@ fn init_logging(file: Option<&std::path::Path>) -> anyhow::Result<()> {
                 .with_writer(std::sync::Mutex::new(log))
                 .init();
         }
-        None => builder.with_writer(std::io::stderr).init(),
+        // Colours only on a terminal: under systemd standard error is the journal.
+        None => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .init(),
     }
     Ok(())
 }
@@ -210,9 +328,12 @@ fn init_logging(file: Option<&std::path::Path>) -> anyhow::Result<()> {
 #[cfg(feature = "device")]
 const DEFAULT_KEYPAD_PATH: &str = "/dev/input/event0";
 
-/// What `device` needs besides the data directory.
+/// What `device` needs: its settings file's keys with the flags on top.
 #[cfg(feature = "device")]
 struct DeviceArgs {
+    data_dir: PathBuf,
+    config: TillConfig,
+    wallet: pos_firmware::wallet::WalletConfig,
     spi: PathBuf,
     reset: Option<ResetLine>,
     keypad: PathBuf,
@@ -220,34 +341,65 @@ struct DeviceArgs {
     link: Option<PathBuf>,
 }
 
+/// Reads `device`'s settings file and lays its flags over it; `Err` is the message for a file
+/// the till must not start on (exit [`EXIT_BAD_CONFIG`]).
 #[cfg(feature = "device")]
-fn run_device(common: &Common, args: DeviceArgs) -> anyhow::Result<()> {
+fn device_args(
+    common: &Common,
+    config_path: &std::path::Path,
+    reader: &ReaderArgs,
+    keypad: Option<PathBuf>,
+    scanner: Option<PathBuf>,
+    link: Option<PathBuf>,
+    no_link: bool,
+) -> Result<DeviceArgs, String> {
+    check_config(config_path)?;
+    let (mut config, card, file) = load_config_file(config_path).map_err(|e| e.to_string())?;
+    common.apply_lang(&mut config);
+    let wallet = card
+        .wallet_config()
+        .map_err(|e| format!("{}: [card] master_key_file: {e}", config_path.display()))?;
+    let no_link = no_link || (file.no_link && link.is_none());
+    Ok(DeviceArgs {
+        data_dir: common
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DEVICE_DATA_DIR)),
+        config,
+        wallet,
+        spi: reader
+            .spi
+            .clone()
+            .or(file.spi)
+            .unwrap_or_else(|| reader.spi()),
+        reset: reader
+            .reset()
+            .or_else(|| file.reset.map(|(chip, line)| ResetLine { chip, line })),
+        keypad: keypad
+            .or(file.keypad)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_KEYPAD_PATH)),
+        scanner: scanner.or(file.scanner),
+        link: (!no_link).then(|| {
+            link.or(file.link)
+                .unwrap_or_else(|| PathBuf::from(DEVICE_LINK_SOCKET_PATH))
+        }),
+    })
+}
+
+#[cfg(feature = "device")]
+fn run_device(args: DeviceArgs) -> anyhow::Result<()> {
     use pos_firmware::clock::RealClock;
     use pos_firmware::device::{inputs, DeviceTill, LineDisplay, ReaderOpener};
 
-    let config = load_config(common)?;
-    let card_settings = load_card_settings(&common.data_dir)?;
-    if card_settings.master_key_file.is_none() {
-        bail!(
-            "{}/till.toml names no card master key file ([card] master_key_file): a real till \
-             never runs on the public demo key (see docs/card-layout.md)",
-            common.data_dir.display()
-        );
-    }
-    let wallet = card_settings.wallet_config()?;
+    prepare_data_dir(&args.data_dir)?;
+    let (config, wallet) = (args.config, args.wallet);
     let clock = RealClock::start();
     let (spi, reset) = (args.spi, args.reset);
     let opener: ReaderOpener<_> =
         Box::new(move || open_reader(&spi, reset.as_ref()).map_err(|e| e.to_string()));
     let display = Box::new(LineDisplay::new(std::io::stdout()));
-    let mut till = DeviceTill::open(
-        &common.data_dir,
-        config,
-        wallet,
-        opener,
-        display,
-        clock.now(),
-    )?;
+    let mut till = DeviceTill::open(&args.data_dir, config, wallet, opener, display, clock.now())?;
     let (events, receiver) = std::sync::mpsc::channel();
     inputs::spawn_keypad(&args.keypad, events.clone())?;
     if let Some(scanner) = &args.scanner {
@@ -302,10 +454,37 @@ fn main() -> anyhow::Result<()> {
             reader,
             data_dir,
             wait_secs,
-        } => reader_check(reader.spi.clone(), reader.reset(), data_dir, wait_secs),
+        } => reader_check(reader.spi(), reader.reset(), data_dir, wait_secs),
+        Cmd::CheckConfig { config } => match check_config(&config) {
+            Ok(summary) => {
+                println!("{summary}");
+                Ok(())
+            }
+            Err(problem) => {
+                eprintln!("{problem}");
+                std::process::exit(EXIT_BAD_CONFIG);
+            }
+        },
+        Cmd::JournalStatus { data_dir, config } => {
+            let data_dir = match data_dir {
+                Some(dir) => dir,
+                None if config.exists() => match load_config_file(&config) {
+                    Ok((_, _, device)) => device.data_dir,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        std::process::exit(EXIT_BAD_CONFIG);
+                    }
+                }
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DEVICE_DATA_DIR)),
+                None => PathBuf::from(DEFAULT_DEVICE_DATA_DIR),
+            };
+            println!("{}", journal_status(&data_dir)?);
+            Ok(())
+        }
         #[cfg(feature = "device")]
         Cmd::Device {
             common,
+            config,
             reader,
             keypad,
             scanner,
@@ -313,14 +492,15 @@ fn main() -> anyhow::Result<()> {
             no_link,
         } => {
             init_logging(None)?;
-            let args = DeviceArgs {
-                reset: reader.reset(),
-                spi: reader.spi,
-                keypad,
-                scanner,
-                link: (!no_link).then_some(link),
+            let args = match device_args(&common, &config, &reader, keypad, scanner, link, no_link)
+            {
+                Ok(args) => args,
+                Err(problem) => {
+                    tracing::error!("ALARM the till does not start: {problem}");
+                    std::process::exit(EXIT_BAD_CONFIG);
+                }
             };
-            run_device(&common, args)
+            run_device(args)
         }
         #[cfg(feature = "sim")]
         Cmd::Sim {
@@ -328,14 +508,15 @@ fn main() -> anyhow::Result<()> {
             link,
             no_link,
         } => {
-            let config = load_config(&common)?;
-            init_logging(Some(&common.data_dir.join(SIM_LOG_FILE_NAME)))?;
+            let data_dir = common.sim_data_dir();
+            let config = load_config(&common, &data_dir)?;
+            init_logging(Some(&data_dir.join(SIM_LOG_FILE_NAME)))?;
             let link = match (no_link, link) {
                 (true, _) => None,
                 (false, Some(path)) => Some(path),
-                (false, None) => Some(common.data_dir.join(SIM_LINK_SOCKET_NAME)),
+                (false, None) => Some(data_dir.join(SIM_LINK_SOCKET_NAME)),
             };
-            pos_firmware::sim::tui::run(&common.data_dir, config, link.as_deref())
+            pos_firmware::sim::tui::run(&data_dir, config, link.as_deref())
         }
         #[cfg(feature = "script")]
         Cmd::Script {
@@ -346,7 +527,8 @@ fn main() -> anyhow::Result<()> {
             link,
         } => {
             init_logging(None)?;
-            let config = load_config(&common)?;
+            let data_dir = common.sim_data_dir();
+            let config = load_config(&common, &data_dir)?;
             let Some(start) = parse_local(&start) else {
                 bail!("--start: '{start}' is not YYYY-MM-DD HH:MM[:SS]");
             };
@@ -355,7 +537,7 @@ fn main() -> anyhow::Result<()> {
                 PauseArg::AfterCardWrite => PausePoint::AfterCardWrite,
             });
             let setup = ScriptSetup {
-                data_dir: common.data_dir.clone(),
+                data_dir,
                 config,
                 start,
                 pause_at,

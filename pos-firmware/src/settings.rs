@@ -3,6 +3,10 @@
 //! campus the till belongs to). Every field is optional; a missing file means factory defaults.
 //! A malformed file is refused with a message naming the field, and the till does not start on
 //! it.
+//!
+//! On a till the same file lives at [`DEFAULT_CONFIG_PATH`] (`/etc/campus-pos/till.toml`) and
+//! also says where the data directory is (`data_dir`) and where the hardware is wired
+//! (`[device]`, [`DeviceSettings`]); the simulator keeps reading `DATA_DIR/till.toml`.
 
 use serde::Deserialize;
 use shared::ids::DisplayName;
@@ -15,6 +19,13 @@ use crate::wallet::{load_master_key, MasterKeyFileError, WalletConfig, DEMO_CAMP
 
 /// The name of the settings file inside the data directory.
 pub const SETTINGS_FILE: &str = "till.toml";
+
+/// The till's settings file on a till (`pos-firmware device` and `check-config` read it unless
+/// `--config` names another; packaging/etc/till.toml is the installed example).
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/campus-pos/till.toml";
+/// The till's data directory on a till (journal), unless `data_dir` or `--data-dir` says
+/// otherwise; the package creates it, owned by the till's user.
+pub const DEFAULT_DEVICE_DATA_DIR: &str = "/var/lib/campus-pos";
 
 /// A settings file with every default written out, for staff to edit.
 pub const SETTINGS_TEMPLATE: &str = r#"# Campus canteen till settings. Delete a line to get its default.
@@ -60,6 +71,94 @@ struct SettingsFile {
     merchant_name: Option<String>,
     meal: Option<Vec<MealFile>>,
     card: Option<CardFile>,
+    /// Only in the till's `/etc` file: the data directory (the simulator's is `--data-dir`).
+    data_dir: Option<PathBuf>,
+    device: Option<DeviceFile>,
+}
+
+/// The `[device]` table: where the till's hardware is wired (every `device` flag has a key).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceFile {
+    spi: Option<PathBuf>,
+    reset_chip: Option<PathBuf>,
+    reset_line: Option<u32>,
+    keypad: Option<PathBuf>,
+    scanner: Option<PathBuf>,
+    link: Option<PathBuf>,
+    no_link: Option<bool>,
+}
+
+/// Where the till's data and hardware are, from the `/etc` file (`data_dir` and `[device]`);
+/// `None` where the file says nothing (the flag's or the built-in default then applies).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceSettings {
+    pub data_dir: Option<PathBuf>,
+    pub spi: Option<PathBuf>,
+    /// The reader's reset line: chip and line number, both or neither.
+    pub reset: Option<(PathBuf, u32)>,
+    pub keypad: Option<PathBuf>,
+    pub scanner: Option<PathBuf>,
+    pub link: Option<PathBuf>,
+    pub no_link: bool,
+}
+
+/// Parses the `data_dir` key and the `[device]` table of settings text.
+pub fn parse_device_settings(text: &str) -> Result<DeviceSettings, String> {
+    let file: SettingsFile = toml::from_str(text).map_err(|e| e.to_string())?;
+    let mut settings = DeviceSettings {
+        data_dir: file.data_dir,
+        ..DeviceSettings::default()
+    };
+    if let Some(dir) = &settings.data_dir {
+        if !dir.is_absolute() {
+            return Err(format!(
+                "data_dir: '{}' is not an absolute path",
+                dir.display()
+            ));
+        }
+    }
+    if let Some(device) = file.device {
+        settings.reset = match (device.reset_chip, device.reset_line) {
+            (Some(chip), Some(line)) => Some((chip, line)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err("device.reset_chip: set without device.reset_line".into())
+            }
+            (None, Some(_)) => {
+                return Err("device.reset_line: set without device.reset_chip".into())
+            }
+        };
+        settings.spi = device.spi;
+        settings.keypad = device.keypad;
+        settings.scanner = device.scanner;
+        settings.link = device.link;
+        settings.no_link = device.no_link.unwrap_or(false);
+        if settings.no_link && settings.link.is_some() {
+            return Err("device.no_link: true together with device.link".into());
+        }
+    }
+    Ok(settings)
+}
+
+/// The whole settings file at `path` (the `/etc` file of a till): the till's settings, the
+/// card's and the device's. The file must exist: a till never starts on defaults by accident.
+pub fn load_config_file(
+    path: &Path,
+) -> Result<(TillConfig, CardSettings, DeviceSettings), SettingsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let invalid = |detail| SettingsError::Invalid {
+        path: path.display().to_string(),
+        detail,
+    };
+    Ok((
+        parse_settings(&text).map_err(invalid)?,
+        parse_card_settings(&text).map_err(invalid)?,
+        parse_device_settings(&text).map_err(invalid)?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -285,6 +384,108 @@ mod tests {
         assert!(parse_settings("staff_pin = \"12\"")
             .unwrap_err()
             .contains("PIN"));
+    }
+
+    #[test]
+    fn the_device_table_names_every_device_flag() {
+        let text = "data_dir = \"/srv/till\"\n[device]\nspi = \"/dev/spidev1.0\"\n\
+                    reset_chip = \"/dev/gpiochip1\"\nreset_line = 25\nkeypad = \"/dev/input/event3\"\n\
+                    scanner = \"/dev/ttyACM0\"\nlink = \"/run/x/link.sock\"\n";
+        let device = parse_device_settings(text).unwrap();
+        assert_eq!(
+            device,
+            DeviceSettings {
+                data_dir: Some("/srv/till".into()),
+                spi: Some("/dev/spidev1.0".into()),
+                reset: Some(("/dev/gpiochip1".into(), 25)),
+                keypad: Some("/dev/input/event3".into()),
+                scanner: Some("/dev/ttyACM0".into()),
+                link: Some("/run/x/link.sock".into()),
+                no_link: false,
+            }
+        );
+        // The till's own settings ignore the device's keys, and the other way round.
+        assert_eq!(parse_settings(text), Ok(TillConfig::default()));
+        assert_eq!(
+            parse_device_settings(SETTINGS_TEMPLATE),
+            Ok(DeviceSettings::default())
+        );
+    }
+
+    #[test]
+    fn the_installed_example_is_a_whole_till_config() {
+        let example = include_str!("../../packaging/etc/till.toml");
+        assert_eq!(parse_settings(example), Ok(TillConfig::default()));
+        let card = parse_card_settings(example).unwrap();
+        assert_eq!(
+            card.master_key_file.as_deref(),
+            Some(Path::new("/etc/campus-pos/card-master.key"))
+        );
+        let device = parse_device_settings(example).unwrap();
+        assert_eq!(
+            device.data_dir.as_deref(),
+            Some(Path::new(DEFAULT_DEVICE_DATA_DIR))
+        );
+        assert_eq!(
+            device.link.as_deref(),
+            Some(Path::new(crate::link::DEVICE_LINK_SOCKET_PATH))
+        );
+        // Every commented key is a real one too.
+        let uncommented: String = example
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                // A commented-out key (`# reset_line = 25`), not a comment's prose.
+                Some(key)
+                    if key.split_once(" = ").is_some_and(|(k, _)| {
+                        k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    }) =>
+                {
+                    key
+                }
+                _ => line,
+            })
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let device = parse_device_settings(&uncommented.replace("no_link = true", "")).unwrap();
+        assert!(device.reset.is_some() && device.scanner.is_some());
+    }
+
+    #[test]
+    fn a_bad_device_table_names_the_key() {
+        for (text, key) in [
+            ("[device]\nreset_line = 3", "device.reset_line"),
+            (
+                "[device]\nreset_chip = \"/dev/gpiochip0\"",
+                "device.reset_chip",
+            ),
+            (
+                "[device]\nreset_line = -1\nreset_chip = \"/dev/gpiochip0\"",
+                "reset_line",
+            ),
+            ("[device]\nspy = \"/dev/spidev0.0\"", "spy"),
+            (
+                "[device]\nno_link = true\nlink = \"/run/l.sock\"",
+                "device.no_link",
+            ),
+            ("data_dir = \"relative/dir\"", "data_dir"),
+        ] {
+            let error = parse_device_settings(text).unwrap_err();
+            assert!(error.contains(key), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_config_file_that_is_missing_or_bad_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("till.toml");
+        let missing = load_config_file(&path).unwrap_err().to_string();
+        assert!(missing.contains(&path.display().to_string()), "{missing}");
+        std::fs::write(&path, "max_sale = \"-3\"\n").unwrap();
+        let bad = load_config_file(&path).unwrap_err().to_string();
+        assert!(
+            bad.starts_with(&format!("{}: max_sale: ", path.display())),
+            "{bad}"
+        );
     }
 
     #[test]

@@ -320,10 +320,14 @@ fn a_write_torn_on_the_device_settles_at_the_next_tap_exactly_once() {
 #[test]
 fn the_device_refuses_the_public_demo_key() {
     let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("till.toml");
+    std::fs::write(&config, "language = \"en\"\n").unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_pos-firmware"))
         .args(["device", "--no-link", "--spi", "/nonexistent/spidev"])
         .arg("--data-dir")
         .arg(dir.path())
+        .arg("--config")
+        .arg(&config)
         .output()
         .unwrap();
     assert!(!output.status.success());
@@ -376,6 +380,8 @@ fn the_binary_runs_on_an_evdev_keypad_and_reports_a_missing_reader() {
         .arg(&keypad)
         .arg("--data-dir")
         .arg(dir.path())
+        .arg("--config")
+        .arg(dir.path().join("till.toml"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

@@ -58,6 +58,10 @@ fn reader_backoff() -> Backoff {
     Backoff::without_jitter(READER_REOPEN_FIRST_MS, READER_REOPEN_MAX_MS)
 }
 
+/// How often the loop tells systemd it is alive (`WATCHDOG=1`; the unit's `WatchdogSec=` is
+/// 20 s, so a loop hung for that long is restarted).
+pub const WATCHDOG_NOTIFY_MS: u64 = 1_000;
+
 /// Something for the device loop, from the input threads or the link server.
 #[derive(Debug)]
 pub enum DeviceEvent {
@@ -266,6 +270,10 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
     /// Runs until the till has to stop selling (its journal failed): then it shows why and
     /// returns the reason. A restart re-verifies the journal before it sells again.
     pub fn run(&mut self, events: &Receiver<DeviceEvent>, now: impl Fn() -> Now) -> String {
+        // The journal is open and verified (`open`), the loop starts: ready for systemd's
+        // `Type=notify`; `WATCHDOG=1` after passes. Both do nothing outside systemd.
+        notify_systemd(sd_notify::NotifyState::Ready);
+        let mut watchdog_at_mono = now().mono_ms;
         loop {
             if let Some(fatal) = self.host.stopped().map(str::to_string) {
                 let shown = self.display.show(&fatal_displays(&fatal));
@@ -285,6 +293,10 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
             }
             batch.extend(events.try_iter());
             self.step(batch, now());
+            if now().mono_ms.saturating_sub(watchdog_at_mono) >= WATCHDOG_NOTIFY_MS {
+                notify_systemd(sd_notify::NotifyState::Watchdog);
+                watchdog_at_mono = now().mono_ms;
+            }
             // Everything noted is in the log already; nobody reads the notes here, and a till
             // runs for months.
             self.notes.clear();
@@ -447,5 +459,12 @@ fn describe_read(read: &CardRead) -> String {
     match read {
         CardRead::Card(image) => format!("card {}", image.uid),
         CardRead::Unreadable(problem) => format!("unreadable: {problem:?}"),
+    }
+}
+
+/// Tells systemd `state` (no-op without `NOTIFY_SOCKET`); a failure is logged, never fatal.
+fn notify_systemd(state: sd_notify::NotifyState) {
+    if let Err(e) = sd_notify::notify(&[state]) {
+        tracing::warn!("sd_notify: {e}");
     }
 }

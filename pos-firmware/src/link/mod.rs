@@ -37,7 +37,7 @@ pub use types::{Downlink, DownlinkAnswer, LinkPeer};
 /// The socket's file name in the simulator's data directory.
 pub const SIM_LINK_SOCKET_NAME: &str = "link.sock";
 /// Where the socket lives on a device (tmpfs, gone at reboot, so never stale across boots).
-pub const DEVICE_LINK_SOCKET_PATH: &str = "/run/pos-firmware/link.sock";
+pub const DEVICE_LINK_SOCKET_PATH: &str = "/run/campus-pos/link.sock";
 /// How long a connection waits for the main loop to apply a downlink before it answers
 /// `Rejected` (the main loop is busy with a card write, or stopped).
 pub const DOWNLINK_REPLY_TIMEOUT_MS: u64 = 10_000;
