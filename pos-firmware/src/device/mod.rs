@@ -16,8 +16,10 @@
 //! [`DeviceTill::step`] is one pass of the loop with the time passed in, so tests drive the
 //! whole device against the emulated chip (`tests/device.rs`).
 
+pub mod buzzer;
 pub mod display;
 pub mod inputs;
+pub mod panel;
 
 use std::path::Path;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
