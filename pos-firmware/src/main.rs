@@ -73,8 +73,8 @@ enum Cmd {
         link: Option<PathBuf>,
     },
     /// Run the till on its own hardware: the MFRC522 on spidev, the keypad on evdev, the code
-    /// scanner as a line device; displays and beeps as lines on standard output, the log on
-    /// standard error. Needs the card master key file named in DATA_DIR/till.toml.
+    /// scanner as a line device; displays on framebuffers (--fb) or as lines on standard output,
+    /// the buzzer on GPIO, the log on standard error. Needs the card master key file named in DATA_DIR/till.toml.
     #[cfg(feature = "device")]
     Device {
         #[command(flatten)]
@@ -93,6 +93,8 @@ enum Cmd {
         /// Run without the link server.
         #[arg(long)]
         no_link: bool,
+        #[command(flatten)]
+        outputs: pos_firmware::device::outputs::OutputArgs,
     },
     /// Bring-up check of the real card reader: open the MFRC522 on spidev, show its version,
     /// wait for a card and show what the wallet reads on it. Writes nothing.
@@ -218,12 +220,13 @@ struct DeviceArgs {
     keypad: PathBuf,
     scanner: Option<PathBuf>,
     link: Option<PathBuf>,
+    outputs: pos_firmware::device::outputs::OutputArgs,
 }
 
 #[cfg(feature = "device")]
 fn run_device(common: &Common, args: DeviceArgs) -> anyhow::Result<()> {
     use pos_firmware::clock::RealClock;
-    use pos_firmware::device::{inputs, DeviceTill, LineDisplay, ReaderOpener};
+    use pos_firmware::device::{inputs, outputs, DeviceTill, ReaderOpener};
 
     let config = load_config(common)?;
     let card_settings = load_card_settings(&common.data_dir)?;
@@ -239,7 +242,7 @@ fn run_device(common: &Common, args: DeviceArgs) -> anyhow::Result<()> {
     let (spi, reset) = (args.spi, args.reset);
     let opener: ReaderOpener<_> =
         Box::new(move || open_reader(&spi, reset.as_ref()).map_err(|e| e.to_string()));
-    let display = Box::new(LineDisplay::new(std::io::stdout()));
+    let display = outputs::open_display(&args.outputs)?;
     let mut till = DeviceTill::open(
         &common.data_dir,
         config,
@@ -249,7 +252,10 @@ fn run_device(common: &Common, args: DeviceArgs) -> anyhow::Result<()> {
         clock.now(),
     )?;
     let (events, receiver) = std::sync::mpsc::channel();
-    inputs::spawn_keypad(&args.keypad, events.clone())?;
+    match &args.outputs.keys {
+        Some(keys) => outputs::spawn_key_lines(keys, events.clone())?,
+        None => inputs::spawn_keypad(&args.keypad, events.clone())?,
+    }
     if let Some(scanner) = &args.scanner {
         inputs::spawn_scanner(scanner, events.clone())?;
     }
@@ -311,9 +317,11 @@ fn main() -> anyhow::Result<()> {
             scanner,
             link,
             no_link,
+            outputs,
         } => {
             init_logging(None)?;
             let args = DeviceArgs {
+                outputs,
                 reset: reader.reset(),
                 spi: reader.spi,
                 keypad,

@@ -27,6 +27,21 @@ pub trait DeviceDisplay {
     }
 }
 
+impl<D: DeviceDisplay + ?Sized> DeviceDisplay for Box<D> {
+    fn show(&mut self, displays: &Displays) -> std::io::Result<()> {
+        (**self).show(displays)
+    }
+    fn beep(&mut self, beep: Beep) -> std::io::Result<()> {
+        (**self).beep(beep)
+    }
+    fn poll(&mut self, now_mono_ms: u64) -> std::io::Result<()> {
+        (**self).poll(now_mono_ms)
+    }
+    fn next_change_ms(&self, now_mono_ms: u64) -> Option<u64> {
+        (**self).next_change_ms(now_mono_ms)
+    }
+}
+
 /// Displays and beeps as lines on a stream; only the screen that changed is written.
 pub struct LineDisplay<W: Write> {
     out: W,

@@ -24,8 +24,22 @@ pub const MARGIN_PX: u32 = 4;
 pub const ROWS: usize = 3;
 /// Panels at least this tall get the 16 px font in the merchant's status bar (12 px below).
 pub const TALL_PANEL_PX: u32 = 200;
+/// Text lines are drawn this many times the font's size where they fit (see `text_scale`).
+pub const TEXT_SCALE_LARGE: u32 = 2;
 /// The quiet zone around the QR code, in modules (the QR standard asks for 4).
 pub const QR_QUIET_MODULES: u32 = 4;
+
+/// Characters the till's texts use that GB2312 lacks, drawn as the GB2312 character that
+/// means the same: the yen sign of every amount (U+00A5) is the full-width yen (U+FFE5).
+pub const SUBSTITUTES: [(char, char); 1] = [('¥', '￥')];
+
+/// The character drawn for `ch` ([`SUBSTITUTES`], else `ch` itself).
+pub fn substitute(ch: char) -> char {
+    SUBSTITUTES
+        .iter()
+        .find(|(from, _)| *from == ch)
+        .map_or(ch, |(_, to)| *to)
+}
 
 /// The text font: WenQuanYi 16 px, the whole GB2312 set (ASCII, CJK, full-width forms).
 pub fn text_font() -> FontRenderer {
@@ -194,14 +208,58 @@ fn draw_rows(canvas: &mut Canvas, area: Rectangle, lines: &[&String]) {
                 continue;
             }
         }
-        let y = top + (row_height.saturating_sub(text.get_default_line_height()) / 2) as i32;
-        draw_text(
-            &mut clipped,
-            &text,
-            line,
-            Point::new(left, y),
-            BinaryColor::On,
-        );
+        let scale = text_scale(row_height, text_width(&text, line), inner_width);
+        let height = text.get_default_line_height() * scale;
+        let at = Point::new(left, top + (row_height.saturating_sub(height) / 2) as i32);
+        let mut scaled = Scaled {
+            target: &mut clipped,
+            offset: at,
+            factor: scale,
+        };
+        draw_text(&mut scaled, &text, line, Point::zero(), BinaryColor::On);
+    }
+}
+
+/// How many times its size a text line is drawn: [`TEXT_SCALE_LARGE`] when the row is tall
+/// and wide enough for it (320x240 and larger panels), else 1.
+fn text_scale(row_height: u32, width: i32, inner_width: i32) -> u32 {
+    let tall = text_font().get_default_line_height() * TEXT_SCALE_LARGE + 2 * MARGIN_PX;
+    let fits = row_height >= tall && width * TEXT_SCALE_LARGE as i32 <= inner_width;
+    if fits {
+        TEXT_SCALE_LARGE
+    } else {
+        1
+    }
+}
+
+/// A draw target that draws every pixel as a `factor`-sided square from `offset`: the 16 px
+/// bitmap font at 32 px on the larger panels, without a second font.
+struct Scaled<'a, D> {
+    target: &'a mut D,
+    offset: Point,
+    factor: u32,
+}
+
+impl<D: DrawTarget<Color = BinaryColor, Error = Infallible>> OriginDimensions for Scaled<'_, D> {
+    fn size(&self) -> Size {
+        self.target.bounding_box().size / self.factor
+    }
+}
+
+impl<D: DrawTarget<Color = BinaryColor, Error = Infallible>> DrawTarget for Scaled<'_, D> {
+    type Color = BinaryColor;
+    type Error = Infallible;
+
+    fn draw_iter<I>(&mut self, pixels: I) -> Result<(), Infallible>
+    where
+        I: IntoIterator<Item = Pixel<BinaryColor>>,
+    {
+        let side = Size::new(self.factor, self.factor);
+        for Pixel(point, color) in pixels {
+            let at = self.offset + point * self.factor as i32;
+            self.target.fill_solid(&Rectangle::new(at, side), color)?;
+        }
+        Ok(())
     }
 }
 
@@ -220,11 +278,22 @@ fn digit_font_for(
     width: i32,
     text: &FontRenderer,
 ) -> Option<FontRenderer> {
-    let sign = text_width(text, "¥") + MARGIN_PX as i32;
     digit_fonts().into_iter().rev().find(|font| {
+        let sign = text_width(text, "¥") * sign_scale(font, text) as i32 + MARGIN_PX as i32;
         let tall = i32::from(font.get_ascent()) + 2 * MARGIN_PX as i32;
         tall <= row_height as i32 && sign + text_width(font, digits) <= width
     })
+}
+
+/// The yen sign before large digits is drawn [`TEXT_SCALE_LARGE`] times the text size when
+/// the digits are at least that tall.
+fn sign_scale(digits: &FontRenderer, text: &FontRenderer) -> u32 {
+    let large = text.get_default_line_height() * TEXT_SCALE_LARGE;
+    if i32::from(digits.get_ascent()) >= large as i32 {
+        TEXT_SCALE_LARGE
+    } else {
+        1
+    }
 }
 
 fn draw_amount(
@@ -238,14 +307,14 @@ fn draw_amount(
 ) {
     let ascent = i32::from(font.get_ascent());
     let baseline = top + (row_height as i32 + ascent) / 2;
-    let sign_top = baseline - text.get_default_line_height() as i32;
-    let sign = draw_text(
-        target,
-        text,
-        "¥",
-        Point::new(left, sign_top),
-        BinaryColor::On,
-    );
+    let scale = sign_scale(font, text);
+    let sign_top = baseline - (text.get_default_line_height() * scale) as i32;
+    let mut scaled = Scaled {
+        target: &mut *target,
+        offset: Point::new(left, sign_top),
+        factor: scale,
+    };
+    let sign = draw_text(&mut scaled, text, "¥", Point::zero(), BinaryColor::On) * scale as i32;
     let mut x = left + sign + MARGIN_PX as i32;
     for ch in digits.chars() {
         let at = Point::new(x, baseline);
@@ -277,7 +346,7 @@ pub fn draw_text(
 ) -> i32 {
     let mut x = top_left.x;
     let height = font.get_default_line_height();
-    for ch in text.chars() {
+    for ch in text.chars().map(substitute) {
         let at = Point::new(x, top_left.y);
         match font.render(
             ch,
@@ -300,6 +369,7 @@ pub fn draw_text(
 pub fn text_width(font: &FontRenderer, text: &str) -> i32 {
     let height = font.get_default_line_height();
     text.chars()
+        .map(substitute)
         .map(
             |ch| match font.get_rendered_dimensions(ch, Point::zero(), VerticalPosition::Top) {
                 Ok(d) => d.advance.x,
@@ -309,9 +379,10 @@ pub fn text_width(font: &FontRenderer, text: &str) -> i32 {
         .sum()
 }
 
-/// Whether `font` has a glyph for `ch` (a space has one with nothing to draw).
+/// Whether `font` has a glyph for `ch` as it is drawn (after [`substitute`]; a space has one
+/// with nothing to draw).
 pub fn has_glyph(font: &FontRenderer, ch: char) -> bool {
-    font.get_rendered_dimensions(ch, Point::zero(), VerticalPosition::Top)
+    font.get_rendered_dimensions(substitute(ch), Point::zero(), VerticalPosition::Top)
         .is_ok()
 }
 
