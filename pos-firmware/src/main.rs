@@ -94,7 +94,7 @@ enum Cmd {
         #[arg(long)]
         no_link: bool,
         #[command(flatten)]
-        outputs: pos_firmware::device::outputs::OutputArgs,
+        outputs: Box<pos_firmware::device::outputs::OutputArgs>,
     },
     /// Bring-up check of the real card reader: open the MFRC522 on spidev, show its version,
     /// wait for a card and show what the wallet reads on it. Writes nothing.
@@ -220,7 +220,7 @@ struct DeviceArgs {
     keypad: PathBuf,
     scanner: Option<PathBuf>,
     link: Option<PathBuf>,
-    outputs: pos_firmware::device::outputs::OutputArgs,
+    outputs: Box<pos_firmware::device::outputs::OutputArgs>,
 }
 
 #[cfg(feature = "device")]

@@ -6,9 +6,9 @@
 use std::sync::{Arc, Mutex};
 
 use pos_firmware::core::config::TillConfig;
+use pos_firmware::core::Beep;
 use pos_firmware::device::buzzer::{pattern, Levels, SignalLines, Signalling};
 use pos_firmware::device::{DeviceTill, LineDisplay, ReaderOpener};
-use pos_firmware::core::Beep;
 use pos_firmware::reader::spidev::SpidevReader;
 use pos_firmware::runtime::Now;
 use pos_firmware::wallet::WalletConfig;
@@ -56,7 +56,10 @@ fn the_readers_fault_beep_plays_the_error_pattern_pass_by_pass_without_blocking_
         at(start),
     )
     .unwrap();
-    assert!(lines.written().is_empty(), "nothing sounds before the loop's first pass");
+    assert!(
+        lines.written().is_empty(),
+        "nothing sounds before the loop's first pass"
+    );
 
     let steps = pattern(Beep::Error);
     let mut expected = Vec::new();
@@ -67,7 +70,10 @@ fn the_readers_fault_beep_plays_the_error_pattern_pass_by_pass_without_blocking_
         assert_eq!(lines.written(), expected, "at {t} ms");
         // Part-way through the step the loop is told to come back when it ends, not later.
         let budget = till.wait_budget(at(t + step.ms / 2)).as_millis() as u64;
-        assert!(budget <= step.ms - step.ms / 2, "waits {budget} ms at {t} ms");
+        assert!(
+            budget <= step.ms - step.ms / 2,
+            "waits {budget} ms at {t} ms"
+        );
         t += step.ms;
     }
     till.step(Vec::new(), at(t));

@@ -86,7 +86,7 @@ impl FromStr for PanelSize {
         };
         if !(MIN_PANEL_WIDTH..=MAX_PANEL_WIDTH).contains(&size.width)
             || !(MIN_PANEL_HEIGHT..=MAX_PANEL_HEIGHT).contains(&size.height)
-            || size.width % PANEL_WIDTH_STEP != 0
+            || !size.width.is_multiple_of(PANEL_WIDTH_STEP)
         {
             return Err(format!(
                 "panel size {s:?}: width {MIN_PANEL_WIDTH}..={MAX_PANEL_WIDTH} in steps of \
