@@ -242,6 +242,7 @@ fn run_device(common: &Common, args: DeviceArgs) -> anyhow::Result<()> {
     let (spi, reset) = (args.spi, args.reset);
     let opener: ReaderOpener<_> =
         Box::new(move || open_reader(&spi, reset.as_ref()).map_err(|e| e.to_string()));
+    let (opener, cards) = outputs::reader_opener(&args.outputs, &wallet, opener)?;
     let display = outputs::open_display(&args.outputs)?;
     let mut till = DeviceTill::open(
         &common.data_dir,
@@ -253,7 +254,7 @@ fn run_device(common: &Common, args: DeviceArgs) -> anyhow::Result<()> {
     )?;
     let (events, receiver) = std::sync::mpsc::channel();
     match &args.outputs.keys {
-        Some(keys) => outputs::spawn_key_lines(keys, events.clone())?,
+        Some(keys) => outputs::spawn_key_lines(keys, events.clone(), cards)?,
         None => inputs::spawn_keypad(&args.keypad, events.clone())?,
     }
     if let Some(scanner) = &args.scanner {

@@ -18,6 +18,7 @@
 //! [`DeviceTill::step`] is one pass of the loop with the time passed in, so tests drive the
 //! whole device against the emulated chip (`tests/device.rs`).
 
+pub mod bench;
 pub mod buzzer;
 pub mod display;
 pub mod inputs;

@@ -1,7 +1,8 @@
 //! The `device` subcommand's options for what the till shows and sounds, and where its keys come
 //! from on a bench: the panels (framebuffers, or a PNG file on a desktop), the buzzer and light
-//! (GPIO lines), and a keypad of text lines (a FIFO or standard input) instead of evdev. Kept out
-//! of `main.rs` so the wiring is tested with the library (docs/device.md).
+//! (GPIO lines), a keypad of text lines (a FIFO or standard input) instead of evdev, and the
+//! bench's emulated reader and cards ([`super::bench`]). Kept out of `main.rs` so the wiring is
+//! tested with the library (docs/device.md).
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -9,12 +10,15 @@ use std::sync::mpsc::Sender;
 
 use keymap::TillKey;
 
+use super::bench::{CardAction, CardHandler, TillReader};
 use super::buzzer::{GpioSignals, SignalWiring, Signalling};
 use super::display::{DeviceDisplay, LineDisplay};
 use super::panel::fb::FbPanels;
 use super::panel::png::PngFile;
 use super::panel::{PanelDisplay, PanelSize};
-use super::DeviceEvent;
+use super::{DeviceEvent, ReaderOpener};
+use crate::reader::spidev::SpidevReader;
+use crate::wallet::WalletConfig;
 
 /// The panel size when the configuration names none (the common 3.5" till TFT).
 pub const DEFAULT_PANEL_SIZE: PanelSize = PanelSize::MEDIUM;
@@ -53,6 +57,36 @@ pub struct OutputArgs {
     /// keypad, e.g. `4.50 enter`, `clear`, `f2 1 7`.
     #[arg(long, value_name = "PATH")]
     pub keys: Option<PathBuf>,
+    /// Bench (a build with the `emulator` feature): the emulated reader instead of --spi, with
+    /// N cards issued with the till's key, tapped by `tap N` and lifted by `lift` on --keys.
+    #[arg(long, value_name = "N", requires = "keys")]
+    pub bench_cards: Option<usize>,
+}
+
+/// The reader the options name: the real one (`real`), or the bench's emulated one with its
+/// cards' handler.
+pub fn reader_opener(
+    args: &OutputArgs,
+    wallet: &WalletConfig,
+    mut real: ReaderOpener<SpidevReader>,
+) -> anyhow::Result<(ReaderOpener<TillReader>, Option<CardHandler>)> {
+    let Some(count) = args.bench_cards else {
+        return Ok((Box::new(move || real().map(TillReader::Spidev)), None));
+    };
+    #[cfg(feature = "emulator")]
+    {
+        let (opener, cards) =
+            super::bench::bench_reader(wallet, count).map_err(anyhow::Error::msg)?;
+        Ok((opener, Some(cards)))
+    }
+    #[cfg(not(feature = "emulator"))]
+    {
+        let _ = wallet;
+        anyhow::bail!(
+            "--bench-cards {count}: this build has no emulated reader (build with the `emulator` \
+             feature, as the default build is)"
+        )
+    }
 }
 
 /// The display (with the buzzer when one is wired) the options name.
@@ -92,21 +126,40 @@ fn with_qr<O: super::panel::PanelOutput + 'static>(
     }
 }
 
-/// The keys of one text-keypad line: key names (`enter`, `clear`, `del`, `f1`, `up`, 清零…)
-/// and runs of digits and dots (`4.50` is four keys), separated by blanks.
-pub fn parse_key_line(line: &str) -> Result<Vec<TillKey>, String> {
+/// One thing done on the text keypad.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pressed {
+    Key(TillKey),
+    Card(CardAction),
+}
+
+/// What one text-keypad line does: key names (`enter`, `clear`, `del`, `f1`, `up`, 清零…),
+/// runs of digits and dots (`4.50` is four keys), `tap N` and `lift` (the bench's cards),
+/// separated by blanks.
+pub fn parse_key_line(line: &str) -> Result<Vec<Pressed>, String> {
     if line.len() > MAX_KEY_LINE_BYTES {
         return Err(format!("a line of {} bytes", line.len()));
     }
     let mut keys = Vec::new();
-    for word in line.split_whitespace() {
+    let mut words = line.split_whitespace();
+    while let Some(word) = words.next() {
+        if word.eq_ignore_ascii_case("lift") {
+            keys.push(Pressed::Card(CardAction::Lift));
+            continue;
+        }
+        if word.eq_ignore_ascii_case("tap") {
+            let n = words.next().and_then(|n| n.parse::<usize>().ok());
+            let n = n.ok_or("`tap` needs a card number, e.g. `tap 1`")?;
+            keys.push(Pressed::Card(CardAction::Tap(n)));
+            continue;
+        }
         match word.parse::<TillKey>() {
-            Ok(key) => keys.push(key),
+            Ok(key) => keys.push(Pressed::Key(key)),
             Err(_) if word.chars().all(|c| c.is_ascii_digit() || c == '.') => {
-                keys.extend(
-                    word.chars()
-                        .filter_map(|c| c.to_string().parse::<TillKey>().ok()),
-                );
+                let digits = word
+                    .chars()
+                    .filter_map(|c| c.to_string().parse::<TillKey>().ok());
+                keys.extend(digits.map(Pressed::Key));
             }
             Err(e) => return Err(format!("{word:?} is no key: {e}")),
         }
@@ -116,8 +169,12 @@ pub fn parse_key_line(line: &str) -> Result<Vec<TillKey>, String> {
 
 /// Reads the text keypad on a thread; a bad line is logged and skipped whole. A FIFO is opened
 /// again when its writer closes it (each `echo … > FIFO` is one writer); standard input or a
-/// file ends the keypad at its end.
-pub fn spawn_key_lines(path: &Path, events: Sender<DeviceEvent>) -> std::io::Result<()> {
+/// file ends the keypad at its end. `tap`/`lift` go to `cards` (refused and logged without).
+pub fn spawn_key_lines(
+    path: &Path,
+    events: Sender<DeviceEvent>,
+    mut cards: Option<CardHandler>,
+) -> std::io::Result<()> {
     let path = path.to_path_buf();
     let shown = path.display().to_string();
     let is_fifo = {
@@ -139,7 +196,7 @@ pub fn spawn_key_lines(path: &Path, events: Sender<DeviceEvent>) -> std::io::Res
                         Err(e) => break e.to_string(),
                     }
                 };
-                if let Some(stop) = read_key_lines(reader, &events) {
+                if let Some(stop) = read_key_lines(reader, &events, &mut cards) {
                     break stop;
                 }
                 if !is_fifo {
@@ -156,17 +213,34 @@ pub fn spawn_key_lines(path: &Path, events: Sender<DeviceEvent>) -> std::io::Res
 }
 
 /// Sends the keys of every line; `Some(why)` when reading failed or nobody listens any more.
-fn read_key_lines(reader: impl BufRead, events: &Sender<DeviceEvent>) -> Option<String> {
+fn read_key_lines(
+    reader: impl BufRead,
+    events: &Sender<DeviceEvent>,
+    cards: &mut Option<CardHandler>,
+) -> Option<String> {
     for line in reader.lines() {
         let line = match line {
             Ok(line) => line,
             Err(e) => return Some(e.to_string()),
         };
         match parse_key_line(&line) {
-            Ok(keys) => {
-                for key in keys {
-                    if events.send(DeviceEvent::Key(key)).is_err() {
-                        return Some("the till stopped listening".into());
+            Ok(pressed) => {
+                for pressed in pressed {
+                    match pressed {
+                        Pressed::Key(key) => {
+                            if events.send(DeviceEvent::Key(key)).is_err() {
+                                return Some("the till stopped listening".into());
+                            }
+                        }
+                        Pressed::Card(action) => {
+                            let done = match cards {
+                                Some(cards) => cards(action),
+                                None => Err("no bench cards in this run (--bench-cards)".into()),
+                            };
+                            if let Err(why) = done {
+                                tracing::warn!("{action:?} refused: {why}");
+                            }
+                        }
                     }
                 }
             }
@@ -182,9 +256,10 @@ mod tests {
 
     #[test]
     fn a_key_line_is_key_names_and_runs_of_digits() {
+        let keys = |keys: &[TillKey]| Ok(keys.iter().copied().map(Pressed::Key).collect());
         assert_eq!(
             parse_key_line("4.5 enter"),
-            Ok(vec![
+            keys(&[
                 TillKey::Digit(4),
                 TillKey::Dot,
                 TillKey::Digit(5),
@@ -193,13 +268,21 @@ mod tests {
         );
         assert_eq!(
             parse_key_line("f2 1 7 清零"),
-            Ok(vec![
+            keys(&[
                 TillKey::F2,
                 TillKey::Digit(1),
                 TillKey::Digit(7),
                 TillKey::Clear
             ])
         );
+        assert_eq!(
+            parse_key_line("tap 2 lift"),
+            Ok(vec![
+                Pressed::Card(CardAction::Tap(2)),
+                Pressed::Card(CardAction::Lift)
+            ])
+        );
+        assert!(parse_key_line("tap").unwrap_err().contains("card number"));
         let refused = parse_key_line("4 pay").unwrap_err();
         assert!(refused.contains("\"pay\" is no key"), "{refused}");
         assert!(parse_key_line(&"1".repeat(MAX_KEY_LINE_BYTES + 1)).is_err());
@@ -210,7 +293,7 @@ mod tests {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(&mut file, b"1 enter\nnonsense\n2\n").unwrap();
         let (events, received) = std::sync::mpsc::channel();
-        spawn_key_lines(file.path(), events).unwrap();
+        spawn_key_lines(file.path(), events, None).unwrap();
         let got: Vec<String> = received.iter().map(|e| format!("{e:?}")).collect();
         assert_eq!(got.len(), 4, "{got:?}");
         assert_eq!(got[..3], ["Key(Digit(1))", "Key(Enter)", "Key(Digit(2))"]);
