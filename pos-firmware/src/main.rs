@@ -226,7 +226,7 @@ struct DeviceArgs {
 #[cfg(feature = "device")]
 fn run_device(common: &Common, args: DeviceArgs) -> anyhow::Result<()> {
     use pos_firmware::clock::RealClock;
-    use pos_firmware::device::{inputs, outputs, DeviceTill, ReaderOpener};
+    use pos_firmware::device::{bench, inputs, outputs, DeviceTill, ReaderOpener};
 
     let config = load_config(common)?;
     let card_settings = load_card_settings(&common.data_dir)?;
@@ -242,7 +242,10 @@ fn run_device(common: &Common, args: DeviceArgs) -> anyhow::Result<()> {
     let (spi, reset) = (args.spi, args.reset);
     let opener: ReaderOpener<_> =
         Box::new(move || open_reader(&spi, reset.as_ref()).map_err(|e| e.to_string()));
-    let (opener, cards) = outputs::reader_opener(&args.outputs, &wallet, opener)?;
+    let (opener, cards) = match args.outputs.bench_cards {
+        None => (bench::real_reader(opener), None),
+        Some(count) => bench_reader(&wallet, count)?,
+    };
     let display = outputs::open_display(&args.outputs)?;
     let mut till = DeviceTill::open(
         &common.data_dir,
@@ -271,6 +274,107 @@ fn run_device(common: &Common, args: DeviceArgs) -> anyhow::Result<()> {
     let fatal = till.run(&receiver, || clock.now());
     eprintln!("the till stopped selling: {fatal}");
     std::process::exit(3);
+}
+
+/// The bench's emulated reader with `count` cards issued with the till's `wallet` (key and
+/// campus): its opener, and what `tap N` / `lift` do (docs/device.md, "A bench without a till").
+#[cfg(all(feature = "device", feature = "emulator"))]
+fn bench_reader(
+    wallet: &pos_firmware::wallet::WalletConfig,
+    count: usize,
+) -> anyhow::Result<(
+    pos_firmware::device::ReaderOpener<pos_firmware::device::bench::TillReader>,
+    Option<pos_firmware::device::bench::CardHandler>,
+)> {
+    use pos_firmware::device::bench::{
+        CardAction, TillReader, BENCH_CARD_BALANCE, MAX_BENCH_CARDS,
+    };
+    use pos_firmware::reader::driver::{Mfrc522Reader, ReaderOptions};
+    use pos_firmware::reader::emulator::{EmulatedCard, EmulatorControl};
+    use pos_firmware::wallet::layout::CardSerial;
+
+    if !(1..=MAX_BENCH_CARDS).contains(&count) {
+        bail!("--bench-cards {count}: 1 to {MAX_BENCH_CARDS}");
+    }
+    let mut cards = Vec::new();
+    for n in 1..=count {
+        let uid = [0x04, 0xBE, 0x9C, 0x00, 0x00, 0x00, n as u8];
+        let control = EmulatorControl::new();
+        control.place_card(EmulatedCard::blank(&uid)?);
+        let reader = Mfrc522Reader::new(control.device(), ReaderOptions::EMULATOR)?;
+        WalletReader::new(reader, wallet.clone())
+            .issue(CardSerial(n as u32), BENCH_CARD_BALANCE)
+            .map_err(|e| anyhow::anyhow!("bench card {n}: {e:?}"))?;
+        cards.push(control.remove_card());
+    }
+    let control = EmulatorControl::new();
+    let device = control.device();
+    let opener = Box::new(move || {
+        Mfrc522Reader::new(device.clone(), ReaderOptions::EMULATOR)
+            .map(|reader| Box::new(reader) as TillReader)
+            .map_err(|e| e.to_string())
+    });
+    let mut on_reader: Option<usize> = None;
+    let handler = Box::new(move |action: CardAction| {
+        if let Some(n) = on_reader.take() {
+            cards[n - 1] = control.remove_card();
+        }
+        let CardAction::Tap(n) = action else {
+            return Ok(());
+        };
+        let count = cards.len();
+        let slot = n.checked_sub(1).and_then(|i| cards.get_mut(i));
+        let slot = slot.ok_or_else(|| format!("no bench card {n} (1 to {count})"))?;
+        control.place_card(
+            slot.take()
+                .ok_or_else(|| format!("bench card {n} is lost"))?,
+        );
+        on_reader = Some(n);
+        Ok(())
+    });
+    Ok((opener, Some(handler)))
+}
+
+#[cfg(all(test, feature = "device", feature = "emulator"))]
+mod bench_tests {
+    use super::*;
+    use pos_firmware::core::card::CardRead;
+    use pos_firmware::device::bench::{CardAction, BENCH_CARD_BALANCE, MAX_BENCH_CARDS};
+    use pos_firmware::wallet::WalletConfig;
+
+    #[test]
+    fn a_bench_card_tapped_reads_with_the_tills_key_and_a_lifted_one_is_gone() {
+        let config = WalletConfig::demo();
+        let (mut opener, cards) = bench_reader(&config, 2).unwrap();
+        let mut cards = cards.unwrap();
+        let mut wallet = WalletReader::new(opener().unwrap(), config);
+        assert!(wallet.tap().is_none(), "no card on the reader at start");
+        cards(CardAction::Tap(2)).unwrap();
+        match wallet.tap() {
+            Some(CardRead::Card(image)) => assert_eq!(image.balance, BENCH_CARD_BALANCE),
+            other => panic!("bench card 2 does not read: {other:?}"),
+        }
+        cards(CardAction::Lift).unwrap();
+        assert!(wallet.tap().is_none(), "the lifted card is off the reader");
+        cards(CardAction::Tap(1)).unwrap();
+        assert!(matches!(wallet.tap(), Some(CardRead::Card(_))));
+        assert!(cards(CardAction::Tap(3))
+            .unwrap_err()
+            .contains("no bench card 3"));
+        assert!(bench_reader(&WalletConfig::demo(), MAX_BENCH_CARDS + 1).is_err());
+    }
+}
+
+/// Without the emulator there are no bench cards.
+#[cfg(all(feature = "device", not(feature = "emulator")))]
+fn bench_reader(
+    _wallet: &pos_firmware::wallet::WalletConfig,
+    count: usize,
+) -> anyhow::Result<(
+    pos_firmware::device::ReaderOpener<pos_firmware::device::bench::TillReader>,
+    Option<pos_firmware::device::bench::CardHandler>,
+)> {
+    bail!("--bench-cards {count}: this build has no emulated reader (the default build has)")
 }
 
 /// How often `reader-check` looks for a card.

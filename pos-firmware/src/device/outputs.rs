@@ -10,15 +10,13 @@ use std::sync::mpsc::Sender;
 
 use keymap::TillKey;
 
-use super::bench::{CardAction, CardHandler, TillReader};
+use super::bench::{CardAction, CardHandler};
 use super::buzzer::{GpioSignals, SignalWiring, Signalling};
 use super::display::{DeviceDisplay, LineDisplay};
 use super::panel::fb::FbPanels;
 use super::panel::png::PngFile;
 use super::panel::{PanelDisplay, PanelSize};
-use super::{DeviceEvent, ReaderOpener};
-use crate::reader::spidev::SpidevReader;
-use crate::wallet::WalletConfig;
+use super::DeviceEvent;
 
 /// The panel size when the configuration names none (the common 3.5" till TFT).
 pub const DEFAULT_PANEL_SIZE: PanelSize = PanelSize::MEDIUM;
@@ -61,32 +59,6 @@ pub struct OutputArgs {
     /// N cards issued with the till's key, tapped by `tap N` and lifted by `lift` on --keys.
     #[arg(long, value_name = "N", requires = "keys")]
     pub bench_cards: Option<usize>,
-}
-
-/// The reader the options name: the real one (`real`), or the bench's emulated one with its
-/// cards' handler.
-pub fn reader_opener(
-    args: &OutputArgs,
-    wallet: &WalletConfig,
-    mut real: ReaderOpener<SpidevReader>,
-) -> anyhow::Result<(ReaderOpener<TillReader>, Option<CardHandler>)> {
-    let Some(count) = args.bench_cards else {
-        return Ok((Box::new(move || real().map(TillReader::Spidev)), None));
-    };
-    #[cfg(feature = "emulator")]
-    {
-        let (opener, cards) =
-            super::bench::bench_reader(wallet, count).map_err(anyhow::Error::msg)?;
-        Ok((opener, Some(cards)))
-    }
-    #[cfg(not(feature = "emulator"))]
-    {
-        let _ = wallet;
-        anyhow::bail!(
-            "--bench-cards {count}: this build has no emulated reader (build with the `emulator` \
-             feature, as the default build is)"
-        )
-    }
 }
 
 /// The display (with the buzzer when one is wired) the options name.
