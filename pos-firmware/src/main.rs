@@ -88,9 +88,10 @@ enum Cmd {
         link: Option<PathBuf>,
     },
     /// Run the till on its own hardware: the MFRC522 on spidev, the keypad on evdev, the code
-    /// scanner as a line device; displays and beeps as lines on standard output, the log on
-    /// standard error. Reads its settings from /etc/campus-pos/till.toml (--config), which must
-    /// name the card master key file; a flag overrides the file's key of the same name.
+    /// scanner as a line device; displays on framebuffers (--fb) or as lines on standard output,
+    /// the buzzer on GPIO, the log on standard error. Reads its settings from
+    /// /etc/campus-pos/till.toml (--config), which must name the card master key file; a flag
+    /// overrides the file's key of the same name.
     #[cfg(feature = "device")]
     Device {
         #[command(flatten)]
@@ -112,6 +113,8 @@ enum Cmd {
         /// Run without the link server.
         #[arg(long, conflicts_with = "link")]
         no_link: bool,
+        #[command(flatten)]
+        outputs: Box<pos_firmware::device::outputs::OutputArgs>,
     },
     /// Check the till's settings file (and the card master key it names) without starting;
     /// exit status 0 when the till would start on it, 2 (with the file, the key and what is
@@ -339,11 +342,13 @@ struct DeviceArgs {
     keypad: PathBuf,
     scanner: Option<PathBuf>,
     link: Option<PathBuf>,
+    outputs: Box<pos_firmware::device::outputs::OutputArgs>,
 }
 
 /// Reads `device`'s settings file and lays its flags over it; `Err` is the message for a file
 /// the till must not start on (exit [`EXIT_BAD_CONFIG`]).
 #[cfg(feature = "device")]
+#[allow(clippy::too_many_arguments)] // one per flag group of the `device` subcommand
 fn device_args(
     common: &Common,
     config_path: &std::path::Path,
@@ -352,6 +357,7 @@ fn device_args(
     scanner: Option<PathBuf>,
     link: Option<PathBuf>,
     no_link: bool,
+    outputs: Box<pos_firmware::device::outputs::OutputArgs>,
 ) -> Result<DeviceArgs, String> {
     check_config(config_path)?;
     let (mut config, card, file) = load_config_file(config_path).map_err(|e| e.to_string())?;
@@ -380,6 +386,7 @@ fn device_args(
             .or(file.keypad)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_KEYPAD_PATH)),
         scanner: scanner.or(file.scanner),
+        outputs,
         link: (!no_link).then(|| {
             link.or(file.link)
                 .unwrap_or_else(|| PathBuf::from(DEVICE_LINK_SOCKET_PATH))
@@ -390,7 +397,7 @@ fn device_args(
 #[cfg(feature = "device")]
 fn run_device(args: DeviceArgs) -> anyhow::Result<()> {
     use pos_firmware::clock::RealClock;
-    use pos_firmware::device::{inputs, DeviceTill, LineDisplay, ReaderOpener};
+    use pos_firmware::device::{bench, inputs, outputs, DeviceTill, ReaderOpener};
 
     prepare_data_dir(&args.data_dir)?;
     let (config, wallet) = (args.config, args.wallet);
@@ -398,10 +405,17 @@ fn run_device(args: DeviceArgs) -> anyhow::Result<()> {
     let (spi, reset) = (args.spi, args.reset);
     let opener: ReaderOpener<_> =
         Box::new(move || open_reader(&spi, reset.as_ref()).map_err(|e| e.to_string()));
-    let display = Box::new(LineDisplay::new(std::io::stdout()));
+    let (opener, cards) = match args.outputs.bench_cards {
+        None => (bench::real_reader(opener), None),
+        Some(count) => bench_reader(&wallet, count)?,
+    };
+    let display = outputs::open_display(&args.outputs)?;
     let mut till = DeviceTill::open(&args.data_dir, config, wallet, opener, display, clock.now())?;
     let (events, receiver) = std::sync::mpsc::channel();
-    inputs::spawn_keypad(&args.keypad, events.clone())?;
+    match &args.outputs.keys {
+        Some(keys) => outputs::spawn_key_lines(keys, events.clone(), cards)?,
+        None => inputs::spawn_keypad(&args.keypad, events.clone())?,
+    }
     if let Some(scanner) = &args.scanner {
         inputs::spawn_scanner(scanner, events.clone())?;
     }
@@ -416,6 +430,107 @@ fn run_device(args: DeviceArgs) -> anyhow::Result<()> {
     let fatal = till.run(&receiver, || clock.now());
     eprintln!("the till stopped selling: {fatal}");
     std::process::exit(3);
+}
+
+/// The bench's emulated reader with `count` cards issued with the till's `wallet` (key and
+/// campus): its opener, and what `tap N` / `lift` do (docs/device.md, "A bench without a till").
+#[cfg(all(feature = "device", feature = "emulator"))]
+fn bench_reader(
+    wallet: &pos_firmware::wallet::WalletConfig,
+    count: usize,
+) -> anyhow::Result<(
+    pos_firmware::device::ReaderOpener<pos_firmware::device::bench::TillReader>,
+    Option<pos_firmware::device::bench::CardHandler>,
+)> {
+    use pos_firmware::device::bench::{
+        CardAction, TillReader, BENCH_CARD_BALANCE, MAX_BENCH_CARDS,
+    };
+    use pos_firmware::reader::driver::{Mfrc522Reader, ReaderOptions};
+    use pos_firmware::reader::emulator::{EmulatedCard, EmulatorControl};
+    use pos_firmware::wallet::layout::CardSerial;
+
+    if !(1..=MAX_BENCH_CARDS).contains(&count) {
+        bail!("--bench-cards {count}: 1 to {MAX_BENCH_CARDS}");
+    }
+    let mut cards = Vec::new();
+    for n in 1..=count {
+        let uid = [0x04, 0xBE, 0x9C, 0x00, 0x00, 0x00, n as u8];
+        let control = EmulatorControl::new();
+        control.place_card(EmulatedCard::blank(&uid)?);
+        let reader = Mfrc522Reader::new(control.device(), ReaderOptions::EMULATOR)?;
+        WalletReader::new(reader, wallet.clone())
+            .issue(CardSerial(n as u32), BENCH_CARD_BALANCE)
+            .map_err(|e| anyhow::anyhow!("bench card {n}: {e:?}"))?;
+        cards.push(control.remove_card());
+    }
+    let control = EmulatorControl::new();
+    let device = control.device();
+    let opener = Box::new(move || {
+        Mfrc522Reader::new(device.clone(), ReaderOptions::EMULATOR)
+            .map(|reader| Box::new(reader) as TillReader)
+            .map_err(|e| e.to_string())
+    });
+    let mut on_reader: Option<usize> = None;
+    let handler = Box::new(move |action: CardAction| {
+        if let Some(n) = on_reader.take() {
+            cards[n - 1] = control.remove_card();
+        }
+        let CardAction::Tap(n) = action else {
+            return Ok(());
+        };
+        let count = cards.len();
+        let slot = n.checked_sub(1).and_then(|i| cards.get_mut(i));
+        let slot = slot.ok_or_else(|| format!("no bench card {n} (1 to {count})"))?;
+        control.place_card(
+            slot.take()
+                .ok_or_else(|| format!("bench card {n} is lost"))?,
+        );
+        on_reader = Some(n);
+        Ok(())
+    });
+    Ok((opener, Some(handler)))
+}
+
+#[cfg(all(test, feature = "device", feature = "emulator"))]
+mod bench_tests {
+    use super::*;
+    use pos_firmware::core::card::CardRead;
+    use pos_firmware::device::bench::{CardAction, BENCH_CARD_BALANCE, MAX_BENCH_CARDS};
+    use pos_firmware::wallet::WalletConfig;
+
+    #[test]
+    fn a_bench_card_tapped_reads_with_the_tills_key_and_a_lifted_one_is_gone() {
+        let config = WalletConfig::demo();
+        let (mut opener, cards) = bench_reader(&config, 2).unwrap();
+        let mut cards = cards.unwrap();
+        let mut wallet = WalletReader::new(opener().unwrap(), config);
+        assert!(wallet.tap().is_none(), "no card on the reader at start");
+        cards(CardAction::Tap(2)).unwrap();
+        match wallet.tap() {
+            Some(CardRead::Card(image)) => assert_eq!(image.balance, BENCH_CARD_BALANCE),
+            other => panic!("bench card 2 does not read: {other:?}"),
+        }
+        cards(CardAction::Lift).unwrap();
+        assert!(wallet.tap().is_none(), "the lifted card is off the reader");
+        cards(CardAction::Tap(1)).unwrap();
+        assert!(matches!(wallet.tap(), Some(CardRead::Card(_))));
+        assert!(cards(CardAction::Tap(3))
+            .unwrap_err()
+            .contains("no bench card 3"));
+        assert!(bench_reader(&WalletConfig::demo(), MAX_BENCH_CARDS + 1).is_err());
+    }
+}
+
+/// Without the emulator there are no bench cards.
+#[cfg(all(feature = "device", not(feature = "emulator")))]
+fn bench_reader(
+    _wallet: &pos_firmware::wallet::WalletConfig,
+    count: usize,
+) -> anyhow::Result<(
+    pos_firmware::device::ReaderOpener<pos_firmware::device::bench::TillReader>,
+    Option<pos_firmware::device::bench::CardHandler>,
+)> {
+    bail!("--bench-cards {count}: this build has no emulated reader (the default build has)")
 }
 
 /// How often `reader-check` looks for a card.
@@ -490,10 +605,12 @@ fn main() -> anyhow::Result<()> {
             scanner,
             link,
             no_link,
+            outputs,
         } => {
             init_logging(None)?;
-            let args = match device_args(&common, &config, &reader, keypad, scanner, link, no_link)
-            {
+            let args = match device_args(
+                &common, &config, &reader, keypad, scanner, link, no_link, outputs,
+            ) {
                 Ok(args) => args,
                 Err(problem) => {
                     tracing::error!("ALARM the till does not start: {problem}");

@@ -1,9 +1,10 @@
 //! The till's displays and buzzer as the device loop drives them. [`DeviceDisplay`] is the
-//! seam for the board's own panel drivers; [`LineDisplay`] is the one shipped: every change of
-//! the merchant's or the customer's display, and every beep, as one text line on a stream (the
-//! console, a serial line to a character LCD's controller, or a pipe to a panel process). The
-//! format is the headless script's (`M| line | line`, `C| …`, `BEEP success`), so a device log
-//! reads like a replayed day.
+//! seam for the panel drivers ([`super::panel::PanelDisplay`] on a Linux framebuffer or a PNG
+//! file, [`super::buzzer::Signalling`] for the buzzer and light); [`LineDisplay`] is the plain
+//! one: every change of the merchant's or the customer's display, and every beep, as one text
+//! line on a stream (the console, a serial line to a character LCD's controller, or a pipe to a
+//! panel process). The format is the headless script's (`M| line | line`, `C| …`,
+//! `BEEP success`), so a device log reads like a replayed day.
 
 use std::io::Write;
 
@@ -15,6 +16,30 @@ pub trait DeviceDisplay {
     /// The displays changed (called only when they did).
     fn show(&mut self, displays: &Displays) -> std::io::Result<()>;
     fn beep(&mut self, beep: Beep) -> std::io::Result<()>;
+    /// Called by the loop on every pass with the monotonic time: whatever plays over time (the
+    /// buzzer's patterns) moves on here, without blocking.
+    fn poll(&mut self, _now_mono_ms: u64) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// When [`DeviceDisplay::poll`] next has something to do (the loop waits no longer).
+    fn next_change_ms(&self, _now_mono_ms: u64) -> Option<u64> {
+        None
+    }
+}
+
+impl<D: DeviceDisplay + ?Sized> DeviceDisplay for Box<D> {
+    fn show(&mut self, displays: &Displays) -> std::io::Result<()> {
+        (**self).show(displays)
+    }
+    fn beep(&mut self, beep: Beep) -> std::io::Result<()> {
+        (**self).beep(beep)
+    }
+    fn poll(&mut self, now_mono_ms: u64) -> std::io::Result<()> {
+        (**self).poll(now_mono_ms)
+    }
+    fn next_change_ms(&self, now_mono_ms: u64) -> Option<u64> {
+        (**self).next_change_ms(now_mono_ms)
+    }
 }
 
 /// Displays and beeps as lines on a stream; only the screen that changed is written.

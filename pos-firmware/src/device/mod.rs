@@ -4,7 +4,9 @@
 //! ([`inputs`]); the MFRC522 is polled from this loop every [`READER_POLL_MS`], because the
 //! card write that follows a tap must run on the same reader inside the runtime's effect loop;
 //! the link server's events come in on the same channel as the keys; the displays and the
-//! buzzer go to a [`DeviceDisplay`].
+//! buzzer go to a [`DeviceDisplay`] (a [`LineDisplay`], or the panels of [`panel`] with the
+//! buzzer and light of [`buzzer`]), which is polled every pass so the buzzer's patterns play
+//! without blocking.
 //!
 //! The reader is watched: a tap that fails is followed by a chip check
 //! ([`ReaderHealth::check_chip`]), and every [`READER_CHECK_INTERVAL_MS`] the idle chip is
@@ -16,8 +18,12 @@
 //! [`DeviceTill::step`] is one pass of the loop with the time passed in, so tests drive the
 //! whole device against the emulated chip (`tests/device.rs`).
 
+pub mod bench;
+pub mod buzzer;
 pub mod display;
 pub mod inputs;
+pub mod outputs;
+pub mod panel;
 
 use std::path::Path;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -255,6 +261,10 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
             self.feed(Input::Tick, now);
         }
         self.redraw();
+        // The buzzer's and light's patterns move on here, never by sleeping.
+        if let Err(e) = self.display.poll(now.mono_ms) {
+            tracing::warn!("buzzer: {e}");
+        }
     }
 
     /// How long the loop may wait for an event before its next pass.
@@ -264,7 +274,11 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
             .runtime()
             .next_deadline_mono(now)
             .map_or(READER_POLL_MS, |d| d.saturating_sub(now.mono_ms));
-        Duration::from_millis(until_deadline.clamp(1, READER_POLL_MS))
+        let until_signal = self
+            .display
+            .next_change_ms(now.mono_ms)
+            .map_or(READER_POLL_MS, |d| d.saturating_sub(now.mono_ms));
+        Duration::from_millis(until_deadline.min(until_signal).clamp(1, READER_POLL_MS))
     }
 
     /// Runs until the till has to stop selling (its journal failed): then it shows why and
