@@ -195,6 +195,9 @@ fn parse_display(display: DisplayFile, settings: &mut DeviceSettings) -> Result<
     }
     settings.fb = display.fb;
     settings.customer_fb = display.customer_fb;
+    // No panels without the `device` feature: the key is read and not checked.
+    #[cfg(not(feature = "device"))]
+    let _ = display.panel;
     #[cfg(feature = "device")]
     if let Some(panel) = display.panel {
         settings.panel = Some(

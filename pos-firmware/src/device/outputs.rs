@@ -71,19 +71,22 @@ pub struct OutputArgs {
 }
 
 impl OutputArgs {
-    /// These flags laid over the settings file's `[device.display]` and `[device.buzzer]`: a
+    /// Lays these flags over the settings file's `[device.display]` and `[device.buzzer]`: a
     /// flag overrides its key, a key the default. `--fb-png` (the bench) replaces the file's
-    /// framebuffers. `Err` says what the result lacks (a customer framebuffer without the
+    /// framebuffers. `Err` says what the merged options lack (a customer framebuffer without the
     /// merchant's, a buzzer line without a chip or the other way round, a light without a buzzer,
     /// the light on the buzzer's line).
-    pub fn over_file(mut self, file: &DeviceSettings) -> Result<OutputArgs, String> {
+    pub fn over_file(&mut self, file: &DeviceSettings) -> Result<(), String> {
         if self.fb_png.is_none() {
-            self.fb = self.fb.or_else(|| file.fb.clone());
-            self.customer_fb = self.customer_fb.or_else(|| file.customer_fb.clone());
+            self.fb = self.fb.take().or_else(|| file.fb.clone());
+            self.customer_fb = self.customer_fb.take().or_else(|| file.customer_fb.clone());
         }
         self.panel = Some(self.panel.or(file.panel).unwrap_or(DEFAULT_PANEL_SIZE));
         if let Some(keys) = &file.buzzer {
-            self.gpio_chip = self.gpio_chip.or_else(|| Some(keys.gpio_chip.clone()));
+            self.gpio_chip = self
+                .gpio_chip
+                .take()
+                .or_else(|| Some(keys.gpio_chip.clone()));
             self.buzzer_line = self.buzzer_line.or(Some(keys.buzzer_line));
             self.light_line = self.light_line.or(keys.light_line);
         }
@@ -96,7 +99,7 @@ impl OutputArgs {
             (Some(_), Some(buzzer), Some(light)) if light == buzzer => Err(format!(
                 "--light-line: {light} is the buzzer's line too ([device.buzzer] buzzer_line or --buzzer-line)"
             )),
-            (Some(_), Some(_), _) | (None, None, None) => Ok(self),
+            (Some(_), Some(_), _) | (None, None, None) => Ok(()),
             (Some(chip), None, _) => Err(format!(
                 "--gpio-chip: {} without a buzzer line (--buzzer-line or [device.buzzer] buzzer_line)",
                 chip.display()
@@ -294,9 +297,9 @@ mod tests {
     fn merged(flags: &[&str], file: &str) -> Result<OutputArgs, String> {
         let flags = Flags::try_parse_from(std::iter::once("device").chain(flags.iter().copied()))
             .map_err(|e| e.to_string())?;
-        flags
-            .outputs
-            .over_file(&parse_device_settings(file).unwrap())
+        let mut outputs = flags.outputs;
+        outputs.over_file(&parse_device_settings(file).unwrap())?;
+        Ok(outputs)
     }
 
     const WIRED: &str = "[device.display]\nfb = \"/dev/fb0\"\ncustomer_fb = \"/dev/fb1\"\n\
