@@ -366,6 +366,8 @@ fn device_args(
         .wallet_config()
         .map_err(|e| format!("{}: [card] master_key_file: {e}", config_path.display()))?;
     let no_link = no_link || (file.no_link && link.is_none());
+    let mut outputs = outputs;
+    outputs.over_file(&file)?;
     Ok(DeviceArgs {
         data_dir: common
             .data_dir

@@ -87,6 +87,38 @@ struct DeviceFile {
     scanner: Option<PathBuf>,
     link: Option<PathBuf>,
     no_link: Option<bool>,
+    display: Option<DisplayFile>,
+    buzzer: Option<BuzzerFile>,
+}
+
+/// The `[device.display]` table: the panels (the `--fb`, `--customer-fb` and `--panel` flags).
+/// The bench's `--fb-png` and `--qr-test-pattern` stay flag-only
+/// (`device::outputs::BENCH_ONLY_OUTPUT_FLAGS`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DisplayFile {
+    fb: Option<PathBuf>,
+    customer_fb: Option<PathBuf>,
+    panel: Option<String>,
+}
+
+/// The `[device.buzzer]` table: the buzzer's and the status light's GPIO lines (the
+/// `--gpio-chip`, `--buzzer-line` and `--light-line` flags).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BuzzerFile {
+    gpio_chip: Option<PathBuf>,
+    buzzer_line: Option<u32>,
+    light_line: Option<u32>,
+}
+
+/// The buzzer's wiring from `[device.buzzer]`: the chip and the buzzer's line, both or neither,
+/// and the light's line only with them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuzzerKeys {
+    pub gpio_chip: PathBuf,
+    pub buzzer_line: u32,
+    pub light_line: Option<u32>,
 }
 
 /// Where the till's data and hardware are, from the `/etc` file (`data_dir` and `[device]`);
@@ -101,6 +133,15 @@ pub struct DeviceSettings {
     pub scanner: Option<PathBuf>,
     pub link: Option<PathBuf>,
     pub no_link: bool,
+    /// `[device.display]`: the merchant's framebuffer, and the customer's own (only with `fb`).
+    pub fb: Option<PathBuf>,
+    pub customer_fb: Option<PathBuf>,
+    /// `[device.display] panel`, checked as `--panel` is. A build without the `device` feature
+    /// has no panels: it reads the key and ignores it.
+    #[cfg(feature = "device")]
+    pub panel: Option<crate::device::panel::PanelSize>,
+    /// `[device.buzzer]`.
+    pub buzzer: Option<BuzzerKeys>,
 }
 
 /// Parses the `data_dir` key and the `[device]` table of settings text.
@@ -137,8 +178,63 @@ pub fn parse_device_settings(text: &str) -> Result<DeviceSettings, String> {
         if settings.no_link && settings.link.is_some() {
             return Err("device.no_link: true together with device.link".into());
         }
+        if let Some(display) = device.display {
+            parse_display(display, &mut settings)?;
+        }
+        if let Some(buzzer) = device.buzzer {
+            settings.buzzer = parse_buzzer(buzzer)?;
+        }
     }
     Ok(settings)
+}
+
+/// Checks `[device.display]` into `settings`.
+fn parse_display(display: DisplayFile, settings: &mut DeviceSettings) -> Result<(), String> {
+    if display.customer_fb.is_some() && display.fb.is_none() {
+        return Err("device.display.customer_fb: set without device.display.fb".into());
+    }
+    settings.fb = display.fb;
+    settings.customer_fb = display.customer_fb;
+    // No panels without the `device` feature: the key is read and not checked.
+    #[cfg(not(feature = "device"))]
+    let _ = display.panel;
+    #[cfg(feature = "device")]
+    if let Some(panel) = display.panel {
+        settings.panel = Some(
+            panel
+                .parse()
+                .map_err(|e| format!("device.display.panel: {e}"))?,
+        );
+    }
+    Ok(())
+}
+
+/// Checks `[device.buzzer]`: the chip and the buzzer's line both or neither, the light's line
+/// only with them and not on the buzzer's.
+fn parse_buzzer(buzzer: BuzzerFile) -> Result<Option<BuzzerKeys>, String> {
+    let (gpio_chip, buzzer_line) = match (buzzer.gpio_chip, buzzer.buzzer_line) {
+        (Some(chip), Some(line)) => (chip, line),
+        (None, None) if buzzer.light_line.is_some() => {
+            return Err("device.buzzer.light_line: set without device.buzzer.buzzer_line".into())
+        }
+        (None, None) => return Ok(None),
+        (Some(_), None) => {
+            return Err("device.buzzer.gpio_chip: set without device.buzzer.buzzer_line".into())
+        }
+        (None, Some(_)) => {
+            return Err("device.buzzer.buzzer_line: set without device.buzzer.gpio_chip".into())
+        }
+    };
+    if buzzer.light_line == Some(buzzer_line) {
+        return Err(format!(
+            "device.buzzer.light_line: {buzzer_line} is the buzzer's line too"
+        ));
+    }
+    Ok(Some(BuzzerKeys {
+        gpio_chip,
+        buzzer_line,
+        light_line: buzzer.light_line,
+    }))
 }
 
 /// The whole settings file at `path` (the `/etc` file of a till): the till's settings, the
@@ -402,6 +498,7 @@ mod tests {
                 scanner: Some("/dev/ttyACM0".into()),
                 link: Some("/run/x/link.sock".into()),
                 no_link: false,
+                ..DeviceSettings::default()
             }
         );
         // The till's own settings ignore the device's keys, and the other way round.
@@ -448,6 +545,84 @@ mod tests {
             .collect();
         let device = parse_device_settings(&uncommented.replace("no_link = true", "")).unwrap();
         assert!(device.reset.is_some() && device.scanner.is_some());
+        assert!(device.fb.is_some() && device.customer_fb.is_some());
+        assert!(device.buzzer.is_some_and(|b| b.light_line.is_some()));
+    }
+
+    #[cfg(feature = "device")]
+    #[test]
+    fn the_installed_example_names_the_default_panel_and_no_framebuffer_or_buzzer() {
+        let device = parse_device_settings(include_str!("../../packaging/etc/till.toml")).unwrap();
+        assert_eq!(
+            device.panel,
+            Some(crate::device::outputs::DEFAULT_PANEL_SIZE)
+        );
+        assert_eq!((device.fb, device.buzzer), (None, None));
+    }
+
+    #[test]
+    fn the_display_and_buzzer_tables_name_the_panels_and_the_gpio_lines() {
+        let text = "[device.display]\nfb = \"/dev/fb0\"\ncustomer_fb = \"/dev/fb1\"\n\
+                    panel = \"480x272\"\n[device.buzzer]\ngpio_chip = \"/dev/gpiochip2\"\n\
+                    buzzer_line = 17\nlight_line = 27\n";
+        let device = parse_device_settings(text).unwrap();
+        assert_eq!(device.fb.as_deref(), Some(Path::new("/dev/fb0")));
+        assert_eq!(device.customer_fb.as_deref(), Some(Path::new("/dev/fb1")));
+        #[cfg(feature = "device")]
+        assert_eq!(device.panel, Some(crate::device::panel::PanelSize::LARGE));
+        assert_eq!(
+            device.buzzer,
+            Some(BuzzerKeys {
+                gpio_chip: "/dev/gpiochip2".into(),
+                buzzer_line: 17,
+                light_line: Some(27),
+            })
+        );
+        // An empty table (every key commented out, as in the example) is no wiring.
+        let empty = parse_device_settings("[device.display]\n[device.buzzer]\n").unwrap();
+        assert_eq!(empty, DeviceSettings::default());
+    }
+
+    /// The keys `parse_device_settings` accepts in `[device.TABLE]`, from the message it gives
+    /// for a key it does not know ("unknown field `x`, expected one of `a`, `b`").
+    #[cfg(feature = "device")]
+    fn keys_of_table(table: &str) -> Vec<String> {
+        let error =
+            parse_device_settings(&format!("[device.{table}]\nno_such_key = 1\n")).unwrap_err();
+        let (_, expected) = error
+            .split_once("expected")
+            .unwrap_or_else(|| panic!("{error}"));
+        expected
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(String::from)
+            .collect()
+    }
+
+    #[cfg(feature = "device")]
+    #[test]
+    fn every_display_and_buzzer_flag_has_a_key_unless_it_is_bench_only() {
+        use crate::device::outputs::{OutputArgs, BENCH_ONLY_OUTPUT_FLAGS};
+        let keys: Vec<String> = ["display", "buzzer"]
+            .into_iter()
+            .flat_map(keys_of_table)
+            .collect();
+        assert!(keys.contains(&"panel".to_string()), "{keys:?}");
+        let flags = <OutputArgs as clap::Args>::augment_args(clap::Command::new("device"));
+        let mut seen = 0;
+        for flag in flags.get_arguments() {
+            let id = flag.get_id().as_str();
+            let keyed = keys.iter().any(|key| key == id);
+            let bench_only = BENCH_ONLY_OUTPUT_FLAGS.contains(&id);
+            assert!(
+                keyed != bench_only,
+                "--{id}: a till's flag needs a key in [device.display] or [device.buzzer], \
+                 a bench's goes in BENCH_ONLY_OUTPUT_FLAGS (keyed {keyed}, bench-only {bench_only})"
+            );
+            seen += 1;
+        }
+        assert_eq!(seen, keys.len() + BENCH_ONLY_OUTPUT_FLAGS.len());
     }
 
     #[test]
@@ -468,9 +643,37 @@ mod tests {
                 "device.no_link",
             ),
             ("data_dir = \"relative/dir\"", "data_dir"),
+            (
+                "[device.display]\ncustomer_fb = \"/dev/fb1\"",
+                "device.display.customer_fb",
+            ),
+            (
+                "[device.buzzer]\nbuzzer_line = 17",
+                "device.buzzer.buzzer_line: set without device.buzzer.gpio_chip",
+            ),
+            (
+                "[device.buzzer]\ngpio_chip = \"/dev/gpiochip0\"",
+                "device.buzzer.gpio_chip",
+            ),
+            ("[device.buzzer]\nlight_line = 27", "device.buzzer.light_line"),
+            (
+                "[device.buzzer]\ngpio_chip = \"/dev/gpiochip0\"\nbuzzer_line = 17\nlight_line = 17",
+                "device.buzzer.light_line: 17",
+            ),
+            ("[device.buzzer]\nbuzzer = 17", "buzzer"),
+            ("[device.display]\nfbdev = \"/dev/fb0\"", "fbdev"),
         ] {
             let error = parse_device_settings(text).unwrap_err();
             assert!(error.contains(key), "{text}: {error}");
+        }
+        #[cfg(feature = "device")]
+        for panel in ["320", "321x240", "320x20", "4000x240", "widexhigh"] {
+            let text = format!("[device.display]\npanel = \"{panel}\"");
+            let error = parse_device_settings(&text).unwrap_err();
+            assert!(
+                error.starts_with("device.display.panel: panel size"),
+                "{panel}: {error}"
+            );
         }
     }
 

@@ -69,6 +69,14 @@ fn check_config_names_the_file_the_key_and_what_is_wrong() {
             good.replace("master_key_file = ", "# master_key_file = "),
             "master_key_file",
         ),
+        (
+            good.replace("panel = \"320x240\"", "panel = \"320x20\""),
+            "device.display.panel: panel size \"320x20\"",
+        ),
+        (
+            good.replace("# buzzer_line = 17", "buzzer_line = 17"),
+            "device.buzzer.buzzer_line: set without device.buzzer.gpio_chip",
+        ),
     ] {
         std::fs::write(&config, &bad).unwrap();
         let output = firmware(&["check-config", "--config"], &[&config]);
@@ -111,6 +119,27 @@ fn the_device_does_not_start_on_a_bad_file_and_makes_no_journal() {
     assert_eq!(output.status.code(), Some(EXIT_BAD_CONFIG), "{stderr}");
     assert!(
         stderr.contains("ALARM") && stderr.contains("language"),
+        "{stderr}"
+    );
+    assert!(!root.path().join("var/lib/campus-pos/db").exists());
+}
+
+/// A flag overrides its key, so the flags that need each other are checked with the file's
+/// keys: a buzzer line needs a chip from one or the other.
+#[cfg(feature = "device")]
+#[test]
+fn the_device_does_not_start_on_a_buzzer_line_without_a_chip_in_flags_or_file() {
+    let root = tempfile::tempdir().unwrap();
+    let config = installed_example(root.path());
+    let output = Command::new(env!("CARGO_BIN_EXE_pos-firmware"))
+        .args(["device", "--buzzer-line", "17", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(EXIT_BAD_CONFIG), "{stderr}");
+    assert!(
+        stderr.contains("ALARM") && stderr.contains("--buzzer-line: 17 without a GPIO chip"),
         "{stderr}"
     );
     assert!(!root.path().join("var/lib/campus-pos/db").exists());
