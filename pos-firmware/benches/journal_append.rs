@@ -75,7 +75,7 @@ fn main() {
     println!();
     println!("{APPENDS} durable appends ({bytes_per_append} bytes of record + snapshot each):");
     journal.print("Journal::append");
-    raw.print("raw write+fdatasync");
+    raw.print("raw pwrite+fdatasync");
     println!(
         "ratio journal/raw: mean latency {:.2}x, p50 {:.2}x, p99 {:.2}x, throughput {:.2}x",
         journal.mean.as_secs_f64() / raw.mean.as_secs_f64(),
@@ -98,7 +98,7 @@ fn main() {
         sales.point_bytes[0], sales.point_bytes[1]
     );
     println!(
-        "  per sale: p50 {:.3} ms, p99 {:.3} ms; raw floor (write+fdatasync per durable point) \
+        "  per sale: p50 {:.3} ms, p99 {:.3} ms; raw floor (pwrite+fdatasync per durable point) \
          p50 {:.3} ms, p99 {:.3} ms; ratio p50 {:.2}x",
         ms(per_sale.p50),
         ms(per_sale.p99),
