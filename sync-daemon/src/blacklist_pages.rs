@@ -39,6 +39,13 @@ struct Collecting {
     pages: Vec<Option<Vec<CardUid>>>,
 }
 
+impl Collecting {
+    /// Pages received so far.
+    fn held(&self) -> usize {
+        self.pages.iter().filter(|p| p.is_some()).count()
+    }
+}
+
 /// Collects pages until one version is whole.
 #[derive(Debug, Default)]
 pub struct PageAssembler {
@@ -73,21 +80,14 @@ impl PageAssembler {
         }
         // A page of the version already passed on (retained pages come again after every
         // reconnect) starts collecting it afresh: the uploader decides whether to pass it on.
-        let fresh = self
-            .collecting
-            .as_ref()
-            .is_none_or(|c| c.version != page.version);
-        if fresh {
-            // At most MAX_BLACKLIST_PAGES (checked when decoded).
-            let pages = page.pages.min(MAX_BLACKLIST_PAGES) as usize;
-            self.collecting = Some(Collecting {
+        let collecting = match &mut self.collecting {
+            Some(c) if c.version == page.version => c,
+            slot => slot.insert(Collecting {
                 version: page.version,
                 issued_at: page.issued_at,
-                pages: vec![None; pages],
-            });
-        }
-        let Some(collecting) = self.collecting.as_mut() else {
-            return PageOutcome::Refused("no version is being collected".to_string());
+                // At most MAX_BLACKLIST_PAGES (checked when decoded).
+                pages: vec![None; page.pages.min(MAX_BLACKLIST_PAGES) as usize],
+            }),
         };
         if collecting.pages.len() != page.pages as usize || collecting.issued_at != page.issued_at {
             return PageOutcome::Refused(format!(
@@ -106,7 +106,7 @@ impl PageAssembler {
         };
         debug_assert!(page.uids.len() <= MAX_BLACKLIST_PAGE_ENTRIES);
         *slot = Some(page.uids);
-        let have = collecting.pages.iter().filter(|p| p.is_some()).count() as u32;
+        let have = collecting.held() as u32;
         if have < page.pages {
             return PageOutcome::Incomplete {
                 version: page.version,
@@ -127,9 +127,7 @@ impl PageAssembler {
 
     /// Pages held for the version being collected (for the log and tests).
     pub fn pages_held(&self) -> usize {
-        self.collecting
-            .as_ref()
-            .map_or(0, |c| c.pages.iter().filter(|p| p.is_some()).count())
+        self.collecting.as_ref().map_or(0, Collecting::held)
     }
 }
 
