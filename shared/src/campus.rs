@@ -277,19 +277,14 @@ where
     match stored.parse() {
         Ok(config) => Ok(Some(config)),
         Err(reason) => {
-            let noted = SALVAGED.with(|cell| match cell.borrow_mut().as_mut() {
+            let reason = format!("campus configuration version {version}: {reason}");
+            SALVAGED.with(|cell| match cell.borrow_mut().as_mut() {
                 Some(dropped) => {
-                    dropped.push(format!("campus configuration version {version}: {reason}"));
-                    true
+                    dropped.push(reason);
+                    Ok(None)
                 }
-                None => false,
-            });
-            match noted {
-                true => Ok(None),
-                false => Err(serde::de::Error::custom(format!(
-                    "campus configuration version {version}: {reason}"
-                ))),
-            }
+                None => Err(serde::de::Error::custom(reason)),
+            })
         }
     }
 }
