@@ -560,14 +560,9 @@ impl TillRuntime {
 
 /// What both displays show while the data directory is full.
 fn storage_full_displays(lang: crate::core::config::Lang) -> Displays {
-    let screen = |lines: Vec<String>, len: usize| {
-        let mut lines = lines;
-        lines.resize(len, String::new());
-        Screen { lines }
-    };
     Displays {
-        merchant: screen(text::storage_full(lang), MERCHANT_LINES),
-        customer: screen(text::storage_full_customer(lang), CUSTOMER_LINES),
+        merchant: Screen::new(text::storage_full(lang), MERCHANT_LINES),
+        customer: Screen::new(text::storage_full_customer(lang), CUSTOMER_LINES),
     }
 }
 
