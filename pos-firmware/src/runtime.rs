@@ -122,6 +122,13 @@ struct StorageFull {
     next_check_ms: u64,
 }
 
+impl StorageFull {
+    /// Why a downlink is refused while the data directory is full.
+    fn refusal(&self) -> String {
+        format!("storage full: {}", self.error)
+    }
+}
+
 /// The till with its keymap and journal, driven by inputs.
 pub struct TillRuntime {
     till: Till,
@@ -273,7 +280,7 @@ impl TillRuntime {
                 self.run_effects(now, reader, &mut outputs)?;
                 // Applied means durable: a record the full disk refused is not applied.
                 let result = match &self.storage_full {
-                    Some(full) => Err(format!("storage full: {}", full.error)),
+                    Some(full) => Err(full.refusal()),
                     None => result,
                 };
                 outputs.push(Output::Downlink(DownlinkAnswer { kind, result }));
@@ -318,7 +325,7 @@ impl TillRuntime {
             Input::Link(LinkUpdate::Uploaded) => {}
             Input::Downlink(downlink) => outputs.push(Output::Downlink(DownlinkAnswer {
                 kind: downlink.kind(),
-                result: Err(format!("storage full: {}", full.error)),
+                result: Err(full.refusal()),
             })),
             Input::Key(_) | Input::Card(_) | Input::Code(_) | Input::Tick => {
                 if now.mono_ms >= full.next_check_ms {
@@ -560,14 +567,9 @@ impl TillRuntime {
 
 /// What both displays show while the data directory is full.
 fn storage_full_displays(lang: crate::core::config::Lang) -> Displays {
-    let screen = |lines: Vec<String>, len: usize| {
-        let mut lines = lines;
-        lines.resize(len, String::new());
-        Screen { lines }
-    };
     Displays {
-        merchant: screen(text::storage_full(lang), MERCHANT_LINES),
-        customer: screen(text::storage_full_customer(lang), CUSTOMER_LINES),
+        merchant: Screen::new(text::storage_full(lang), MERCHANT_LINES),
+        customer: Screen::new(text::storage_full_customer(lang), CUSTOMER_LINES),
     }
 }
 

@@ -79,7 +79,8 @@ pub struct Screen {
 }
 
 impl Screen {
-    fn new(lines: impl IntoIterator<Item = String>, len: usize) -> Screen {
+    /// `lines`, cut or padded with empty lines to `len`.
+    pub(crate) fn new(lines: impl IntoIterator<Item = String>, len: usize) -> Screen {
         let mut lines: Vec<String> = lines.into_iter().take(len).collect();
         lines.resize(len, String::new());
         Screen { lines }

@@ -18,6 +18,20 @@ pub const STAFF_PIN_LOCKOUT_MS: u64 = 5 * 60 * 1000;
 /// The most digits of a machine number (1-9999).
 const MACHINE_NUMBER_DIGITS_MAX: usize = 4;
 
+/// Types `command` into a buffer of at most `max` digits: a digit is appended while there is
+/// room, Delete removes the last one. False (nothing changed) for any other key or a digit over
+/// `max`.
+fn type_digit(digits: &mut String, command: Command, max: usize) -> bool {
+    match command {
+        Command::Digit(d) if digits.len() < max => digits.push(char::from(b'0' + d.min(9))),
+        Command::Delete => {
+            digits.pop();
+        }
+        _ => return false,
+    }
+    true
+}
+
 /// The states of the staff menu.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(in crate::core) enum StaffMode {
@@ -35,12 +49,7 @@ impl Till {
         let lang = self.lang();
         match mode {
             StaffMode::Pin(mut pin) => match command {
-                Command::Digit(d) if pin.len() < config::STAFF_PIN_LEN_MAX => {
-                    pin.push(char::from(b'0' + d.min(9)));
-                    Mode::Staff(StaffMode::Pin(pin))
-                }
-                Command::Delete => {
-                    pin.pop();
+                _ if type_digit(&mut pin, command, config::STAFF_PIN_LEN_MAX) => {
                     Mode::Staff(StaffMode::Pin(pin))
                 }
                 Command::Clear => self.resting_mode(),
@@ -59,12 +68,7 @@ impl Till {
                 }
             },
             StaffMode::MachineNumber(mut digits) => match command {
-                Command::Digit(d) if digits.len() < MACHINE_NUMBER_DIGITS_MAX => {
-                    digits.push(char::from(b'0' + d.min(9)));
-                    Mode::Staff(StaffMode::MachineNumber(digits))
-                }
-                Command::Delete => {
-                    digits.pop();
+                _ if type_digit(&mut digits, command, MACHINE_NUMBER_DIGITS_MAX) => {
                     Mode::Staff(StaffMode::MachineNumber(digits))
                 }
                 Command::Clear => self.resting_mode(),
