@@ -406,7 +406,7 @@ fn device_args(
             .spi
             .clone()
             .or(file.spi)
-            .unwrap_or_else(|| reader.spi()),
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_SPIDEV_PATH)),
         reset: reader
             .reset()
             .or_else(|| file.reset.map(|(chip, line)| ResetLine { chip, line })),
