@@ -236,28 +236,53 @@ fn load_config(common: &Common, data_dir: &std::path::Path) -> anyhow::Result<Ti
     Ok(config)
 }
 
-/// `check-config`: everything `device` checks in its settings file before it starts, with
-/// nothing opened but the card master key file.
-fn check_config(path: &std::path::Path) -> Result<String, String> {
-    let (_, card, device) = load_config_file(path).map_err(|e| e.to_string())?;
-    let Some(key_file) = &card.master_key_file else {
+/// `device`'s settings file, read once and checked as `device` needs it.
+#[cfg_attr(not(feature = "device"), allow(dead_code))] // `check-config` reads only part of it
+struct CheckedConfig {
+    config: TillConfig,
+    device: pos_firmware::settings::DeviceSettings,
+    wallet: pos_firmware::wallet::WalletConfig,
+    key_file: PathBuf,
+    campus: u16,
+}
+
+/// Reads the settings file at `path` and its card master key file; `Err` is the message for a
+/// file the till must not start on.
+fn load_checked_config(path: &std::path::Path) -> Result<CheckedConfig, String> {
+    let (config, card, device) = load_config_file(path).map_err(|e| e.to_string())?;
+    let Some(key_file) = card.master_key_file.clone() else {
         return Err(format!(
             "{}: [card] master_key_file: missing: a real till needs its card master key file \
              and never runs on the public demo key (see docs/card-layout.md)",
             path.display()
         ));
     };
-    card.wallet_config()
+    let wallet = card
+        .wallet_config()
         .map_err(|e| format!("{}: [card] master_key_file: {e}", path.display()))?;
-    let data_dir = device
+    Ok(CheckedConfig {
+        config,
+        device,
+        wallet,
+        key_file,
+        campus: card.campus.0,
+    })
+}
+
+/// `check-config`: everything `device` checks in its settings file before it starts, with
+/// nothing opened but the card master key file.
+fn check_config(path: &std::path::Path) -> Result<String, String> {
+    let checked = load_checked_config(path)?;
+    let data_dir = checked
+        .device
         .data_dir
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DEVICE_DATA_DIR));
     Ok(format!(
         "{}: ok (data_dir {}, card master key {}, campus {})",
         path.display(),
         data_dir.display(),
-        key_file.display(),
-        card.campus.0
+        checked.key_file.display(),
+        checked.campus
     ))
 }
 
@@ -359,12 +384,13 @@ fn device_args(
     no_link: bool,
     outputs: Box<pos_firmware::device::outputs::OutputArgs>,
 ) -> Result<DeviceArgs, String> {
-    check_config(config_path)?;
-    let (mut config, card, file) = load_config_file(config_path).map_err(|e| e.to_string())?;
+    let CheckedConfig {
+        mut config,
+        device: file,
+        wallet,
+        ..
+    } = load_checked_config(config_path)?;
     common.apply_lang(&mut config);
-    let wallet = card
-        .wallet_config()
-        .map_err(|e| format!("{}: [card] master_key_file: {e}", config_path.display()))?;
     let no_link = no_link || (file.no_link && link.is_none());
     let mut outputs = outputs;
     outputs.over_file(&file)?;
@@ -380,7 +406,7 @@ fn device_args(
             .spi
             .clone()
             .or(file.spi)
-            .unwrap_or_else(|| reader.spi()),
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_SPIDEV_PATH)),
         reset: reader
             .reset()
             .or_else(|| file.reset.map(|(chip, line)| ResetLine { chip, line })),

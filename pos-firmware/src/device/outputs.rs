@@ -81,7 +81,7 @@ impl OutputArgs {
             self.fb = self.fb.take().or_else(|| file.fb.clone());
             self.customer_fb = self.customer_fb.take().or_else(|| file.customer_fb.clone());
         }
-        self.panel = Some(self.panel.or(file.panel).unwrap_or(DEFAULT_PANEL_SIZE));
+        self.panel = self.panel.or(file.panel);
         if let Some(keys) = &file.buzzer {
             self.gpio_chip = self
                 .gpio_chip

@@ -203,15 +203,15 @@ pub(super) fn fault_names() -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use keymap::PC_KEYS;
 
-    fn press(code: KeyCode) -> KeyEvent {
+    pub(in crate::sim::tui) fn press(code: KeyCode) -> KeyEvent {
         KeyEvent::new(code, KeyModifiers::NONE)
     }
 
-    fn with(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
+    pub(in crate::sim::tui) fn with(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
         KeyEvent::new(code, modifiers)
     }
 

@@ -487,16 +487,9 @@ fn beep_text(lang: Lang, beep: Beep) -> (LogKind, String) {
 mod tests {
     //! The session, on a real journal in a temporary directory.
     use super::draw::tests::render;
+    use super::keys::tests::{press, with};
     use super::*;
     use ratatui::crossterm::event::{KeyCode, KeyModifiers};
-
-    fn press(code: KeyCode) -> KeyEvent {
-        KeyEvent::new(code, KeyModifiers::NONE)
-    }
-
-    fn with(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
-        KeyEvent::new(code, modifiers)
-    }
 
     fn key(sim: &mut Sim, code: KeyCode) -> bool {
         sim.on_key(&press(code))
