@@ -8,7 +8,7 @@
 use shared::Fen;
 
 use super::ReaderHealth;
-use crate::reader::{Block, CardIoError, MifareReader, SectorKey, TappedCard, WriteError};
+use crate::reader::MifareReader;
 
 /// The balance each bench card is issued with (¥100.00).
 pub const BENCH_CARD_BALANCE: Fen = Fen::new(10_000);
@@ -34,41 +34,9 @@ impl<R: MifareReader + ReaderHealth> LoopReader for R {}
 /// The device loop's reader, real or emulated.
 pub type TillReader = Box<dyn LoopReader>;
 
-impl MifareReader for TillReader {
-    fn select(&mut self) -> Result<Option<TappedCard>, CardIoError> {
-        (**self).select()
-    }
-    fn wake(&mut self) -> Result<Option<TappedCard>, CardIoError> {
-        (**self).wake()
-    }
-    fn authenticate(
-        &mut self,
-        card: &TappedCard,
-        block: u8,
-        key: &SectorKey,
-    ) -> Result<(), CardIoError> {
-        (**self).authenticate(card, block, key)
-    }
-    fn read_block(&mut self, block: u8) -> Result<Block, CardIoError> {
-        (**self).read_block(block)
-    }
-    fn write_block(&mut self, block: u8, data: &Block) -> Result<(), WriteError> {
-        (**self).write_block(block, data)
-    }
-    fn release(&mut self) -> Result<(), CardIoError> {
-        (**self).release()
-    }
-}
-
 /// The real reader's opener as the loop's.
 pub fn real_reader<R: LoopReader + 'static>(
     mut open: super::ReaderOpener<R>,
 ) -> super::ReaderOpener<TillReader> {
     Box::new(move || open().map(|reader| Box::new(reader) as TillReader))
-}
-
-impl ReaderHealth for TillReader {
-    fn check_chip(&self) -> Result<(), CardIoError> {
-        (**self).check_chip()
-    }
 }

@@ -89,6 +89,13 @@ pub trait ReaderHealth {
     fn check_chip(&self) -> Result<(), CardIoError>;
 }
 
+/// A boxed reader is as healthy as the reader in it.
+impl<R: ReaderHealth + ?Sized> ReaderHealth for Box<R> {
+    fn check_chip(&self) -> Result<(), CardIoError> {
+        (**self).check_chip()
+    }
+}
+
 impl ReaderHealth for SpidevReader {
     fn check_chip(&self) -> Result<(), CardIoError> {
         SpidevReader::check_chip(self)

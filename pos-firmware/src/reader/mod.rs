@@ -85,6 +85,34 @@ pub trait MifareReader {
     fn release(&mut self) -> Result<(), CardIoError>;
 }
 
+/// A boxed reader reads like the reader in it (the device loop holds its real or emulated
+/// reader as one boxed type).
+impl<R: MifareReader + ?Sized> MifareReader for Box<R> {
+    fn select(&mut self) -> Result<Option<TappedCard>, CardIoError> {
+        (**self).select()
+    }
+    fn wake(&mut self) -> Result<Option<TappedCard>, CardIoError> {
+        (**self).wake()
+    }
+    fn authenticate(
+        &mut self,
+        card: &TappedCard,
+        block: u8,
+        key: &SectorKey,
+    ) -> Result<(), CardIoError> {
+        (**self).authenticate(card, block, key)
+    }
+    fn read_block(&mut self, block: u8) -> Result<Block, CardIoError> {
+        (**self).read_block(block)
+    }
+    fn write_block(&mut self, block: u8, data: &Block) -> Result<(), WriteError> {
+        (**self).write_block(block, data)
+    }
+    fn release(&mut self) -> Result<(), CardIoError> {
+        (**self).release()
+    }
+}
+
 pub mod budget;
 pub mod crc;
 pub mod driver;
