@@ -141,13 +141,7 @@ fn the_example_acl_confines_a_till_to_its_own_topics() {
         (shared::mqtt::till_username(b), "b".to_string()),
         ("campus-server".to_string(), "campus".to_string()),
     ];
-    let broker = Mosquitto::start(&MosquittoOptions {
-        users,
-        acl: Some(std::fs::read_to_string(repo_file("docs/mosquitto/acl")).unwrap()),
-        ..MosquittoOptions::default()
-    });
-    let mut campus_options = CampusOptions::new(broker.port(), dir.path().join("campus"));
-    campus_options.password = Some("campus".into());
+    let (broker, campus_options) = broker_with_example_acl(users, dir.path());
     let campus = campus_up(campus_options);
     campus.publish_config(b, &campus_config(7));
     campus.publish_config(a, &campus_config(8));
@@ -232,13 +226,7 @@ fn killing_the_daemon_makes_the_broker_publish_the_tills_last_will() {
         (shared::mqtt::till_username(terminal), "till".to_string()),
         ("campus-server".to_string(), "campus".to_string()),
     ];
-    let broker = Mosquitto::start(&MosquittoOptions {
-        users,
-        acl: Some(std::fs::read_to_string(repo_file("docs/mosquitto/acl")).unwrap()),
-        ..MosquittoOptions::default()
-    });
-    let mut campus_options = CampusOptions::new(broker.port(), dir.path().join("campus"));
-    campus_options.password = Some("campus".into());
+    let (broker, mut campus_options) = broker_with_example_acl(users, dir.path());
     // The demo configuration goes to every till that uploads.
     campus_options.default_config = Some(
         till_tests::campus_files::load_campus_config(&repo_file("docs/campus-config.example.toml"))
@@ -371,4 +359,20 @@ fn the_example_configuration_refuses_anonymous_clients_and_wrong_passwords() {
         Ok(ConnectReturnCode::Success),
         "the right password is let in"
     );
+}
+
+/// A broker with `users` under the example ACL (`docs/mosquitto/acl`), and the options of a campus
+/// server on it that logs in as `campus-server` (password `campus`, which `users` must hold).
+fn broker_with_example_acl(
+    users: Vec<(String, String)>,
+    dir: &std::path::Path,
+) -> (Mosquitto, CampusOptions) {
+    let broker = Mosquitto::start(&MosquittoOptions {
+        users,
+        acl: Some(std::fs::read_to_string(repo_file("docs/mosquitto/acl")).unwrap()),
+        ..MosquittoOptions::default()
+    });
+    let mut campus_options = CampusOptions::new(broker.port(), dir.join("campus"));
+    campus_options.password = Some("campus".into());
+    (broker, campus_options)
 }

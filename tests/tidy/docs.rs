@@ -162,8 +162,14 @@ impl Declarations {
         found
     }
 
-    /// The workspace as it is on disk (but this file, whose test text declares made-up names).
-    fn of_workspace() -> Declarations {
+    /// The workspace as it is on disk (but this file, whose test text declares made-up names),
+    /// read once for all the tests that check documents against it.
+    fn of_workspace() -> &'static Declarations {
+        static DECLARED: std::sync::OnceLock<Declarations> = std::sync::OnceLock::new();
+        DECLARED.get_or_init(Declarations::read_workspace)
+    }
+
+    fn read_workspace() -> Declarations {
         let sources: Vec<(String, String)> = workspace_rust_files()
             .into_iter()
             .filter(|path| !path.ends_with("tests/tidy/docs.rs"))
@@ -460,7 +466,7 @@ Made up: `Tilly`, `Effect::Teleport`, `MAX_SALES`, `core/cards.rs`, `core::nothi
 fn every_path_and_type_architecture_md_names_exists() {
     let declared = Declarations::of_workspace();
     let text = fs::read_to_string(repo_root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
-    let stale = stale_names(&text, "", &declared, Check::Everything);
+    let stale = stale_names(&text, "", declared, Check::Everything);
     assert!(
         stale.is_empty(),
         "ARCHITECTURE.md names what the code no longer has:\n{}",
@@ -484,7 +490,7 @@ fn every_path_the_readme_and_the_docs_name_exists() {
     for document in &documents {
         let text = fs::read_to_string(repo_root().join(document)).expect("the document exists");
         let dir = document.rsplit_once('/').map_or("", |(dir, _)| dir);
-        for found in stale_names(&text, dir, &declared, Check::RepositoryPaths) {
+        for found in stale_names(&text, dir, declared, Check::RepositoryPaths) {
             stale.push(format!("{document} {found}"));
         }
     }

@@ -31,11 +31,16 @@ pub(crate) struct Books {
     pub(crate) unresolved: BTreeSet<Seq>,
     pub(crate) resolutions: BTreeMap<Seq, Resolution>,
     pub(crate) commits: Vec<Commit>,
-    pub(crate) committed_fen: BTreeMap<CardUid, Fen>,
+    committed_fen: BTreeMap<CardUid, Fen>,
     pub(crate) recovered: u64,
 }
 
 impl Books {
+    /// What the journal's commits took from `uid`, in all.
+    pub(crate) fn committed(&self, uid: CardUid) -> Fen {
+        self.committed_fen.get(&uid).copied().unwrap_or_default()
+    }
+
     pub(crate) fn next_seq(&self) -> Seq {
         Seq(self.records.len() as u64 + 1)
     }

@@ -123,12 +123,7 @@ impl Session {
                 .checked_sub(now.balance)
                 .ok_or_else(|| format!("card {} gained money", now.name))?;
             // The brief's rule, from the journal and the card as it is now.
-            let committed = self
-                .books
-                .committed_fen
-                .get(&now.uid)
-                .copied()
-                .unwrap_or_default();
+            let committed = self.books.committed(now.uid);
             let mut unresolved_landed = Fen::ZERO;
             for seq in &self.books.unresolved {
                 let (_, sale) = self.books.intents[seq];

@@ -566,12 +566,7 @@ impl Session {
                 .balance
                 .checked_sub(now.balance)
                 .ok_or("a card gained money")?;
-            let committed = self
-                .books
-                .committed_fen
-                .get(&now.uid)
-                .copied()
-                .unwrap_or_default();
+            let committed = self.books.committed(now.uid);
             // Only a sale the till itself gave up on (in doubt, for the server) may have taken
             // money without a commit; without one the books balance exactly.
             let in_doubt = self.in_doubt_landed(now.uid)?;
