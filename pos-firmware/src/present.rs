@@ -21,9 +21,7 @@ pub fn screen_text(screen: &Screen) -> String {
 
 /// One journal record as a line of text.
 pub fn describe_record(record: &JournalRecord) -> String {
-    let payer = |payer: &Payer| match payer {
-        Payer::CampusCard(uid) => format!("card {uid}"),
-    };
+    let payer = |payer: &Payer| payer.to_string();
     let yuan = |fen: Fen| format!("¥{fen}");
     let body = match &record.body {
         RecordBody::SaleIntent(s) => format!(
@@ -87,6 +85,31 @@ pub fn describe_record(record: &JournalRecord) -> String {
             format!("load-resumed {intent} resume {resume}")
         }
         RecordBody::CardIssueInterrupted { uid } => format!("card-issue-interrupted card {uid}"),
+        RecordBody::OrderIntent(o) => format!(
+            "order-intent {} {:?} code {}{}{}",
+            yuan(o.amount),
+            o.method,
+            o.hint,
+            o.account
+                .map(|a| format!(" account {a}"))
+                .unwrap_or_default(),
+            if o.fixed_price { " fixed-price" } else { "" }
+        ),
+        RecordBody::OrderReversing { intent, why } => format!("order-reversing {intent} {why:?}"),
+        RecordBody::OrderPaid(o) => format!(
+            "order-paid {} {} {}{}{}",
+            o.intent,
+            yuan(o.amount),
+            payer(&o.payer),
+            o.balance_after
+                .map(|b| format!(" balance {}", yuan(b)))
+                .unwrap_or_default(),
+            if o.recovered { " recovered" } else { "" }
+        ),
+        RecordBody::OrderClosed(o) => format!("order-closed {} {:?}", o.intent, o.end),
+        RecordBody::OrderPaidAfterClose { intent, payer } => {
+            format!("order-paid-after-close {intent} {payer:?} REFUND TO CHASE")
+        }
     };
     format!("{} m{} {body}", record.seq, record.machine)
 }

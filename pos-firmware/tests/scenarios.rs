@@ -337,6 +337,15 @@ fn check_journal(dir: &Path, final_cards: &[SimCard], config: &TillConfig) -> Ve
                 resolve(d.intent, "puts in doubt");
                 in_doubt += 1;
             }
+            RecordBody::OrderIntent(_)
+            | RecordBody::OrderReversing { .. }
+            | RecordBody::OrderPaid(_)
+            | RecordBody::OrderClosed(_)
+            | RecordBody::OrderPaidAfterClose { .. } => {
+                problems.push(format!(
+                    "{seq}: code-payment orders are not audited here yet"
+                ));
+            }
             RecordBody::ModeChanged(_)
             | RecordBody::MachineNumberChanged { .. }
             | RecordBody::CampusConfigApplied { .. }

@@ -11,7 +11,8 @@ use crate::mqtt::{
     BlacklistPage, ServerTime, SessionAnswered, UploadAck, UploadBatch, UploadSession,
     MAX_BLACKLIST_PAGES, MAX_BLACKLIST_PAGE_ENTRIES, MAX_RECORDS_PER_BATCH,
 };
-use crate::record::{JournalRecord, TillSnapshot, TillSnapshotV1, TillSnapshotV2};
+use crate::pay::{OrderCall, OrderResult};
+use crate::record::{JournalRecord, TillSnapshot, TillSnapshotV1, TillSnapshotV2, TillSnapshotV3};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 /// Journal records as stored. Append-only: a new format is a new variant; old ones stay readable.
@@ -32,7 +33,9 @@ pub enum SnapshotEnvelope {
     V2(TillSnapshotV2),
     /// Tallies for several days and meals (not one), a resume count per pending top-up, the
     /// staff-PIN lockout and the interrupted card issue.
-    V3(TillSnapshot),
+    V3(TillSnapshotV3),
+    /// Code-payment orders and the code-paid part of the tallies.
+    V4(TillSnapshot),
 }
 
 /// Link messages from the daemon to the firmware. Append-only.
@@ -118,6 +121,18 @@ pub enum BlacklistPageEnvelope {
     V1(BlacklistPage),
 }
 
+/// A code-payment order request (MQTT order request topic). Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderCallEnvelope {
+    V1(OrderCall),
+}
+
+/// The campus server's answer about an order (MQTT order result topic). Append-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderResultEnvelope {
+    V1(OrderResult),
+}
+
 /// Bytes that are not a valid encoding of what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -178,7 +193,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<JournalRecord, DecodeError> {
 }
 
 pub fn encode_snapshot(snapshot: &TillSnapshot) -> Vec<u8> {
-    encode(&SnapshotEnvelope::V3(snapshot.clone()))
+    encode(&SnapshotEnvelope::V4(snapshot.clone()))
 }
 
 /// Decodes a snapshot as the journal does when it opens: like [`decode_snapshot`], except that
@@ -195,7 +210,8 @@ pub fn decode_snapshot(bytes: &[u8]) -> Result<TillSnapshot, DecodeError> {
     match decode::<SnapshotEnvelope>(bytes, "till snapshot")? {
         SnapshotEnvelope::V1(snapshot) => Ok(snapshot.into()),
         SnapshotEnvelope::V2(snapshot) => Ok(snapshot.into()),
-        SnapshotEnvelope::V3(snapshot) => Ok(snapshot),
+        SnapshotEnvelope::V3(snapshot) => Ok(snapshot.into()),
+        SnapshotEnvelope::V4(snapshot) => Ok(snapshot),
     }
 }
 
@@ -211,13 +227,28 @@ pub fn encode_to_till(message: &ToTill) -> Vec<u8> {
     reason = "the fields give the variants their shape; only two are read"
 )]
 enum RawToTill {
-    Hello { protocol: u16, daemon: String },
-    Fetch { after: Option<Seq>, max: u32 },
-    Acked { through: Seq },
+    Hello {
+        protocol: u16,
+        daemon: String,
+    },
+    Fetch {
+        after: Option<Seq>,
+        max: u32,
+    },
+    Acked {
+        through: Seq,
+    },
     Broker(crate::link::BrokerLink),
     Config(RawCampusConfig),
     Blacklist(RawBlacklist),
-    ServerTime { server: crate::ids::UnixMillis },
+    ServerTime {
+        server: crate::ids::UnixMillis,
+    },
+    OrderResult(crate::pay::OrderResult),
+    OrderNotSent {
+        order: crate::pay::OrderId,
+        why: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -445,3 +476,23 @@ pub fn decode_blacklist_page(bytes: &[u8]) -> Result<BlacklistPage, DecodeError>
 
 #[cfg(test)]
 mod tests;
+
+pub fn encode_order_call(call: &OrderCall) -> Vec<u8> {
+    encode(&OrderCallEnvelope::V1(call.clone()))
+}
+
+pub fn decode_order_call(bytes: &[u8]) -> Result<OrderCall, DecodeError> {
+    match decode::<OrderCallEnvelope>(bytes, "order request")? {
+        OrderCallEnvelope::V1(call) => Ok(call),
+    }
+}
+
+pub fn encode_order_result(result: &OrderResult) -> Vec<u8> {
+    encode(&OrderResultEnvelope::V1(*result))
+}
+
+pub fn decode_order_result(bytes: &[u8]) -> Result<OrderResult, DecodeError> {
+    match decode::<OrderResultEnvelope>(bytes, "order result")? {
+        OrderResultEnvelope::V1(result) => Ok(result),
+    }
+}

@@ -11,6 +11,8 @@ pub mod ids;
 pub mod link;
 pub mod money;
 pub mod mqtt;
+pub mod pay;
+pub mod paycode;
 pub mod record;
 #[cfg(feature = "test-fixtures")]
 pub mod testing;

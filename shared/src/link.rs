@@ -9,10 +9,13 @@
 
 use crate::campus::{Blacklist, CampusConfig};
 use crate::ids::{MachineNumber, Seq, TerminalId, UnixMillis};
+use crate::pay::{OrderCall, OrderId, OrderResult};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version both sides announce; a mismatch ends the connection with a reason.
-pub const LINK_PROTOCOL_VERSION: u16 = 1;
+/// Version 2 added code-payment orders ([`ToDaemon::Order`], [`ToTill::OrderResult`],
+/// [`ToTill::OrderNotSent`]).
+pub const LINK_PROTOCOL_VERSION: u16 = 2;
 /// The largest frame either side accepts (a 1,000,000-entry blacklist is about 12 MB).
 pub const MAX_LINK_FRAME_BYTES: usize = 16 * 1024 * 1024;
 /// The most records the firmware returns for one fetch.
@@ -70,6 +73,14 @@ pub enum ToTill {
     ServerTime {
         server: UnixMillis,
     },
+    /// The campus server's answer about a code-payment order.
+    OrderResult(OrderResult),
+    /// The daemon could not pass the till's order request on (no broker): the till asks again
+    /// later or tells the merchant.
+    OrderNotSent {
+        order: OrderId,
+        why: String,
+    },
 }
 
 /// From the firmware to the daemon. Append-only.
@@ -110,6 +121,8 @@ pub enum ToDaemon {
     Refused {
         reason: String,
     },
+    /// A code-payment order request for the campus server (relayed as is, QoS 1).
+    Order(OrderCall),
 }
 
 /// Why bytes on the link are not a frame.

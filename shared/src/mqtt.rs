@@ -69,6 +69,25 @@ pub fn page_of_blacklist_topic(topic: &str) -> Option<u32> {
         .flatten()
 }
 
+/// The campus server's subscription: every till's code-payment order requests.
+pub const ALL_ORDER_REQUESTS_FILTER: &str = "campus/v1/till/+/pay/req";
+
+/// The topic a till's daemon publishes code-payment order requests on (QoS 1, not retained).
+pub fn order_request_topic(terminal: TerminalId) -> String {
+    format!("{TOPIC_ROOT}/till/{terminal}/pay/req")
+}
+
+/// The topic the campus server answers a till's orders on (QoS 1, not retained).
+pub fn order_result_topic(terminal: TerminalId) -> String {
+    format!("{TOPIC_ROOT}/till/{terminal}/pay/res")
+}
+
+/// The terminal an order request topic belongs to, `None` if `topic` is not one.
+pub fn terminal_of_order_request_topic(topic: &str) -> Option<TerminalId> {
+    let rest = topic.strip_prefix(TOPIC_ROOT)?.strip_prefix("/till/")?;
+    parse_terminal(rest.strip_suffix("/pay/req")?)
+}
+
 /// The topic a till publishes its journal batches on.
 pub fn upload_topic(terminal: TerminalId) -> String {
     format!("{TOPIC_ROOT}/till/{terminal}/up")

@@ -10,6 +10,8 @@
 use crate::campus::{BlacklistInfo, CampusConfig};
 use crate::ids::{CardUid, LocalDay, MachineNumber, MinuteOfDay, Seq, UnixMillis};
 use crate::money::Fen;
+use crate::pay::{CodePayer, DeclineReason};
+use crate::paycode::{CodeDigest, CodeHint, CodeMethod, VirtualAccount};
 use serde::{Deserialize, Serialize};
 
 /// One journal entry. `seq` is contiguous per terminal; `machine` is the machine number the till
@@ -72,6 +74,21 @@ pub enum RecordBody {
     /// Issuing (formatting) the card `uid` was interrupted: its writes may have landed. If it
     /// comes back to the issue screen reading exactly as issued, the issue is journaled then.
     CardIssueInterrupted { uid: CardUid },
+    /// A code payment is about to be submitted to the campus server (the order's id is this
+    /// record's seq). Written durably before the submit leaves the till.
+    OrderIntent(OrderIntent),
+    /// The till asks the campus server to reverse the order `intent` (the merchant cancelled,
+    /// or the payer did not confirm in time). From here on only a reversal or a final answer
+    /// settles it; a "paid" answer to an older query no longer commits it.
+    OrderReversing { intent: Seq, why: ReverseWhy },
+    /// The order `intent` was paid: the money moved. Resolves it.
+    OrderPaid(OrderPaid),
+    /// The order `intent` ended without a sale: declined, or reversed (refunded if it had been
+    /// paid). Resolves it.
+    OrderClosed(OrderClosed),
+    /// The campus said "paid" for the order `intent`, which this till had already closed: the
+    /// payer's money moved without a sale. A refund to chase (shown on Clear+9, uploaded).
+    OrderPaidAfterClose { intent: Seq, payer: CodePayer },
 }
 
 /// What a till saw on a card that cannot be right.
@@ -89,10 +106,106 @@ pub enum CardAnomalyKind {
     CounterWentBack { on_card: u32, known: u32 },
 }
 
-/// Who pays. Append-only: virtual cards and payment codes come later.
+/// Who pays. Append-only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Payer {
     CampusCard(CardUid),
+    /// The campus app's virtual card of this account.
+    VirtualCard(VirtualAccount),
+    /// A wallet (WeChat Pay, Alipay, UnionPay) payer, by the payer id its back end returned.
+    Wallet {
+        method: CodeMethod,
+        payer: u64,
+    },
+}
+
+impl std::fmt::Display for Payer {
+    /// How a payer is named on the till and in logs: a card's UID, a campus account, or a
+    /// wallet payer's id.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Payer::CampusCard(uid) => write!(f, "card {uid}"),
+            Payer::VirtualCard(account) => write!(f, "virtual card {account}"),
+            Payer::Wallet { method, payer } => write!(f, "{method:?} payer {payer:x}"),
+        }
+    }
+}
+
+impl Payer {
+    /// The payer of a paid code order.
+    pub fn of_code(method: CodeMethod, payer: CodePayer) -> Payer {
+        match payer {
+            CodePayer::Campus(account) => Payer::VirtualCard(account),
+            CodePayer::Wallet(id) => Payer::Wallet { method, payer: id },
+        }
+    }
+}
+
+/// A code payment as the till journals it before submitting it. The code itself is never
+/// journaled: only its digest (to tell the same code scanned again) and its last characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderIntent {
+    pub amount: Fen,
+    pub method: CodeMethod,
+    pub code: CodeDigest,
+    pub hint: CodeHint,
+    /// The campus account of a virtual-card code (known before paying).
+    pub account: Option<VirtualAccount>,
+    pub fixed_price: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPaid {
+    pub intent: Seq,
+    pub amount: Fen,
+    pub payer: Payer,
+    /// The campus account's balance after it (virtual cards).
+    pub balance_after: Option<Fen>,
+    /// When the back end booked it (its clock).
+    pub booked_at: UnixMillis,
+    /// Learnt from a query after the till stopped waiting on screen (a restart, a lost answer).
+    pub recovered: bool,
+}
+
+/// How an order ended without a sale. Append-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderEnd {
+    Declined(DeclineReason),
+    /// Closed by the reversal the till asked for; `refunded`: it had been paid, and the money
+    /// went back to the payer.
+    Reversed {
+        refunded: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderClosed {
+    pub intent: Seq,
+    pub end: OrderEnd,
+}
+
+/// Why the till asks for a reversal. Append-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReverseWhy {
+    /// The merchant pressed Clear while the payer was confirming.
+    MerchantCancelled,
+    /// The payer did not confirm within the payment window.
+    WindowOver,
+    /// After a restart the campus did not know the order (the submit never arrived): reversing
+    /// closes its id so a submit still in flight can never charge it.
+    NotFoundAfterRestart,
+    /// Too many orders were unresolved; the oldest is closed.
+    TooManyUnresolved,
+}
+
+/// A code-payment order whose intent is durable but whose outcome is not known yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingOrder {
+    pub intent: Seq,
+    pub at: UnixMillis,
+    pub order: OrderIntent,
+    /// Whether a reversal was asked for (`OrderReversing` journaled).
+    pub reversing: bool,
 }
 
 /// A short tag the till writes onto the card together with each debit, so that a later read of
@@ -341,6 +454,61 @@ pub struct TillSnapshot {
     pub staff_pin: StaffPinState,
     /// The card whose issue was interrupted last (its writes may have landed).
     pub interrupted_issue: Option<CardUid>,
+    // ----- since snapshot version 4 --------------------------------------------------------
+    /// Code-payment orders not settled yet; oldest first, bounded like `pending`.
+    pub pending_orders: Vec<PendingOrder>,
+    /// The part of `days` paid by code (virtual card, WeChat, Alipay, UnionPay), same days.
+    pub code_days: Vec<DayTally>,
+    /// The part of `meals` paid by code, same meals.
+    pub code_meals: Vec<MealTally>,
+}
+
+/// The snapshot as version 3 stored it; read only to migrate old journals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TillSnapshotV3 {
+    pub next_seq: Seq,
+    pub machine: MachineNumber,
+    pub offline: bool,
+    pub fixed_price: Option<Fen>,
+    pub days: Vec<DayTally>,
+    pub meals: Vec<MealTally>,
+    pub recent_amounts: Vec<Fen>,
+    pub last_sale: Option<LastSale>,
+    pub pending: Vec<PendingSale>,
+    pub pending_loads: Vec<PendingLoad>,
+    /// Salvaged like [`TillSnapshot::campus`].
+    #[serde(deserialize_with = "crate::campus::salvage_stored_campus")]
+    pub campus: Option<CampusConfig>,
+    pub blacklist: Option<BlacklistInfo>,
+    pub server_time: Option<(UnixMillis, i64)>,
+    pub staff_pin: StaffPinState,
+    pub interrupted_issue: Option<CardUid>,
+}
+
+/// Version 3 knew no code payments: no orders, and every sale was a card's.
+impl From<TillSnapshotV3> for TillSnapshot {
+    fn from(v3: TillSnapshotV3) -> TillSnapshot {
+        TillSnapshot {
+            next_seq: v3.next_seq,
+            machine: v3.machine,
+            offline: v3.offline,
+            fixed_price: v3.fixed_price,
+            days: v3.days,
+            meals: v3.meals,
+            recent_amounts: v3.recent_amounts,
+            last_sale: v3.last_sale,
+            pending: v3.pending,
+            pending_loads: v3.pending_loads,
+            campus: v3.campus,
+            blacklist: v3.blacklist,
+            server_time: v3.server_time,
+            staff_pin: v3.staff_pin,
+            interrupted_issue: v3.interrupted_issue,
+            pending_orders: Vec::new(),
+            code_days: Vec::new(),
+            code_meals: Vec::new(),
+        }
+    }
 }
 
 impl TillSnapshot {
@@ -441,6 +609,9 @@ impl From<TillSnapshotV2> for TillSnapshot {
             server_time: v2.server_time,
             staff_pin: StaffPinState::default(),
             interrupted_issue: None,
+            pending_orders: Vec::new(),
+            code_days: Vec::new(),
+            code_meals: Vec::new(),
         }
     }
 }
@@ -470,6 +641,9 @@ impl TillSnapshot {
             server_time: None,
             staff_pin: StaffPinState::default(),
             interrupted_issue: None,
+            pending_orders: Vec::new(),
+            code_days: Vec::new(),
+            code_meals: Vec::new(),
         }
     }
 }

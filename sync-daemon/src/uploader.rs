@@ -292,8 +292,10 @@ impl Uploader {
                 self.fill();
             }
             // Welcome is handled by the driver's handshake; Applied, Rejected and Refused are
-            // logged by the driver and change nothing here.
+            // logged by the driver and change nothing here; orders are relayed by the driver
+            // (`daemon.rs`), not uploaded.
             ToDaemon::Welcome { .. }
+            | ToDaemon::Order(_)
             | ToDaemon::Applied { .. }
             | ToDaemon::Rejected { .. }
             | ToDaemon::Refused { .. } => {}

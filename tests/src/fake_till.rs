@@ -27,6 +27,8 @@ struct State {
     bad_acks: u64,
     connections: u64,
     downlinks: Vec<DownlinkKind>,
+    /// Order results and "not sent" notices the daemon passed on, in order.
+    order_answers: Vec<ToTill>,
     /// The connected daemon, to push `Appended`.
     peer: Option<UnixStream>,
     stop: bool,
@@ -239,6 +241,10 @@ fn answer(message: ToTill, terminal: TerminalId, state: &mut State) -> Option<To
         }
         ToTill::ServerTime { .. } => {
             state.downlinks.push(DownlinkKind::ServerTime);
+            None
+        }
+        answer @ (ToTill::OrderResult(_) | ToTill::OrderNotSent { .. }) => {
+            state.order_answers.push(answer);
             None
         }
     }

@@ -540,6 +540,14 @@ impl Connection {
             // Decoding checked the list's invariants (a `Blacklist` cannot break them).
             ToTill::Blacklist(list) => self.downlink(Downlink::Blacklist(list)),
             ToTill::ServerTime { server } => self.downlink(Downlink::ServerTime(server)),
+            ToTill::OrderResult(result) => {
+                tracing::warn!(connection = self.id, order = %result.order, "link: an order result, and this till sends no orders yet");
+                Next::Continue
+            }
+            ToTill::OrderNotSent { order, why } => {
+                tracing::warn!(connection = self.id, %order, why, "link: an order was not sent, and this till sends no orders yet");
+                Next::Continue
+            }
         }
     }
 

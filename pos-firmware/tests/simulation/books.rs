@@ -67,7 +67,9 @@ impl Books {
                     sale.card.tag == txn_tag(terminal, seq),
                     "intent {seq} carries a tag not derived from (terminal, seq)"
                 );
-                let Payer::CampusCard(uid) = sale.payer;
+                let Payer::CampusCard(uid) = sale.payer else {
+                    return Err(format!("card intent {seq} names a payer that is no card"));
+                };
                 let other = self
                     .unresolved
                     .iter()
@@ -98,7 +100,9 @@ impl Books {
                     sale.card.balance_before,
                     sale.amount
                 );
-                let Payer::CampusCard(uid) = c.payer;
+                let Payer::CampusCard(uid) = c.payer else {
+                    return Err(format!("card commit {seq} names a payer that is no card"));
+                };
                 let total = self.committed_fen.entry(uid).or_default();
                 *total = total
                     .checked_add(c.amount)
@@ -134,6 +138,13 @@ impl Books {
                 return Err(format!(
                     "{seq}: the simulation issues no cards and loads no value"
                 ));
+            }
+            RecordBody::OrderIntent(_)
+            | RecordBody::OrderReversing { .. }
+            | RecordBody::OrderPaid(_)
+            | RecordBody::OrderClosed(_)
+            | RecordBody::OrderPaidAfterClose { .. } => {
+                return Err(format!("{seq}: the simulation scans no payment codes yet"));
             }
         }
         self.records.push(record);

@@ -199,6 +199,9 @@ fn migrated_snapshot() -> TillSnapshot {
         server_time: None,
         staff_pin: StaffPinState::default(),
         interrupted_issue: None,
+        pending_orders: Vec::new(),
+        code_days: Vec::new(),
+        code_meals: Vec::new(),
     }
 }
 
@@ -247,7 +250,7 @@ fn pending_load(resumes: u8) -> PendingLoad {
 }
 
 #[test]
-fn snapshot_version_3_golden_bytes() {
+fn snapshot_version_3_golden_bytes_still_decode_and_migrate() {
     let snapshot = TillSnapshot {
         days: vec![
             DayTally {
@@ -310,7 +313,12 @@ fn snapshot_version_3_golden_bytes() {
         0x01, 0x80, 0xA0, 0xAB, 0xFE, 0xF9, 0x62, // locked until 1.7e12 ms
         0x01, 0x04, 0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 0, 0, 0, // interrupted issue
     ];
-    assert_eq!(bytes, golden);
+    assert_eq!(decode_snapshot(golden), Ok(snapshot.clone()));
+    // Version 4 writes the same fields, then no orders and no code-paid tallies.
+    let mut v4 = vec![0x03];
+    v4.extend_from_slice(&golden[1..]);
+    v4.extend_from_slice(&[0x00, 0x00, 0x00]);
+    assert_eq!(bytes, v4);
     assert_eq!(decode_snapshot(&bytes), Ok(snapshot));
     assert_eq!(
         decode_snapshot(&encode_snapshot(&TillSnapshot::factory_new())),
@@ -346,6 +354,9 @@ fn a_snapshot_with_full_tallies_stays_small() {
             locked_until: Some(UnixMillis(i64::MAX)),
         },
         interrupted_issue: Some(CardUid::new(&[0xFF; 10]).unwrap()),
+        pending_orders: Vec::new(),
+        code_days: Vec::new(),
+        code_meals: Vec::new(),
         ..migrated_snapshot()
     };
     let size = encode_snapshot(&snapshot).len();
@@ -547,4 +558,82 @@ fn garbage_is_an_error_not_a_panic() {
             "prefix of {cut} bytes decoded"
         );
     }
+}
+
+/// A code-payment order as journaled, requested and answered. The code travels only inside the
+/// submit; the record holds its digest and last four characters.
+#[test]
+fn order_records_and_messages_golden_bytes() {
+    use crate::pay::*;
+    use crate::paycode::*;
+    let code = PaymentCode::recognise("134567890123456789").unwrap();
+    let intent = JournalRecord {
+        seq: Seq(9),
+        at: UnixMillis(0),
+        machine: machine(),
+        body: RecordBody::OrderIntent(OrderIntent {
+            amount: Fen::new(1250),
+            method: CodeMethod::WeChat,
+            code: code.digest(),
+            hint: code.hint(),
+            account: None,
+            fixed_price: false,
+        }),
+    };
+    let bytes = encode_record(&intent);
+    let mut golden = vec![
+        0x00, // RecordEnvelope::V1
+        0x09, 0x00, 0x3A, // seq 9, at 0, machine 58
+        0x12, // RecordBody::OrderIntent (variant 18)
+        0xE2, 0x09, // amount 1250
+        0x01, // CodeMethod::WeChat
+    ];
+    golden.extend_from_slice(&code.digest().0); // 8 digest bytes
+    golden.extend_from_slice(b"6789"); // the last four characters
+    golden.extend_from_slice(&[0x00, 0x00]); // no account, not fixed price
+    assert_eq!(bytes, golden);
+    assert_eq!(decode_record(&bytes), Ok(intent));
+    assert!(
+        !bytes.windows(18).any(|w| w == b"134567890123456789"),
+        "the code is never journaled"
+    );
+
+    let order = OrderId {
+        terminal: TerminalId(0x0102),
+        intent: Seq(9),
+    };
+    let call = OrderCall {
+        order,
+        request: OrderRequest::Query,
+    };
+    let bytes = encode_order_call(&call);
+    #[rustfmt::skip]
+    assert_eq!(bytes, [
+        0x00,             // OrderCallEnvelope::V1
+        0x82, 0x02, 0x09, // terminal 0x102, intent 9
+        0x01,             // OrderRequest::Query
+    ]);
+    assert_eq!(decode_order_call(&bytes), Ok(call));
+
+    let result = OrderResult {
+        order,
+        state: OrderState::Paid {
+            payer: CodePayer::Campus(VirtualAccount(5)),
+            balance_after: Some(Fen::new(100)),
+            booked_at: UnixMillis(1),
+        },
+        server_time: UnixMillis(2),
+    };
+    let bytes = encode_order_result(&result);
+    #[rustfmt::skip]
+    assert_eq!(bytes, [
+        0x00,             // OrderResultEnvelope::V1
+        0x82, 0x02, 0x09, // order
+        0x00,             // OrderState::Paid
+        0x00, 0x05,       // CodePayer::Campus(5)
+        0x01, 0x64,       // balance after Some(100)
+        0x02,             // booked at 1 (zigzag)
+        0x04,             // server time 2 (zigzag)
+    ]);
+    assert_eq!(decode_order_result(&bytes), Ok(result));
 }

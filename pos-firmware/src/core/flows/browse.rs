@@ -3,7 +3,7 @@
 //! (`Till::handle_sale_found`) when it comes.
 
 use keymap::Command;
-use shared::record::{JournalRecord, Payer, RecordBody};
+use shared::record::{JournalRecord, RecordBody};
 
 use super::super::calendar::{format_short, local_time};
 use super::super::text::{self, balance, yuan};
@@ -84,7 +84,6 @@ impl Till {
         let wall = local_time(record.at, self.config.utc_offset_minutes).wall;
         match &record.body {
             RecordBody::SaleCommitted(sale) => {
-                let Payer::CampusCard(uid) = sale.payer;
                 vec![
                     format!(
                         "{} {} {}",
@@ -93,7 +92,7 @@ impl Till {
                         format_short(wall)
                     ),
                     format!("{} {}", yuan(sale.amount), text::PAID.get(lang)),
-                    format!("{uid} {}", balance(lang, sale.balance_after)),
+                    format!("{} {}", sale.payer, balance(lang, sale.balance_after)),
                 ]
             }
             other => vec![format!("{} {:?}", record.seq, other)],

@@ -170,9 +170,7 @@ impl Till {
                 let intent_payer = payment
                     .retry
                     .and_then(|i| self.snap.pending.iter().find(|p| p.intent == i));
-                let uid = intent_payer.map(|p| match p.sale.payer {
-                    Payer::CampusCard(uid) => uid.to_string(),
-                });
+                let uid = intent_payer.map(|p| p.sale.payer.to_string());
                 self.show_error(vec![
                     text::TAP_THE_SAME_CARD_AGAIN.get(lang),
                     uid.unwrap_or_default(),
@@ -387,16 +385,18 @@ impl Till {
     /// The money of `pending` moved: counts it in the totals, then settles it as committed.
     fn settle_paid(&mut self, pending: &PendingSale, balance_after: Fen, recovered: bool) {
         self.record_sale(pending);
-        let Payer::CampusCard(uid) = pending.sale.payer;
-        self.effects.push_back(Effect::RememberCard {
-            uid,
-            counter: pending.sale.card.counter_before.saturating_add(1),
-        });
-        self.effects.push_back(Effect::CardSpent {
-            uid,
-            day: local_time(pending.at, self.config.utc_offset_minutes).day,
-            amount: pending.sale.amount,
-        });
+        // A card sale's payer is its card (only `start_debit` makes card sale intents).
+        if let Payer::CampusCard(uid) = pending.sale.payer {
+            self.effects.push_back(Effect::RememberCard {
+                uid,
+                counter: pending.sale.card.counter_before.saturating_add(1),
+            });
+            self.effects.push_back(Effect::CardSpent {
+                uid,
+                day: local_time(pending.at, self.config.utc_offset_minutes).day,
+                amount: pending.sale.amount,
+            });
+        }
         self.settle(pending.committed(balance_after, recovered));
     }
 
