@@ -546,6 +546,8 @@ impl TillRuntime {
                     }
                 }
                 Effect::Beep(beep) => outputs.push(Output::Beep(beep)),
+                // No route to the campus server for orders yet: every request is "not sent".
+                Effect::Order(call) => self.till.handle_order_not_sent(call.order, now.wall),
                 Effect::ReplaceBlacklist {
                     record,
                     snapshot,

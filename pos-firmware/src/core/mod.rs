@@ -153,6 +153,10 @@ pub enum Effect {
         direction: BrowseDirection,
     },
     Beep(Beep),
+    /// Send this code-payment request to the campus server (through the daemon); answer with
+    /// [`Till::handle_order_result`], or [`Till::handle_order_not_sent`] when it cannot leave
+    /// the till. Carries the payment code in clear only in a submit: never log it.
+    Order(shared::pay::OrderCall),
     /// Append `record` (a `BlacklistReplaced`) and store `snapshot` and `list` in the same
     /// transaction, durably, before anything else happens.
     ReplaceBlacklist {
@@ -351,6 +355,19 @@ impl Till {
         self.observe_time(now);
         self.overlay = None;
         self.scanned(code);
+    }
+
+    /// The campus server's answer about a code-payment order (relayed by the daemon).
+    pub fn handle_order_result(&mut self, result: shared::pay::OrderResult, now: UnixMillis) {
+        self.observe_time(now);
+        self.order_result(result);
+    }
+
+    /// The order request asked for by [`Effect::Order`] could not leave the till (no daemon,
+    /// or the daemon has no broker).
+    pub fn handle_order_not_sent(&mut self, order: shared::pay::OrderId, now: UnixMillis) {
+        self.observe_time(now);
+        self.order_not_sent(order);
     }
 
     /// The answer to [`Effect::FindSale`].

@@ -15,5 +15,6 @@ pub mod browse;
 pub mod card_centre;
 pub mod entry;
 pub mod messages;
+pub mod order;
 pub mod sale;
 pub mod staff;
