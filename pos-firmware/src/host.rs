@@ -7,6 +7,12 @@
 //! (`sim::script`) and the device loop (`device`) translate their own inputs (keys, card taps,
 //! codes, time, script lines) into [`Input`]s and render these outputs; nothing else.
 //!
+//! Code-payment orders ([`Output::Order`]) are routed here: to the daemon over the link when one
+//! is connected; else to the front end ([`HostOutput::Order`]) when it answers orders itself
+//! (the simulator's in-process campus back end, [`TillHost::answer_orders_locally`]); else they
+//! are "not sent" at once. Every answer goes back into the till as an input, after the input
+//! that caused the request: the till never waits for an answer nobody will give.
+//!
 //! A journal that fails stops the till for good: the host says so once
 //! ([`HostOutput::Stopped`]) and takes no input after it; a downlink that arrives then is not
 //! answered, so its connection answers "rejected" itself.
@@ -14,7 +20,10 @@
 use std::fmt;
 use std::path::Path;
 
+use std::collections::VecDeque;
+
 use shared::link::DownlinkKind;
+use shared::pay::{OrderCall, OrderId, OrderRequest, OrderResult};
 use shared::record::JournalRecord;
 
 use crate::core::config::TillConfig;
@@ -34,7 +43,16 @@ pub enum HostOutput {
     Note(HostNote),
     /// The till stopped selling (its journal failed), with why: nothing more is taken.
     Stopped(String),
+    /// An order request for the front end's own campus back end (only after
+    /// [`TillHost::answer_orders_locally`], while no daemon takes orders). Answer it with
+    /// [`TillHost::order_result`] or [`TillHost::order_not_sent`]; an order left unanswered is
+    /// queried again by the till. A submit carries the code in clear: never log it.
+    Order(OrderCall),
 }
+
+/// The most order answers the host feeds back into the till for one input (a till that asks
+/// again on every "not sent" must not spin the host).
+pub const MAX_ORDER_ANSWERS_PER_INPUT: usize = 16;
 
 /// What the link did, as a front end logs it ([`fmt::Display`] gives the words every front end
 /// uses: the script prints them after `LINK`).
@@ -46,6 +64,40 @@ pub enum HostNote {
     Downlink(DownlinkAnswer),
     /// A downlink's connection gave up waiting before the till took it: not applied.
     DownlinkTimedOut(DownlinkKind),
+    /// An order request went to the daemon.
+    OrderSent(OrderId, RequestKind),
+    /// An order request did not leave the till, with why.
+    OrderNotSent(OrderId, String),
+    /// The campus server answered about an order (through the daemon).
+    OrderResult(OrderResult),
+}
+
+/// An order request's kind, for the log (never the request itself: a submit holds the code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    Submit,
+    Query,
+    Reverse,
+}
+
+impl RequestKind {
+    pub fn of(request: &OrderRequest) -> RequestKind {
+        match request {
+            OrderRequest::Submit { .. } => RequestKind::Submit,
+            OrderRequest::Query => RequestKind::Query,
+            OrderRequest::Reverse => RequestKind::Reverse,
+        }
+    }
+}
+
+impl fmt::Display for RequestKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RequestKind::Submit => "submit",
+            RequestKind::Query => "query",
+            RequestKind::Reverse => "reverse",
+        })
+    }
 }
 
 impl HostNote {
@@ -55,6 +107,8 @@ impl HostNote {
             HostNote::Daemon(_) => false,
             HostNote::Downlink(answer) => answer.result.is_err(),
             HostNote::DownlinkTimedOut(_) => true,
+            HostNote::OrderSent(..) | HostNote::OrderResult(_) => false,
+            HostNote::OrderNotSent(..) => true,
         }
     }
 }
@@ -72,6 +126,11 @@ impl fmt::Display for HostNote {
                 Err(reason) => write!(f, "{:?} rejected: {reason}", answer.kind),
             },
             HostNote::DownlinkTimedOut(kind) => write!(f, "{kind:?} timed out, not applied"),
+            HostNote::OrderSent(order, kind) => write!(f, "order {order} {kind} sent"),
+            HostNote::OrderNotSent(order, why) => write!(f, "order {order} not sent: {why}"),
+            HostNote::OrderResult(result) => {
+                write!(f, "order {} result {:?}", result.order, result.state)
+            }
         }
     }
 }
@@ -82,6 +141,8 @@ pub struct TillHost {
     link: Option<LinkServer>,
     /// Why the till stopped selling, once it has.
     stopped: Option<String>,
+    /// Orders go to the front end when no daemon takes them ([`HostOutput::Order`]).
+    local_orders: bool,
 }
 
 impl TillHost {
@@ -91,6 +152,7 @@ impl TillHost {
             runtime: TillRuntime::open(data_dir, config, now)?,
             link: None,
             stopped: None,
+            local_orders: false,
         })
     }
 
@@ -101,6 +163,39 @@ impl TillHost {
         self.runtime.enable_link(now);
         self.link = Some(server);
         Ok(())
+    }
+
+    /// From now on, an order request no daemon takes goes to the front end as
+    /// [`HostOutput::Order`] instead of being "not sent": the front end answers it with its
+    /// own campus back end (the simulator's `--backend local`, the script runner).
+    pub fn answer_orders_locally(&mut self, on: bool) {
+        self.local_orders = on;
+    }
+
+    /// The front end's back end answered an order of [`HostOutput::Order`].
+    pub fn order_result(
+        &mut self,
+        result: OrderResult,
+        now: Now,
+        writer: &mut dyn CardWriter,
+    ) -> Vec<HostOutput> {
+        self.handle(Input::OrderResult(result), now, writer)
+    }
+
+    /// The front end's back end could not take an order of [`HostOutput::Order`] (it is down).
+    pub fn order_not_sent(
+        &mut self,
+        order: OrderId,
+        why: &str,
+        now: Now,
+        writer: &mut dyn CardWriter,
+    ) -> Vec<HostOutput> {
+        let mut out = vec![HostOutput::Note(HostNote::OrderNotSent(
+            order,
+            why.to_string(),
+        ))];
+        out.extend(self.handle(Input::OrderNotSent(order), now, writer));
+        out
     }
 
     /// Whether a link server runs.
@@ -167,6 +262,14 @@ impl TillHost {
             LinkEvent::Uploaded => {
                 self.feed(Input::Link(LinkUpdate::Uploaded), now, writer, &mut out);
             }
+            LinkEvent::OrderResult(result) => {
+                out.push(HostOutput::Note(HostNote::OrderResult(result)));
+                self.feed(Input::OrderResult(result), now, writer, &mut out);
+            }
+            LinkEvent::OrderNotSent { order, why } => {
+                out.push(HostOutput::Note(HostNote::OrderNotSent(order, why)));
+                self.feed(Input::OrderNotSent(order), now, writer, &mut out);
+            }
             LinkEvent::Downlink(pending) => {
                 let kind = pending.kind();
                 let Some((downlink, reply)) = pending.claim() else {
@@ -183,14 +286,69 @@ impl TillHost {
         out
     }
 
-    /// Runs one input through the runtime and appends what came out; returns the downlink
-    /// answer among it, if any.
+    /// Runs one input through the runtime and appends what came out, then the answers to the
+    /// order requests that could not leave the till (at most [`MAX_ORDER_ANSWERS_PER_INPUT`]);
+    /// returns the downlink answer among it, if any.
     fn feed(
         &mut self,
         input: Input,
         now: Now,
         writer: &mut dyn CardWriter,
         out: &mut Vec<HostOutput>,
+    ) -> Option<DownlinkAnswer> {
+        let mut answers = VecDeque::new();
+        let answer = self.feed_one(input, now, writer, out, &mut answers);
+        let mut fed = 0;
+        while let Some(order) = answers.pop_front() {
+            if fed == MAX_ORDER_ANSWERS_PER_INPUT {
+                tracing::error!(
+                    %order,
+                    "ALARM the till asked for more than {MAX_ORDER_ANSWERS_PER_INPUT} orders \
+                     that could not leave it in one input; the rest are left to its queries"
+                );
+                break;
+            }
+            fed += 1;
+            self.feed_one(Input::OrderNotSent(order), now, writer, out, &mut answers);
+        }
+        answer
+    }
+
+    /// Where an order request goes: the daemon, the front end, or nowhere ("not sent", queued
+    /// in `not_sent` to be answered after the current input).
+    fn route_order(
+        &mut self,
+        call: OrderCall,
+        out: &mut Vec<HostOutput>,
+        not_sent: &mut VecDeque<OrderId>,
+    ) {
+        let order = call.order;
+        let kind = RequestKind::of(&call.request);
+        let refused = match &self.link {
+            Some(link) => match link.send_order(call.clone()) {
+                Ok(()) => {
+                    out.push(HostOutput::Note(HostNote::OrderSent(order, kind)));
+                    return;
+                }
+                Err(why) => why,
+            },
+            None => "no link".to_string(),
+        };
+        if self.local_orders {
+            out.push(HostOutput::Order(call));
+        } else {
+            out.push(HostOutput::Note(HostNote::OrderNotSent(order, refused)));
+            not_sent.push_back(order);
+        }
+    }
+
+    fn feed_one(
+        &mut self,
+        input: Input,
+        now: Now,
+        writer: &mut dyn CardWriter,
+        out: &mut Vec<HostOutput>,
+        not_sent: &mut VecDeque<OrderId>,
     ) -> Option<DownlinkAnswer> {
         if self.stopped.is_some() {
             return None;
@@ -215,6 +373,7 @@ impl TillHost {
                     out.push(HostOutput::Journaled(record));
                 }
                 Output::Downlink(given) => answer = Some(given),
+                Output::Order(call) => self.route_order(call, out, not_sent),
             }
         }
         if grew {

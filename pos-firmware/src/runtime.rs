@@ -1,6 +1,7 @@
 //! The driver loop around the pure core: feeds it keys (through the keymap's combo detector),
 //! card reads, scanned codes and time; carries out its effects in order (journal appends made
-//! durable before anything else, card writes, journal look-ups, beeps); and reports what the
+//! durable before anything else, card writes, journal look-ups, beeps, order requests handed on
+//! for the host to route); and reports what the
 //! outside world should see. Every front end (the terminal simulator, the headless script and
 //! the device) drives it through the one [`crate::host::TillHost`], so they behave the same.
 //!
@@ -11,6 +12,7 @@
 //! as after any failed append (docs/journal.md, "A full disk").
 
 use keymap::{ComboDetector, TillKey};
+use shared::pay::{OrderCall, OrderId, OrderResult};
 use shared::record::{JournalRecord, RecordBody};
 use shared::{Fen, Seq, UnixMillis};
 use std::io::Write as _;
@@ -70,6 +72,12 @@ pub enum Input {
     Link(LinkUpdate),
     /// A downlink message from the campus server, to apply and journal.
     Downlink(Downlink),
+    /// The campus server's answer about a code-payment order (through the daemon, or the
+    /// simulator's own back end).
+    OrderResult(OrderResult),
+    /// An order request of [`Output::Order`] could not leave the till (no daemon, or the
+    /// daemon has no broker).
+    OrderNotSent(OrderId),
 }
 
 /// What changed on the link to the sync daemon.
@@ -93,6 +101,10 @@ pub enum Output {
     Journaled(JournalRecord),
     /// The answer to an [`Input::Downlink`] (after its record became durable).
     Downlink(DownlinkAnswer),
+    /// An order request for the campus server, after every record before it became durable.
+    /// Whoever routes it answers with [`Input::OrderResult`] or [`Input::OrderNotSent`]. A
+    /// submit carries the payment code in clear: never log it (its `Debug` shows the hint).
+    Order(OrderCall),
 }
 
 /// Why the till must stop selling.
@@ -285,6 +297,8 @@ impl TillRuntime {
                 };
                 outputs.push(Output::Downlink(DownlinkAnswer { kind, result }));
             }
+            Input::OrderResult(result) => self.till.handle_order_result(result, now.wall),
+            Input::OrderNotSent(order) => self.till.handle_order_not_sent(order, now.wall),
         }
         self.run_effects(now, reader, &mut outputs)?;
         if self.storage_full.is_none() {
@@ -327,6 +341,13 @@ impl TillRuntime {
                 kind: downlink.kind(),
                 result: Err(full.refusal()),
             })),
+            // Nothing can be journaled: the order stays open in the journal and is queried again
+            // at the restart that follows.
+            Input::OrderResult(result) => tracing::warn!(
+                order = %result.order,
+                "an order result while storage is full: not applied (queried again at restart)"
+            ),
+            Input::OrderNotSent(_) => {}
             Input::Key(_) | Input::Card(_) | Input::Code(_) | Input::Tick => {
                 if now.mono_ms >= full.next_check_ms {
                     match probe_space(&self.dir) {
@@ -546,8 +567,9 @@ impl TillRuntime {
                     }
                 }
                 Effect::Beep(beep) => outputs.push(Output::Beep(beep)),
-                // No route to the campus server for orders yet: every request is "not sent".
-                Effect::Order(call) => self.till.handle_order_not_sent(call.order, now.wall),
+                // Routed by the host (the link, the simulator's back end, or "not sent"); its
+                // answer comes back as an input.
+                Effect::Order(call) => outputs.push(Output::Order(call)),
                 Effect::ReplaceBlacklist {
                     record,
                     snapshot,

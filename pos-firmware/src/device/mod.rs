@@ -443,6 +443,11 @@ impl<R: MifareReader + ReaderHealth> DeviceTill<R> {
                 HostOutput::Stopped(error) => {
                     tracing::error!("the till stopped selling: {error}");
                 }
+                // The device never answers orders itself (`answer_orders_locally` is off):
+                // the host sends them to the daemon or answers "not sent".
+                HostOutput::Order(call) => {
+                    tracing::error!(order = %call.order, "an order for a local back end, and the device has none");
+                }
             }
         }
     }

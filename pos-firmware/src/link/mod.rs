@@ -8,6 +8,11 @@
 //! the socket, so a daemon that stops reading can never stop the till from selling: the writer
 //! gives up after [`LINK_WRITE_TIMEOUT_MS`] and drops the connection.
 //!
+//! Code-payment orders go out through the current connection once its daemon was welcomed
+//! ([`LinkServer::send_order`]); the campus server's answers come back as [`LinkEvent`]s. An
+//! order request that cannot go out (no daemon, or the connection died with it queued) is
+//! reported "not sent", so the till never waits for an answer that cannot come.
+//!
 //! One daemon at a time: a new connection **replaces** the current one (the old one is shut
 //! down). A daemon that restarts therefore never waits for the till to notice the old connection
 //! is dead, and a hung daemon cannot lock its successor out.
@@ -20,6 +25,7 @@ use shared::link::{
     frame, DownlinkKind, FrameReader, ToDaemon, ToTill, LINK_PROTOCOL_VERSION,
     MAX_RECORDS_PER_FETCH,
 };
+use shared::pay::{OrderCall, OrderId, OrderResult};
 use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -58,6 +64,11 @@ pub enum LinkEvent {
     /// The campus server sent something down: claim it, apply it through the till's loop, then
     /// answer.
     Downlink(PendingDownlink),
+    /// The campus server's answer about a code-payment order.
+    OrderResult(OrderResult),
+    /// An order request did not reach the campus server: the daemon had no broker, or the
+    /// connection it was queued on died before writing it (`why` says which).
+    OrderNotSent { order: OrderId, why: String },
 }
 
 /// A downlink waiting for the main loop. The connection that brought it answers the daemon
@@ -160,6 +171,8 @@ struct Current {
     stream: UnixStream,
     out: Sender<Out>,
     wake_pending: Arc<AtomicBool>,
+    /// Set once the daemon said `Hello` and was welcomed: only then may orders go out.
+    welcomed: Arc<AtomicBool>,
 }
 
 struct ServerState {
@@ -241,6 +254,28 @@ impl LinkServer {
         }
     }
 
+    /// Queues an order request for the connected daemon (never blocks). `Err(why)` when there
+    /// is no welcomed daemon to take it: the request did not leave the till. A request queued
+    /// here whose connection dies before writing it is reported as
+    /// [`LinkEvent::OrderNotSent`].
+    pub fn send_order(&self, call: OrderCall) -> Result<(), String> {
+        let current = lock(&self.state.current);
+        let Some(current) = current
+            .as_ref()
+            .filter(|c| c.welcomed.load(Ordering::Acquire))
+        else {
+            return Err("no daemon connected".to_string());
+        };
+        let order = call.order;
+        current
+            .out
+            .send(Out::Message(ToDaemon::Order(call)))
+            .map_err(|_| {
+                tracing::warn!(%order, "link: the daemon's connection is closing; order not sent");
+                "the daemon's connection is closing".to_string()
+            })
+    }
+
     /// Stops accepting, drops the connection, waits for every thread and removes the socket.
     pub fn stop(mut self) {
         self.shutdown();
@@ -297,6 +332,7 @@ fn start_connection(stream: UnixStream, state: &Arc<ServerState>) -> io::Result<
     stream.set_write_timeout(Some(Duration::from_millis(LINK_WRITE_TIMEOUT_MS)))?;
     let (out, out_rx) = mpsc::channel();
     let wake_pending = Arc::new(AtomicBool::new(false));
+    let welcomed = Arc::new(AtomicBool::new(false));
     let writer_stream = stream.try_clone()?;
     let shutdown_handle = stream.try_clone()?;
     {
@@ -314,12 +350,17 @@ fn start_connection(stream: UnixStream, state: &Arc<ServerState>) -> io::Result<
             stream: shutdown_handle,
             out: out.clone(),
             wake_pending: Arc::clone(&wake_pending),
+            welcomed: Arc::clone(&welcomed),
         });
     }
     let writer_state = Arc::clone(state);
+    let writer_welcomed = Arc::clone(&welcomed);
     let writer = thread::Builder::new()
         .name(format!("link-write-{id}"))
-        .spawn(move || writer_loop(writer_stream, &out_rx, &writer_state, &wake_pending))?;
+        .spawn(move || {
+            writer_loop(writer_stream, &out_rx, &writer_state, &wake_pending);
+            report_unsent_orders(&out_rx, &writer_state, &writer_welcomed);
+        })?;
     let reader_state = Arc::clone(state);
     let reader = thread::Builder::new()
         .name(format!("link-read-{id}"))
@@ -330,6 +371,7 @@ fn start_connection(stream: UnixStream, state: &Arc<ServerState>) -> io::Result<
                 out,
                 state: reader_state,
                 greeted: false,
+                welcomed,
             };
             connection.run();
         })?;
@@ -385,6 +427,9 @@ fn writer_loop(
         if let Err(e) = stream.write_all(&bytes) {
             tracing::warn!(error = %e, "link: writing to the daemon failed; dropping it");
             let _ = stream.shutdown(std::net::Shutdown::Both);
+            if let ToDaemon::Order(call) = message {
+                report_not_sent(state, call.order);
+            }
             return;
         }
         if closing {
@@ -406,6 +451,8 @@ struct Connection {
     out: Sender<Out>,
     state: Arc<ServerState>,
     greeted: bool,
+    /// Shared with the server's [`Current`]: orders may go out on this connection.
+    welcomed: Arc<AtomicBool>,
 }
 
 impl Connection {
@@ -481,6 +528,8 @@ impl Connection {
                     uploaded_through: reader.uploaded_through(),
                     last_seq: reader.last_seq(),
                 });
+                // After the `Welcome` is queued, so no order can overtake it.
+                self.welcomed.store(true, Ordering::Release);
                 self.report_peer(LinkPeer {
                     daemon_connected: true,
                     broker: None,
@@ -540,12 +589,15 @@ impl Connection {
             // Decoding checked the list's invariants (a `Blacklist` cannot break them).
             ToTill::Blacklist(list) => self.downlink(Downlink::Blacklist(list)),
             ToTill::ServerTime { server } => self.downlink(Downlink::ServerTime(server)),
+            // From any connection, the current one or not: an answer is the campus server's.
             ToTill::OrderResult(result) => {
-                tracing::warn!(connection = self.id, order = %result.order, "link: an order result, and this till sends no orders yet");
+                tracing::info!(connection = self.id, order = %result.order, state = ?result.state, "link: order result");
+                (self.state.events)(LinkEvent::OrderResult(result));
                 Next::Continue
             }
             ToTill::OrderNotSent { order, why } => {
-                tracing::warn!(connection = self.id, %order, why, "link: an order was not sent, and this till sends no orders yet");
+                tracing::warn!(connection = self.id, %order, why, "link: order not sent by the daemon");
+                (self.state.events)(LinkEvent::OrderNotSent { order, why });
                 Next::Continue
             }
         }
@@ -640,6 +692,31 @@ impl Connection {
             (self.state.events)(LinkEvent::Peer(LinkPeer::default()));
         }
     }
+}
+
+/// After a connection's writer stopped: the order requests still queued for it never left the
+/// till; each is reported so the till does not wait for its answer. The connection stops taking
+/// orders first, under the lock [`LinkServer::send_order`] queues them under, so every order it
+/// accepted is either written or reported here.
+fn report_unsent_orders(out: &Receiver<Out>, state: &ServerState, welcomed: &AtomicBool) {
+    {
+        let _current = lock(&state.current);
+        welcomed.store(false, Ordering::Release);
+    }
+    while let Ok(message) = out.try_recv() {
+        if let Out::Message(ToDaemon::Order(call)) = message {
+            report_not_sent(state, call.order);
+        }
+    }
+}
+
+/// An order request queued on a connection that died before writing it.
+fn report_not_sent(state: &ServerState, order: OrderId) {
+    tracing::warn!(%order, "link: the connection died before the order went out");
+    (state.events)(LinkEvent::OrderNotSent {
+        order,
+        why: "the daemon's connection died before it was sent".to_string(),
+    });
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

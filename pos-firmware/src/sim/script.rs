@@ -604,6 +604,8 @@ impl<W: Write> ScriptRunner<W> {
                     writeln!(self.out, "{} FATAL {error}", self.stamp())?;
                     return Err(ScriptError::Fatal(error));
                 }
+                // Not asked for yet (no local back end): the till queries it again.
+                HostOutput::Order(_) => {}
             }
         }
         Ok(())

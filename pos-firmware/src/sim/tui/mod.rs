@@ -389,6 +389,8 @@ impl Sim {
                     self.prompt = None;
                     self.help_open = false;
                 }
+                // Not asked for yet (no local back end): the till queries it again.
+                HostOutput::Order(_) => {}
             }
         }
         if let Some(fault) = torn {

@@ -170,6 +170,8 @@ impl Session {
             Input::Tick => "tick".into(),
             Input::Link(peer) => format!("link {peer:?}"),
             Input::Downlink(downlink) => format!("downlink {:?}", downlink.kind()),
+            Input::OrderResult(result) => format!("order result {result:?}"),
+            Input::OrderNotSent(order) => format!("order {order} not sent"),
         }
     }
 
