@@ -1,9 +1,9 @@
 //! The driver loop around the pure core: feeds it keys (through the keymap's combo detector),
 //! card reads, scanned codes and time; carries out its effects in order (journal appends made
 //! durable before anything else, card writes, journal look-ups, beeps, order requests handed on
-//! for the host to route); and reports what the
-//! outside world should see. Every front end (the terminal simulator, the headless script and
-//! the device) drives it through the one [`crate::host::TillHost`], so they behave the same.
+//! for the host to route); and reports what the outside world should see. Every front end (the
+//! terminal simulator, the headless script and the device) drives it through the one
+//! [`crate::host::TillHost`], so they behave the same.
 //!
 //! A full data directory (no space left, quota reached) is not a broken journal: the runtime
 //! stops selling, shows 存储已满 instead of the till's screens and logs an ALARM with the OS
