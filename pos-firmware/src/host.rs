@@ -126,10 +126,17 @@ impl fmt::Display for HostNote {
                 Err(reason) => write!(f, "{:?} rejected: {reason}", answer.kind),
             },
             HostNote::DownlinkTimedOut(kind) => write!(f, "{kind:?} timed out, not applied"),
-            HostNote::OrderSent(order, kind) => write!(f, "order {order} {kind} sent"),
-            HostNote::OrderNotSent(order, why) => write!(f, "order {order} not sent: {why}"),
+            // By the seq of its intent: the terminal is always this till.
+            HostNote::OrderSent(order, kind) => write!(f, "order #{} {kind} sent", order.intent.0),
+            HostNote::OrderNotSent(order, why) => {
+                write!(f, "order #{} not sent: {why}", order.intent.0)
+            }
             HostNote::OrderResult(result) => {
-                write!(f, "order {} result {:?}", result.order, result.state)
+                write!(
+                    f,
+                    "order #{} result {:?}",
+                    result.order.intent.0, result.state
+                )
             }
         }
     }
@@ -182,20 +189,15 @@ impl TillHost {
         self.handle(Input::OrderResult(result), now, writer)
     }
 
-    /// The front end's back end could not take an order of [`HostOutput::Order`] (it is down).
+    /// The front end's back end could not take an order of [`HostOutput::Order`] (it is down;
+    /// the front end says why in its own log).
     pub fn order_not_sent(
         &mut self,
         order: OrderId,
-        why: &str,
         now: Now,
         writer: &mut dyn CardWriter,
     ) -> Vec<HostOutput> {
-        let mut out = vec![HostOutput::Note(HostNote::OrderNotSent(
-            order,
-            why.to_string(),
-        ))];
-        out.extend(self.handle(Input::OrderNotSent(order), now, writer));
-        out
+        self.handle(Input::OrderNotSent(order), now, writer)
     }
 
     /// Whether a link server runs.

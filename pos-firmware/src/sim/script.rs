@@ -25,6 +25,11 @@ use crate::link::LinkEvent;
 pub use crate::present::{describe_record, screen_text};
 use crate::runtime::{Input, LinkUpdate, Now, TillRuntime};
 use crate::sim::cards::{PausePoint, SimCards, SimCardsError, WriteFault};
+use orders::LocalCampus;
+use shared::pay::OrderCall;
+
+mod campus;
+pub mod orders;
 
 /// Time between two keys of one `keys` line.
 pub const KEY_GAP_MS: u64 = 100;
@@ -106,6 +111,10 @@ pub struct ScriptRunner<W: Write> {
     quiet: bool,
     /// Sales committed by the current `sales` line.
     committed: u32,
+    /// The campus that answers the till's orders when there is no link (survives `restart`).
+    campus: LocalCampus,
+    /// Order requests of the last input, for the campus to answer.
+    pending_orders: Vec<OrderCall>,
 }
 
 impl<W: Write> ScriptRunner<W> {
@@ -130,6 +139,8 @@ impl<W: Write> ScriptRunner<W> {
             queued: VecDeque::new(),
             quiet: false,
             committed: 0,
+            campus: LocalCampus::new(),
+            pending_orders: Vec::new(),
         };
         runner.boot()?;
         Ok(runner)
@@ -388,9 +399,8 @@ impl<W: Write> ScriptRunner<W> {
                 self.press_all(keys)?;
             }
             "tap" => self.tap(rest)?,
-            "scan" => {
-                self.feed(Input::Code(rest.to_string()))?;
-            }
+            "scan" => self.scan(rest)?,
+            "backend" => self.backend_line(rest)?,
             "sales" => self.sales(rest)?,
             "wait-uploaded" => {
                 let ms = self.duration(rest)?;
@@ -497,6 +507,8 @@ impl<W: Write> ScriptRunner<W> {
             host.start_link(path, sink, now)
                 .map_err(|e| ScriptError::Fatal(e.to_string()))?;
         }
+        // Without a link the script's own campus answers the till's orders.
+        host.answer_orders_locally(self.setup.link.is_none());
         self.host = Some(host);
         self.printed = Displays::default();
         writeln!(self.out, "{} till started", self.stamp())?;
@@ -579,7 +591,8 @@ impl<W: Write> ScriptRunner<W> {
         let now = self.now();
         let host = self.host.as_mut().ok_or_else(not_running)?;
         let outputs = host.handle(input, now, &mut self.cards);
-        self.print(outputs)
+        self.print(outputs)?;
+        self.answer_orders()
     }
 
     /// Prints what the till did (nothing but the records' count while `sales` runs); a stop
@@ -605,7 +618,7 @@ impl<W: Write> ScriptRunner<W> {
                     return Err(ScriptError::Fatal(error));
                 }
                 // Not asked for yet (no local back end): the till queries it again.
-                HostOutput::Order(_) => {}
+                HostOutput::Order(call) => self.pending_orders.push(call),
             }
         }
         Ok(())
@@ -649,9 +662,11 @@ impl<W: Write> ScriptRunner<W> {
                 format!("{last} records")
             }
             "link" => self.link_text()?,
+            "balance" | "ledger" => self.campus_actual(what, &expected)?,
             other => {
                 return Err(self.parse_error(format!(
-                    "cannot expect '{other}': use merchant, customer, card, journal or link"
+                    "cannot expect '{other}': use merchant, customer, card, journal, link, \
+                     balance or ledger"
                 )))
             }
         };
@@ -729,59 +744,4 @@ pub fn default_data_dir() -> &'static Path {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn runner(dir: &Path) -> ScriptRunner<Vec<u8>> {
-        let setup = ScriptSetup {
-            data_dir: dir.to_path_buf(),
-            config: TillConfig::default(),
-            start: parse_local(DEFAULT_START).unwrap(),
-            pause_at: None,
-            link: None,
-        };
-        ScriptRunner::start(setup, Vec::new()).unwrap()
-    }
-
-    #[test]
-    fn fault_and_card_copy_lines_are_checked() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut run = runner(dir.path());
-        let error = run.run_line("fault pulled-away").unwrap_err().to_string();
-        assert!(
-            error.contains("unknown fault 'pulled-away'") && error.contains("half-written"),
-            "{error}"
-        );
-        let error = run.run_line("restore-card card-1").unwrap_err().to_string();
-        assert!(error.contains("no saved copy 'card-1 copy'"), "{error}");
-        let error = run.run_line("snapshot-card nope").unwrap_err().to_string();
-        assert!(error.contains("no simulated card 'nope'"), "{error}");
-        run.run_line("fault garbled-acked").unwrap();
-        assert_eq!(run.cards().armed_fault(), Some(WriteFault::GarbledAcked));
-        run.run_line("snapshot-card card-1 before").unwrap();
-        run.run_line("restore-card CARD-1 before").unwrap();
-    }
-
-    #[test]
-    fn reader_lines_break_and_repair_the_emulated_chip() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut run = runner(dir.path());
-        let error = run.run_line("reader unplugged").unwrap_err().to_string();
-        assert!(error.contains("reader dead|repaired"), "{error}");
-        run.run_line("reader dead").unwrap();
-        assert!(run.cards().reader_broken());
-        run.run_line("reader repaired").unwrap();
-        assert!(!run.cards().reader_broken());
-    }
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration_ms("500ms"), Some(500));
-        assert_eq!(parse_duration_ms("3s"), Some(3000));
-        assert_eq!(parse_duration_ms("2m"), Some(120_000));
-        assert_eq!(parse_duration_ms("1h"), Some(3_600_000));
-        assert_eq!(parse_duration_ms("1d"), None);
-        assert_eq!(parse_duration_ms("s"), None);
-        assert_eq!(parse_duration_ms("99999999999999999999h"), None);
-    }
-}
+mod tests;
