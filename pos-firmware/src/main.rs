@@ -55,6 +55,14 @@ struct Cli {
     command: Cmd,
 }
 
+/// Who answers the simulator's code payments while no daemon is connected.
+#[cfg(feature = "sim")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackendArg {
+    Local,
+    Daemon,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the till in this terminal on simulated hardware (keyboard = keypad, keys tap cards).
@@ -68,6 +76,11 @@ enum Cmd {
         /// Run without the link server.
         #[arg(long, conflicts_with = "link")]
         no_link: bool,
+        /// Who answers code payments while no daemon is connected: `local`, the simulator's
+        /// own campus (demo accounts, every scripted behaviour); `daemon`, nobody (the till
+        /// says it cannot take codes now).
+        #[arg(long, value_enum, default_value = "daemon")]
+        backend: BackendArg,
     },
     /// Replay a script of keys, taps, codes and time steps headless; print every display change.
     #[cfg(feature = "script")]
@@ -652,6 +665,7 @@ fn main() -> anyhow::Result<()> {
             common,
             link,
             no_link,
+            backend,
         } => {
             let data_dir = common.sim_data_dir();
             let config = load_config(&common, &data_dir)?;
@@ -661,7 +675,8 @@ fn main() -> anyhow::Result<()> {
                 (false, Some(path)) => Some(path),
                 (false, None) => Some(data_dir.join(SIM_LINK_SOCKET_NAME)),
             };
-            pos_firmware::sim::tui::run(&data_dir, config, link.as_deref())
+            let local_backend = backend == BackendArg::Local;
+            pos_firmware::sim::tui::run(&data_dir, config, link.as_deref(), local_backend)
         }
         #[cfg(feature = "script")]
         Cmd::Script {

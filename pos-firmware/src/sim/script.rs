@@ -30,6 +30,7 @@ use shared::pay::OrderCall;
 
 mod campus;
 pub mod orders;
+pub use campus::state_text as campus_state_text;
 
 /// Time between two keys of one `keys` line.
 pub const KEY_GAP_MS: u64 = 100;

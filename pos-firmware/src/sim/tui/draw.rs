@@ -44,6 +44,8 @@ pub(super) struct View<'a> {
     /// The payment code being typed, when the scan prompt is open.
     pub(super) prompt: Option<&'a str>,
     pub(super) help_open: bool,
+    /// The code picker, when open (drawn over everything but a fatal error and the help).
+    pub(super) picker: Option<&'a super::picker::Picker>,
     pub(super) fatal: Option<&'a str>,
     pub(super) combo_hint: Option<String>,
     /// The fault armed for the next card write.
@@ -118,6 +120,10 @@ pub(super) fn draw(frame: &mut Frame, view: &View) {
     }
     if view.help_open {
         draw_help_screen(frame, area, view.help);
+        return;
+    }
+    if let Some(picker) = view.picker {
+        super::picker::draw_picker(frame, area, picker);
         return;
     }
     let Some(plan) = plan_layout(area, view.cards.len()) else {
@@ -587,6 +593,7 @@ pub(super) mod tests {
             log: &f.log,
             prompt: None,
             help_open: false,
+            picker: None,
             fatal: None,
             combo_hint: None,
             tear_armed: None,

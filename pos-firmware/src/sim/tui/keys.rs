@@ -10,7 +10,8 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use shared::UnixMillis;
 
 use super::{
-    UiMode, FATAL_QUIT_KEY, HELP_KEY, MAX_POLL_MS, MIN_POLL_MS, SCAN_KEY, TAP_KEYS, TEAR_KEY,
+    UiMode, FATAL_QUIT_KEY, HELP_KEY, MAX_POLL_MS, MIN_POLL_MS, PICK_KEY, SCAN_KEY, TAP_KEYS,
+    TEAR_KEY,
 };
 use crate::runtime::Now;
 use crate::sim::cards::WriteFault;
@@ -26,6 +27,11 @@ pub(super) enum Action {
     PromptBackspace,
     PromptSubmit,
     PromptCancel,
+    OpenPicker,
+    /// Moves the picker's cursor by this many lines.
+    PickerMove(isize),
+    PickerChoose,
+    PickerCancel,
     ArmTear,
     OpenHelp,
     CloseHelp,
@@ -99,6 +105,15 @@ pub(super) fn action_for(key: &KeyEvent, mode: UiMode) -> Action {
             _ => Action::Ignore,
         },
         UiMode::Help => Action::CloseHelp,
+        UiMode::Picker => match key.code {
+            KeyCode::Up | KeyCode::Char('k') => Action::PickerMove(-1),
+            KeyCode::Down | KeyCode::Char('j') => Action::PickerMove(1),
+            KeyCode::PageUp => Action::PickerMove(-10),
+            KeyCode::PageDown => Action::PickerMove(10),
+            KeyCode::Enter => Action::PickerChoose,
+            KeyCode::Esc => Action::PickerCancel,
+            _ => Action::Ignore,
+        },
         UiMode::Prompt => match key.code {
             KeyCode::Enter => Action::PromptSubmit,
             KeyCode::Esc => Action::PromptCancel,
@@ -111,6 +126,7 @@ pub(super) fn action_for(key: &KeyEvent, mode: UiMode) -> Action {
             KeyCode::Char(SCAN_KEY) => Action::OpenPrompt,
             KeyCode::Char(HELP_KEY) => Action::OpenHelp,
             KeyCode::Char(c) if c.eq_ignore_ascii_case(&TEAR_KEY) => Action::ArmTear,
+            KeyCode::Char(c) if c.eq_ignore_ascii_case(&PICK_KEY) => Action::OpenPicker,
             code => match tap_index(code) {
                 Some(index) => Action::Tap(index),
                 None => pc_key_from_crossterm(code)
@@ -184,6 +200,9 @@ pub(super) fn sim_key_help() -> Vec<String> {
             TAP_KEYS.len()
         ),
         format!("  {SCAN_KEY}  scan a payment code 扫码 (type it, Enter scans, Esc cancels)"),
+        format!("  {PICK_KEY}  pick a payment code to scan 选码: each back-end behaviour, a virtual card"),
+        "     of each demo account (answered here with --backend local, else by the daemon)"
+            .to_string(),
         format!("  {TEAR_KEY}  tear the next card write 拔卡: pulled-after-write; again: the next fault"),
         format!("     ({}), then none", fault_names()),
         format!("  {HELP_KEY}  this help 帮助"),
@@ -357,6 +376,18 @@ pub(super) mod tests {
         assert_eq!(act(KeyCode::Char('r')), Action::ArmTear);
         assert_eq!(act(KeyCode::Char('R')), Action::ArmTear);
         assert_eq!(act(KeyCode::Char('?')), Action::OpenHelp);
+        assert_eq!(act(KeyCode::Char('p')), Action::OpenPicker);
+
+        let pick = |code| action_for(&press(code), UiMode::Picker);
+        assert_eq!(pick(KeyCode::Down), Action::PickerMove(1));
+        assert_eq!(pick(KeyCode::Char('k')), Action::PickerMove(-1));
+        assert_eq!(pick(KeyCode::Enter), Action::PickerChoose);
+        assert_eq!(pick(KeyCode::Esc), Action::PickerCancel);
+        assert_eq!(
+            pick(KeyCode::Char('5')),
+            Action::Ignore,
+            "no till key while picking"
+        );
 
         let prompt = |code| action_for(&press(code), UiMode::Prompt);
         assert_eq!(
@@ -409,7 +440,7 @@ pub(super) mod tests {
             ours.push(PcKey::Char(letter));
             ours.push(PcKey::Char(letter.to_ascii_uppercase()));
         }
-        for c in [SCAN_KEY, TEAR_KEY, HELP_KEY, FATAL_QUIT_KEY] {
+        for c in [SCAN_KEY, TEAR_KEY, HELP_KEY, FATAL_QUIT_KEY, PICK_KEY] {
             ours.push(PcKey::Char(c));
             ours.push(PcKey::Char(c.to_ascii_uppercase()));
         }
@@ -418,7 +449,7 @@ pub(super) mod tests {
             assert!(!PC_KEYS.iter().any(|b| b.pc_keys.contains(key)), "{key:?}");
         }
         let mut letters: Vec<char> = TAP_KEYS.iter().map(|(_, c)| *c).collect();
-        letters.extend([SCAN_KEY, TEAR_KEY, HELP_KEY]);
+        letters.extend([SCAN_KEY, TEAR_KEY, HELP_KEY, PICK_KEY]);
         let count = letters.len();
         letters.sort_unstable();
         letters.dedup();

@@ -10,7 +10,9 @@
 //! card 1…6 (emulated Mifare cards read through the real wallet and driver, `sim::cards`); `/`
 //! opens a prompt to scan a payment code (Enter scans, Esc cancels); `r` arms a fault at the next
 //! card write (pulled right after the write reaches the card; pressed again, the next of the
-//! emulator's faults, then none); `?` shows every key;
+//! emulator's faults, then none); `p` opens the code picker (every behaviour of the simulator's
+//! campus back end, a virtual card of each demo account: `picker.rs`), whose code goes on the
+//! scanner; `?` shows every key;
 //! Ctrl-C / Ctrl-Q quits. An Alt+key event counts as Esc then the key: that is how it arrives
 //! when Esc and the next key are joined on the way (tmux's escape-time, slow links).
 //!
@@ -20,11 +22,17 @@
 //! [`Input::Tick`] to the [`TillHost`] (which runs the till and the link), and log what it hands
 //! back. This file is the session; `keys.rs` translates terminal keys ([`pc_key_from_crossterm`],
 //! `action_for`) and `draw.rs` lays out and draws a `View`, both pure and unit-tested (the drawing
-//! rendered into ratatui's `TestBackend`). A journal failure stops the sale loop for good: only a
+//! rendered into ratatui's `TestBackend`).
+//!
+//! Code payments: the till's order requests go to the daemon when one is connected; with
+//! `--backend local` and no daemon the simulator's own campus
+//! ([`crate::sim::script::orders::LocalCampus`]) answers them at once; otherwise they are "not
+//! sent" (the till says it cannot take codes now). A journal failure stops the sale loop for good: only a
 //! full-screen error and "press q" remain.
 
 mod draw;
 mod keys;
+mod picker;
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -49,6 +57,9 @@ use crate::link::LinkEvent;
 use crate::present::describe_record;
 use crate::runtime::{Input, RuntimeError};
 use crate::sim::cards::{SimCards, WriteFault};
+use crate::sim::script::orders::{picker_choices, LocalAnswer, LocalCampus};
+use picker::Picker;
+use shared::pay::OrderCall;
 
 use draw::{draw, View};
 pub use draw::{MIN_HEIGHT, MIN_WIDTH};
@@ -75,6 +86,11 @@ pub const SCAN_KEY: char = '/';
 pub const TEAR_KEY: char = 'r';
 /// Shows every key.
 pub const HELP_KEY: char = '?';
+/// Opens the code picker.
+pub const PICK_KEY: char = 'p';
+/// The most order requests the local campus answers for one input (an answer may make the till
+/// ask again; a till that never stops asking must not hang the simulator).
+pub const MAX_LOCAL_ANSWERS_PER_INPUT: usize = 64;
 /// Quits once the till has stopped on a journal failure.
 pub const FATAL_QUIT_KEY: char = 'q';
 /// The most keys a combo prefix has (F2+1).
@@ -84,8 +100,16 @@ const MAX_COMBO_PREFIX: usize = 2;
 /// journal in `data_dir` first; if either cannot be opened, returns the error without touching
 /// the terminal. After a journal failure during the session it returns that failure once the
 /// user has quit, so it stays on the terminal after the screen is restored.
-pub fn run(data_dir: &Path, config: TillConfig, link: Option<&Path>) -> anyhow::Result<()> {
+///
+/// `local_backend`: the simulator's own campus answers the till's orders while no daemon does.
+pub fn run(
+    data_dir: &Path,
+    config: TillConfig,
+    link: Option<&Path>,
+    local_backend: bool,
+) -> anyhow::Result<()> {
     let mut sim = Sim::open(data_dir, config)?;
+    sim.host.answer_orders_locally(local_backend);
     if let Some(path) = link {
         sim.start_link(path);
     }
@@ -124,6 +148,8 @@ enum UiMode {
     Prompt,
     /// The full key list is shown; any key closes it.
     Help,
+    /// The code picker is open.
+    Picker,
     /// The journal failed: only quitting is left.
     Fatal,
 }
@@ -162,6 +188,11 @@ struct Sim {
     combo: Vec<TillKey>,
     /// The channel the link server reports to (`None`: no link).
     link: Option<Receiver<LinkEvent>>,
+    /// The simulator's campus: makes the picker's codes, answers orders with `--backend local`.
+    campus: LocalCampus,
+    picker: Option<Picker>,
+    /// Order requests of the last input, for the local campus.
+    pending_orders: Vec<OrderCall>,
 }
 
 impl Sim {
@@ -190,6 +221,9 @@ impl Sim {
             help_open: false,
             combo: Vec::new(),
             link: None,
+            campus: LocalCampus::new(),
+            picker: None,
+            pending_orders: Vec::new(),
         };
         sim.note(
             LogKind::Info,
@@ -228,6 +262,7 @@ impl Sim {
                 .host
                 .handle_link(event, self.clock.now(), &mut self.cards);
             self.render(outputs, None);
+            self.answer_orders();
         }
     }
 
@@ -264,6 +299,8 @@ impl Sim {
             UiMode::Fatal
         } else if self.help_open {
             UiMode::Help
+        } else if self.picker.is_some() {
+            UiMode::Picker
         } else if self.prompt.is_some() {
             UiMode::Prompt
         } else {
@@ -309,6 +346,25 @@ impl Sim {
                 }
             }
             Action::PromptCancel => self.prompt = None,
+            Action::OpenPicker => self.picker = Some(Picker::new(picker_choices(&self.campus))),
+            Action::PickerMove(step) => {
+                if let Some(picker) = &mut self.picker {
+                    picker.step(step);
+                }
+            }
+            Action::PickerChoose => {
+                if let Some((label, spec)) = self.picker.take().and_then(|p| p.chosen().cloned()) {
+                    match self.campus.make_code(&spec, self.clock.now().wall) {
+                        Ok(code) => {
+                            // The code is a bearer token: the log names what was picked.
+                            self.note(LogKind::Info, format!("扫码 scan {label}"));
+                            self.feed(Input::Code(code));
+                        }
+                        Err(why) => self.note(LogKind::Warn, format!("no code: {why}")),
+                    }
+                }
+            }
+            Action::PickerCancel => self.picker = None,
             Action::ArmTear => match next_fault(self.cards.armed_fault()) {
                 Some(fault) => {
                     self.cards.arm_fault(fault);
@@ -351,6 +407,48 @@ impl Sim {
         // Logged where it happened: after the sale's intent (journaled before the write).
         let torn = armed.filter(|_| self.cards.armed_fault().is_none());
         self.render(outputs, torn);
+        self.answer_orders();
+    }
+
+    /// Answers the order requests the till made for the local campus (`--backend local`, no
+    /// daemon), feeding each answer back and logging it.
+    fn answer_orders(&mut self) {
+        let mut answered = 0;
+        while !self.pending_orders.is_empty() {
+            for call in std::mem::take(&mut self.pending_orders) {
+                if answered == MAX_LOCAL_ANSWERS_PER_INPUT {
+                    self.note(
+                        LogKind::Bad,
+                        format!("the till asked more than {MAX_LOCAL_ANSWERS_PER_INPUT} times for one input; left to its queries"),
+                    );
+                    self.pending_orders.clear();
+                    return;
+                }
+                answered += 1;
+                let now = self.clock.now();
+                let kind = crate::host::RequestKind::of(&call.request);
+                let intent = call.order.intent.0;
+                let outputs = match self.campus.answer(&call, now.wall) {
+                    LocalAnswer::Result(result) => {
+                        let said = crate::sim::script::campus_state_text(&result.state);
+                        self.note(LogKind::Info, format!("campus #{intent} {kind}: {said}"));
+                        self.host.order_result(result, now, &mut self.cards)
+                    }
+                    LocalAnswer::NotSent(why) => {
+                        self.note(
+                            LogKind::Warn,
+                            format!("campus #{intent} {kind}: not sent: {why}"),
+                        );
+                        self.host.order_not_sent(call.order, now, &mut self.cards)
+                    }
+                    LocalAnswer::Silent => {
+                        self.note(LogKind::Info, format!("campus #{intent} {kind}: no answer"));
+                        continue;
+                    }
+                };
+                self.render(outputs, None);
+            }
+        }
     }
 
     /// Logs the beeps, records and link notes; `torn` is the fault that struck this input's
@@ -389,8 +487,7 @@ impl Sim {
                     self.prompt = None;
                     self.help_open = false;
                 }
-                // Not asked for yet (no local back end): the till queries it again.
-                HostOutput::Order(_) => {}
+                HostOutput::Order(call) => self.pending_orders.push(call),
             }
         }
         if let Some(fault) = torn {
@@ -441,6 +538,7 @@ impl Sim {
             log: &self.log,
             prompt: self.prompt.as_deref(),
             help_open: self.help_open,
+            picker: self.picker.as_ref(),
             fatal: self.host.stopped(),
             combo_hint: combo_hint(&self.combo, self.host.runtime().combo_armed()),
             tear_armed: self.cards.armed_fault(),
