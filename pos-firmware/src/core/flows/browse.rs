@@ -1,9 +1,11 @@
-//! Clear+9, the journal browser: one committed sale at a time, Up for older, Down for newer.
+//! Clear+9, the journal browser: one committed sale at a time (a card's, a paid order's, or a
+//! "paid after close" refund to chase), naming how it was paid; Up for older, Down for newer.
 //! The core asks the journal for the next sale with [`Effect::FindSale`] and shows the answer
 //! (`Till::handle_sale_found`) when it comes.
 
 use keymap::Command;
-use shared::record::{JournalRecord, RecordBody};
+use shared::pay::CodePayer;
+use shared::record::{JournalRecord, Payer, RecordBody};
 
 use super::super::calendar::{format_short, local_time};
 use super::super::text::{self, balance, yuan};
@@ -95,6 +97,40 @@ impl Till {
                     format!("{} {}", sale.payer, balance(lang, sale.balance_after)),
                 ]
             }
+            RecordBody::OrderPaid(order) => {
+                let method = match order.payer {
+                    Payer::VirtualCard(_) => text::METHOD_VIRTUAL_CARD.get(lang),
+                    Payer::Wallet { method, .. } => text::method_name(lang, method),
+                    Payer::CampusCard(_) => text::METHOD_CARD.get(lang),
+                };
+                let last = match order.balance_after {
+                    Some(after) => format!("{} {}", order.payer, balance(lang, after)),
+                    None => order.payer.to_string(),
+                };
+                vec![
+                    format!(
+                        "{} {} {}",
+                        text::SALE.get(lang),
+                        record.seq,
+                        format_short(wall)
+                    ),
+                    format!("{} {} {}", yuan(order.amount), text::PAID.get(lang), method),
+                    last,
+                ]
+            }
+            RecordBody::OrderPaidAfterClose { intent, payer } => vec![
+                format!(
+                    "{} {} {}",
+                    text::PAID_AFTER_CLOSE_BROWSE.get(lang),
+                    record.seq,
+                    format_short(wall)
+                ),
+                format!("{intent} {}", text::REFUND_TO_CHASE.get(lang)),
+                match payer {
+                    CodePayer::Campus(account) => Payer::VirtualCard(*account).to_string(),
+                    CodePayer::Wallet(id) => format!("{id:x}"),
+                },
+            ],
             other => vec![format!("{} {:?}", record.seq, other)],
         }
     }
