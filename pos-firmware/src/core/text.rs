@@ -294,14 +294,8 @@ pub const CARD_OF_ANOTHER_CAMPUS: Text = Text::new("非本校园卡(外校)", "C
 pub const CARD_KEY_MISMATCH: Text = Text::new("卡片密钥错误", "Card key mismatch");
 pub const CARD_DATA_CHECK_FAILED: Text = Text::new("卡片数据校验失败", "Card data check failed");
 pub const CARD_DATA_IS_STALE: Text = Text::new("卡片数据异常", "Card data is stale");
-pub const WECHAT_PAY_CODE: Text = Text::new("微信付款码", "WeChat Pay code");
-pub const ALIPAY_CODE: Text = Text::new("支付宝付款码", "Alipay code");
-pub const UNIONPAY_CODE: Text = Text::new("云闪付付款码", "UnionPay code");
-pub const UNRECOGNISED_CODE: Text = Text::new("无法识别的码", "Unrecognised code");
 pub const OFFLINE_CODES_CANNOT_PAY: Text =
     Text::new("脱机模式不能扫码付款", "Offline: codes cannot pay");
-pub const CODE_PAYMENT_NOT_ENABLED: Text =
-    Text::new("本机未开通扫码付款", "Code payment not enabled");
 pub const PLEASE_USE_THE_CAMPUS_CARD: Text = Text::new("请刷校园卡", "Please use the campus card");
 
 // ----- texts with values in them ---------------------------------------------------------------

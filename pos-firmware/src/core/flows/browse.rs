@@ -94,7 +94,11 @@ impl Till {
                         format_short(wall)
                     ),
                     format!("{} {}", yuan(sale.amount), text::PAID.get(lang)),
-                    format!("{} {}", sale.payer, balance(lang, sale.balance_after)),
+                    format!(
+                        "{} {}",
+                        payer_id(&sale.payer),
+                        balance(lang, sale.balance_after)
+                    ),
                 ]
             }
             RecordBody::OrderPaid(order) => {
@@ -104,8 +108,8 @@ impl Till {
                     Payer::CampusCard(_) => text::METHOD_CARD.get(lang),
                 };
                 let last = match order.balance_after {
-                    Some(after) => format!("{} {}", order.payer, balance(lang, after)),
-                    None => order.payer.to_string(),
+                    Some(after) => format!("{} {}", payer_id(&order.payer), balance(lang, after)),
+                    None => payer_id(&order.payer),
                 };
                 vec![
                     format!(
@@ -127,12 +131,22 @@ impl Till {
                 ),
                 format!("{intent} {}", text::REFUND_TO_CHASE.get(lang)),
                 match payer {
-                    CodePayer::Campus(account) => Payer::VirtualCard(*account).to_string(),
+                    CodePayer::Campus(account) => account.to_string(),
                     CodePayer::Wallet(id) => format!("{id:x}"),
                 },
             ],
             other => vec![format!("{} {:?}", record.seq, other)],
         }
+    }
+}
+
+/// A payer as the till's short lines name it: the card's UID, the campus account, or the wallet
+/// payer's id (the method is named on its own).
+pub(in crate::core) fn payer_id(payer: &Payer) -> String {
+    match payer {
+        Payer::CampusCard(uid) => uid.to_string(),
+        Payer::VirtualCard(account) => account.to_string(),
+        Payer::Wallet { payer, .. } => format!("{payer:x}"),
     }
 }
 

@@ -170,7 +170,7 @@ impl Till {
                 let intent_payer = payment
                     .retry
                     .and_then(|i| self.snap.pending.iter().find(|p| p.intent == i));
-                let uid = intent_payer.map(|p| p.sale.payer.to_string());
+                let uid = intent_payer.map(|p| super::browse::payer_id(&p.sale.payer));
                 self.show_error(vec![
                     text::TAP_THE_SAME_CARD_AGAIN.get(lang),
                     uid.unwrap_or_default(),
