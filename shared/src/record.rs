@@ -196,6 +196,10 @@ pub enum ReverseWhy {
     NotFoundAfterRestart,
     /// Too many orders were unresolved; the oldest is closed.
     TooManyUnresolved,
+    /// The request could not leave the till (no daemon, or the daemon has no broker) while the
+    /// merchant waited: the merchant takes the card or cash instead, and the order is reversed
+    /// once the route is back, so a submit that did get out can never charge it.
+    RouteDown,
 }
 
 /// A code-payment order whose intent is durable but whose outcome is not known yet.
