@@ -22,7 +22,7 @@ use std::path::Path;
 
 use std::collections::VecDeque;
 
-use shared::link::DownlinkKind;
+use shared::link::{BrokerLink, DownlinkKind};
 use shared::pay::{OrderCall, OrderId, OrderRequest, OrderResult};
 use shared::record::JournalRecord;
 
@@ -148,8 +148,11 @@ pub struct TillHost {
     link: Option<LinkServer>,
     /// Why the till stopped selling, once it has.
     stopped: Option<String>,
-    /// Orders go to the front end when no daemon takes them ([`HostOutput::Order`]).
-    local_orders: bool,
+    /// The front end's own campus and its broker's state, when it answers the orders no
+    /// daemon takes ([`HostOutput::Order`]).
+    local_orders: Option<BrokerLink>,
+    /// The daemon as the link last reported it.
+    daemon: LinkPeer,
 }
 
 impl TillHost {
@@ -159,7 +162,8 @@ impl TillHost {
             runtime: TillRuntime::open(data_dir, config, now)?,
             link: None,
             stopped: None,
-            local_orders: false,
+            local_orders: None,
+            daemon: LinkPeer::default(),
         })
     }
 
@@ -172,11 +176,38 @@ impl TillHost {
         Ok(())
     }
 
-    /// From now on, an order request no daemon takes goes to the front end as
-    /// [`HostOutput::Order`] instead of being "not sent": the front end answers it with its
-    /// own campus back end (the simulator's `--backend local`, the script runner).
-    pub fn answer_orders_locally(&mut self, on: bool) {
-        self.local_orders = on;
+    /// Connects the front end's own campus back end (the simulator's `--backend local`, a
+    /// script's `backend` lines), whose broker is `broker` (`Down`: it takes no request), or
+    /// disconnects it (`None`). While it is connected and no daemon is, an order request goes
+    /// to the front end as [`HostOutput::Order`] instead of being "not sent", and the till sees
+    /// a route to the campus (a daemon connected with that broker): without one it refuses
+    /// codes. The status line then shows the link as for a daemon.
+    pub fn answer_orders_locally(
+        &mut self,
+        broker: Option<BrokerLink>,
+        now: Now,
+        writer: &mut dyn CardWriter,
+    ) -> Vec<HostOutput> {
+        self.local_orders = broker;
+        let mut out = Vec::new();
+        if broker.is_some() {
+            self.runtime.enable_link(now);
+        }
+        let peer = self.effective_peer();
+        self.feed(Input::Link(LinkUpdate::Peer(peer)), now, writer, &mut out);
+        out
+    }
+
+    /// The route to the campus as the till sees it: the daemon, or (while none is connected)
+    /// the front end's own campus.
+    fn effective_peer(&self) -> LinkPeer {
+        match self.local_orders {
+            Some(broker) if !self.daemon.daemon_connected => LinkPeer {
+                daemon_connected: true,
+                broker: Some(broker),
+            },
+            _ => self.daemon,
+        }
     }
 
     /// The front end's back end answered an order of [`HostOutput::Order`].
@@ -259,6 +290,8 @@ impl TillHost {
         match event {
             LinkEvent::Peer(peer) => {
                 out.push(HostOutput::Note(HostNote::Daemon(peer)));
+                self.daemon = peer;
+                let peer = self.effective_peer();
                 self.feed(Input::Link(LinkUpdate::Peer(peer)), now, writer, &mut out);
             }
             LinkEvent::Uploaded => {
@@ -336,7 +369,7 @@ impl TillHost {
             },
             None => "no link".to_string(),
         };
-        if self.local_orders {
+        if self.local_orders.is_some() {
             out.push(HostOutput::Order(call));
         } else {
             out.push(HostOutput::Note(HostNote::OrderNotSent(order, refused)));

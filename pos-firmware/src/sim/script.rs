@@ -116,6 +116,9 @@ pub struct ScriptRunner<W: Write> {
     campus: LocalCampus,
     /// Order requests of the last input, for the campus to answer.
     pending_orders: Vec<OrderCall>,
+    /// Whether a `backend` line made the campus the till's route (until then codes are
+    /// refused, as on a till without a link).
+    campus_connected: bool,
 }
 
 impl<W: Write> ScriptRunner<W> {
@@ -142,6 +145,7 @@ impl<W: Write> ScriptRunner<W> {
             committed: 0,
             campus: LocalCampus::new(),
             pending_orders: Vec::new(),
+            campus_connected: false,
         };
         runner.boot()?;
         Ok(runner)
@@ -508,11 +512,11 @@ impl<W: Write> ScriptRunner<W> {
             host.start_link(path, sink, now)
                 .map_err(|e| ScriptError::Fatal(e.to_string()))?;
         }
-        // Without a link the script's own campus answers the till's orders.
-        host.answer_orders_locally(self.setup.link.is_none());
         self.host = Some(host);
         self.printed = Displays::default();
         writeln!(self.out, "{} till started", self.stamp())?;
+        // The campus a `backend` line connected stays connected across a restart.
+        self.connect_campus()?;
         // The first tick draws the screens (and sounds a start-up message's beep).
         self.feed(Input::Tick)?;
         Ok(())

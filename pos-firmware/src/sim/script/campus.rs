@@ -3,6 +3,7 @@
 //! till's order requests when the script runs without a link (printed as `CAMPUS` lines). Kept
 //! apart from the runner's other lines; the campus itself is [`super::orders::LocalCampus`].
 
+use shared::link::BrokerLink;
 use shared::pay::{OrderCall, OrderState};
 use shared::Fen;
 use std::io::Write;
@@ -74,7 +75,25 @@ impl<W: Write> ScriptRunner<W> {
             ));
         }
         self.campus.set_mode(mode);
-        Ok(())
+        self.campus_connected = true;
+        self.connect_campus()
+    }
+
+    /// Tells the till the script's campus is its route (after the first `backend` line, and at
+    /// every boot after it), with its broker up or down.
+    pub(super) fn connect_campus(&mut self) -> Result<(), ScriptError> {
+        if !self.campus_connected {
+            return Ok(());
+        }
+        let broker = match self.campus.mode() {
+            BackendMode::Up | BackendMode::Silent => BrokerLink::Up,
+            BackendMode::Down => BrokerLink::Down,
+        };
+        let now = self.now();
+        let host = self.host.as_mut().ok_or_else(not_running)?;
+        let outputs = host.answer_orders_locally(Some(broker), now, &mut self.cards);
+        self.print(outputs)?;
+        self.answer_orders()
     }
 
     /// What `expect balance NAME` and `expect ledger` search: `NAME YUAN` of that campus

@@ -59,6 +59,7 @@ use crate::runtime::{Input, RuntimeError};
 use crate::sim::cards::{SimCards, WriteFault};
 use crate::sim::script::orders::{picker_choices, LocalAnswer, LocalCampus};
 use picker::Picker;
+use shared::link::BrokerLink;
 use shared::pay::OrderCall;
 
 use draw::{draw, View};
@@ -109,7 +110,17 @@ pub fn run(
     local_backend: bool,
 ) -> anyhow::Result<()> {
     let mut sim = Sim::open(data_dir, config)?;
-    sim.host.answer_orders_locally(local_backend);
+    if local_backend {
+        let now = sim.clock.now();
+        let outputs = sim
+            .host
+            .answer_orders_locally(Some(BrokerLink::Up), now, &mut sim.cards);
+        sim.render(outputs, None);
+        sim.note(
+            LogKind::Info,
+            "code payments: the local campus answers while no daemon is connected".into(),
+        );
+    }
     if let Some(path) = link {
         sim.start_link(path);
     }
