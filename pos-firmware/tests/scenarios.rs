@@ -17,8 +17,17 @@
 //!   campus, the committed amounts sum to its initial balance (¥0.00 for a card issued by the
 //!   scenario) plus its loads minus its final balance, and its counter moved once per write;
 //!   every other card is never written;
+//! - every code-payment order's intent is resolved exactly once, by `OrderPaid` (with the
+//!   intent's amount and method) or `OrderClosed`, after at most one `OrderReversing`; a paid
+//!   order is never reversed afterwards; `OrderPaidAfterClose` only follows an order closed
+//!   unpaid, once; no order is left open (and the snapshot's pending orders agree);
+//! - the script's campus agrees with the journal: per order, what the campus ledger kept
+//!   (charges − refunds) is the amount of a paid order (or of a late "paid" after close, a
+//!   refund to chase) and nothing for every other order, and the campus holds no money of an
+//!   order the journal does not know;
 //! - the snapshot's last three amounts and every day and meal tally it keeps equal what the
-//!   journal's commits say (a sale counts in the day and meal of its intent).
+//!   journal's commits say, card sales and paid orders alike (a sale counts in the day and meal
+//!   of its intent).
 //!
 //! Directives: comment lines `# config: key=value ...` before the first command set up the run:
 //! `lang=zh|en`, `start=YYYY-MM-DDTHH:MM[:SS]` (local time; default `DEFAULT_START`) and
@@ -167,6 +176,7 @@ fn run_scenario(name: &str) -> Result<(), String> {
         .map_err(|e| format!("{name}.till: the till did not start: {e}"))?;
     let result = runner.run_lines(text.as_bytes());
     let final_cards: Vec<SimCard> = runner.cards().cards().to_vec();
+    let campus_kept = runner.campus_kept_by_order();
     let output = String::from_utf8(runner.into_output()).map_err(|e| e.to_string())?;
     // `runner` is gone: the journal is closed and can be opened for the checks.
 
@@ -178,6 +188,7 @@ fn run_scenario(name: &str) -> Result<(), String> {
         ));
     }
     let mut problems = check_journal(dir.path(), &final_cards, &directives.config);
+    problems.extend(check_campus(dir.path(), &campus_kept));
     if GOLDEN.contains(&name) {
         if let Err(problem) = check_golden(name, &output) {
             problems.push(problem);
@@ -232,6 +243,79 @@ fn check_golden(name: &str, output: &str) -> Result<(), String> {
     unreachable!("the loop returns at the first difference")
 }
 
+/// What the journal says about one code-payment order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OrderFate {
+    Open {
+        reversing: bool,
+    },
+    Paid,
+    Closed,
+    /// Closed unpaid, then the campus said paid: the payer's money is to be refunded.
+    PaidAfterClose,
+}
+
+/// Every order of the journal in `dir`: (its amount, its fate).
+fn journal_orders(dir: &Path) -> Result<BTreeMap<Seq, (Fen, OrderFate)>, String> {
+    let journal = Journal::open(dir).map_err(|e| format!("the journal does not reopen: {e}"))?;
+    let mut orders = BTreeMap::new();
+    for record in journal.records_from(Seq::FIRST) {
+        let record = record.map_err(|e| format!("reading the journal: {e}"))?;
+        match &record.body {
+            RecordBody::OrderIntent(o) => {
+                orders.insert(record.seq, (o.amount, OrderFate::Open { reversing: false }));
+            }
+            RecordBody::OrderPaid(p) => {
+                if let Some((_, fate)) = orders.get_mut(&p.intent) {
+                    *fate = OrderFate::Paid;
+                }
+            }
+            RecordBody::OrderClosed(c) => {
+                if let Some((_, fate)) = orders.get_mut(&c.intent) {
+                    *fate = OrderFate::Closed;
+                }
+            }
+            RecordBody::OrderPaidAfterClose { intent, .. } => {
+                if let Some((_, fate)) = orders.get_mut(intent) {
+                    *fate = OrderFate::PaidAfterClose;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(orders)
+}
+
+/// The script's campus against the journal: per order, the campus kept the amount of a paid
+/// order (or of a late paid after close) and nothing of any other.
+fn check_campus(dir: &Path, kept: &BTreeMap<Seq, i64>) -> Vec<String> {
+    let orders = match journal_orders(dir) {
+        Ok(orders) => orders,
+        Err(e) => return vec![e],
+    };
+    let mut problems = Vec::new();
+    for (intent, (amount, fate)) in &orders {
+        let want = match fate {
+            OrderFate::Paid | OrderFate::PaidAfterClose => amount.get() as i64,
+            OrderFate::Closed | OrderFate::Open { .. } => 0,
+        };
+        let got = kept.get(intent).copied().unwrap_or(0);
+        if got != want {
+            problems.push(format!(
+                "order {intent} ({fate:?}, ¥{amount}): the campus kept {got} fen, the journal says {want}"
+            ));
+        }
+    }
+    for (intent, got) in kept {
+        if *got != 0 && !orders.contains_key(intent) {
+            problems.push(format!(
+                "the campus kept {got} fen of order {intent}, which the journal does not know"
+            ));
+        }
+    }
+    problems
+}
+
 /// What the journal says about one intent.
 struct IntentState {
     intent: SaleIntent,
@@ -249,7 +333,10 @@ fn check_journal(dir: &Path, final_cards: &[SimCard], config: &TillConfig) -> Ve
     let snapshot = journal.snapshot().clone();
 
     let mut intents: BTreeMap<Seq, IntentState> = BTreeMap::new();
-    // (intent seq, amount, payer) of every commit, in journal order.
+    // Code-payment orders: intent seq -> (intent, time, fate).
+    let mut orders: BTreeMap<Seq, (shared::record::OrderIntent, shared::UnixMillis, OrderFate)> =
+        BTreeMap::new();
+    // (intent seq, amount, payer) of every commit (card sales and paid orders), in journal order.
     let mut commits: Vec<(Seq, Fen, Payer)> = Vec::new();
     // Top-ups: intent seq -> (intent, resolved), and (uid, amount) of every committed one.
     let mut loads: BTreeMap<Seq, (LoadIntent, bool)> = BTreeMap::new();
@@ -337,15 +424,50 @@ fn check_journal(dir: &Path, final_cards: &[SimCard], config: &TillConfig) -> Ve
                 resolve(d.intent, "puts in doubt");
                 in_doubt += 1;
             }
-            RecordBody::OrderIntent(_)
-            | RecordBody::OrderReversing { .. }
-            | RecordBody::OrderPaid(_)
-            | RecordBody::OrderClosed(_)
-            | RecordBody::OrderPaidAfterClose { .. } => {
-                problems.push(format!(
-                    "{seq}: code-payment orders are not audited here yet"
-                ));
+            RecordBody::OrderIntent(o) => {
+                orders.insert(seq, (*o, record.at, OrderFate::Open { reversing: false }));
             }
+            RecordBody::OrderReversing { intent, .. } => match orders.get_mut(intent) {
+                Some((_, _, fate @ OrderFate::Open { reversing: false })) => {
+                    *fate = OrderFate::Open { reversing: true }
+                }
+                other => problems.push(format!(
+                    "{seq} reverses order {intent}, which is {:?}",
+                    other.map(|(_, _, fate)| *fate)
+                )),
+            },
+            RecordBody::OrderPaid(p) => match orders.get_mut(&p.intent) {
+                Some((o, _, fate @ OrderFate::Open { .. })) => {
+                    *fate = OrderFate::Paid;
+                    if o.amount != p.amount || payer_method(&p.payer) != Some(o.method) {
+                        problems.push(format!(
+                            "{seq} pays order {} with another amount or method",
+                            p.intent
+                        ));
+                    }
+                    commits.push((p.intent, p.amount, p.payer));
+                }
+                other => problems.push(format!(
+                    "{seq} pays order {}, which is {:?}",
+                    p.intent,
+                    other.map(|(_, _, fate)| *fate)
+                )),
+            },
+            RecordBody::OrderClosed(c) => match orders.get_mut(&c.intent) {
+                Some((_, _, fate @ OrderFate::Open { .. })) => *fate = OrderFate::Closed,
+                other => problems.push(format!(
+                    "{seq} closes order {}, which is {:?}",
+                    c.intent,
+                    other.map(|(_, _, fate)| *fate)
+                )),
+            },
+            RecordBody::OrderPaidAfterClose { intent, .. } => match orders.get_mut(intent) {
+                Some((_, _, fate @ OrderFate::Closed)) => *fate = OrderFate::PaidAfterClose,
+                other => problems.push(format!(
+                    "{seq} says order {intent} was paid after it closed, but it is {:?}",
+                    other.map(|(_, _, fate)| *fate)
+                )),
+            },
             RecordBody::ModeChanged(_)
             | RecordBody::MachineNumberChanged { .. }
             | RecordBody::CampusConfigApplied { .. }
@@ -434,6 +556,18 @@ fn check_journal(dir: &Path, final_cards: &[SimCard], config: &TillConfig) -> Ve
             "{in_doubt} sale(s) in doubt: a single simulated till can always resolve its cards' sales"
         ));
     }
+    // Every order ends paid, reversed or declined: none stays open.
+    let open_orders: Vec<Seq> = orders
+        .iter()
+        .filter(|(_, (_, _, fate))| matches!(fate, OrderFate::Open { .. }))
+        .map(|(seq, _)| *seq)
+        .collect();
+    let pending_orders: Vec<Seq> = snapshot.pending_orders.iter().map(|p| p.intent).collect();
+    if open_orders != pending_orders || !open_orders.is_empty() {
+        problems.push(format!(
+            "open orders {open_orders:?}, the snapshot's {pending_orders:?}: a finished scenario leaves none"
+        ));
+    }
 
     // No money lost, none taken twice: every card that is a wallet of this campus at the end
     // (a card issued during the scenario starts from ¥0.00 and counter 0).
@@ -517,15 +651,27 @@ fn check_journal(dir: &Path, final_cards: &[SimCard], config: &TillConfig) -> Ve
             ));
         }
     }
-    check_tallies(&snapshot, &intents, &commits, config, &mut problems);
+    let mut intent_at: BTreeMap<Seq, shared::UnixMillis> =
+        intents.iter().map(|(seq, s)| (*seq, s.at)).collect();
+    intent_at.extend(orders.iter().map(|(seq, (_, at, _))| (*seq, *at)));
+    check_tallies(&snapshot, &intent_at, &commits, config, &mut problems);
     problems
+}
+
+/// The code method of a paid order's payer (`None` for a card).
+fn payer_method(payer: &Payer) -> Option<shared::paycode::CodeMethod> {
+    match payer {
+        Payer::CampusCard(_) => None,
+        Payer::VirtualCard(_) => Some(shared::paycode::CodeMethod::VirtualCard),
+        Payer::Wallet { method, .. } => Some(*method),
+    }
 }
 
 /// The snapshot's totals against the journal's commits (a sale counts in the day and meal of
 /// its intent).
 fn check_tallies(
     snapshot: &shared::record::TillSnapshot,
-    intents: &BTreeMap<Seq, IntentState>,
+    intent_at: &BTreeMap<Seq, shared::UnixMillis>,
     commits: &[(Seq, Fen, Payer)],
     config: &TillConfig,
     problems: &mut Vec<String>,
@@ -543,7 +689,7 @@ fn check_tallies(
     let tally_where = |keep: &dyn Fn(shared::UnixMillis) -> bool| {
         commits
             .iter()
-            .filter(|(intent, _, _)| keep(intents[intent].at))
+            .filter(|(intent, _, _)| keep(intent_at[intent]))
             .try_fold(SalesTally::default(), |tally, (_, amount, _)| {
                 tally.plus(*amount)
             })

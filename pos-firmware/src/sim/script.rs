@@ -485,6 +485,12 @@ impl<W: Write> ScriptRunner<W> {
         &self.cards
     }
 
+    /// What the script's campus kept of each order (charges − refunds, fen), by the seq of its
+    /// intent (for tests: the campus against the journal).
+    pub fn campus_kept_by_order(&mut self) -> std::collections::BTreeMap<shared::Seq, i64> {
+        self.campus.kept_by_order()
+    }
+
     /// The runtime (for tests); `None` only during a restart.
     pub fn runtime_ref(&self) -> Option<&TillRuntime> {
         self.host.as_ref().map(TillHost::runtime)

@@ -9,7 +9,8 @@
 use shared::pay::{DeclineReason, OrderCall, OrderResult};
 use shared::paycode::{CodeMethod, VirtualAccount};
 use shared::record::Payer;
-use shared::{Fen, UnixMillis};
+use shared::{Fen, Seq, UnixMillis};
+use std::collections::BTreeMap;
 
 use crate::sim::payments::{
     virtual_card_code, wallet_code, EntryKind, PaymentBackend, WalletBehaviour,
@@ -245,18 +246,19 @@ impl LocalCampus {
         format!("{} entries: {}", lines.len(), lines.join(" | "))
     }
 
-    /// The charges minus the refunds of the order whose intent is `intent` (for the scenario
-    /// checks: what the payer lost to that order).
-    pub fn net_charged(&mut self, intent: shared::Seq) -> i64 {
-        self.backend()
-            .ledger()
-            .iter()
-            .filter(|e| e.order.intent == intent)
-            .map(|e| match e.kind {
-                EntryKind::Charge => e.amount.get() as i64,
-                EntryKind::Refund => -(e.amount.get() as i64),
-            })
-            .sum()
+    /// The charges minus the refunds of every order in the ledger (fen), by the seq of its
+    /// intent: what the payers lost to each order (nothing when the campus was never used).
+    pub fn kept_by_order(&self) -> BTreeMap<Seq, i64> {
+        let mut kept = BTreeMap::new();
+        for e in self.backend.iter().flat_map(|b| b.ledger()) {
+            let fen = i64::try_from(e.amount.get()).unwrap_or(i64::MAX);
+            let sum: &mut i64 = kept.entry(e.order.intent).or_default();
+            *sum = match e.kind {
+                EntryKind::Charge => sum.saturating_add(fen),
+                EntryKind::Refund => sum.saturating_sub(fen),
+            };
+        }
+        kept
     }
 
     fn known(&self, name: &str) -> Result<VirtualAccount, String> {
