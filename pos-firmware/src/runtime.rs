@@ -303,6 +303,9 @@ impl TillRuntime {
         self.run_effects(now, reader, &mut outputs)?;
         if self.storage_full.is_none() {
             self.refresh_link_status(now);
+            // The link's state may make the core act at once (orders waiting for the route to
+            // come back): in this input, not at the next one.
+            self.run_effects(now, reader, &mut outputs)?;
         }
         // Drawn only now, after every effect (and so every journal append) has run.
         self.refresh(&mut outputs);

@@ -52,7 +52,15 @@ use shared::record::{
 use shared::{CardUid, Fen, MachineNumber, Seq};
 
 /// Scenarios whose whole printed output is compared with `tests/scenarios/<name>.out`.
-const GOLDEN: &[&str] = &["merchants_day"];
+const GOLDEN: &[&str] = &[
+    "merchants_day",
+    "code_answers",
+    "code_paid",
+    "code_refusals",
+    "code_restart",
+    "code_user_paying",
+    "code_virtual",
+];
 
 /// How many lines of the script's output a failure report shows.
 const REPORT_TAIL_LINES: usize = 40;
@@ -91,6 +99,12 @@ scenarios!(
     bad_input,
     cardcentre,
     clock_steps,
+    code_answers,
+    code_paid,
+    code_refusals,
+    code_restart,
+    code_user_paying,
+    code_virtual,
     codes,
     combos,
     duplicate,
