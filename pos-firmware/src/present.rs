@@ -4,6 +4,7 @@
 //! the terminal simulator print the same lines, so a device log reads like a replayed day
 //! (docs/script.md, docs/device.md).
 
+use shared::pay::CodePayer;
 use shared::record::{JournalRecord, Payer, RecordBody};
 use shared::Fen;
 
@@ -108,7 +109,11 @@ pub fn describe_record(record: &JournalRecord) -> String {
         ),
         RecordBody::OrderClosed(o) => format!("order-closed {} {:?}", o.intent, o.end),
         RecordBody::OrderPaidAfterClose { intent, payer } => {
-            format!("order-paid-after-close {intent} {payer:?} REFUND TO CHASE")
+            let payer = match payer {
+                CodePayer::Campus(account) => format!("virtual card {account}"),
+                CodePayer::Wallet(id) => format!("payer {id:x}"),
+            };
+            format!("order-paid-after-close {intent} {payer} REFUND TO CHASE")
         }
     };
     format!("{} m{} {body}", record.seq, record.machine)
@@ -145,5 +150,28 @@ mod tests {
             body: RecordBody::CampusConfigApplied { version: 3 },
         };
         assert_eq!(describe_record(&record), "#7 m0012 campus-config v3");
+    }
+
+    #[test]
+    fn an_order_record_names_the_code_by_its_hint_only() {
+        use shared::paycode::{CodeMethod, PaymentCode};
+        use shared::record::OrderIntent;
+        let code = PaymentCode::recognise("134567890123456789").unwrap();
+        let record = JournalRecord {
+            seq: Seq(4),
+            at: UnixMillis(0),
+            machine: MachineNumber::new(1).unwrap(),
+            body: RecordBody::OrderIntent(OrderIntent {
+                amount: Fen::from_yuan(12),
+                method: CodeMethod::WeChat,
+                code: code.digest(),
+                hint: code.hint(),
+                account: None,
+                fixed_price: false,
+            }),
+        };
+        let line = describe_record(&record);
+        assert_eq!(line, "#4 m0001 order-intent ¥12.00 WeChat code …6789");
+        assert!(!line.contains(code.expose()));
     }
 }

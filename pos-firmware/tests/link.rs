@@ -3,8 +3,11 @@
 //! daemon speaking the real protocol over the real Unix socket. Covers the handshake, fetches
 //! (exact stored bytes, contiguous, bounded), the upload watermark (durable, monotonic, refusing
 //! acks beyond the journal, surviving restarts), downlinks (applied and journaled, older and
-//! malformed ones rejected), the blacklist at the tap, the status line's unsent count, and the
-//! till selling on while no daemon is connected or a daemon sends garbage.
+//! malformed ones rejected), the blacklist at the tap, the status line's unsent count, the
+//! till selling on while no daemon is connected or a daemon sends garbage, and code-payment
+//! orders: out to a welcomed daemon only, answers back into the core, "not sent" when no daemon
+//! takes them (every request the link accepted is either written or reported), and the code
+//! never in the till's output or log.
 //!
 //! Every wait is bounded and waits for a condition (an output line, a frame), never a fixed sleep.
 //! In this file `unwrap`/`expect` are assertions: where one fails, the test fails.
@@ -887,4 +890,102 @@ fn without_a_daemon_an_order_is_not_sent_and_the_submit_is_never_logged_in_clear
     assert!(!logged.contains("134567890123456789"), "{logged}");
     assert!(logged.contains("…6789"), "{logged}");
     server.stop();
+}
+
+/// The next order request the till sends (pushes and other answers skipped).
+fn next_order(daemon: &mut Daemon) -> shared::pay::OrderCall {
+    loop {
+        match daemon.recv() {
+            ToDaemon::Order(call) => return call,
+            _ => continue,
+        }
+    }
+}
+
+#[test]
+fn a_scanned_code_goes_to_the_daemon_after_its_intent_and_the_answer_settles_the_sale() {
+    use shared::link::BrokerLink;
+    use shared::pay::{CodePayer, OrderRequest, OrderResult, OrderState};
+    const CODE: &str = "134567890123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let mut till = Till::start(dir.path());
+    // No daemon: the till refuses the code and sends nothing.
+    let out = till.run(&format!("type 12\nkeys Enter\nscan {CODE}"));
+    assert!(out.contains("链路断开 不能扫码"), "{out}");
+    till.run("expect journal 0 records");
+
+    let (mut daemon, _) = Daemon::hello(dir.path());
+    daemon.send(&ToTill::Broker(BrokerLink::Up));
+    till.run("wait-daemon 10s\nwait 3s");
+    till.run(&format!("scan {CODE}\nexpect journal 1 records"));
+    // The submit carries the code in clear (only the daemon and the campus see it) and names
+    // the order by the seq of its durable intent.
+    let call = next_order(&mut daemon);
+    let OrderRequest::Submit { amount, code, .. } = &call.request else {
+        panic!("expected a submit, got {call:?}");
+    };
+    assert_eq!(*amount, Fen::from_yuan(12));
+    assert_eq!(code.expose(), CODE);
+    assert_eq!(call.order.intent, Seq(1));
+    daemon.send(&ToTill::OrderResult(OrderResult {
+        order: call.order,
+        state: OrderState::Paid {
+            payer: CodePayer::Wallet(0x77),
+            balance_after: None,
+            booked_at: UnixMillis(1_795_000_000_000),
+        },
+        server_time: UnixMillis(1_795_000_000_000),
+    }));
+    till.out.wait_until("the sale to commit", |t| {
+        t.contains("order-paid #1 ¥12.00 WeChat payer 77")
+    });
+    till.run("expect merchant 交易成功 | ¥12.00 | 微信\nwait 3s");
+
+    // The daemon goes away while the payer confirms: the next query cannot leave the till, the
+    // order is reversed (journaled first), and the reversal goes to the next daemon.
+    till.run(&format!(
+        "type 6\nkeys Enter\nscan {}",
+        "134567890123456788"
+    ));
+    let call = next_order(&mut daemon);
+    daemon.send(&ToTill::OrderResult(OrderResult {
+        order: call.order,
+        state: OrderState::UserPaying,
+        server_time: UnixMillis(1_795_000_000_000),
+    }));
+    till.out
+        .wait_until("the payer to be asked", |t| t.contains("等待确认"));
+    drop(daemon);
+    till.out
+        .wait_until("the daemon to go", |t| t.contains("daemon disconnected"));
+    till.run("wait 3s");
+    till.out
+        .wait_until("the order reversed for the lost route", |t| {
+            t.contains("order-reversing #3")
+        });
+    let (mut daemon, _) = Daemon::hello(dir.path());
+    daemon.send(&ToTill::Broker(BrokerLink::Up));
+    let reverse = next_order(&mut daemon);
+    assert_eq!(reverse.order, call.order);
+    assert_eq!(reverse.request, OrderRequest::Reverse);
+    daemon.send(&ToTill::OrderResult(OrderResult {
+        order: call.order,
+        state: OrderState::Reversed { refunded: false },
+        server_time: UnixMillis(1_795_000_000_000),
+    }));
+    till.out.wait_until("the order closed", |t| {
+        t.contains("order-closed #3 Reversed { refunded: false }")
+    });
+    let log = Arc::clone(&till.err);
+    let out = till.stop();
+    // The code is a bearer token: the till prints and logs only its last characters (its own
+    // standard output echoes the script's `scan` lines, which are the test's input).
+    assert!(out.contains("code …6789"), "{out}");
+    let printed = out.lines().filter(|l| !l.starts_with("> scan "));
+    for line in printed.chain(log.text().lines()) {
+        assert!(
+            !line.contains(CODE) && !line.contains("134567890123456788"),
+            "the code leaked: {line}"
+        );
+    }
 }
