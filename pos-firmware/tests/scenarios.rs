@@ -771,3 +771,40 @@ fn the_invariant_checks_catch_lost_money() {
         "{problems:?}"
     );
 }
+
+/// The campus check must catch a campus and a journal that disagree about an order's money.
+#[test]
+fn the_campus_check_catches_a_charge_the_journal_does_not_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = ScriptSetup {
+        data_dir: dir.path().to_path_buf(),
+        config: TillConfig::default(),
+        start: parse_local(DEFAULT_START).unwrap(),
+        pause_at: None,
+        link: None,
+    };
+    let mut runner = ScriptRunner::start(setup, Vec::<u8>::new()).unwrap();
+    let script = "backend up\ntype 5\nkeys Enter\nscan wechat paid-at-once\n";
+    runner.run_lines(script.as_bytes()).unwrap();
+    let mut kept = runner.campus_kept_by_order();
+    drop(runner);
+    assert_eq!(kept.get(&Seq(1)), Some(&500), "the campus charged order #1");
+    assert!(check_campus(dir.path(), &kept).is_empty());
+    // A refund the journal does not know of, and a charge of an order it never made.
+    kept.insert(Seq(1), 0);
+    kept.insert(Seq(9), 700);
+    let problems = check_campus(dir.path(), &kept);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p
+                .contains("order #1 (Paid, ¥5.00): the campus kept 0 fen, the journal says 500")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("the campus kept 700 fen of order #9")),
+        "{problems:?}"
+    );
+}
