@@ -4,6 +4,7 @@
 //! firmware that goes on a till (`--no-default-features --features device`).
 
 pub mod cards;
+pub mod payments;
 pub mod script;
 #[cfg(feature = "sim")]
 pub mod tui;

@@ -1,0 +1,187 @@
+//! The simulated back end's durable call log: every call it acted on, with the campus's time,
+//! appended and fdatasynced before the answer goes back. Replaying the log through the same
+//! (deterministic) back end rebuilds its state exactly, so an answer once given is never
+//! contradicted after a restart.
+//!
+//! The file: the magic [`LOG_MAGIC`], then records of `length (u32 LE) | check (4) | time (i64
+//! LE) | shared::codec::encode_order_call`, where `length` counts what follows the check and the
+//! check is the first four bytes of the SHA-256 of what follows it. A record cut short at the end
+//! of the file is a write torn by a crash: dropped (the file is cut back to the records before
+//! it). Anything else damaged is an error: the log is not guessed at.
+
+use sha2::{Digest, Sha256};
+use shared::codec::{decode_order_call, encode_order_call};
+use shared::pay::OrderCall;
+use shared::UnixMillis;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// The first bytes of a call log.
+pub const LOG_MAGIC: &[u8; 8] = b"PAYLOG01";
+/// Bytes of a record's length field.
+const LENGTH_BYTES: usize = 4;
+/// Bytes of a record's check.
+const CHECK_BYTES: usize = 4;
+/// Bytes of a record's time.
+const TIME_BYTES: usize = 8;
+/// The longest record body (time and call) a log may hold: far above any order call, so a
+/// damaged length is an error rather than an allocation.
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+
+/// An open call log, positioned at its end.
+#[derive(Debug)]
+pub struct CallLog {
+    file: File,
+    /// Bytes of the whole records in the file (where the next one goes).
+    len: u64,
+    /// Set when a failed append could not be cut back: nothing more is written.
+    broken: bool,
+}
+
+fn damaged(at: u64, what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("payment call log damaged at byte {at}: {what}"),
+    )
+}
+
+fn check_of(body: &[u8]) -> [u8; CHECK_BYTES] {
+    let hash = Sha256::digest(body);
+    let mut check = [0; CHECK_BYTES];
+    check.copy_from_slice(&hash[..CHECK_BYTES]);
+    check
+}
+
+impl CallLog {
+    /// Opens (creating) the log at `path` and reads its calls in order. A torn last record is
+    /// dropped and cut off; the count of dropped bytes is logged.
+    pub fn open(path: &Path) -> io::Result<(CallLog, Vec<(UnixMillis, OrderCall)>)> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        if bytes.len() < LOG_MAGIC.len() {
+            if !LOG_MAGIC.starts_with(&bytes) {
+                return Err(damaged(0, "not a payment call log"));
+            }
+            // New, or its creation was torn: write the magic afresh.
+            file.set_len(0)?;
+            file.seek(SeekFrom::Start(0))?;
+            file.write_all(LOG_MAGIC)?;
+            file.sync_data()?;
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                File::open(dir)?.sync_all()?;
+            }
+            let len = LOG_MAGIC.len() as u64;
+            return Ok((
+                CallLog {
+                    file,
+                    len,
+                    broken: false,
+                },
+                Vec::new(),
+            ));
+        }
+        if &bytes[..LOG_MAGIC.len()] != LOG_MAGIC {
+            return Err(damaged(0, "not a payment call log"));
+        }
+        let mut calls = Vec::new();
+        let mut at = LOG_MAGIC.len();
+        while at < bytes.len() {
+            let Some((time, call, next)) = Self::read_record(&bytes, at)? else {
+                tracing::warn!(
+                    "payment call log: dropped a torn last record ({} bytes)",
+                    bytes.len() - at
+                );
+                file.set_len(at as u64)?;
+                file.sync_data()?;
+                break;
+            };
+            calls.push((time, call));
+            at = next;
+        }
+        file.seek(SeekFrom::Start(at as u64))?;
+        Ok((
+            CallLog {
+                file,
+                len: at as u64,
+                broken: false,
+            },
+            calls,
+        ))
+    }
+
+    /// The record at `at`: Ok(None) if it is cut short by the end of the file.
+    fn read_record(bytes: &[u8], at: usize) -> io::Result<Option<(UnixMillis, OrderCall, usize)>> {
+        let Some(length) = bytes.get(at..at + LENGTH_BYTES) else {
+            return Ok(None);
+        };
+        let mut length_bytes = [0; LENGTH_BYTES];
+        length_bytes.copy_from_slice(length);
+        let length = u32::from_le_bytes(length_bytes) as usize;
+        if !(TIME_BYTES..=MAX_RECORD_BYTES).contains(&length) {
+            return Err(damaged(at as u64, "record length out of range"));
+        }
+        let check_at = at + LENGTH_BYTES;
+        let body_at = check_at + CHECK_BYTES;
+        let end = body_at + length;
+        let (Some(check), Some(body)) = (bytes.get(check_at..body_at), bytes.get(body_at..end))
+        else {
+            return Ok(None);
+        };
+        if check != check_of(body) {
+            return Err(damaged(at as u64, "record check does not match"));
+        }
+        let mut time = [0; TIME_BYTES];
+        time.copy_from_slice(&body[..TIME_BYTES]);
+        let call = decode_order_call(&body[TIME_BYTES..])
+            .map_err(|e| damaged(at as u64, &format!("order call: {e}")))?;
+        Ok(Some((UnixMillis(i64::from_le_bytes(time)), call, end)))
+    }
+
+    /// Appends one call and fdatasyncs it. On failure the file is cut back to the records
+    /// before it (or, if that fails too, the log refuses every later append).
+    pub fn append(&mut self, now: UnixMillis, call: &OrderCall) -> io::Result<()> {
+        if self.broken {
+            return Err(io::Error::other(
+                "payment call log: an earlier append failed and could not be undone",
+            ));
+        }
+        let mut body = now.0.to_le_bytes().to_vec();
+        body.extend_from_slice(&encode_order_call(call));
+        if body.len() > MAX_RECORD_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "order call too large for the payment call log",
+            ));
+        }
+        let mut record = (body.len() as u32).to_le_bytes().to_vec();
+        record.extend_from_slice(&check_of(&body));
+        record.extend_from_slice(&body);
+        let written = self
+            .file
+            .write_all(&record)
+            .and_then(|()| self.file.sync_data());
+        match written {
+            Ok(()) => {
+                self.len += record.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let undone = self
+                    .file
+                    .set_len(self.len)
+                    .and_then(|()| self.file.seek(SeekFrom::Start(self.len)).map(drop));
+                if undone.is_err() {
+                    self.broken = true;
+                }
+                Err(e)
+            }
+        }
+    }
+}

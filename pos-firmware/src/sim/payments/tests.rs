@@ -1,0 +1,1 @@
+//! Tests of the simulated payment back end, as sentences.
