@@ -64,6 +64,39 @@ pub const DECLINE_ZERO_AMOUNT: u16 = 1;
 /// Milliseconds per second.
 const MS_PER_S: u64 = 1_000;
 
+/// Whether a code payment of `amount` may be taken at all.
+fn check_amount(amount: Fen) -> Result<(), DeclineReason> {
+    if amount.is_zero() {
+        Err(DeclineReason::Other(DECLINE_ZERO_AMOUNT))
+    } else if amount > MAX_CODE_PAYMENT {
+        Err(DeclineReason::OverLimit)
+    } else {
+        Ok(())
+    }
+}
+
+/// Where a wallet code's order starts (its behaviour chooses), and whether the submit is
+/// answered.
+fn wallet_progress(code: &PaymentCode, now: UnixMillis) -> (Progress, bool) {
+    let payer = CodePayer::Wallet(codes::wallet_payer_of(code.expose()));
+    let paying = |paid_at, paid_on_reversal| Progress::Paying {
+        payer,
+        paid_at,
+        paid_on_reversal,
+    };
+    let in_s = |s: u64| Some(now.saturating_add_millis(s * MS_PER_S));
+    let progress = match behaviour_of(code.expose()).unwrap_or(WalletBehaviour::PaidAtOnce) {
+        WalletBehaviour::PaidAtOnce | WalletBehaviour::NoAnswer => paying(Some(now), false),
+        WalletBehaviour::UserPayingThenPaid { after_s } => paying(in_s(u64::from(after_s)), false),
+        WalletBehaviour::DuplicatePrompt => paying(in_s(DUPLICATE_PROMPT_CONFIRM_S), false),
+        WalletBehaviour::UserPayingNever => paying(None, false),
+        WalletBehaviour::PaidDuringReversal => paying(None, true),
+        WalletBehaviour::Declined(reason) => Progress::Settled(OrderState::Declined(reason)),
+    };
+    let answered = behaviour_of(code.expose()) != Some(WalletBehaviour::NoAnswer);
+    (progress, answered)
+}
+
 /// What a merchant's statement calls a line's way of paying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StatementType {
@@ -354,8 +387,6 @@ impl PaymentBackend {
         let decline = |reason| Progress::Settled(OrderState::Declined(reason));
         order.progress = match recognised {
             None => decline(DeclineReason::CodeInvalid),
-            Some(_) if amount.is_zero() => decline(DeclineReason::Other(DECLINE_ZERO_AMOUNT)),
-            Some(_) if amount > MAX_CODE_PAYMENT => decline(DeclineReason::OverLimit),
             Some(code) if method.is_campus() => match self.check_virtual_card(&code, amount, now) {
                 Ok(account) => {
                     self.orders.insert(id, order);
@@ -363,31 +394,14 @@ impl PaymentBackend {
                 }
                 Err(reason) => decline(reason),
             },
-            Some(code) => {
-                let payer = CodePayer::Wallet(codes::wallet_payer_of(code.expose()));
-                let paying = |paid_at, paid_on_reversal| Progress::Paying {
-                    payer,
-                    paid_at,
-                    paid_on_reversal,
-                };
-                let in_s = |s: u64| Some(now.saturating_add_millis(s * MS_PER_S));
-                match behaviour_of(code.expose()).unwrap_or(WalletBehaviour::PaidAtOnce) {
-                    WalletBehaviour::PaidAtOnce => paying(Some(now), false),
-                    WalletBehaviour::NoAnswer => {
-                        answered = false;
-                        paying(Some(now), false)
-                    }
-                    WalletBehaviour::UserPayingThenPaid { after_s } => {
-                        paying(in_s(u64::from(after_s)), false)
-                    }
-                    WalletBehaviour::DuplicatePrompt => {
-                        paying(in_s(DUPLICATE_PROMPT_CONFIRM_S), false)
-                    }
-                    WalletBehaviour::UserPayingNever => paying(None, false),
-                    WalletBehaviour::PaidDuringReversal => paying(None, true),
-                    WalletBehaviour::Declined(reason) => decline(reason),
+            Some(code) => match check_amount(amount) {
+                Err(reason) => decline(reason),
+                Ok(()) => {
+                    let (progress, answers) = wallet_progress(&code, now);
+                    answered = answers;
+                    progress
                 }
-            }
+            },
         };
         self.orders.insert(id, order);
         if let Progress::Paying {
@@ -426,6 +440,8 @@ impl PaymentBackend {
         if !self.nonces.insert(fields.nonce) {
             return Err(DeclineReason::CodeUsed);
         }
+        // From here on the code is spent, whatever the answer.
+        check_amount(amount)?;
         if self.frozen.contains(&fields.account) {
             return Err(DeclineReason::AccountFrozen);
         }
