@@ -375,9 +375,8 @@ impl PaymentBackend {
             submitted_at: now,
         };
         // The code came off the network: recognise it again, whatever it claims to be.
-        let recognised = PaymentCode::recognise(code.expose())
-            .ok()
-            .filter(|c| c.method() == method && code.method() == method);
+        let recognised = PaymentCode::recognise(code.expose()).ok();
+        let claimed_right = |c: &PaymentCode| c.method() == method && code.method() == method;
         let mut order = OrderRecord {
             id,
             sale: Some(sale),
@@ -387,13 +386,16 @@ impl PaymentBackend {
         let decline = |reason| Progress::Settled(OrderState::Declined(reason));
         order.progress = match recognised {
             None => decline(DeclineReason::CodeInvalid),
-            Some(code) if method.is_campus() => match self.check_virtual_card(&code, amount, now) {
-                Ok(account) => {
-                    self.orders.insert(id, order);
-                    return (self.charge_campus(id, account, now), true);
+            Some(code) if code.method().is_campus() => {
+                match self.check_virtual_card(&code, claimed_right(&code), amount, now) {
+                    Ok(account) => {
+                        self.orders.insert(id, order);
+                        return (self.charge_campus(id, account, now), true);
+                    }
+                    Err(reason) => decline(reason),
                 }
-                Err(reason) => decline(reason),
-            },
+            }
+            Some(code) if !claimed_right(&code) => decline(DeclineReason::CodeInvalid),
             Some(code) => match check_amount(amount) {
                 Err(reason) => decline(reason),
                 Ok(()) => {
@@ -421,10 +423,12 @@ impl PaymentBackend {
     }
 
     /// Whether a virtual-card code may pay `amount` now: its account, or why not. Spends the
-    /// nonce of a code whose signature and time are good.
+    /// nonce of a code whose signature and time are good, whatever comes after (a code that
+    /// reached the call log is spent). `claimed_right`: the submit called it a virtual card.
     fn check_virtual_card(
         &mut self,
         code: &PaymentCode,
+        claimed_right: bool,
         amount: Fen,
         now: UnixMillis,
     ) -> Result<VirtualAccount, DeclineReason> {
@@ -441,6 +445,9 @@ impl PaymentBackend {
             return Err(DeclineReason::CodeUsed);
         }
         // From here on the code is spent, whatever the answer.
+        if !claimed_right {
+            return Err(DeclineReason::CodeInvalid);
+        }
         check_amount(amount)?;
         if self.frozen.contains(&fields.account) {
             return Err(DeclineReason::AccountFrozen);

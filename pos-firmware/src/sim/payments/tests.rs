@@ -340,6 +340,16 @@ fn a_code_claiming_another_method_than_its_shape_is_declined_as_invalid() {
     }
     let state = answer(&mut backend, &call, at(0));
     assert_eq!(state, OrderState::Declined(DeclineReason::CodeInvalid));
+    // A good virtual-card code called a WeChat code: declined, and its nonce is spent.
+    let code = card(ALICE, at(0), 1);
+    let mut call = submit(2, &code, Fen::new(100));
+    if let OrderRequest::Submit { method, .. } = &mut call.request {
+        *method = CodeMethod::WeChat;
+    }
+    let state = answer(&mut backend, &call, at(1));
+    assert_eq!(state, OrderState::Declined(DeclineReason::CodeInvalid));
+    let again = answer(&mut backend, &submit(3, &code, Fen::new(100)), at(2));
+    assert_eq!(again, OrderState::Declined(DeclineReason::CodeUsed));
     assert!(backend.ledger().is_empty());
 }
 
@@ -604,6 +614,32 @@ fn a_wallet_code_not_made_by_the_simulator_selects_no_behaviour_and_is_paid_at_o
             at(0)
         )
     );
+}
+
+#[test]
+fn the_example_codes_of_the_documents_table_select_their_behaviours() {
+    use WalletBehaviour::*;
+    let examples = [
+        ("139000000000000001", PaidAtOnce),
+        ("139010050000000001", UserPayingThenPaid { after_s: 5 }),
+        ("139000010000000001", UserPayingNever),
+        (
+            "139001050000000001",
+            Declined(DeclineReason::PayerCancelled),
+        ),
+        ("139100420000000001", Declined(DeclineReason::Other(42))),
+        ("139000020000000001", NoAnswer),
+        ("139000030000000001", DuplicatePrompt),
+        ("139000040000000001", PaidDuringReversal),
+        ("289010050000000002", UserPayingThenPaid { after_s: 5 }),
+        ("6299000040000000003", PaidDuringReversal),
+    ];
+    for (code, behaviour) in examples {
+        assert_eq!(behaviour_of(code), Some(behaviour), "{code}");
+    }
+    let documented = "CV1AEAAAAAAPCR4UALLJHJAAAB4AAAAAAAAAAAAC5NG7DJGDG7JQ5ZPYT2O3HJR2R5ZGMVDGJZB4NPC6TDLOUU3QFJ3HCNTIABAL5VFFGFWOLG6WSC5JXCZYCB3GPXHWG6VE4IO6QE5GYFA";
+    let made = virtual_card_code(VirtualAccount(2024000001), at(0), 1);
+    assert_eq!(made, documented);
 }
 
 fn any_behaviour() -> impl Strategy<Value = WalletBehaviour> {
