@@ -17,7 +17,7 @@
 //! 10 s" does so without a test waiting 10 s.
 
 use crate::campus_pay::{
-    sim_accounts, CampusPayments, PaymentStats, ResultMessage, PAYMENTS_LOG_FILE,
+    sim_accounts, sim_frozen, CampusPayments, PaymentStats, ResultMessage, PAYMENTS_LOG_FILE,
 };
 use crate::campus_store::{CampusStore, StoreError};
 use pos_firmware::sim::payments::{LedgerEntry, OrderRecord};
@@ -82,6 +82,8 @@ pub struct CampusOptions {
     /// The campus accounts virtual cards pay from, with their opening balances (the same on
     /// every start: the log replays from them). Default: [`sim_accounts`].
     pub accounts: Vec<(VirtualAccount, Fen)>,
+    /// Accounts whose virtual-card codes are declined (frozen). Default: [`sim_frozen`].
+    pub frozen: Vec<VirtualAccount>,
 }
 
 impl CampusOptions {
@@ -98,6 +100,7 @@ impl CampusOptions {
             default_config: None,
             payments_log: None,
             accounts: sim_accounts(),
+            frozen: sim_frozen(),
         }
     }
 }
@@ -222,13 +225,15 @@ impl CampusSim {
             .payments_log
             .clone()
             .unwrap_or_else(|| options.store_dir.join(PAYMENTS_LOG_FILE));
-        let payments =
-            CampusPayments::open(&payments_log, options.accounts.clone()).map_err(|source| {
-                CampusError::Payments {
-                    path: payments_log.clone(),
-                    source,
-                }
-            })?;
+        let payments = CampusPayments::open(
+            &payments_log,
+            options.accounts.clone(),
+            options.frozen.clone(),
+        )
+        .map_err(|source| CampusError::Payments {
+            path: payments_log.clone(),
+            source,
+        })?;
         let mut mqtt = MqttOptions::new(
             CAMPUS_CLIENT_ID,
             options.broker_host.clone(),

@@ -21,21 +21,42 @@ use std::path::Path;
 
 /// The name of the back end's call log inside the campus store's directory.
 pub const PAYMENTS_LOG_FILE: &str = "payments.log";
-/// The first campus account of the default set.
+/// The till simulator's demo accounts (its script runner and the TUI's code picker make
+/// virtual-card codes for them, as `pos-firmware`'s `sim::script` defaults name them): alice
+/// 2026000001 with ¥100.00, bob 2026000002 with ¥3.00, carol 2026000003 with ¥50.00 and frozen
+/// ([`SIM_DEMO_FROZEN`]). So the whole path answers the demo's codes as the till's own
+/// simulated campus does.
+pub const SIM_DEMO_ACCOUNTS: [(u64, Fen); 3] = [
+    (2_026_000_001, Fen::from_yuan(100)),
+    (2_026_000_002, Fen::new(300)),
+    (2_026_000_003, Fen::from_yuan(50)),
+];
+/// The demo account that is frozen (carol): every virtual-card code of it is declined.
+pub const SIM_DEMO_FROZEN: u64 = 2_026_000_003;
+/// The first of the plain accounts of the default set (beside the demo accounts).
 pub const SIM_FIRST_ACCOUNT: u64 = 1;
-/// How many campus accounts the default set has: 0000000001 … 0000000020.
+/// How many plain accounts the default set has: 0000000001 … 0000000020.
 pub const SIM_ACCOUNTS: u64 = 20;
-/// The opening balance of every account of the default set: ¥500.00.
+/// The opening balance of every plain account of the default set: ¥500.00.
 pub const SIM_OPENING_BALANCE: Fen = Fen::from_yuan(500);
 /// The largest order request payload the campus reads (a submit is about 200 bytes).
 pub const MAX_ORDER_REQUEST_BYTES: usize = 4 * 1024;
 
-/// The simulated campus's default accounts: [`SIM_ACCOUNTS`] accounts from
-/// [`SIM_FIRST_ACCOUNT`], each opening with [`SIM_OPENING_BALANCE`].
+/// The simulated campus's default accounts: the demo accounts ([`SIM_DEMO_ACCOUNTS`]) and
+/// [`SIM_ACCOUNTS`] plain ones from [`SIM_FIRST_ACCOUNT`], each opening with
+/// [`SIM_OPENING_BALANCE`].
 pub fn sim_accounts() -> Vec<(VirtualAccount, Fen)> {
-    (SIM_FIRST_ACCOUNT..SIM_FIRST_ACCOUNT + SIM_ACCOUNTS)
-        .map(|id| (VirtualAccount(id), SIM_OPENING_BALANCE))
-        .collect()
+    let demo = SIM_DEMO_ACCOUNTS
+        .iter()
+        .map(|&(id, balance)| (VirtualAccount(id), balance));
+    let plain = (SIM_FIRST_ACCOUNT..SIM_FIRST_ACCOUNT + SIM_ACCOUNTS)
+        .map(|id| (VirtualAccount(id), SIM_OPENING_BALANCE));
+    demo.chain(plain).collect()
+}
+
+/// The frozen accounts of the default set.
+pub fn sim_frozen() -> Vec<VirtualAccount> {
+    vec![VirtualAccount(SIM_DEMO_FROZEN)]
 }
 
 /// What the payment side counted since the simulator started.
@@ -75,13 +96,14 @@ pub struct CampusPayments {
 
 impl CampusPayments {
     /// Opens the back end's call log `log` (replaying what an earlier run logged) with these
-    /// opening balances (give the same ones every time).
+    /// opening balances and frozen accounts (give the same ones every time).
     pub fn open(
         log: &Path,
         accounts: impl IntoIterator<Item = (VirtualAccount, Fen)>,
+        frozen: impl IntoIterator<Item = VirtualAccount>,
     ) -> io::Result<CampusPayments> {
         Ok(CampusPayments {
-            backend: PaymentBackend::open(log, SIM_CAMPUS_KEY_SEED, accounts)?,
+            backend: PaymentBackend::open_with_frozen(log, SIM_CAMPUS_KEY_SEED, accounts, frozen)?,
             stats: PaymentStats::default(),
             hold: false,
             held: Vec::new(),
@@ -209,7 +231,7 @@ mod tests {
     const NOW: UnixMillis = UnixMillis(1_800_000_000_000);
 
     fn payments(dir: &Path) -> CampusPayments {
-        CampusPayments::open(&dir.join(PAYMENTS_LOG_FILE), sim_accounts()).unwrap()
+        CampusPayments::open(&dir.join(PAYMENTS_LOG_FILE), sim_accounts(), sim_frozen()).unwrap()
     }
 
     fn submit(terminal: TerminalId, intent: u64, code: &str, amount: Fen) -> OrderCall {
@@ -253,6 +275,27 @@ mod tests {
         );
         assert_eq!(campus.ledger().len(), 1);
         assert_eq!(campus.balance(VirtualAccount(3)), Some(Fen::new(48_750)));
+    }
+
+    #[test]
+    fn the_demo_accounts_pay_as_in_the_till_simulator_and_the_frozen_one_is_declined() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut campus = payments(dir.path());
+        let topic = order_request_topic(T);
+        let alice = virtual_card_code(VirtualAccount(2_026_000_001), NOW, 1);
+        let call = submit(T, 1, &alice, Fen::new(1_000));
+        let paid = answer(campus.handle_request(&topic, &encode_order_call(&call), NOW));
+        assert!(
+            matches!(paid.state, OrderState::Paid { balance_after: Some(b), .. } if b == Fen::new(9_000)),
+            "{paid:?}"
+        );
+        let carol = virtual_card_code(VirtualAccount(SIM_DEMO_FROZEN), NOW, 2);
+        let call = submit(T, 2, &carol, Fen::new(100));
+        let declined = answer(campus.handle_request(&topic, &encode_order_call(&call), NOW));
+        assert_eq!(
+            declined.state,
+            OrderState::Declined(shared::pay::DeclineReason::AccountFrozen)
+        );
     }
 
     #[test]

@@ -73,10 +73,16 @@ struct Cli {
     payments_log: Option<PathBuf>,
     /// A campus account that virtual-card codes pay from, as ACCOUNT=YUAN (account number, its
     /// opening balance: `--account 42=100.00`); repeatable, replaces the default set. Default:
-    /// accounts 1 to 20 (shown 0000000001 … 0000000020), ¥500.00 each. Give the same accounts on
-    /// every start: the log replays its calls from these opening balances.
+    /// the till simulator's demo accounts alice 2026000001 (¥100.00), bob 2026000002 (¥3.00) and
+    /// carol 2026000003 (¥50.00, frozen), and accounts 1 to 20 (shown 0000000001 …
+    /// 0000000020) with ¥500.00 each. Give the same accounts on every start: the log replays its
+    /// calls from these opening balances.
     #[arg(long = "account", value_parser = parse_account_arg)]
     accounts: Vec<AccountArg>,
+    /// An account (number) whose virtual-card codes are declined as frozen; repeatable, replaces
+    /// the default (carol, 2026000003). Give the same ones on every start.
+    #[arg(long = "frozen")]
+    frozen: Vec<u64>,
 }
 
 /// One `--account ACCOUNT=YUAN`.
@@ -222,6 +228,10 @@ fn main() -> anyhow::Result<()> {
     options.payments_log = cli.payments_log.clone();
     if !cli.accounts.is_empty() {
         options.accounts = cli.accounts.iter().map(|a| (a.0, a.1)).collect();
+        options.frozen.clear();
+    }
+    if !cli.frozen.is_empty() {
+        options.frozen = cli.frozen.iter().map(|&n| VirtualAccount(n)).collect();
     }
     let accounts = options.accounts.len();
     let sim = CampusSim::start(options).context("starting the campus simulator")?;
@@ -292,7 +302,9 @@ fn main() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use till_tests::campus_pay::{SIM_ACCOUNTS, SIM_FIRST_ACCOUNT, SIM_OPENING_BALANCE};
+    use till_tests::campus_pay::{
+        SIM_ACCOUNTS, SIM_DEMO_ACCOUNTS, SIM_DEMO_FROZEN, SIM_FIRST_ACCOUNT, SIM_OPENING_BALANCE,
+    };
 
     #[test]
     fn an_account_is_a_number_and_an_amount_in_yuan() {
@@ -305,7 +317,21 @@ mod tests {
 
     #[test]
     fn the_help_tells_the_default_accounts_as_they_are() {
-        // `--account`'s help text says: accounts 1 to 20, ¥500.00 each.
+        // `--account`'s help text says: alice, bob, carol (frozen), then accounts 1 to 20,
+        // ¥500.00 each.
+        let demo: Vec<(u64, String)> = SIM_DEMO_ACCOUNTS
+            .iter()
+            .map(|(id, balance)| (*id, balance.to_string()))
+            .collect();
+        assert_eq!(
+            demo,
+            [
+                (2_026_000_001, "100.00".to_string()),
+                (2_026_000_002, "3.00".to_string()),
+                (2_026_000_003, "50.00".to_string())
+            ]
+        );
+        assert_eq!(SIM_DEMO_FROZEN, 2_026_000_003);
         assert_eq!(
             (SIM_FIRST_ACCOUNT, SIM_FIRST_ACCOUNT + SIM_ACCOUNTS - 1),
             (1, 20)
