@@ -672,6 +672,66 @@ fn any_wallet() -> impl Strategy<Value = CodeMethod> {
     ]
 }
 
+/// Steps of a till's calls: (intent, kind of call, wallet behaviour, amount in fen, seconds
+/// since the step before).
+type Step = (u64, u8, WalletBehaviour, u64, u64);
+
+fn any_steps() -> impl Strategy<Value = Vec<Step>> {
+    proptest::collection::vec(
+        (0u64..6, 0u8..4, any_behaviour(), 0u64..800, 0u64..20),
+        1..40,
+    )
+}
+
+/// The calls the steps make, with the campus's time of each (a fresh virtual-card nonce each).
+fn calls_of(steps: Vec<Step>) -> Vec<(OrderCall, UnixMillis)> {
+    let mut now = at(0);
+    let mut calls = Vec::new();
+    for (nonce, (intent, kind, behaviour, amount, wait)) in steps.into_iter().enumerate() {
+        now = now.saturating_add_millis(wait * 1000);
+        let call = match kind {
+            0 => submit(intent, &card(ALICE, now, nonce as u64), Fen::new(amount)),
+            1 => submit(intent, &wallet(behaviour, 1), Fen::new(amount)),
+            2 => query(intent),
+            _ => reverse(intent),
+        };
+        calls.push((call, now));
+    }
+    calls
+}
+
+proptest! {
+    // Each case fdatasyncs every call: a few dozen cases are enough.
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Whatever the calls, a back end reopened from its log holds the same orders, balances
+    /// and ledger as one that never stopped (in memory), and answers the next call as it does.
+    #[test]
+    fn a_reopened_back_end_is_the_one_that_never_stopped(steps in any_steps()) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("payments.log");
+        let accounts = [(ALICE, Fen::from_yuan(50))];
+        let mut durable = PaymentBackend::open(&path, SIM_CAMPUS_KEY_SEED, accounts).unwrap();
+        let mut never_stopped = PaymentBackend::new(SIM_CAMPUS_KEY_SEED, accounts);
+        let calls = calls_of(steps);
+        for (call, now) in &calls {
+            let answer = durable.handle_call(call, *now).unwrap();
+            prop_assert_eq!(answer, never_stopped.handle_call(call, *now).unwrap());
+        }
+        drop(durable);
+        let mut reopened = PaymentBackend::open(&path, SIM_CAMPUS_KEY_SEED, accounts).unwrap();
+        prop_assert!(reopened.orders().eq(never_stopped.orders()));
+        prop_assert_eq!(reopened.ledger(), never_stopped.ledger());
+        prop_assert_eq!(reopened.balance(ALICE), never_stopped.balance(ALICE));
+        let (last, now) = &calls[calls.len() - 1];
+        let later = now.saturating_add_millis(60_000);
+        prop_assert_eq!(
+            reopened.handle_call(last, later).unwrap(),
+            never_stopped.handle_call(last, later).unwrap()
+        );
+    }
+}
+
 proptest! {
     #[test]
     fn every_wallet_code_selects_the_behaviour_it_was_made_for(
@@ -689,22 +749,9 @@ proptest! {
     /// charges minus its refunds, no order is charged twice, and a reversed order is refunded
     /// exactly when it was charged.
     #[test]
-    fn the_ledger_always_matches_the_balances_and_the_orders(
-        steps in proptest::collection::vec(
-            (0u64..6, 0u8..4, any_behaviour(), 0u64..800, 0i64..20),
-            1..40,
-        ),
-    ) {
+    fn the_ledger_always_matches_the_balances_and_the_orders(steps in any_steps()) {
         let mut backend = backend();
-        let mut now = at(0);
-        for (nonce, (intent, kind, behaviour, amount, wait)) in steps.into_iter().enumerate() {
-            now = now.saturating_add_millis(wait as u64 * 1000);
-            let call = match kind {
-                0 => submit(intent, &card(ALICE, now, nonce as u64), Fen::new(amount)),
-                1 => submit(intent, &wallet(behaviour, 1), Fen::new(amount)),
-                2 => query(intent),
-                _ => reverse(intent),
-            };
+        for (call, now) in calls_of(steps) {
             backend.handle_call(&call, now).unwrap();
         }
         let sum = |kind| -> u64 {
