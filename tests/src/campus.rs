@@ -425,6 +425,11 @@ impl CampusSim {
         lock(&self.shared.payments).order_state(id)
     }
 
+    /// Every order the back end holds, by order id (tombstones of reversals included).
+    pub fn orders(&self) -> Vec<OrderRecord> {
+        lock(&self.shared.payments).orders()
+    }
+
     /// Orders the back end holds.
     pub fn order_count(&self) -> usize {
         lock(&self.shared.payments).order_count()

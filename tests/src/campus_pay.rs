@@ -211,6 +211,11 @@ impl CampusPayments {
         self.backend.order(id).map(OrderRecord::state)
     }
 
+    /// Every order the back end holds, by order id.
+    pub fn orders(&self) -> Vec<OrderRecord> {
+        self.backend.orders().copied().collect()
+    }
+
     /// How many orders the back end holds (tombstones of reversals included).
     pub fn order_count(&self) -> usize {
         self.backend.orders().count()

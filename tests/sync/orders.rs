@@ -160,6 +160,13 @@ fn assert_books_agree(campus: &CampusSim, till: &FakeTill) -> (usize, usize) {
             "charges and refunds of {order} ({state:?})"
         );
     }
+    for record in campus.orders() {
+        assert!(
+            last.contains_key(&record.id),
+            "the campus holds {} that the till never got an answer about",
+            record.id
+        );
+    }
     for entry in &ledger {
         assert!(
             last.contains_key(&entry.order),
