@@ -1,5 +1,5 @@
 //! The payment codes a till's scanner reads from a payer's phone, recognised by their shapes: the
-//! campus virtual card (a format of ours, signed by the campus: `docs/payment-codes.md`) and the
+//! campus virtual card (a format of ours, signed by the campus: `docs/code-payments.md`) and the
 //! WeChat Pay, Alipay and UnionPay (云闪付) payment codes (their published shapes). Anything else
 //! is not a payment code.
 //!

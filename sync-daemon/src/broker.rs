@@ -24,8 +24,8 @@ use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use rumqttc::{TlsConfiguration, Transport};
 use shared::mqtt::{
-    ack_topic, config_topic, status_topic, BLACKLIST_PAGES_FILTER, MAX_MQTT_PACKET_BYTES,
-    STATUS_OFFLINE, STATUS_ONLINE, TIME_TOPIC,
+    ack_topic, config_topic, order_result_topic, status_topic, BLACKLIST_PAGES_FILTER,
+    MAX_MQTT_PACKET_BYTES, STATUS_OFFLINE, STATUS_ONLINE, TIME_TOPIC,
 };
 use shared::TerminalId;
 use std::path::PathBuf;
@@ -145,12 +145,13 @@ pub fn mqtt_options(
     options
 }
 
-/// The subscriptions of one terminal: its acks and configuration, the shared blacklist's pages
-/// and time.
+/// The subscriptions of one terminal: its acks, configuration and order results, the shared
+/// blacklist's pages and time.
 pub fn subscriptions(terminal: TerminalId) -> Vec<Filter> {
     vec![
         Filter::new(ack_topic(terminal), QoS::AtLeastOnce),
         Filter::new(config_topic(terminal), QoS::AtLeastOnce),
+        Filter::new(order_result_topic(terminal), QoS::AtLeastOnce),
         Filter::new(BLACKLIST_PAGES_FILTER, QoS::AtLeastOnce),
         Filter::new(TIME_TOPIC, QoS::AtMostOnce),
     ]
@@ -281,6 +282,18 @@ mod tests {
         assert!(
             shared::mqtt::MAX_BLACKLIST_PAGE_ENTRIES * 12 < MAX_INCOMING_PACKET_BYTES as usize / 2
         );
+    }
+
+    #[test]
+    fn a_till_subscribes_to_its_own_order_results_at_qos_1() {
+        let filters = subscriptions(TerminalId(0xAB));
+        let results: Vec<_> = filters
+            .iter()
+            .filter(|f| f.path.ends_with("/pay/res"))
+            .collect();
+        assert_eq!(results.len(), 1, "{filters:?}");
+        assert_eq!(results[0].path, "campus/v1/till/00000000000000ab/pay/res");
+        assert_eq!(results[0].qos, QoS::AtLeastOnce);
     }
 
     #[test]

@@ -1,21 +1,25 @@
 //! The daemon's async loop: keeps a connection to the till's Unix socket and one to the broker,
 //! each re-established with capped exponential backoff and jitter, feeds every event to the
-//! [`Uploader`] with the current time and carries out what it asks for. It holds no state that
-//! is not in the till's journal or the broker, so SIGKILL at any point loses nothing.
+//! [`Uploader`] (journal upload, downlinks) and the [`OrderRelay`] (code-payment orders) with
+//! the current time and carries out what they ask for. It holds no state that is not in the
+//! till's journal, the campus back end or the broker, so SIGKILL at any point loses nothing.
 
 use crate::blacklist_pages::{PageAssembler, PageOutcome};
 use crate::broker::{mqtt_options, BrokerConfig, BrokerConnection, BrokerEvent};
 use crate::error::DaemonError;
+use crate::orders::{OrderAction, OrderRelay, OrderReport};
 use crate::till_link::TillLink;
 use crate::uploader::{Action, StaleDownlink, UploadLimits, Uploader};
 use rumqttc::v5::mqttbytes::QoS;
 use shared::backoff::Backoff;
 use shared::codec::{
     decode_blacklist_page, decode_campus_config, decode_server_time, decode_upload_ack,
-    encode_upload_batch,
+    encode_order_call, encode_upload_batch,
 };
 use shared::link::{DownlinkKind, ToDaemon};
-use shared::mqtt::{ack_topic, config_topic, page_of_blacklist_topic, upload_topic, TIME_TOPIC};
+use shared::mqtt::{
+    ack_topic, config_topic, order_result_topic, page_of_blacklist_topic, upload_topic, TIME_TOPIC,
+};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,6 +69,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     // daemon must never reuse an upload session, or an ack queued for the old one would count.
     let mut uploader = Uploader::new(config.limits, time_seed());
     let mut blacklist_pages = PageAssembler::new();
+    let mut orders = OrderRelay::new();
     let mut till: Option<TillLink> = None;
     let mut till_backoff = Backoff::new(TILL_BACKOFF_BASE_MS, TILL_BACKOFF_CAP_MS, config.seed);
     let mut till_retry_at = Instant::now();
@@ -113,9 +118,11 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
                                  this connection are not forwarded"
                             );
                         }
+                        orders.handle_till_welcome(welcome.terminal);
                         if broker_terminal != Some(welcome.terminal) {
                             // A new identity (first start or a new journal): a new session.
                             broker = None;
+                            orders.handle_broker_down();
                             broker_terminal = Some(welcome.terminal);
                             broker_retry_at = Instant::now();
                         }
@@ -133,11 +140,13 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             }
             message = async { match till.as_mut() { Some(link) => link.recv().await, None => std::future::pending().await } }, if till.is_some() => {
                 match message {
+                    Ok(ToDaemon::Order(call)) => orders.handle_call(call),
                     Ok(message) => handle_till_message(&mut uploader, message, now_ms()),
                     Err(error) => {
                         warn!(%error, "till connection lost");
                         till = None;
                         uploader.handle_till_lost();
+                        orders.handle_till_lost();
                         till_retry_at = Instant::now() + till_backoff.next_delay();
                     }
                 }
@@ -156,13 +165,19 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
                         broker_backoff.reset();
                         info!(connection = broker_connections, session_present, "broker up");
                         uploader.handle_broker_up();
+                        orders.handle_broker_up();
                     }
                     Some(BrokerEvent::Message { topic, payload }) => {
-                        handle_downlink(&mut uploader, &mut blacklist_pages, &topic, &payload);
+                        if broker_terminal.is_some_and(|t| topic == order_result_topic(t)) {
+                            orders.handle_result_payload(&payload);
+                        } else {
+                            handle_downlink(&mut uploader, &mut blacklist_pages, &topic, &payload);
+                        }
                     }
                     Some(BrokerEvent::Down(reason)) => {
                         broker = None;
                         uploader.handle_broker_down();
+                        orders.handle_broker_down();
                         let delay = broker_backoff.next_delay();
                         warn!(%reason, retry_in_ms = delay.as_millis() as u64, "broker down");
                         broker_retry_at = Instant::now() + delay;
@@ -170,6 +185,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
                     None => {
                         broker = None;
                         uploader.handle_broker_down();
+                        orders.handle_broker_down();
                         broker_retry_at = Instant::now() + broker_backoff.next_delay();
                     }
                 }
@@ -195,6 +211,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
                         warn!(%error, "cannot write to the till");
                         till = None;
                         uploader.handle_till_lost();
+                        orders.handle_till_lost();
                         till_retry_at = Instant::now() + till_backoff.next_delay();
                     }
                 }
@@ -216,6 +233,36 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             }
         }
 
+        // Carry out what the order relay decided (a refused publish queues a "not sent").
+        while let Some(action) = orders.poll_action() {
+            match action {
+                OrderAction::Report(report) => log_order_report(&report),
+                OrderAction::Publish { topic, call } => {
+                    let queued = match broker.as_ref() {
+                        Some(conn) => conn
+                            .client
+                            .try_publish(topic, QoS::AtLeastOnce, false, encode_order_call(&call))
+                            .map_err(|error| error.to_string()),
+                        None => Err("no broker connection".to_string()),
+                    };
+                    if let Err(error) = queued {
+                        warn!(order = %call.order, %error, "cannot queue an order call for the broker");
+                        orders.handle_publish_refused(&call);
+                    }
+                }
+                OrderAction::ToTill(message) => {
+                    let Some(link) = till.as_mut() else { continue };
+                    if let Err(error) = link.send(&message).await {
+                        warn!(%error, "cannot write to the till");
+                        till = None;
+                        uploader.handle_till_lost();
+                        orders.handle_till_lost();
+                        till_retry_at = Instant::now() + till_backoff.next_delay();
+                    }
+                }
+            }
+        }
+
         if now_ms() >= next_progress_log_ms {
             next_progress_log_ms = now_ms() + PROGRESS_LOG_INTERVAL_MS;
             let counters = uploader.counters();
@@ -229,7 +276,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             );
         }
     }
-    info!(counters = ?uploader.counters(), "stopping");
+    info!(counters = ?uploader.counters(), orders = ?orders.counters(), "stopping");
     Ok(())
 }
 
@@ -246,6 +293,40 @@ fn handle_till_message(uploader: &mut Uploader, message: ToDaemon, now_ms: u64) 
         _ => {}
     }
     uploader.handle_till_message(message, now_ms);
+}
+
+/// One line per order event; never the payment code (the report carries only its hint).
+fn log_order_report(report: &OrderReport) {
+    match report {
+        OrderReport::Sending { order, kind } => info!(%order, %kind, "order call sent"),
+        OrderReport::NotSent { order, kind, why } => {
+            warn!(%order, %kind, %why, "order call not sent; the till was told")
+        }
+        OrderReport::AlarmForeignCall { order, till, kind } => error!(
+            %order,
+            %till,
+            %kind,
+            "ALARM the till sent an order call naming another terminal; refused, not sent"
+        ),
+        OrderReport::Passed { order, state } => {
+            info!(%order, ?state, "order result passed to the till")
+        }
+        OrderReport::DroppedNoTill { order, state } => debug!(
+            %order,
+            ?state,
+            "order result while no till is connected; dropped (the till asks again)"
+        ),
+        OrderReport::AlarmForeignResult { order, till } => error!(
+            %order,
+            %till,
+            "ALARM an order result naming another terminal on this till's result topic; dropped"
+        ),
+        OrderReport::AlarmUndecodable { bytes, error } => error!(
+            bytes,
+            %error,
+            "ALARM an undecodable payload on this till's order result topic; dropped"
+        ),
+    }
 }
 
 /// Decodes a message from the broker and hands it to the uploader; bad payloads are logged

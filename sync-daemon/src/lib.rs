@@ -4,6 +4,8 @@
 //! killed at any moment (see docs/mqtt.md and ARCHITECTURE.md, "sync-daemon").
 //!
 //! - [`uploader`]: the sans-IO decisions (fetch, publish, resend, forward acks and downlink);
+//! - [`orders`]: the sans-IO relay of code-payment orders (till → campus, answers back), no
+//!   order state kept;
 //! - [`blacklist_pages`]: reassembles the blacklist from its pages before the till gets it;
 //! - [`till_link`]: the framed Unix-socket connection to the firmware;
 //! - [`broker`]: rumqttc options (persistent session, credentials, TLS on rustls + ring) and
@@ -17,5 +19,6 @@ pub mod broker;
 pub mod cli;
 pub mod daemon;
 pub mod error;
+pub mod orders;
 pub mod till_link;
 pub mod uploader;

@@ -7,12 +7,20 @@
 //! ([`MAX_MQTT_PACKET_BYTES`]: a message that would exceed it is refused and printed) — and its
 //! clock; with a default configuration it configures every terminal it has records of or sees
 //! upload. It follows every till's presence (`…/status`, "online" or the last will's
-//! "offline"). It runs on a thread of its own with a single-threaded tokio runtime. For tests it
-//! can handle every n-th batch twice (counted as injected duplicates, apart from the ones the
-//! tills really resent) and hold its acks while still storing, so a kill provably hits records
-//! stored and not acked.
+//! "offline"). It answers every till's code-payment orders (`…/pay/req` → its payment back
+//! end → `…/pay/res`, [`crate::campus_pay`]), publishing an answer only once the back end has
+//! logged the call durably. It runs on a thread of its own with a single-threaded tokio
+//! runtime. For tests it can handle every n-th batch twice (counted as injected duplicates,
+//! apart from the ones the tills really resent), hold its acks while still storing, so a kill
+//! provably hits records stored and not acked, hold its order answers while still booking, and
+//! move its clock forward ([`CampusSim::advance_clock`]) so that a payer who confirms "after
+//! 10 s" does so without a test waiting 10 s.
 
+use crate::campus_pay::{
+    sim_accounts, sim_frozen, CampusPayments, PaymentStats, ResultMessage, PAYMENTS_LOG_FILE,
+};
 use crate::campus_store::{CampusStore, StoreError};
+use pos_firmware::sim::payments::{LedgerEntry, OrderRecord};
 use rumqttc::{
     AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter, TlsConfiguration, Transport,
 };
@@ -22,12 +30,14 @@ use shared::codec::{
     encode_upload_ack,
 };
 use shared::mqtt::{
-    ack_topic, blacklist_page_topic, config_topic, terminal_of_status_topic,
-    terminal_of_upload_topic, BlacklistPage, ServerTime, SessionAnswered, UploadAck, UploadBatch,
-    ALL_STATUS_FILTER, ALL_UPLOADS_FILTER, MAX_MQTT_PACKET_BYTES, MAX_UPLOAD_BATCH_BYTES,
-    STATUS_OFFLINE, STATUS_ONLINE, TIME_TOPIC,
+    ack_topic, blacklist_page_topic, config_topic, terminal_of_order_request_topic,
+    terminal_of_status_topic, terminal_of_upload_topic, BlacklistPage, ServerTime, SessionAnswered,
+    UploadAck, UploadBatch, ALL_ORDER_REQUESTS_FILTER, ALL_STATUS_FILTER, ALL_UPLOADS_FILTER,
+    MAX_MQTT_PACKET_BYTES, MAX_UPLOAD_BATCH_BYTES, STATUS_OFFLINE, STATUS_ONLINE, TIME_TOPIC,
 };
-use shared::{Seq, TerminalId, UnixMillis};
+use shared::pay::{OrderId, OrderState};
+use shared::paycode::VirtualAccount;
+use shared::{Fen, Seq, TerminalId, UnixMillis};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -67,6 +77,13 @@ pub struct CampusOptions {
     /// Published (retained) to every terminal the store has records of and to every terminal
     /// that uploads for the first time.
     pub default_config: Option<CampusConfig>,
+    /// The payment back end's call log (default: [`PAYMENTS_LOG_FILE`] in `store_dir`).
+    pub payments_log: Option<PathBuf>,
+    /// The campus accounts virtual cards pay from, with their opening balances (the same on
+    /// every start: the log replays from them). Default: [`sim_accounts`].
+    pub accounts: Vec<(VirtualAccount, Fen)>,
+    /// Accounts whose virtual-card codes are declined (frozen). Default: [`sim_frozen`].
+    pub frozen: Vec<VirtualAccount>,
 }
 
 impl CampusOptions {
@@ -81,6 +98,9 @@ impl CampusOptions {
             time_interval_ms: None,
             duplicate_every_nth_batch: None,
             default_config: None,
+            payments_log: None,
+            accounts: sim_accounts(),
+            frozen: sim_frozen(),
         }
     }
 }
@@ -133,11 +153,17 @@ pub enum CampusError {
     Tls(#[from] sync_daemon::error::BrokerSetupError),
     #[error("cannot start the simulator's runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("cannot open the payment back end's log {path}: {source}")]
+    Payments {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 enum Command {
     Retain { topic: String, payload: Vec<u8> },
     ReleaseAcks,
+    ReleaseOrderResults,
     Stop,
 }
 
@@ -155,6 +181,17 @@ struct Shared {
     sessions: Mutex<BTreeMap<TerminalId, SessionAnswered>>,
     /// Pages of the blacklist last published: a shorter new version clears the rest.
     blacklist_pages: Mutex<u32>,
+    /// The payment back end and the answers a test holds.
+    payments: Mutex<CampusPayments>,
+    /// How far a test moved the campus's clock ahead of the wall clock.
+    clock_ahead_ms: Mutex<u64>,
+}
+
+impl Shared {
+    /// The campus's clock: the wall clock plus what a test moved it ahead.
+    fn now(&self) -> UnixMillis {
+        now_unix_ms().saturating_add_millis(*lock(&self.clock_ahead_ms))
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -184,6 +221,19 @@ impl CampusSim {
     /// Opens the store (reloading what an earlier run stored) and starts serving.
     pub fn start(options: CampusOptions) -> Result<CampusSim, CampusError> {
         let store = CampusStore::open(&options.store_dir)?;
+        let payments_log = options
+            .payments_log
+            .clone()
+            .unwrap_or_else(|| options.store_dir.join(PAYMENTS_LOG_FILE));
+        let payments = CampusPayments::open(
+            &payments_log,
+            options.accounts.clone(),
+            options.frozen.clone(),
+        )
+        .map_err(|source| CampusError::Payments {
+            path: payments_log.clone(),
+            source,
+        })?;
         let mut mqtt = MqttOptions::new(
             CAMPUS_CLIENT_ID,
             options.broker_host.clone(),
@@ -218,6 +268,8 @@ impl CampusSim {
             sessions: Mutex::new(BTreeMap::new()),
             acks_published: Mutex::new(BTreeMap::new()),
             blacklist_pages: Mutex::new(0),
+            payments: Mutex::new(payments),
+            clock_ahead_ms: Mutex::new(0),
         });
         let (commands, rx) = mpsc::unbounded_channel();
         let thread_shared = shared.clone();
@@ -347,6 +399,66 @@ impl CampusSim {
         lock(&self.shared.store).conflicts
     }
 
+    /// What the payment side counted.
+    pub fn payment_stats(&self) -> PaymentStats {
+        lock(&self.shared.payments).stats()
+    }
+
+    /// A campus account's balance now.
+    pub fn balance(&self, account: VirtualAccount) -> Option<Fen> {
+        lock(&self.shared.payments).balance(account)
+    }
+
+    /// Every charge and refund the back end booked, in booking order (over its log's whole
+    /// life).
+    pub fn ledger(&self) -> Vec<LedgerEntry> {
+        lock(&self.shared.payments).ledger()
+    }
+
+    /// An order as the back end holds it.
+    pub fn order(&self, id: OrderId) -> Option<OrderRecord> {
+        lock(&self.shared.payments).order(id)
+    }
+
+    /// An order's state as the back end last settled it.
+    pub fn order_state(&self, id: OrderId) -> Option<OrderState> {
+        lock(&self.shared.payments).order_state(id)
+    }
+
+    /// Every order the back end holds, by order id (tombstones of reversals included).
+    pub fn orders(&self) -> Vec<OrderRecord> {
+        lock(&self.shared.payments).orders()
+    }
+
+    /// Orders the back end holds.
+    pub fn order_count(&self) -> usize {
+        lock(&self.shared.payments).order_count()
+    }
+
+    /// From now on order calls are acted on and logged, but their answers kept back until
+    /// [`CampusSim::release_order_results`]: so a test can kill a process while the campus has
+    /// booked a call whose answer has not reached the till.
+    pub fn hold_order_results(&self) {
+        lock(&self.shared.payments).hold();
+    }
+
+    /// Publishes the answers held, oldest first, and answers at once again.
+    pub fn release_order_results(&self) {
+        let _ = self.commands.send(Command::ReleaseOrderResults);
+    }
+
+    /// The campus's clock (what its payment back end books with).
+    pub fn now(&self) -> UnixMillis {
+        self.shared.now()
+    }
+
+    /// Moves the campus's clock ahead by `by` (payers confirm, codes expire).
+    pub fn advance_clock(&self, by: Duration) {
+        let by_ms = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        let mut ahead = lock(&self.shared.clock_ahead_ms);
+        *ahead = ahead.saturating_add(by_ms);
+    }
+
     /// Waits (at most `timeout`) until `done` holds for the stats; returns whether it did.
     pub fn wait_until(&self, timeout: Duration, done: impl Fn(&CampusSim) -> bool) -> bool {
         let deadline = Instant::now() + timeout;
@@ -441,6 +553,12 @@ async fn serve(
                         count_full(publish_ack(&client, &shared, ack));
                     }
                 }
+                Some(Command::ReleaseOrderResults) => {
+                    let released = lock(&shared.payments).release();
+                    for message in released {
+                        count_full(publish_result(&client, message));
+                    }
+                }
                 Some(Command::Stop) | None => {
                     let _ = client.try_disconnect();
                     return;
@@ -457,6 +575,7 @@ async fn serve(
                     count_full(client.try_subscribe_many([
                         SubscribeFilter::new(ALL_UPLOADS_FILTER.to_string(), QoS::AtLeastOnce),
                         SubscribeFilter::new(ALL_STATUS_FILTER.to_string(), QoS::AtLeastOnce),
+                        SubscribeFilter::new(ALL_ORDER_REQUESTS_FILTER.to_string(), QoS::AtLeastOnce),
                     ]));
                     for (topic, payload) in &retained {
                         if topic.ends_with("/config") {
@@ -468,6 +587,15 @@ async fn serve(
                 Ok(Event::Incoming(Packet::Publish(publish))) if terminal_of_status_topic(&publish.topic).is_some() => {
                     if let Some(terminal) = terminal_of_status_topic(&publish.topic) {
                         handle_presence(&shared, terminal, &publish.payload);
+                    }
+                    count_full(client.try_ack(&publish));
+                }
+                Ok(Event::Incoming(Packet::Publish(publish))) if terminal_of_order_request_topic(&publish.topic).is_some() => {
+                    // Durable in the back end's log before the answer goes out, and before the
+                    // broker may forget the request.
+                    let answer = lock(&shared.payments).handle_request(&publish.topic, &publish.payload, shared.now());
+                    if let Some(message) = answer {
+                        count_full(publish_result(&client, message));
                     }
                     count_full(client.try_ack(&publish));
                 }
@@ -508,6 +636,14 @@ async fn serve(
             },
         }
     }
+}
+
+/// Publishes an order's answer (QoS 1, not retained).
+fn publish_result(
+    client: &AsyncClient,
+    message: ResultMessage,
+) -> Result<(), rumqttc::ClientError> {
+    client.try_publish(message.topic, QoS::AtLeastOnce, false, message.payload)
 }
 
 /// Publishes an ack and remembers it.

@@ -2,19 +2,22 @@
 //! broker without the till's journal: an in-memory journal of arbitrary record bytes and an
 //! in-memory watermark, served on a Unix socket with the real link protocol. It answers like
 //! the firmware (`Welcome`, `Records`, `Watermark`, `Applied`) and refuses an ack beyond its
-//! journal. The end-to-end tests use the real `pos-firmware`; this one is for the daemon alone.
+//! journal. It sends code-payment order calls when a test says so ([`FakeTill::send_order`])
+//! and collects the daemon's answers (`OrderResult`, `OrderNotSent`). The end-to-end tests use
+//! the real `pos-firmware`; this one is for the daemon alone.
 
 use shared::codec::{decode_to_till, encode_to_daemon};
 use shared::link::{
     frame, DownlinkKind, FrameReader, ToDaemon, ToTill, UploadRecord, LINK_PROTOCOL_VERSION,
     MAX_RECORDS_PER_FETCH,
 };
+use shared::pay::{OrderCall, OrderId};
 use shared::{MachineNumber, Seq, TerminalId};
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often the server thread checks whether it must stop.
 const FAKE_TILL_POLL_INTERVAL: Duration = Duration::from_millis(20);
@@ -29,6 +32,8 @@ struct State {
     downlinks: Vec<DownlinkKind>,
     /// Order results and "not sent" notices the daemon passed on, in order.
     order_answers: Vec<ToTill>,
+    /// Connections on which the daemon's hello was answered (so it knows the terminal).
+    welcomed: u64,
     /// The connected daemon, to push `Appended`.
     peer: Option<UnixStream>,
     stop: bool,
@@ -119,6 +124,61 @@ impl FakeTill {
     pub fn downlinks(&self) -> Vec<DownlinkKind> {
         lock(&self.state).downlinks.clone()
     }
+
+    /// Connections on which the daemon said hello and was welcomed.
+    pub fn welcomed(&self) -> u64 {
+        lock(&self.state).welcomed
+    }
+
+    /// Sends an order call to the connected daemon; `false` when no daemon is connected.
+    pub fn send_order(&self, call: &OrderCall) -> bool {
+        let mut state = lock(&self.state);
+        match state.peer.as_mut() {
+            Some(peer) => send(peer, &ToDaemon::Order(call.clone())).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Every order answer the daemon passed on so far, oldest first.
+    pub fn order_answers(&self) -> Vec<ToTill> {
+        lock(&self.state).order_answers.clone()
+    }
+
+    /// The answers about `order` so far, oldest first.
+    pub fn answers_about(&self, order: OrderId) -> Vec<ToTill> {
+        self.order_answers()
+            .into_iter()
+            .filter(|answer| answer_order(answer) == Some(order))
+            .collect()
+    }
+
+    /// Sends `call` and waits (at most `timeout`) for the first answer about its order that
+    /// comes after it; `None` if none came.
+    pub fn call(&self, call: &OrderCall, timeout: Duration) -> Option<ToTill> {
+        let before = self.answers_about(call.order).len();
+        if !self.send_order(call) {
+            return None;
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(answer) = self.answers_about(call.order).into_iter().nth(before) {
+                return Some(answer);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(FAKE_TILL_POLL_INTERVAL);
+        }
+    }
+}
+
+/// The order an order answer is about (`None` for other messages).
+pub fn answer_order(answer: &ToTill) -> Option<OrderId> {
+    match answer {
+        ToTill::OrderResult(result) => Some(result.order),
+        ToTill::OrderNotSent { order, .. } => Some(*order),
+        _ => None,
+    }
 }
 
 impl Drop for FakeTill {
@@ -191,13 +251,16 @@ fn serve(mut stream: UnixStream, terminal: TerminalId, state: &Arc<Mutex<State>>
 fn answer(message: ToTill, terminal: TerminalId, state: &mut State) -> Option<ToDaemon> {
     let last_seq = (!state.journal.is_empty()).then_some(Seq(state.journal.len() as u64));
     match message {
-        ToTill::Hello { .. } => Some(ToDaemon::Welcome {
-            protocol: LINK_PROTOCOL_VERSION,
-            terminal,
-            machine: MachineNumber::FACTORY_DEFAULT,
-            uploaded_through: state.uploaded_through,
-            last_seq,
-        }),
+        ToTill::Hello { .. } => {
+            state.welcomed += 1;
+            Some(ToDaemon::Welcome {
+                protocol: LINK_PROTOCOL_VERSION,
+                terminal,
+                machine: MachineNumber::FACTORY_DEFAULT,
+                uploaded_through: state.uploaded_through,
+                last_seq,
+            })
+        }
         ToTill::Fetch { after, max } => {
             let start = after.map_or(0, |s| s.0 as usize);
             let max = max.min(MAX_RECORDS_PER_FETCH) as usize;

@@ -3,12 +3,14 @@
 //! waits, and kills it with SIGKILL at exact or random points. After a kill, tests open the
 //! journal and the simulated cards directly to check that no money was lost or taken twice.
 //!
-//! The sync path's harness lives in modules: [`mosquitto`] (a real broker), [`campus`] and
-//! [`campus_store`] (the campus server simulator), [`campus_files`] (its configuration and
-//! blacklist files), [`sync`] (till + daemon processes).
+//! The sync path's harness lives in modules: [`mosquitto`] (a real broker), [`campus`],
+//! [`campus_store`] and [`campus_pay`] (the campus server simulator and its payment side),
+//! [`campus_files`] (its configuration and blacklist files), [`sync`] (till + daemon
+//! processes).
 
 pub mod campus;
 pub mod campus_files;
+pub mod campus_pay;
 pub mod campus_store;
 pub mod fake_till;
 pub mod mosquitto;

@@ -1,5 +1,6 @@
 //! The example broker configuration (`docs/mosquitto/`): TLS and passwords carry the uploads,
-//! anonymous clients and wrong passwords are refused, the ACL confines a till to its own topics,
+//! anonymous clients and wrong passwords are refused, the ACL confines a till to its own topics
+//! (uploads, configuration, code-payment orders and their results),
 //! the packet limit drops an oversized retained message without stopping uploads, and the
 //! till's last will is published when the daemon dies.
 
@@ -131,9 +132,14 @@ fn an_oversized_retained_message_on_the_blacklist_or_config_topic_never_stops_up
 
 #[test]
 fn the_example_acl_confines_a_till_to_its_own_topics() {
+    use pos_firmware::sim::payments::{wallet_code, WalletBehaviour};
     use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
     use shared::link::UploadRecord;
-    use shared::mqtt::{config_topic, upload_topic, UploadBatch};
+    use shared::mqtt::{
+        config_topic, order_request_topic, order_result_topic, upload_topic, UploadBatch,
+    };
+    use shared::pay::{OrderCall, OrderId, OrderRequest};
+    use shared::paycode::{CodeMethod, PaymentCode};
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (TerminalId(0x0a), TerminalId(0x0b));
     let users = vec![
@@ -159,11 +165,26 @@ fn the_example_acl_confines_a_till_to_its_own_topics() {
             }],
         })
     };
+    let order = |terminal, serial| {
+        let code = wallet_code(CodeMethod::WeChat, WalletBehaviour::PaidAtOnce, serial);
+        shared::codec::encode_order_call(&OrderCall {
+            order: OrderId {
+                terminal,
+                intent: Seq(1),
+            },
+            request: OrderRequest::Submit {
+                amount: shared::Fen::new(100),
+                method: CodeMethod::WeChat,
+                code: PaymentCode::recognise(&code).unwrap(),
+                at: campus.now(),
+            },
+        })
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let received_configs = runtime.block_on(async {
+    let received = runtime.block_on(async {
         let mut options = MqttOptions::new("till-a", "127.0.0.1", broker.port());
         options.set_credentials(shared::mqtt::till_username(a), "a");
         let (client, mut events) = AsyncClient::new(options, 16);
@@ -186,9 +207,28 @@ fn the_example_acl_confines_a_till_to_its_own_topics() {
             .subscribe(config_topic(a), QoS::AtLeastOnce)
             .await
             .unwrap();
+        // The same with orders: read B's results (denied) and its own; send an order as B
+        // (denied: the campus would answer it on B's result topic first), then its own.
+        for terminal in [b, a] {
+            client
+                .subscribe(order_result_topic(terminal), QoS::AtLeastOnce)
+                .await
+                .unwrap();
+        }
+        for (terminal, serial) in [(b, 2), (a, 1)] {
+            client
+                .publish(
+                    order_request_topic(terminal),
+                    QoS::AtLeastOnce,
+                    false,
+                    order(terminal, serial),
+                )
+                .await
+                .unwrap();
+        }
         let mut topics = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while !topics.contains(&config_topic(a)) {
+        while !topics.contains(&config_topic(a)) || !topics.contains(&order_result_topic(a)) {
             let event = tokio::time::timeout_at(deadline, events.poll())
                 .await
                 .expect("till A receives its own configuration in time")
@@ -209,11 +249,19 @@ fn the_example_acl_confines_a_till_to_its_own_topics() {
         "till A could not publish as till B"
     );
     assert_eq!(
-        received_configs,
-        vec![config_topic(a)],
-        "till A could not read B's configuration"
+        received,
+        vec![config_topic(a), order_result_topic(a)],
+        "till A could not read B's configuration, nor B's order results"
     );
-    println!("ACL: A's upload stored, B's topic refused to A, B's configuration unreadable by A");
+    assert_eq!(
+        (campus.order_count(), campus.payment_stats().calls),
+        (1, 1),
+        "only A's own order reached the campus: A could not order as B"
+    );
+    println!(
+        "ACL: A's upload and order handled, B's upload and order topics refused to A, B's \
+         configuration and order results unreadable by A"
+    );
 }
 
 #[test]

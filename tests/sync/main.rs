@@ -1,14 +1,17 @@
 //! The sync path end to end with real processes and a real broker: the till's journal goes up
 //! through `sync-daemon` and Mosquitto to the campus simulator, across broker kills, daemon
 //! kills, till restarts and duplicated deliveries; at the end the campus store equals the
-//! journal exactly and the till's watermark is its last seq. Each test prints its counts.
+//! journal exactly and the till's watermark is its last seq. Code-payment orders take the same
+//! path to the campus's payment back end and back, charged once whatever fails. Each test
+//! prints its counts.
 //!
 //! Files: `real_till.rs` (the real firmware on the link), `uploads.rs`, `broker_config.rs`,
-//! `downlinks.rs`, `restore.rs`; the rigs they run (Mosquitto, the campus simulator, the daemon
-//! and the fake till) are the till-tests library (`tests/src/`).
+//! `downlinks.rs`, `restore.rs`, `orders.rs`; the rigs they run (Mosquitto, the campus
+//! simulator, the daemon and the fake till) are the till-tests library (`tests/src/`).
 
 mod broker_config;
 mod downlinks;
+mod orders;
 mod real_till;
 mod restore;
 mod uploads;

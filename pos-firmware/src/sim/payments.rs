@@ -64,6 +64,39 @@ pub const DECLINE_ZERO_AMOUNT: u16 = 1;
 /// Milliseconds per second.
 const MS_PER_S: u64 = 1_000;
 
+/// Whether a code payment of `amount` may be taken at all.
+fn check_amount(amount: Fen) -> Result<(), DeclineReason> {
+    if amount.is_zero() {
+        Err(DeclineReason::Other(DECLINE_ZERO_AMOUNT))
+    } else if amount > MAX_CODE_PAYMENT {
+        Err(DeclineReason::OverLimit)
+    } else {
+        Ok(())
+    }
+}
+
+/// Where a wallet code's order starts (its behaviour chooses), and whether the submit is
+/// answered.
+fn wallet_progress(code: &PaymentCode, now: UnixMillis) -> (Progress, bool) {
+    let payer = CodePayer::Wallet(codes::wallet_payer_of(code.expose()));
+    let paying = |paid_at, paid_on_reversal| Progress::Paying {
+        payer,
+        paid_at,
+        paid_on_reversal,
+    };
+    let in_s = |s: u64| Some(now.saturating_add_millis(s * MS_PER_S));
+    let progress = match behaviour_of(code.expose()).unwrap_or(WalletBehaviour::PaidAtOnce) {
+        WalletBehaviour::PaidAtOnce | WalletBehaviour::NoAnswer => paying(Some(now), false),
+        WalletBehaviour::UserPayingThenPaid { after_s } => paying(in_s(u64::from(after_s)), false),
+        WalletBehaviour::DuplicatePrompt => paying(in_s(DUPLICATE_PROMPT_CONFIRM_S), false),
+        WalletBehaviour::UserPayingNever => paying(None, false),
+        WalletBehaviour::PaidDuringReversal => paying(None, true),
+        WalletBehaviour::Declined(reason) => Progress::Settled(OrderState::Declined(reason)),
+    };
+    let answered = behaviour_of(code.expose()) != Some(WalletBehaviour::NoAnswer);
+    (progress, answered)
+}
+
 /// What a merchant's statement calls a line's way of paying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StatementType {
@@ -342,9 +375,8 @@ impl PaymentBackend {
             submitted_at: now,
         };
         // The code came off the network: recognise it again, whatever it claims to be.
-        let recognised = PaymentCode::recognise(code.expose())
-            .ok()
-            .filter(|c| c.method() == method && code.method() == method);
+        let recognised = PaymentCode::recognise(code.expose()).ok();
+        let claimed_right = |c: &PaymentCode| c.method() == method && code.method() == method;
         let mut order = OrderRecord {
             id,
             sale: Some(sale),
@@ -354,40 +386,24 @@ impl PaymentBackend {
         let decline = |reason| Progress::Settled(OrderState::Declined(reason));
         order.progress = match recognised {
             None => decline(DeclineReason::CodeInvalid),
-            Some(_) if amount.is_zero() => decline(DeclineReason::Other(DECLINE_ZERO_AMOUNT)),
-            Some(_) if amount > MAX_CODE_PAYMENT => decline(DeclineReason::OverLimit),
-            Some(code) if method.is_campus() => match self.check_virtual_card(&code, amount, now) {
-                Ok(account) => {
-                    self.orders.insert(id, order);
-                    return (self.charge_campus(id, account, now), true);
-                }
-                Err(reason) => decline(reason),
-            },
-            Some(code) => {
-                let payer = CodePayer::Wallet(codes::wallet_payer_of(code.expose()));
-                let paying = |paid_at, paid_on_reversal| Progress::Paying {
-                    payer,
-                    paid_at,
-                    paid_on_reversal,
-                };
-                let in_s = |s: u64| Some(now.saturating_add_millis(s * MS_PER_S));
-                match behaviour_of(code.expose()).unwrap_or(WalletBehaviour::PaidAtOnce) {
-                    WalletBehaviour::PaidAtOnce => paying(Some(now), false),
-                    WalletBehaviour::NoAnswer => {
-                        answered = false;
-                        paying(Some(now), false)
+            Some(code) if code.method().is_campus() => {
+                match self.check_virtual_card(&code, claimed_right(&code), amount, now) {
+                    Ok(account) => {
+                        self.orders.insert(id, order);
+                        return (self.charge_campus(id, account, now), true);
                     }
-                    WalletBehaviour::UserPayingThenPaid { after_s } => {
-                        paying(in_s(u64::from(after_s)), false)
-                    }
-                    WalletBehaviour::DuplicatePrompt => {
-                        paying(in_s(DUPLICATE_PROMPT_CONFIRM_S), false)
-                    }
-                    WalletBehaviour::UserPayingNever => paying(None, false),
-                    WalletBehaviour::PaidDuringReversal => paying(None, true),
-                    WalletBehaviour::Declined(reason) => decline(reason),
+                    Err(reason) => decline(reason),
                 }
             }
+            Some(code) if !claimed_right(&code) => decline(DeclineReason::CodeInvalid),
+            Some(code) => match check_amount(amount) {
+                Err(reason) => decline(reason),
+                Ok(()) => {
+                    let (progress, answers) = wallet_progress(&code, now);
+                    answered = answers;
+                    progress
+                }
+            },
         };
         self.orders.insert(id, order);
         if let Progress::Paying {
@@ -407,10 +423,12 @@ impl PaymentBackend {
     }
 
     /// Whether a virtual-card code may pay `amount` now: its account, or why not. Spends the
-    /// nonce of a code whose signature and time are good.
+    /// nonce of a code whose signature and time are good, whatever comes after (a code that
+    /// reached the call log is spent). `claimed_right`: the submit called it a virtual card.
     fn check_virtual_card(
         &mut self,
         code: &PaymentCode,
+        claimed_right: bool,
         amount: Fen,
         now: UnixMillis,
     ) -> Result<VirtualAccount, DeclineReason> {
@@ -426,6 +444,11 @@ impl PaymentBackend {
         if !self.nonces.insert(fields.nonce) {
             return Err(DeclineReason::CodeUsed);
         }
+        // From here on the code is spent, whatever the answer.
+        if !claimed_right {
+            return Err(DeclineReason::CodeInvalid);
+        }
+        check_amount(amount)?;
         if self.frozen.contains(&fields.account) {
             return Err(DeclineReason::AccountFrozen);
         }

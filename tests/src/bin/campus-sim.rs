@@ -4,17 +4,21 @@
 //! each `--terminal`), a blacklist (made up, or `--blacklist-file`, published again with a newer
 //! version whenever the file changes and every hour; versions from the clock, issued now; in
 //! retained pages under the broker's 2 MiB packet limit, a million cards included) and
-//! the server time, and prints its counts and the tills'
-//! presence every few seconds.
+//! the server time, answers the tills' code-payment orders through its payment back end (campus
+//! accounts for virtual cards, `--account`; scripted wallets; every call logged durably in
+//! `--payments-log` before it is answered), and prints its counts and the tills' presence every
+//! few seconds.
 
 use anyhow::Context;
 use clap::Parser;
 use shared::campus::Blacklist;
-use shared::{CardUid, TerminalId, UnixMillis};
+use shared::paycode::VirtualAccount;
+use shared::{CardUid, Fen, TerminalId, UnixMillis};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 use till_tests::campus::{CampusOptions, CampusSim};
 use till_tests::campus_files::{load_blacklist, load_campus_config};
+use till_tests::campus_pay::PAYMENTS_LOG_FILE;
 
 /// How often the counts are printed.
 const STATS_INTERVAL: Duration = Duration::from_secs(5);
@@ -27,7 +31,7 @@ const BLACKLIST_REFRESH_INTERVAL: Duration = Duration::from_secs(3_600);
 const PASSWORD_ENV: &str = "CAMPUS_SIM_PASSWORD";
 
 /// Simulates the campus server: stores uploads idempotently, acks them, publishes the
-/// blacklist and the time.
+/// blacklist and the time, answers code payments.
 #[derive(Debug, Parser)]
 struct Cli {
     #[arg(long, default_value = "127.0.0.1")]
@@ -63,6 +67,41 @@ struct Cli {
     /// A till's terminal id (16 hex digits) to configure at once, before it uploads; repeatable.
     #[arg(long = "terminal", requires = "config", value_parser = parse_terminal_arg)]
     terminals: Vec<TerminalId>,
+    /// The payment back end's call log (default: payments.log in --store): every order call is
+    /// appended and fdatasynced before it is answered, and replayed on the next start.
+    #[arg(long)]
+    payments_log: Option<PathBuf>,
+    /// A campus account that virtual-card codes pay from, as ACCOUNT=YUAN (account number, its
+    /// opening balance: `--account 42=100.00`); repeatable, replaces the default set. Default:
+    /// the till simulator's demo accounts alice 2026000001 (¥100.00), bob 2026000002 (¥3.00) and
+    /// carol 2026000003 (¥50.00, frozen), and accounts 1 to 20 (shown 0000000001 …
+    /// 0000000020) with ¥500.00 each. Give the same accounts on every start: the log replays its
+    /// calls from these opening balances.
+    #[arg(long = "account", value_parser = parse_account_arg)]
+    accounts: Vec<AccountArg>,
+    /// An account (number) whose virtual-card codes are declined as frozen; repeatable, replaces
+    /// the default (carol, 2026000003). Give the same ones on every start.
+    #[arg(long = "frozen")]
+    frozen: Vec<u64>,
+}
+
+/// One `--account ACCOUNT=YUAN`.
+#[derive(Debug, Clone, Copy)]
+struct AccountArg(VirtualAccount, Fen);
+
+fn parse_account_arg(text: &str) -> Result<AccountArg, String> {
+    let (account, yuan) = text
+        .split_once('=')
+        .ok_or_else(|| format!("\"{text}\" is not ACCOUNT=YUAN (e.g. 42=100.00)"))?;
+    let account: u64 = account
+        .trim()
+        .parse()
+        .map_err(|_| format!("\"{account}\" is not an account number"))?;
+    let balance: Fen = yuan
+        .trim()
+        .parse()
+        .map_err(|error| format!("\"{yuan}\" is not an amount in yuan: {error}"))?;
+    Ok(AccountArg(VirtualAccount(account), balance))
 }
 
 fn parse_terminal_arg(text: &str) -> Result<TerminalId, String> {
@@ -186,6 +225,15 @@ fn main() -> anyhow::Result<()> {
         None => None,
     };
     options.default_config = config.clone();
+    options.payments_log = cli.payments_log.clone();
+    if !cli.accounts.is_empty() {
+        options.accounts = cli.accounts.iter().map(|a| (a.0, a.1)).collect();
+        options.frozen.clear();
+    }
+    if !cli.frozen.is_empty() {
+        options.frozen = cli.frozen.iter().map(|&n| VirtualAccount(n)).collect();
+    }
+    let accounts = options.accounts.len();
     let sim = CampusSim::start(options).context("starting the campus simulator")?;
     if let Some(config) = &config {
         eprintln!(
@@ -218,10 +266,14 @@ fn main() -> anyhow::Result<()> {
         blacklist.publish_if_due(&sim)?;
     }
     eprintln!(
-        "campus-sim: broker {}:{}, store {}",
+        "campus-sim: broker {}:{}, store {}, payments log {}, {accounts} campus accounts",
         cli.broker_host,
         cli.broker_port,
-        cli.store.display()
+        cli.store.display(),
+        cli.payments_log
+            .clone()
+            .unwrap_or_else(|| cli.store.join(PAYMENTS_LOG_FILE))
+            .display()
     );
     let mut next_stats = Instant::now() + STATS_INTERVAL;
     loop {
@@ -236,9 +288,54 @@ fn main() -> anyhow::Result<()> {
             next_stats += STATS_INTERVAL;
             let (online, offline) = sim.presence_counts();
             eprintln!(
-                "campus-sim: tills online {online}, offline {offline}; {:?}",
-                sim.stats()
+                "campus-sim: tills online {online}, offline {offline}; {:?}; orders {}, ledger \
+                 lines {}, {:?}",
+                sim.stats(),
+                sim.order_count(),
+                sim.ledger().len(),
+                sim.payment_stats()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use till_tests::campus_pay::{
+        SIM_ACCOUNTS, SIM_DEMO_ACCOUNTS, SIM_DEMO_FROZEN, SIM_FIRST_ACCOUNT, SIM_OPENING_BALANCE,
+    };
+
+    #[test]
+    fn an_account_is_a_number_and_an_amount_in_yuan() {
+        let AccountArg(account, balance) = parse_account_arg("42=100.50").unwrap();
+        assert_eq!((account, balance), (VirtualAccount(42), Fen::new(10_050)));
+        for bad in ["42", "x=1.00", "42=1.001", "42=-1", "=1"] {
+            assert!(parse_account_arg(bad).is_err(), "{bad} is refused");
+        }
+    }
+
+    #[test]
+    fn the_help_tells_the_default_accounts_as_they_are() {
+        // `--account`'s help text says: alice, bob, carol (frozen), then accounts 1 to 20,
+        // ¥500.00 each.
+        let demo: Vec<(u64, String)> = SIM_DEMO_ACCOUNTS
+            .iter()
+            .map(|(id, balance)| (*id, balance.to_string()))
+            .collect();
+        assert_eq!(
+            demo,
+            [
+                (2_026_000_001, "100.00".to_string()),
+                (2_026_000_002, "3.00".to_string()),
+                (2_026_000_003, "50.00".to_string())
+            ]
+        );
+        assert_eq!(SIM_DEMO_FROZEN, 2_026_000_003);
+        assert_eq!(
+            (SIM_FIRST_ACCOUNT, SIM_FIRST_ACCOUNT + SIM_ACCOUNTS - 1),
+            (1, 20)
+        );
+        assert_eq!(SIM_OPENING_BALANCE.to_string(), "500.00");
     }
 }

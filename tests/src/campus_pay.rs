@@ -1,0 +1,373 @@
+//! The campus simulator's payment side: order requests from the tills' `…/pay/req` topics go
+//! to the simulated payment back end ([`PaymentBackend`], durable: its call log lies beside the
+//! campus store), and its answers go back on the till's `…/pay/res` topic — only once the back
+//! end's log append returned (it fdatasyncs before answering), so an answer a till saw is never
+//! contradicted after a campus restart. Exactly-once is the back end's: it is idempotent by
+//! order id, whatever the broker delivers twice.
+//!
+//! Without I/O: [`CampusPayments::handle_request`] takes a topic, a payload and the campus's
+//! time and returns what to publish; `campus.rs` does the MQTT. For tests it can hold its
+//! answers (the back end still acts on and logs every call) and release them later, so a kill
+//! provably hits a call the campus booked and whose answer the till has not seen.
+
+use pos_firmware::sim::payments::{LedgerEntry, OrderRecord, PaymentBackend, SIM_CAMPUS_KEY_SEED};
+use shared::codec::{decode_order_call, encode_order_result};
+use shared::mqtt::{order_result_topic, terminal_of_order_request_topic};
+use shared::pay::{OrderId, OrderResult, OrderState};
+use shared::paycode::VirtualAccount;
+use shared::{Fen, UnixMillis};
+use std::io;
+use std::path::Path;
+
+/// The name of the back end's call log inside the campus store's directory.
+pub const PAYMENTS_LOG_FILE: &str = "payments.log";
+/// The till simulator's demo accounts (its script runner and the TUI's code picker make
+/// virtual-card codes for them, as `pos-firmware`'s `sim::script` defaults name them): alice
+/// 2026000001 with ¥100.00, bob 2026000002 with ¥3.00, carol 2026000003 with ¥50.00 and frozen
+/// ([`SIM_DEMO_FROZEN`]). So the whole path answers the demo's codes as the till's own
+/// simulated campus does.
+pub const SIM_DEMO_ACCOUNTS: [(u64, Fen); 3] = [
+    (2_026_000_001, Fen::from_yuan(100)),
+    (2_026_000_002, Fen::new(300)),
+    (2_026_000_003, Fen::from_yuan(50)),
+];
+/// The demo account that is frozen (carol): every virtual-card code of it is declined.
+pub const SIM_DEMO_FROZEN: u64 = 2_026_000_003;
+/// The first of the plain accounts of the default set (beside the demo accounts).
+pub const SIM_FIRST_ACCOUNT: u64 = 1;
+/// How many plain accounts the default set has: 0000000001 … 0000000020.
+pub const SIM_ACCOUNTS: u64 = 20;
+/// The opening balance of every plain account of the default set: ¥500.00.
+pub const SIM_OPENING_BALANCE: Fen = Fen::from_yuan(500);
+/// The largest order request payload the campus reads (a submit is about 200 bytes).
+pub const MAX_ORDER_REQUEST_BYTES: usize = 4 * 1024;
+
+/// The simulated campus's default accounts: the demo accounts ([`SIM_DEMO_ACCOUNTS`]) and
+/// [`SIM_ACCOUNTS`] plain ones from [`SIM_FIRST_ACCOUNT`], each opening with
+/// [`SIM_OPENING_BALANCE`].
+pub fn sim_accounts() -> Vec<(VirtualAccount, Fen)> {
+    let demo = SIM_DEMO_ACCOUNTS
+        .iter()
+        .map(|&(id, balance)| (VirtualAccount(id), balance));
+    let plain = (SIM_FIRST_ACCOUNT..SIM_FIRST_ACCOUNT + SIM_ACCOUNTS)
+        .map(|id| (VirtualAccount(id), SIM_OPENING_BALANCE));
+    demo.chain(plain).collect()
+}
+
+/// The frozen accounts of the default set.
+pub fn sim_frozen() -> Vec<VirtualAccount> {
+    vec![VirtualAccount(SIM_DEMO_FROZEN)]
+}
+
+/// What the payment side counted since the simulator started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PaymentStats {
+    /// Requests handed to the back end (every call it logged).
+    pub calls: u64,
+    /// Requests whose order names another terminal than the topic's: refused, not logged,
+    /// not answered.
+    pub refused: u64,
+    /// Payloads on a request topic that are not a request (or too long): dropped.
+    pub malformed: u64,
+    /// Calls the back end left unanswered on purpose (its scripted "no answer").
+    pub unanswered: u64,
+    /// Calls the back end could not log (not durable: not answered; the till asks again).
+    pub log_errors: u64,
+    pub results_published: u64,
+    /// Answers kept back while a test holds them ([`CampusPayments::hold`]).
+    pub results_held: u64,
+}
+
+/// A message for the broker: QoS 1, not retained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultMessage {
+    pub topic: String,
+    pub payload: Vec<u8>,
+}
+
+/// The campus's payment side: the back end and what tests hold back.
+#[derive(Debug)]
+pub struct CampusPayments {
+    backend: PaymentBackend,
+    stats: PaymentStats,
+    hold: bool,
+    held: Vec<OrderResult>,
+}
+
+impl CampusPayments {
+    /// Opens the back end's call log `log` (replaying what an earlier run logged) with these
+    /// opening balances and frozen accounts (give the same ones every time).
+    pub fn open(
+        log: &Path,
+        accounts: impl IntoIterator<Item = (VirtualAccount, Fen)>,
+        frozen: impl IntoIterator<Item = VirtualAccount>,
+    ) -> io::Result<CampusPayments> {
+        Ok(CampusPayments {
+            backend: PaymentBackend::open_with_frozen(log, SIM_CAMPUS_KEY_SEED, accounts, frozen)?,
+            stats: PaymentStats::default(),
+            hold: false,
+            held: Vec::new(),
+        })
+    }
+
+    /// One message on a till's request topic; the answer to publish, if any. `topic` must be
+    /// a request topic (`campus.rs` routes only those here).
+    pub fn handle_request(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        now: UnixMillis,
+    ) -> Option<ResultMessage> {
+        let Some(from) = terminal_of_order_request_topic(topic) else {
+            self.stats.malformed += 1;
+            return None;
+        };
+        let call = match decode_order_call(payload) {
+            Ok(call) if payload.len() <= MAX_ORDER_REQUEST_BYTES => call,
+            _ => {
+                self.stats.malformed += 1;
+                eprintln!(
+                    "campus: {topic}: {} bytes that are not an order request; dropped",
+                    payload.len()
+                );
+                return None;
+            }
+        };
+        if call.order.terminal != from {
+            // Booked on the other till's statement, it would be money nobody took there.
+            self.stats.refused += 1;
+            eprintln!(
+                "campus: ALARM order {} arrived on terminal {from}'s topic; refused",
+                call.order
+            );
+            return None;
+        }
+        let answer = match self.backend.handle_call_from(from, &call, now) {
+            Ok(answer) => answer,
+            Err(error) => {
+                self.stats.log_errors += 1;
+                eprintln!(
+                    "campus: ALARM order {}: the payment log failed ({error}); not answered",
+                    call.order
+                );
+                return None;
+            }
+        };
+        self.stats.calls += 1;
+        let Some(result) = answer else {
+            self.stats.unanswered += 1;
+            return None;
+        };
+        if self.hold {
+            self.stats.results_held += 1;
+            self.held.push(result);
+            return None;
+        }
+        Some(self.publish(result))
+    }
+
+    /// From now on calls are handled (and logged) as always, but their answers kept back.
+    pub fn hold(&mut self) {
+        self.hold = true;
+    }
+
+    /// Answers again; the ones held, oldest first, to publish now.
+    pub fn release(&mut self) -> Vec<ResultMessage> {
+        self.hold = false;
+        std::mem::take(&mut self.held)
+            .into_iter()
+            .map(|result| self.publish(result))
+            .collect()
+    }
+
+    fn publish(&mut self, result: OrderResult) -> ResultMessage {
+        self.stats.results_published += 1;
+        ResultMessage {
+            topic: order_result_topic(result.order.terminal),
+            payload: encode_order_result(&result),
+        }
+    }
+
+    pub fn stats(&self) -> PaymentStats {
+        self.stats
+    }
+
+    pub fn balance(&self, account: VirtualAccount) -> Option<Fen> {
+        self.backend.balance(account)
+    }
+
+    /// Every charge and refund, in booking order.
+    pub fn ledger(&self) -> Vec<LedgerEntry> {
+        self.backend.ledger().to_vec()
+    }
+
+    pub fn order(&self, id: OrderId) -> Option<OrderRecord> {
+        self.backend.order(id).copied()
+    }
+
+    /// An order's state as a query would answer it now (not counting payers who confirm
+    /// between the last call and now: the back end books those on its next call).
+    pub fn order_state(&self, id: OrderId) -> Option<OrderState> {
+        self.backend.order(id).map(OrderRecord::state)
+    }
+
+    /// Every order the back end holds, by order id.
+    pub fn orders(&self) -> Vec<OrderRecord> {
+        self.backend.orders().copied().collect()
+    }
+
+    /// How many orders the back end holds (tombstones of reversals included).
+    pub fn order_count(&self) -> usize {
+        self.backend.orders().count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pos_firmware::sim::payments::{virtual_card_code, wallet_code, WalletBehaviour};
+    use shared::codec::{decode_order_result, encode_order_call};
+    use shared::mqtt::order_request_topic;
+    use shared::pay::{CodePayer, OrderCall, OrderRequest};
+    use shared::paycode::{CodeMethod, PaymentCode};
+    use shared::{Seq, TerminalId};
+
+    const T: TerminalId = TerminalId(0x7E57);
+    const NOW: UnixMillis = UnixMillis(1_800_000_000_000);
+
+    fn payments(dir: &Path) -> CampusPayments {
+        CampusPayments::open(&dir.join(PAYMENTS_LOG_FILE), sim_accounts(), sim_frozen()).unwrap()
+    }
+
+    fn submit(terminal: TerminalId, intent: u64, code: &str, amount: Fen) -> OrderCall {
+        let code = PaymentCode::recognise(code).unwrap();
+        OrderCall {
+            order: OrderId {
+                terminal,
+                intent: Seq(intent),
+            },
+            request: OrderRequest::Submit {
+                amount,
+                method: code.method(),
+                code,
+                at: NOW,
+            },
+        }
+    }
+
+    fn answer(message: Option<ResultMessage>) -> OrderResult {
+        let message = message.expect("an answer");
+        assert_eq!(message.topic, order_result_topic(T));
+        decode_order_result(&message.payload).unwrap()
+    }
+
+    #[test]
+    fn a_virtual_card_submit_is_charged_once_answered_on_the_tills_result_topic() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut campus = payments(dir.path());
+        let code = virtual_card_code(VirtualAccount(3), NOW, 42);
+        let call = submit(T, 9, &code, Fen::new(1_250));
+        let topic = order_request_topic(T);
+        let first = answer(campus.handle_request(&topic, &encode_order_call(&call), NOW));
+        let again = answer(campus.handle_request(&topic, &encode_order_call(&call), NOW));
+        let OrderState::Paid { balance_after, .. } = first.state else {
+            panic!("{first:?}");
+        };
+        assert_eq!(balance_after, Some(Fen::new(50_000 - 1_250)));
+        assert_eq!(
+            again.state, first.state,
+            "the same answer, not a second charge"
+        );
+        assert_eq!(campus.ledger().len(), 1);
+        assert_eq!(campus.balance(VirtualAccount(3)), Some(Fen::new(48_750)));
+    }
+
+    #[test]
+    fn the_demo_accounts_pay_as_in_the_till_simulator_and_the_frozen_one_is_declined() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut campus = payments(dir.path());
+        let topic = order_request_topic(T);
+        let alice = virtual_card_code(VirtualAccount(2_026_000_001), NOW, 1);
+        let call = submit(T, 1, &alice, Fen::new(1_000));
+        let paid = answer(campus.handle_request(&topic, &encode_order_call(&call), NOW));
+        assert!(
+            matches!(paid.state, OrderState::Paid { balance_after: Some(b), .. } if b == Fen::new(9_000)),
+            "{paid:?}"
+        );
+        let carol = virtual_card_code(VirtualAccount(SIM_DEMO_FROZEN), NOW, 2);
+        let call = submit(T, 2, &carol, Fen::new(100));
+        let declined = answer(campus.handle_request(&topic, &encode_order_call(&call), NOW));
+        assert_eq!(
+            declined.state,
+            OrderState::Declined(shared::pay::DeclineReason::AccountFrozen)
+        );
+    }
+
+    #[test]
+    fn a_request_naming_another_terminal_than_its_topic_is_refused_and_not_logged() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut campus = payments(dir.path());
+        let code = wallet_code(CodeMethod::WeChat, WalletBehaviour::PaidAtOnce, 1);
+        let call = submit(TerminalId(0xBAD), 1, &code, Fen::new(100));
+        let topic = order_request_topic(T);
+        assert_eq!(
+            campus.handle_request(&topic, &encode_order_call(&call), NOW),
+            None
+        );
+        assert_eq!(campus.stats().refused, 1);
+        assert_eq!(campus.order_count(), 0);
+        drop(campus);
+        assert_eq!(payments(dir.path()).order_count(), 0, "nothing was logged");
+    }
+
+    #[test]
+    fn garbage_on_a_request_topic_is_counted_and_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut campus = payments(dir.path());
+        assert_eq!(
+            campus.handle_request(&order_request_topic(T), b"\xff\xfe", NOW),
+            None
+        );
+        assert_eq!(campus.stats().malformed, 1);
+    }
+
+    #[test]
+    fn held_answers_are_booked_at_once_and_published_on_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut campus = payments(dir.path());
+        campus.hold();
+        let code = wallet_code(CodeMethod::Alipay, WalletBehaviour::PaidAtOnce, 7);
+        let call = submit(T, 4, &code, Fen::new(800));
+        let topic = order_request_topic(T);
+        assert_eq!(
+            campus.handle_request(&topic, &encode_order_call(&call), NOW),
+            None
+        );
+        assert_eq!(campus.ledger().len(), 1, "booked while held");
+        let released = campus.release();
+        assert_eq!(released.len(), 1);
+        let result = answer(released.into_iter().next());
+        assert!(matches!(
+            result.state,
+            OrderState::Paid {
+                payer: CodePayer::Wallet(7),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_reopened_campus_answers_as_before_and_charges_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let code = virtual_card_code(VirtualAccount(5), NOW, 77);
+        let call = submit(T, 2, &code, Fen::new(300));
+        let topic = order_request_topic(T);
+        let first =
+            answer(payments(dir.path()).handle_request(&topic, &encode_order_call(&call), NOW));
+        let mut reopened = payments(dir.path());
+        let again = answer(reopened.handle_request(&topic, &encode_order_call(&call), NOW));
+        assert_eq!(again.state, first.state);
+        assert_eq!(reopened.ledger().len(), 1);
+        assert_eq!(reopened.balance(VirtualAccount(5)), Some(Fen::new(49_700)));
+    }
+}
