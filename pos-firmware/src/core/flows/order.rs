@@ -41,7 +41,8 @@ use keymap::Command;
 use shared::pay::{OrderCall, OrderId, OrderRequest, OrderResult, OrderState};
 use shared::paycode::{CodeDigest, PaymentCode};
 use shared::record::{
-    OrderClosed, OrderEnd, OrderIntent, OrderPaid, Payer, PendingOrder, RecordBody, ReverseWhy,
+    OrderClosed, OrderEnd, OrderIntent, OrderPaid, PaidBy, Payer, PendingOrder, RecordBody,
+    ReverseWhy,
 };
 use shared::{Fen, Seq, UnixMillis};
 
@@ -461,7 +462,8 @@ impl Till {
     fn order_paid(&mut self, pending: PendingOrder, paid: OrderPaid, on_screen: bool) {
         let lang = self.lang();
         let amount = pending.order.amount;
-        self.record_sale(paid.payer, amount, pending.at, true);
+        let paid_by = PaidBy::Code(pending.order.method);
+        self.record_sale(paid.payer, amount, pending.at, paid_by);
         self.settle(RecordBody::OrderPaid(paid));
         self.remember_closed(pending.intent, amount, false);
         let third = match paid.balance_after {

@@ -617,7 +617,7 @@ fn an_expired_virtual_card_code_is_refused_by_the_clock_corrected_by_the_server(
 }
 
 #[test]
-fn clear_5_splits_the_day_into_card_and_codes_once_codes_paid() {
+fn clear_5_splits_the_day_into_card_and_codes_and_clear_1_names_the_method() {
     let mut till = online_till();
     keys(&mut till, "5E");
     let write = super::super::super::testkit::card_write(&{
@@ -640,6 +640,15 @@ fn clear_5_splits_the_day_into_card_and_codes_once_codes_paid() {
         merchant(&till),
         "Today | 2 sales ¥13.00 | Card 1 ¥5.00 Code 1 ¥8.00"
     );
+    // Clear+1 and Clear+2 name how each recent sale was paid (a card's reads as before).
+    till.handle_command(
+        Command::ShowRecentAmount(keymap::RecentSlot::Last),
+        at(3_000),
+    );
+    assert_eq!(merchant(&till), "Last sale | ¥8.00 WeChat | ");
+    let second = keymap::RecentSlot::SecondLast;
+    till.handle_command(Command::ShowRecentAmount(second), at(3_000));
+    assert_eq!(merchant(&till), "Second-last sale | ¥5.00 | ");
 }
 
 #[test]
