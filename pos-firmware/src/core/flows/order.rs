@@ -617,11 +617,20 @@ impl Till {
         }
     }
 
-    /// When [`Till::orders_tick`] next has something to do.
+    /// When [`Till::orders_tick`] next has something to do, or the countdown on screen next
+    /// changes.
     pub(in crate::core) fn orders_deadline(&self) -> Option<UnixMillis> {
         let on_screen = self.order_on_screen();
         let window = self.config.order_pay_window_ms;
-        self.snap
+        let countdown = self.countdown_end().and_then(|end| {
+            let left = end.millis_since(self.now);
+            (end > self.now && left > 1_000).then(|| {
+                self.now
+                    .saturating_add_millis(left - (left - 1) / 1000 * 1000)
+            })
+        });
+        let orders = self
+            .snap
             .pending_orders
             .iter()
             .flat_map(|pending| {
@@ -633,7 +642,20 @@ impl Till {
                 [Some(due), window_end]
             })
             .flatten()
-            .min()
+            .min();
+        [orders, countdown].into_iter().flatten().min()
+    }
+
+    /// The end of the payment window counted down on screen (the payer is confirming).
+    fn countdown_end(&self) -> Option<UnixMillis> {
+        let intent = self.order_on_screen()?;
+        let pending = self.unresolved::<PendingOrder>(intent)?;
+        let paying = self.orders.live.get(&intent).is_some_and(|l| l.paying);
+        (paying && !pending.reversing).then(|| {
+            pending
+                .at
+                .saturating_add_millis(self.config.order_pay_window_ms)
+        })
     }
 
     /// A plain key while the order flow is on screen.
@@ -699,7 +721,6 @@ impl Till {
         };
         let amount = yuan(pending.order.amount);
         let method = text::method_name(lang, pending.order.method);
-        let paying = self.orders.live.get(&intent).is_some_and(|l| l.paying);
         if pending.reversing {
             (
                 vec![
@@ -709,10 +730,7 @@ impl Till {
                 ],
                 vec![text::ORDER_BEING_CANCELLED.get(lang), amount],
             )
-        } else if paying {
-            let end = pending
-                .at
-                .saturating_add_millis(self.config.order_pay_window_ms);
+        } else if let Some(end) = self.countdown_end() {
             let left = if end > self.now {
                 end.millis_since(self.now).div_ceil(1000)
             } else {
