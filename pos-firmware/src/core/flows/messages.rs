@@ -4,7 +4,7 @@
 //! combos show, and when combos are refused.
 
 use keymap::{Command, RecentSlot};
-use shared::record::{ModeChange, RecordBody, SalesTally};
+use shared::record::{ModeChange, PaidBy, RecordBody, SalesTally};
 use shared::{Fen, UnixMillis};
 
 use super::super::calendar::{format_wall, local_time};
@@ -151,12 +151,20 @@ impl Till {
             RecentSlot::ThirdLast => text::THIRD_LAST_SALE.get(lang),
         };
         let recent = &self.snap.recent_amounts;
-        let amount = recent
+        let at = recent.len().checked_sub(back);
+        let amount = at.and_then(|i| recent.get(i)).copied();
+        let line = amount.map(yuan).unwrap_or_else(|| text::NONE.get(lang));
+        // The method, for a sale paid by code (a card sale reads as before).
+        let methods = &self.snap.recent_methods;
+        let method = methods
             .len()
             .checked_sub(back)
-            .and_then(|i| recent.get(i))
-            .copied();
-        let line = amount.map(yuan).unwrap_or_else(|| text::NONE.get(lang));
+            .and_then(|i| methods.get(i))
+            .filter(|_| amount.is_some() && methods.len() == recent.len());
+        let line = match method {
+            Some(PaidBy::Code(method)) => format!("{line} {}", text::method_name(lang, *method)),
+            Some(PaidBy::Card) | None => line,
+        };
         self.show_info(vec![title, line]);
     }
 

@@ -37,11 +37,11 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use keymap::Command;
 use shared::pay::{OrderCall, OrderId, OrderRequest, OrderResult, OrderState};
 use shared::paycode::{CodeDigest, PaymentCode};
 use shared::record::{
-    OrderClosed, OrderEnd, OrderIntent, OrderPaid, Payer, PendingOrder, RecordBody, ReverseWhy,
+    OrderClosed, OrderEnd, OrderIntent, OrderPaid, PaidBy, Payer, PendingOrder, RecordBody,
+    ReverseWhy,
 };
 use shared::{Fen, Seq, UnixMillis};
 
@@ -461,7 +461,8 @@ impl Till {
     fn order_paid(&mut self, pending: PendingOrder, paid: OrderPaid, on_screen: bool) {
         let lang = self.lang();
         let amount = pending.order.amount;
-        self.record_sale(paid.payer, amount, pending.at, true);
+        let paid_by = PaidBy::Code(pending.order.method);
+        self.record_sale(paid.payer, amount, pending.at, paid_by);
         self.settle(RecordBody::OrderPaid(paid));
         self.remember_closed(pending.intent, amount, false);
         let third = match paid.balance_after {
@@ -615,11 +616,20 @@ impl Till {
         }
     }
 
-    /// When [`Till::orders_tick`] next has something to do.
+    /// When [`Till::orders_tick`] next has something to do, or the countdown on screen next
+    /// changes.
     pub(in crate::core) fn orders_deadline(&self) -> Option<UnixMillis> {
         let on_screen = self.order_on_screen();
         let window = self.config.order_pay_window_ms;
-        self.snap
+        let countdown = self.countdown_end().and_then(|end| {
+            let left = end.millis_since(self.now);
+            (end > self.now && left > 1_000).then(|| {
+                self.now
+                    .saturating_add_millis(left - (left - 1) / 1000 * 1000)
+            })
+        });
+        let orders = self
+            .snap
             .pending_orders
             .iter()
             .flat_map(|pending| {
@@ -631,111 +641,23 @@ impl Till {
                 [Some(due), window_end]
             })
             .flatten()
-            .min()
+            .min();
+        [orders, countdown].into_iter().flatten().min()
     }
 
-    /// A plain key while the order flow is on screen.
-    pub(in crate::core) fn order_key(&mut self, mode: OrderMode, command: Command) -> Mode {
-        let lang = self.lang();
-        match (&mode, command) {
-            (OrderMode::OnScreen { intent }, Command::Clear) => {
-                let Some(pending) = self.unresolved::<PendingOrder>(*intent) else {
-                    return self.resting_mode();
-                };
-                if pending.reversing {
-                    // Already reversing: it goes on in the background.
-                    self.show_info(vec![text::ORDER_TO_BACKGROUND.get(lang)]);
-                    self.live_order(*intent).due = self.now;
-                    return self.resting_mode();
-                }
-                self.reverse_order(pending, ReverseWhy::MerchantCancelled);
-                Mode::Order(mode)
-            }
-            (OrderMode::StartupCheck, Command::Clear) => {
-                self.show_info(vec![text::ORDER_TO_BACKGROUND.get(lang)]);
-                self.resting_mode()
-            }
-            (OrderMode::OnScreen { .. }, _) => {
-                self.show_error(vec![
-                    text::ORDER_IN_PROGRESS.get(lang),
-                    text::CLEAR_CANCELS_ORDER.get(lang),
-                ]);
-                Mode::Order(mode)
-            }
-            (OrderMode::StartupCheck, _) => {
-                self.show_error(vec![
-                    text::STARTUP_ORDERS_PLEASE_WAIT.get(lang),
-                    text::CLEAR_TO_BACKGROUND.get(lang),
-                ]);
-                Mode::Order(mode)
-            }
-        }
-    }
-
-    /// The merchant's body lines and the customer's lines of the order flow.
-    pub(in crate::core) fn order_screens(
-        &self,
-        mode: &OrderMode,
-        welcome: String,
-    ) -> (Vec<String>, Vec<String>) {
-        let lang = self.lang();
-        let intent = match mode {
-            OrderMode::StartupCheck => {
-                return (
-                    vec![
-                        text::checking_open_orders(lang, self.snap.pending_orders.len()),
-                        text::STARTUP_ORDERS_PLEASE_WAIT.get(lang),
-                        text::CLEAR_TO_BACKGROUND.get(lang),
-                    ],
-                    vec![welcome, String::new()],
-                );
-            }
-            OrderMode::OnScreen { intent } => *intent,
-        };
-        let Some(pending) = self.snap.pending_orders.iter().find(|p| p.intent == intent) else {
-            return (Vec::new(), vec![welcome, String::new()]);
-        };
-        let amount = yuan(pending.order.amount);
-        let method = text::method_name(lang, pending.order.method);
+    /// The end of the payment window counted down on screen (the payer is confirming).
+    fn countdown_end(&self) -> Option<UnixMillis> {
+        let intent = self.order_on_screen()?;
+        let pending = self.unresolved::<PendingOrder>(intent)?;
         let paying = self.orders.live.get(&intent).is_some_and(|l| l.paying);
-        if pending.reversing {
-            (
-                vec![
-                    text::ORDER_REVERSING.get(lang),
-                    amount.clone(),
-                    text::CLEAR_TO_BACKGROUND.get(lang),
-                ],
-                vec![text::ORDER_BEING_CANCELLED.get(lang), amount],
-            )
-        } else if paying {
-            let end = pending
+        (paying && !pending.reversing).then(|| {
+            pending
                 .at
-                .saturating_add_millis(self.config.order_pay_window_ms);
-            let left = if end > self.now {
-                end.millis_since(self.now).div_ceil(1000)
-            } else {
-                0
-            };
-            (
-                vec![
-                    format!("{method} {}", text::WAITING_FOR_THE_PAYER.get(lang)),
-                    amount.clone(),
-                    text::seconds_left(lang, left),
-                ],
-                vec![text::CONFIRM_ON_YOUR_PHONE.get(lang), amount],
-            )
-        } else {
-            (
-                vec![
-                    format!("{method} {}", text::ORDER_PAYING.get(lang)),
-                    amount.clone(),
-                    text::CLEAR_CANCELS_ORDER.get(lang),
-                ],
-                vec![text::ORDER_PLEASE_WAIT.get(lang), amount],
-            )
-        }
+                .saturating_add_millis(self.config.order_pay_window_ms)
+        })
     }
 }
 
+mod screen;
 #[cfg(test)]
 mod tests;

@@ -7,8 +7,8 @@
 
 use keymap::Command;
 use shared::record::{
-    AbortReason, LastSale, Payer, PendingSale, SaleIntent, RECENT_AMOUNTS_LEN, TALLY_DAYS_KEPT,
-    TALLY_MEALS_KEPT,
+    AbortReason, LastSale, PaidBy, Payer, PendingSale, SaleIntent, RECENT_AMOUNTS_LEN,
+    TALLY_DAYS_KEPT, TALLY_MEALS_KEPT,
 };
 use shared::{Fen, Seq, UnixMillis};
 
@@ -384,7 +384,12 @@ impl Till {
 
     /// The money of `pending` moved: counts it in the totals, then settles it as committed.
     fn settle_paid(&mut self, pending: &PendingSale, balance_after: Fen, recovered: bool) {
-        self.record_sale(pending.sale.payer, pending.sale.amount, pending.at, false);
+        self.record_sale(
+            pending.sale.payer,
+            pending.sale.amount,
+            pending.at,
+            PaidBy::Card,
+        );
         // A card sale's payer is its card (only `start_debit` makes card sale intents).
         if let Payer::CampusCard(uid) = pending.sale.payer {
             self.effects.push_back(Effect::RememberCard {
@@ -409,8 +414,9 @@ impl Till {
         payer: Payer,
         amount: Fen,
         at: UnixMillis,
-        by_code: bool,
+        paid_by: PaidBy,
     ) {
+        let by_code = paid_by != PaidBy::Card;
         let offset = self.config.utc_offset_minutes;
         let sale = local_time(at, offset);
         let clock = local_time(self.now, offset);
@@ -435,6 +441,16 @@ impl Till {
         self.snap.recent_amounts.push(amount);
         while self.snap.recent_amounts.len() > RECENT_AMOUNTS_LEN {
             self.snap.recent_amounts.remove(0);
+        }
+        // How each recent amount was paid, kept beside it (older snapshots: by card).
+        let kept = self.snap.recent_amounts.len();
+        let methods = &mut self.snap.recent_methods;
+        methods.push(paid_by);
+        while methods.len() > kept {
+            methods.remove(0);
+        }
+        while methods.len() < kept {
+            methods.insert(0, PaidBy::Card);
         }
         self.snap.last_sale = Some(LastSale {
             payer,

@@ -13,7 +13,7 @@ use shared::record::TillSnapshot;
 use shared::{TerminalId, UnixMillis};
 
 use super::super::super::config::{Lang, TillConfig};
-use super::super::super::LinkStatus;
+use super::super::super::{LinkStatus, MESSAGE_SHOW_MS};
 
 fn at(ms: u64) -> UnixMillis {
     NOW.saturating_add_millis(ms)
@@ -188,7 +188,13 @@ fn a_payer_confirming_is_asked_about_every_interval_with_a_countdown_until_paid(
         till.displays().customer.lines,
         ["Confirm on your phone", "¥8.00"]
     );
-    assert_eq!(till.next_deadline(), Some(at(4_000)));
+    assert_eq!(
+        till.next_deadline(),
+        Some(at(2_000)),
+        "the countdown's next second"
+    );
+    till.handle_tick(at(2_000));
+    assert!(merchant(&till).ends_with("58s left, Clear cancels"));
     till.handle_tick(at(3_999));
     assert!(effects(&mut till).is_empty());
     till.handle_tick(at(4_000));
@@ -617,7 +623,7 @@ fn an_expired_virtual_card_code_is_refused_by_the_clock_corrected_by_the_server(
 }
 
 #[test]
-fn clear_5_splits_the_day_into_card_and_codes_once_codes_paid() {
+fn clear_5_splits_the_day_into_card_and_codes_and_clear_1_names_the_method() {
     let mut till = online_till();
     keys(&mut till, "5E");
     let write = super::super::super::testkit::card_write(&{
@@ -640,6 +646,15 @@ fn clear_5_splits_the_day_into_card_and_codes_once_codes_paid() {
         merchant(&till),
         "Today | 2 sales ¥13.00 | Card 1 ¥5.00 Code 1 ¥8.00"
     );
+    // Clear+1 and Clear+2 name how each recent sale was paid (a card's reads as before).
+    till.handle_command(
+        Command::ShowRecentAmount(keymap::RecentSlot::Last),
+        at(3_000),
+    );
+    assert_eq!(merchant(&till), "Last sale | ¥8.00 WeChat | ");
+    let second = keymap::RecentSlot::SecondLast;
+    till.handle_command(Command::ShowRecentAmount(second), at(3_000));
+    assert_eq!(merchant(&till), "Second-last sale | ¥5.00 | ");
 }
 
 #[test]
@@ -664,4 +679,52 @@ fn the_duplicate_reminder_covers_a_virtual_account_paying_the_same_again() {
         records(&effects).as_slice(),
         [RecordBody::OrderIntent(_)]
     ));
+}
+
+#[test]
+fn clear_sends_the_start_up_check_to_the_background_where_orders_are_retried_until_they_end() {
+    let mut before = online_till();
+    scan_for_8(&mut before, &wechat_code(1));
+    let pending = only_order(&before);
+    let config = TillConfig {
+        lang: Lang::En,
+        ..TillConfig::default()
+    };
+    let mut till = Till::new(config, TerminalId(9), before.snapshot().clone(), NOW);
+    // The route is down at start: the query does not leave.
+    let asked = effects(&mut till);
+    assert_eq!(requests(&asked), vec![OrderRequest::Query]);
+    till.handle_order_not_sent(order_calls(&asked)[0].order, NOW);
+    assert!(
+        effects(&mut till).is_empty(),
+        "nothing journaled for a background order"
+    );
+    till.handle_command(Command::Clear, NOW);
+    assert_eq!(till.mode, Mode::Entry(Default::default()));
+    assert!(
+        till.displays().merchant.lines[0].contains("CHECK 1"),
+        "{:?}",
+        till.displays().merchant
+    );
+    // Retried every ORDER_BACKGROUND_RETRY_MS, and at once when the link is back.
+    till.handle_tick(at(MESSAGE_SHOW_MS));
+    assert!(effects(&mut till).is_empty());
+    assert_eq!(till.next_deadline(), Some(at(ORDER_BACKGROUND_RETRY_MS)));
+    till.handle_tick(at(ORDER_BACKGROUND_RETRY_MS));
+    assert_eq!(requests(&effects(&mut till)), vec![OrderRequest::Query]);
+    online(&mut till);
+    assert_eq!(requests(&effects(&mut till)), vec![OrderRequest::Query]);
+    answer(&mut till, pending.intent, OrderState::UserPaying, NOW);
+    // The payer never confirms: past the window the background order is reversed too.
+    let window = TillConfig::default().order_pay_window_ms;
+    till.handle_tick(at(window));
+    assert_eq!(requests(&effects(&mut till)), vec![OrderRequest::Reverse]);
+    answer(
+        &mut till,
+        pending.intent,
+        OrderState::Reversed { refunded: false },
+        at(window),
+    );
+    assert!(till.snapshot().pending_orders.is_empty());
+    assert!(!till.displays().merchant.lines[0].contains("CHECK"));
 }
