@@ -536,4 +536,56 @@ mod tests {
         assert!(host.runtime().till().link_status().is_none());
         assert!(host.stopped().is_none());
     }
+
+    #[test]
+    fn the_front_ends_campus_is_the_route_only_while_no_daemon_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut host = host_with_link(dir.path());
+        let status = |host: &TillHost| {
+            let s = host.runtime().till().link_status().unwrap();
+            (s.daemon_connected, s.broker)
+        };
+        assert_eq!(
+            status(&host),
+            (false, None),
+            "no daemon, no campus: no route"
+        );
+        host.answer_orders_locally(Some(BrokerLink::Up), NOW, &mut NoCard);
+        assert_eq!(status(&host), (true, Some(BrokerLink::Up)));
+        // A daemon connects: its state is the route's, whatever the local campus says.
+        let daemon = LinkPeer {
+            daemon_connected: true,
+            broker: Some(BrokerLink::Down),
+        };
+        host.handle_link(LinkEvent::Peer(daemon), NOW, &mut NoCard);
+        assert_eq!(status(&host), (true, Some(BrokerLink::Down)));
+        // It goes away: the local campus is the route again.
+        let out = host.handle_link(LinkEvent::Peer(LinkPeer::default()), NOW, &mut NoCard);
+        assert_eq!(outputs_text(&out)[0], "note daemon disconnected");
+        assert_eq!(status(&host), (true, Some(BrokerLink::Up)));
+        host.answer_orders_locally(None, NOW, &mut NoCard);
+        assert_eq!(status(&host), (false, None));
+        host.stop();
+    }
+
+    #[test]
+    fn an_order_note_names_the_order_by_its_intent_never_the_code() {
+        use shared::pay::{OrderId, OrderResult, OrderState};
+        let order = OrderId {
+            terminal: shared::TerminalId(0xABCD),
+            intent: shared::Seq(5),
+        };
+        let sent = HostNote::OrderSent(order, RequestKind::Submit);
+        assert_eq!(sent.to_string(), "order #5 submit sent");
+        assert!(!sent.is_warning());
+        let lost = HostNote::OrderNotSent(order, "no daemon connected".into());
+        assert_eq!(lost.to_string(), "order #5 not sent: no daemon connected");
+        assert!(lost.is_warning());
+        let answered = HostNote::OrderResult(OrderResult {
+            order,
+            state: OrderState::UserPaying,
+            server_time: UnixMillis(0),
+        });
+        assert_eq!(answered.to_string(), "order #5 result UserPaying");
+    }
 }

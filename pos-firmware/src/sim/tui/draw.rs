@@ -13,7 +13,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::keys::{sim_key_help, tap_label};
-use super::{LogEntry, LogKind, HELP_KEY, LOG_LEN, SCAN_KEY, TAP_KEYS, TEAR_KEY};
+use super::{LogEntry, LogKind, HELP_KEY, LOG_LEN, PICK_KEY, SCAN_KEY, TAP_KEYS, TEAR_KEY};
 use crate::core::{Displays, CUSTOMER_LINES, MERCHANT_LINES};
 use crate::sim::cards::{SimCard, SimCardKind, WriteFault};
 
@@ -360,7 +360,8 @@ pub(super) fn draw_bar(frame: &mut Frame, area: Rect, prompt: Option<&str>, card
             let mut spans = Vec::new();
             for (keys, what) in [
                 (letters.join(" "), "刷卡 tap"),
-                (SCAN_KEY.to_string(), "扫码 scan"),
+                // Both keys scan: the first types a code, the second picks one.
+                (format!("{SCAN_KEY} {PICK_KEY}"), "扫码 scan"),
                 (TEAR_KEY.to_string(), "拔卡 tear"),
                 (HELP_KEY.to_string(), "按键 keys"),
                 ("Ctrl-Q".to_string(), "退出 quit"),
@@ -636,6 +637,7 @@ pub(super) mod tests {
             "清零",
             "♪ 成功",
             "sale-intent",
+            " / p ",
             "扫码 scan",
             "tear the next card write",
         ] {
