@@ -525,7 +525,12 @@ impl TillRuntime {
                         BrowseDirection::Newer => Direction::Newer,
                     };
                     let found = self.journal.find(from, direction, |record| {
-                        matches!(record.body, RecordBody::SaleCommitted(_))
+                        matches!(
+                            record.body,
+                            RecordBody::SaleCommitted(_)
+                                | RecordBody::OrderPaid(_)
+                                | RecordBody::OrderPaidAfterClose { .. }
+                        )
                     })?;
                     self.till.handle_sale_found(found, now.wall);
                 }

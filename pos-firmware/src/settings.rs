@@ -52,6 +52,11 @@ label = "dinner"
 start = "16:30"
 end = "19:30"
 
+# Code payments (virtual campus card, WeChat Pay, Alipay, UnionPay; docs/code-payments.md).
+[payments]
+query_interval_secs = 3    # while the payer confirms on the phone, ask the campus this often (1-30)
+pay_window_secs = 60       # the payer has this long to confirm, then the order is reversed (20-300)
+
 # The campus card wallet (docs/card-layout.md). Without master_key_file the till uses the
 # simulator's DEMO key, which is public: a real till must name its key file (32 bytes as 64 hex
 # digits, owned by root, mode 0600).
@@ -70,10 +75,19 @@ struct SettingsFile {
     staff_pin: Option<String>,
     merchant_name: Option<String>,
     meal: Option<Vec<MealFile>>,
+    payments: Option<PaymentsFile>,
     card: Option<CardFile>,
     /// Only in the till's `/etc` file: the data directory (the simulator's is `--data-dir`).
     data_dir: Option<PathBuf>,
     device: Option<DeviceFile>,
+}
+
+/// The `[payments]` table: how the till follows a code-payment order.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentsFile {
+    query_interval_secs: Option<u64>,
+    pay_window_secs: Option<u64>,
 }
 
 /// The `[device]` table: where the till's hardware is wired (every `device` flag has a key).
@@ -399,6 +413,14 @@ pub fn parse_settings(text: &str) -> Result<TillConfig, String> {
             })
             .collect::<Result<_, String>>()?;
     }
+    if let Some(payments) = file.payments {
+        if let Some(secs) = payments.query_interval_secs {
+            config.order_query_interval_ms = secs.saturating_mul(1000);
+        }
+        if let Some(secs) = payments.pay_window_secs {
+            config.order_pay_window_ms = secs.saturating_mul(1000);
+        }
+    }
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
 }
@@ -427,6 +449,20 @@ mod tests {
     fn the_template_is_the_defaults() {
         assert_eq!(parse_settings(SETTINGS_TEMPLATE), Ok(TillConfig::default()));
         assert_eq!(parse_settings(""), Ok(TillConfig::default()));
+    }
+
+    #[test]
+    fn the_payments_section_sets_the_order_timings_within_their_ranges() {
+        let config =
+            parse_settings("[payments]\nquery_interval_secs = 5\npay_window_secs = 90\n").unwrap();
+        assert_eq!(config.order_query_interval_ms, 5_000);
+        assert_eq!(config.order_pay_window_ms, 90_000);
+        let too_fast = parse_settings("[payments]\nquery_interval_secs = 0\n").unwrap_err();
+        assert!(too_fast.contains("query interval"), "{too_fast}");
+        let too_long = parse_settings("[payments]\npay_window_secs = 3600\n").unwrap_err();
+        assert!(too_long.contains("pay window"), "{too_long}");
+        let unknown = parse_settings("[payments]\nwindow = 3\n").unwrap_err();
+        assert!(unknown.contains("window"), "{unknown}");
     }
 
     #[test]

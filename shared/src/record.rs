@@ -196,6 +196,10 @@ pub enum ReverseWhy {
     NotFoundAfterRestart,
     /// Too many orders were unresolved; the oldest is closed.
     TooManyUnresolved,
+    /// The request could not leave the till (no daemon, or the daemon has no broker) while the
+    /// merchant waited: the merchant takes the card or cash instead, and the order is reversed
+    /// once the route is back, so a submit that did get out can never charge it.
+    RouteDown,
 }
 
 /// A code-payment order whose intent is durable but whose outcome is not known yet.
@@ -399,6 +403,15 @@ pub struct PendingSale {
 /// The most recent sale amounts kept for Clear+1/2/3.
 pub const RECENT_AMOUNTS_LEN: usize = 3;
 
+/// How a sale was paid, for Clear+1/2/3. Append-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PaidBy {
+    /// A campus card at the reader.
+    Card,
+    /// A payment code (virtual card, WeChat, Alipay, UnionPay).
+    Code(CodeMethod),
+}
+
 /// How many local days' sales tallies the snapshot keeps (Clear+5). A week and a day: after the
 /// clock is set back or forward, the days it left keep their totals, so returning to one shows
 /// what that day sold. Past the limit the day furthest in the past goes first, never the
@@ -461,6 +474,9 @@ pub struct TillSnapshot {
     pub code_days: Vec<DayTally>,
     /// The part of `meals` paid by code, same meals.
     pub code_meals: Vec<MealTally>,
+    /// How each of `recent_amounts` was paid, in the same order (a snapshot migrated from an
+    /// older version: all by card).
+    pub recent_methods: Vec<PaidBy>,
 }
 
 /// The snapshot as version 3 stored it; read only to migrate old journals.
@@ -495,6 +511,7 @@ impl From<TillSnapshotV3> for TillSnapshot {
             fixed_price: v3.fixed_price,
             days: v3.days,
             meals: v3.meals,
+            recent_methods: vec![PaidBy::Card; v3.recent_amounts.len()],
             recent_amounts: v3.recent_amounts,
             last_sale: v3.last_sale,
             pending: v3.pending,
@@ -596,6 +613,7 @@ impl From<TillSnapshotV2> for TillSnapshot {
             fixed_price: v2.fixed_price,
             days: v2.today.into_iter().collect(),
             meals: v2.meal.into_iter().collect(),
+            recent_methods: vec![PaidBy::Card; v2.recent_amounts.len()],
             recent_amounts: v2.recent_amounts,
             last_sale: v2.last_sale,
             pending: v2.pending,
@@ -644,6 +662,7 @@ impl TillSnapshot {
             pending_orders: Vec::new(),
             code_days: Vec::new(),
             code_meals: Vec::new(),
+            recent_methods: Vec::new(),
         }
     }
 }

@@ -21,6 +21,19 @@ pub const MAX_MEAL_PERIODS: usize = 6;
 pub const STAFF_PIN_LEN_MIN: usize = 4;
 pub const STAFF_PIN_LEN_MAX: usize = 8;
 
+/// How often the till asks the campus server about an order whose payer is confirming on the
+/// phone (campus-configurable).
+pub const DEFAULT_ORDER_QUERY_INTERVAL_MS: u64 = 3_000;
+/// The allowed range of the order query interval: often enough to show "paid" within seconds,
+/// seldom enough not to flood the campus server.
+pub const ORDER_QUERY_INTERVAL_RANGE_MS: std::ops::RangeInclusive<u64> = 1_000..=30_000;
+/// How long the payer has, from the scan, to confirm a code payment on the phone before the
+/// till reverses the order.
+pub const DEFAULT_ORDER_PAY_WINDOW_MS: u64 = 60_000;
+/// The allowed range of the payment window: long enough to type a wallet password, short
+/// enough that a queue does not wait on one payer (and a campus code is valid about a minute).
+pub const ORDER_PAY_WINDOW_RANGE_MS: std::ops::RangeInclusive<u64> = 20_000..=300_000;
+
 /// The language of the till's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Lang {
@@ -67,6 +80,10 @@ pub enum ConfigError {
     StaffPin,
     #[error("UTC offset must be within ±14 hours")]
     UtcOffset,
+    #[error("payments query interval must be 1 to 30 seconds")]
+    OrderQueryInterval,
+    #[error("payments pay window must be 20 to 300 seconds, and longer than the query interval")]
+    OrderPayWindow,
 }
 
 /// Everything the core needs to know about how this till should behave.
@@ -79,6 +96,10 @@ pub struct TillConfig {
     pub duplicate_window_ms: u64,
     pub staff_pin: String,
     pub merchant_name: String,
+    /// How often an order whose payer confirms on the phone is asked about.
+    pub order_query_interval_ms: u64,
+    /// How long the payer has to confirm before the order is reversed.
+    pub order_pay_window_ms: u64,
 }
 
 impl Default for TillConfig {
@@ -108,6 +129,8 @@ impl Default for TillConfig {
             duplicate_window_ms: DEFAULT_DUPLICATE_WINDOW_MS,
             staff_pin: DEFAULT_STAFF_PIN.to_string(),
             merchant_name: String::new(),
+            order_query_interval_ms: DEFAULT_ORDER_QUERY_INTERVAL_MS,
+            order_pay_window_ms: DEFAULT_ORDER_PAY_WINDOW_MS,
         }
     }
 }
@@ -138,6 +161,14 @@ impl TillConfig {
         }
         if self.utc_offset_minutes.abs() > 14 * 60 {
             return Err(ConfigError::UtcOffset);
+        }
+        if !ORDER_QUERY_INTERVAL_RANGE_MS.contains(&self.order_query_interval_ms) {
+            return Err(ConfigError::OrderQueryInterval);
+        }
+        if !ORDER_PAY_WINDOW_RANGE_MS.contains(&self.order_pay_window_ms)
+            || self.order_pay_window_ms <= self.order_query_interval_ms
+        {
+            return Err(ConfigError::OrderPayWindow);
         }
         Ok(())
     }
@@ -183,5 +214,15 @@ mod tests {
             ..TillConfig::default()
         };
         assert_eq!(config.validate(), Err(ConfigError::StaffPin));
+        config = TillConfig {
+            order_query_interval_ms: 500,
+            ..TillConfig::default()
+        };
+        assert_eq!(config.validate(), Err(ConfigError::OrderQueryInterval));
+        config = TillConfig {
+            order_pay_window_ms: 10_000,
+            ..TillConfig::default()
+        };
+        assert_eq!(config.validate(), Err(ConfigError::OrderPayWindow));
     }
 }

@@ -286,7 +286,9 @@ impl Till {
     /// The link's state changed (or the unsent count did).
     pub fn handle_link_status(&mut self, status: LinkStatus, now: UnixMillis) {
         self.observe_time(now);
+        let was_up = self.orders_route_up_now();
         self.link = Some(status);
+        self.orders_route_changed(was_up);
     }
 
     /// The link as last reported (`None`: this till runs without a link server).

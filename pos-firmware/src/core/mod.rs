@@ -4,8 +4,8 @@
 //! look-ups, beeps); `displays()` says what both screens show.
 //!
 //! This file only routes: `Mode` has one variant per flow (`flows/`: entry, sale, staff, card
-//! centre, browse, messages), and each input goes to the active flow. Taps and scanned codes
-//! pass `tap.rs` first; every money movement goes through `money.rs`; every text is in
+//! centre, browse, messages, order), and each input goes to the active flow. Taps and scanned
+//! codes pass `tap.rs` first; every money movement goes through `money.rs`; every text is in
 //! `text.rs`.
 //!
 //! Journal facts reach the core one way: the core asks for each with an effect when it needs
@@ -25,7 +25,6 @@
 pub mod amount;
 pub mod calendar;
 pub mod card;
-pub mod codes;
 pub mod config;
 pub mod downlink;
 pub mod flows;
@@ -38,9 +37,9 @@ mod tap;
 mod testkit;
 pub mod text;
 
-pub use codes::{classify_code, CodeKind};
 pub use downlink::LinkStatus;
 pub use flows::card_centre as cardcentre;
+pub use flows::order::{ORDER_ANSWER_TIMEOUT_MS, ORDER_BACKGROUND_RETRY_MS};
 pub use flows::staff::{MAX_STAFF_PIN_ATTEMPTS, STAFF_PIN_LOCKOUT_MS};
 pub use money::{MAX_UNRESOLVED_SALES, UNRESOLVED_MAX_AGE_MS};
 
@@ -58,6 +57,7 @@ use self::flows::browse::BrowseMode;
 use self::flows::card_centre::CentreMode;
 use self::flows::entry::EntryMode;
 use self::flows::messages::Overlay;
+use self::flows::order::{OrderBook, OrderMode};
 use self::flows::sale::SaleMode;
 use self::flows::staff::StaffMode;
 
@@ -178,6 +178,9 @@ enum Mode {
     Browse(BrowseMode),
     /// The staff PIN, menu and machine number (`flows/staff.rs`).
     Staff(StaffMode),
+    /// A code payment's order on screen, or the start-up check of open orders
+    /// (`flows/order.rs`).
+    Order(OrderMode),
     /// Card centre: issue and top-up (`flows/card_centre.rs`).
     CardCentre(CentreMode),
 }
@@ -203,6 +206,8 @@ pub struct Till {
     server_time_log: downlink::ServerTimeLog,
     terminal: TerminalId,
     snap: TillSnapshot,
+    /// What the till keeps in RAM about its code-payment orders (the code on screen, timers).
+    orders: OrderBook,
     mode: Mode,
     overlay: Option<Overlay>,
     effects: VecDeque<Effect>,
@@ -230,6 +235,7 @@ impl Till {
             server_time_log: downlink::ServerTimeLog::default(),
             terminal,
             snap: snapshot,
+            orders: OrderBook::default(),
             mode: Mode::Entry(EntryMode::default()),
             overlay: None,
             effects: VecDeque::new(),
@@ -237,6 +243,7 @@ impl Till {
         };
         till.mode = till.resting_mode();
         till.greet_unresolved();
+        till.check_orders_at_start();
         till
     }
 
@@ -272,7 +279,7 @@ impl Till {
     /// When [`Till::handle_tick`] next has something to do.
     pub fn next_deadline(&self) -> Option<UnixMillis> {
         let overlay = self.overlay.as_ref().map(|overlay| overlay.until);
-        [overlay, self.unresolved_deadline()]
+        [overlay, self.unresolved_deadline(), self.orders_deadline()]
             .into_iter()
             .flatten()
             .min()
@@ -282,6 +289,7 @@ impl Till {
     pub fn handle_tick(&mut self, now: UnixMillis) {
         self.observe_time(now);
         self.expire_unresolved();
+        self.orders_tick();
     }
 
     /// The unresolved intent the current screen is working on (its write, or its retry).
@@ -289,7 +297,7 @@ impl Till {
         match &self.mode {
             Mode::Sale(sale) => sale.intent_on_screen(),
             Mode::CardCentre(centre) => centre.intent_on_screen(),
-            Mode::Entry(_) | Mode::Browse(_) | Mode::Staff(_) => None,
+            Mode::Entry(_) | Mode::Browse(_) | Mode::Staff(_) | Mode::Order(_) => None,
         }
     }
 
@@ -308,6 +316,7 @@ impl Till {
             Mode::Browse(browse) => self.browse_key(browse, command),
             Mode::Staff(staff) => self.staff_key(staff, command),
             Mode::CardCentre(centre) => self.centre_key(centre, command),
+            Mode::Order(order) => self.order_key(order, command),
         };
     }
 

@@ -1,31 +1,39 @@
 //! The one money path of the till: **intent → external write → evidence → commit / abort / in
-//! doubt**. A sale's card debit and a card-centre top-up both go through it. The code payments
-//! of the next issue plug in the same way, as a new [`MoneyIntent`] whose external write is the
-//! order submitted to the campus server and whose `Proof` is the server's answer to a query of
-//! that order: paid → [`Step::Commit`], declined → [`Step::Abort`], user paying or unknown →
-//! [`Step::AwaitProof`] (query again; past the wait, reverse, and the reversal's answer is the
-//! evidence that settles it). The offline QR is one more such source.
+//! doubt** for the card, **intent → order submit → the campus server's answers → paid /
+//! declined / reversed** for a payment code. A sale's card debit and a card-centre top-up are
+//! [`CardIntent`]s (the external write is one card write, the proof a fresh read of the card);
+//! a code payment is a [`PendingOrder`] whose external write is the order submitted to the
+//! campus server (through the daemon) and whose evidence is the server's answer about that
+//! order (`flows/order.rs`). The offline QR will be one more such source.
 //!
 //! The rules that protect money live here, once:
 //! - the intent is journaled (durably, with the snapshot that lists it as unresolved) **before**
 //!   the external write is asked for: [`Till::begin_money`] emits the `Journal` effect first and
-//!   the write effect after it, and the driver contract runs effects in order;
-//! - at most [`MAX_UNRESOLVED_SALES`] intents of one kind wait for their evidence; past it the
-//!   oldest goes to the server as "in doubt" (`TooManyUnresolved`) before the new one is opened;
-//! - a write's answer commits only when it carries evidence that the write landed
+//!   the write effect (a card write, or the order submit) after it, and the driver contract runs
+//!   effects in order;
+//! - at most [`MAX_UNRESOLVED_SALES`] card intents of one kind wait for their evidence; past it
+//!   the oldest goes to the server as "in doubt" (`TooManyUnresolved`) before the new one is
+//!   opened. Orders are never put in doubt: past [`MAX_UNRESOLVED_ORDERS`] a new code is refused;
+//! - a card write's answer commits only when it carries evidence that the write landed
 //!   ([`Step::Commit`], with the proof); a certain refusal aborts ([`Step::Abort`], only when
 //!   the flow says a refusal is final); anything else waits for fresh evidence
 //!   ([`Step::AwaitProof`]): never write blindly again, never assume;
-//! - fresh evidence ([`MoneyIntent::evidence`]) decides an unresolved intent: landed → commit
-//!   (`recovered`), certainly not landed → abort or resume the same plan, unknowable → in doubt;
+//! - fresh evidence ([`CardIntent::evidence`]) decides an unresolved card intent: landed →
+//!   commit (`recovered`), certainly not landed → abort or resume the same plan, unknowable → in
+//!   doubt;
+//! - an order commits only on the server's "paid", closes only on its "declined" or on the
+//!   answer to the reversal the till asked for (journaled as `OrderReversing` first); once a
+//!   reversal is asked for, only the reversal's answer (or a decline) settles it;
 //! - every intent ends in exactly one outcome record, journaled by [`Till::settle`], which takes
 //!   it off its unresolved list in the same snapshot;
-//! - an intent whose evidence never comes back within [`UNRESOLVED_MAX_AGE_MS`] goes to the
-//!   server as "in doubt" ([`Till::expire_unresolved`]), except the one on screen.
+//! - a card intent whose evidence never comes back within [`UNRESOLVED_MAX_AGE_MS`] goes to the
+//!   server as "in doubt" ([`Till::expire_unresolved`]), except the one on screen. An order never
+//!   does: it is asked about until it ends paid, reversed or declined.
 
 use shared::record::{
     AbortReason, CardDebitPlan, InDoubtReason, LoadAborted, LoadCommitted, LoadInDoubt,
-    PendingLoad, PendingSale, RecordBody, SaleAborted, SaleCommitted, SaleInDoubt, TillSnapshot,
+    PendingLoad, PendingOrder, PendingSale, RecordBody, SaleAborted, SaleCommitted, SaleInDoubt,
+    TillSnapshot,
 };
 use shared::{CardUid, Fen, Seq, UnixMillis};
 
@@ -39,13 +47,13 @@ pub const MAX_UNRESOLVED_SALES: usize = 32;
 /// How long an interrupted sale or top-up waits for its card to come back to this till before
 /// it goes to the server as "in doubt".
 pub const UNRESOLVED_MAX_AGE_MS: u64 = 24 * 60 * 60 * 1000;
+/// The most code-payment orders that may wait for their end; past it a scanned code is refused
+/// (orders are never put in doubt to make room: each one is asked about until it ends).
+pub const MAX_UNRESOLVED_ORDERS: usize = 32;
 
-/// An unresolved money movement as the snapshot keeps it: what was planned, and how each of its
-/// outcomes is journaled. One implementation per kind of movement (a card debit, a card load;
-/// later a code-payment order).
+/// An unresolved money movement as the snapshot keeps it: what was planned. One implementation
+/// per kind of movement (a card debit, a card load, a code-payment order).
 pub(super) trait MoneyIntent: Copy {
-    /// What proves whether the external write landed (a card: a fresh read of it).
-    type Proof;
     /// The snapshot's list of unresolved intents of this kind, oldest first.
     fn unresolved(snap: &TillSnapshot) -> &Vec<Self>;
     fn unresolved_mut(snap: &mut TillSnapshot) -> &mut Vec<Self>;
@@ -57,11 +65,6 @@ pub(super) trait MoneyIntent: Copy {
     fn amount(&self) -> Fen;
     /// The intent record itself.
     fn intent_body(&self) -> RecordBody;
-    /// Whether `proof` shows the write landed, certainly did not, or cannot tell.
-    fn evidence(&self, proof: &Self::Proof) -> WriteEvidence;
-    fn committed(&self, balance_after: Fen, recovered: bool) -> RecordBody;
-    fn aborted(&self, reason: AbortReason) -> RecordBody;
-    fn in_doubt(&self, reason: InDoubtReason) -> RecordBody;
 }
 
 /// What the flow does after the answer to its external write.
@@ -76,7 +79,6 @@ pub(super) enum Step<P> {
 }
 
 impl MoneyIntent for PendingSale {
-    type Proof = CardImage;
     fn unresolved(snap: &TillSnapshot) -> &Vec<PendingSale> {
         &snap.pending
     }
@@ -94,6 +96,83 @@ impl MoneyIntent for PendingSale {
     }
     fn intent_body(&self) -> RecordBody {
         RecordBody::SaleIntent(self.sale)
+    }
+}
+
+impl MoneyIntent for PendingLoad {
+    fn unresolved(snap: &TillSnapshot) -> &Vec<PendingLoad> {
+        &snap.pending_loads
+    }
+    fn unresolved_mut(snap: &mut TillSnapshot) -> &mut Vec<PendingLoad> {
+        &mut snap.pending_loads
+    }
+    fn intent(&self) -> Seq {
+        self.intent
+    }
+    fn at(&self) -> UnixMillis {
+        self.at
+    }
+    fn amount(&self) -> Fen {
+        self.load.amount
+    }
+    fn intent_body(&self) -> RecordBody {
+        RecordBody::LoadIntent(self.load)
+    }
+}
+
+impl MoneyIntent for PendingOrder {
+    fn unresolved(snap: &TillSnapshot) -> &Vec<PendingOrder> {
+        &snap.pending_orders
+    }
+    fn unresolved_mut(snap: &mut TillSnapshot) -> &mut Vec<PendingOrder> {
+        &mut snap.pending_orders
+    }
+    fn intent(&self) -> Seq {
+        self.intent
+    }
+    fn at(&self) -> UnixMillis {
+        self.at
+    }
+    fn amount(&self) -> Fen {
+        self.order.amount
+    }
+    fn intent_body(&self) -> RecordBody {
+        RecordBody::OrderIntent(self.order)
+    }
+}
+
+/// A money movement whose external write is one card write (the card is its payment source).
+pub(super) trait CardIntent: MoneyIntent {
+    /// The write as planned in the intent: the card's state before, and the tag.
+    fn plan(&self) -> CardDebitPlan;
+    /// The balance the write leaves (`None`: the plan cannot be written).
+    fn balance_after(&self) -> Option<Fen>;
+    /// Whether a read of the card shows the write landed, certainly did not, or cannot tell.
+    fn evidence(&self, card: &CardImage) -> WriteEvidence;
+    fn committed(&self, balance_after: Fen, recovered: bool) -> RecordBody;
+    fn aborted(&self, reason: AbortReason) -> RecordBody;
+    fn in_doubt(&self, reason: InDoubtReason) -> RecordBody;
+
+    /// The planned write again, for an intent whose write certainly did not land: the intent
+    /// on record covers it (same plan, same tag); never a second movement.
+    fn write_again(&self, uid: CardUid) -> Option<CardWrite> {
+        let plan = self.plan();
+        Some(CardWrite {
+            uid,
+            counter_before: plan.counter_before,
+            new_counter: plan.counter_before.saturating_add(1),
+            new_balance: self.balance_after()?,
+            tag: plan.tag,
+        })
+    }
+}
+
+impl CardIntent for PendingSale {
+    fn plan(&self) -> CardDebitPlan {
+        self.sale.card
+    }
+    fn balance_after(&self) -> Option<Fen> {
+        self.sale.card.balance_before.checked_sub(self.sale.amount)
     }
     fn evidence(&self, card: &CardImage) -> WriteEvidence {
         card_evidence(self, card)
@@ -121,25 +200,12 @@ impl MoneyIntent for PendingSale {
     }
 }
 
-impl MoneyIntent for PendingLoad {
-    type Proof = CardImage;
-    fn unresolved(snap: &TillSnapshot) -> &Vec<PendingLoad> {
-        &snap.pending_loads
+impl CardIntent for PendingLoad {
+    fn plan(&self) -> CardDebitPlan {
+        self.load.card
     }
-    fn unresolved_mut(snap: &mut TillSnapshot) -> &mut Vec<PendingLoad> {
-        &mut snap.pending_loads
-    }
-    fn intent(&self) -> Seq {
-        self.intent
-    }
-    fn at(&self) -> UnixMillis {
-        self.at
-    }
-    fn amount(&self) -> Fen {
-        self.load.amount
-    }
-    fn intent_body(&self) -> RecordBody {
-        RecordBody::LoadIntent(self.load)
+    fn balance_after(&self) -> Option<Fen> {
+        self.load.card.balance_before.checked_add(self.load.amount)
     }
     fn evidence(&self, card: &CardImage) -> WriteEvidence {
         card_evidence(self, card)
@@ -164,45 +230,6 @@ impl MoneyIntent for PendingLoad {
             intent: self.intent,
             reason,
         })
-    }
-}
-
-/// A money movement whose external write is one card write (the card is its payment source).
-pub(super) trait CardIntent: MoneyIntent<Proof = CardImage> {
-    /// The write as planned in the intent: the card's state before, and the tag.
-    fn plan(&self) -> CardDebitPlan;
-    /// The balance the write leaves (`None`: the plan cannot be written).
-    fn balance_after(&self) -> Option<Fen>;
-
-    /// The planned write again, for an intent whose write certainly did not land: the intent
-    /// on record covers it (same plan, same tag); never a second movement.
-    fn write_again(&self, uid: CardUid) -> Option<CardWrite> {
-        let plan = self.plan();
-        Some(CardWrite {
-            uid,
-            counter_before: plan.counter_before,
-            new_counter: plan.counter_before.saturating_add(1),
-            new_balance: self.balance_after()?,
-            tag: plan.tag,
-        })
-    }
-}
-
-impl CardIntent for PendingSale {
-    fn plan(&self) -> CardDebitPlan {
-        self.sale.card
-    }
-    fn balance_after(&self) -> Option<Fen> {
-        self.sale.card.balance_before.checked_sub(self.sale.amount)
-    }
-}
-
-impl CardIntent for PendingLoad {
-    fn plan(&self) -> CardDebitPlan {
-        self.load.card
-    }
-    fn balance_after(&self) -> Option<Fen> {
-        self.load.card.balance_before.checked_add(self.load.amount)
     }
 }
 
@@ -238,19 +265,15 @@ pub(super) fn after_card_write<I: CardIntent>(
 }
 
 impl Till {
-    /// Opens a money movement: makes room under [`MAX_UNRESOLVED_SALES`], builds the intent for
-    /// the seq it will have (`plan`), lists it as unresolved, journals it, then asks for the
-    /// external write (`write`). Returns the intent's seq.
+    /// Opens a money movement: builds the intent for the seq it will have (`plan`), lists it as
+    /// unresolved, journals it, then asks for the external write (`write`). Returns the intent's
+    /// seq. The caller has made room (card intents: [`Till::begin_card_money`]; orders: a code
+    /// past [`MAX_UNRESOLVED_ORDERS`] is refused before).
     pub(super) fn begin_money<I: MoneyIntent>(
         &mut self,
         plan: impl FnOnce(Seq) -> I,
         write: impl FnOnce(&I) -> Effect,
     ) -> Seq {
-        if I::unresolved(&self.snap).len() >= MAX_UNRESOLVED_SALES {
-            if let Some(oldest) = I::unresolved(&self.snap).first().copied() {
-                self.settle(oldest.in_doubt(InDoubtReason::TooManyUnresolved));
-            }
-        }
         let pending = plan(self.snap.next_seq);
         I::unresolved_mut(&mut self.snap).push(pending);
         let written = self.write(pending.intent_body());
@@ -262,7 +285,8 @@ impl Till {
     /// Opens a money movement whose external write is one write of `card` (a debit or a load):
     /// the plan (the card as read, and the tag made from the intent's seq) goes into the intent
     /// `make` builds, and the write to `new_counter` and `new_balance` is asked for. The flow has
-    /// checked both (and says why when the card cannot take them). Returns the intent's seq.
+    /// checked both (and says why when the card cannot take them). First it makes room under
+    /// [`MAX_UNRESOLVED_SALES`]. Returns the intent's seq.
     pub(super) fn begin_card_money<I: CardIntent>(
         &mut self,
         card: &CardImage,
@@ -270,6 +294,11 @@ impl Till {
         new_balance: Fen,
         make: impl FnOnce(Seq, CardDebitPlan) -> I,
     ) -> Seq {
+        if I::unresolved(&self.snap).len() >= MAX_UNRESOLVED_SALES {
+            if let Some(oldest) = I::unresolved(&self.snap).first().copied() {
+                self.settle(oldest.in_doubt(InDoubtReason::TooManyUnresolved));
+            }
+        }
         let (card, terminal) = (*card, self.terminal);
         self.begin_money(
             |intent| {
@@ -319,7 +348,7 @@ impl Till {
     /// Fresh evidence cannot tell whether the write of `pending` landed (the card moved on
     /// since): it goes to the server as "in doubt", and the merchant reads `why`, the amount and
     /// `next`.
-    pub(super) fn settle_unknowable<I: MoneyIntent>(&mut self, pending: &I, why: Text, next: Text) {
+    pub(super) fn settle_unknowable<I: CardIntent>(&mut self, pending: &I, why: Text, next: Text) {
         let lang = self.lang();
         self.settle(pending.in_doubt(InDoubtReason::CardMovedOn));
         self.show_message(
@@ -337,7 +366,8 @@ impl Till {
             .copied()
     }
 
-    /// Journals how an unresolved sale or top-up ended (committed, aborted or in doubt) and takes
+    /// Journals how an unresolved sale, top-up or order ended (committed, aborted or in doubt;
+    /// paid or closed) and takes
     /// it off its unresolved list, so that the snapshot written with the record no longer lists
     /// it.
     pub(super) fn settle(&mut self, outcome: RecordBody) -> Seq {
@@ -348,15 +378,20 @@ impl Till {
             RecordBody::LoadCommitted(load) => Some(load.intent),
             RecordBody::LoadAborted(load) => Some(load.intent),
             RecordBody::LoadInDoubt(load) => Some(load.intent),
+            RecordBody::OrderPaid(order) => Some(order.intent),
+            RecordBody::OrderClosed(order) => Some(order.intent),
             _ => None,
         };
         debug_assert!(
             intent.is_some(),
-            "settle() takes a sale's or top-up's outcome"
+            "settle() takes a sale's, top-up's or order's outcome"
         );
         // Seqs are unique: the intent is on one list at most.
         self.snap.pending.retain(|p| Some(p.intent) != intent);
         self.snap.pending_loads.retain(|p| Some(p.intent) != intent);
+        self.snap
+            .pending_orders
+            .retain(|p| Some(p.intent) != intent);
         self.write(outcome)
     }
 
@@ -388,7 +423,7 @@ impl Till {
         self.expire::<PendingLoad>();
     }
 
-    fn expire<I: MoneyIntent>(&mut self) {
+    fn expire<I: CardIntent>(&mut self) {
         let now = self.now;
         let busy = self.intent_on_screen();
         let expired: Vec<I> = I::unresolved(&self.snap)

@@ -21,7 +21,9 @@ impl Till {
             line.push_str(&text::FIXED.get(lang));
             line.push_str(&amount.to_string());
         }
-        let unresolved = self.snap.pending.len() + self.snap.pending_loads.len();
+        let unresolved = self.snap.pending.len()
+            + self.snap.pending_loads.len()
+            + self.snap.pending_orders.len();
         if unresolved > 0 {
             line.push_str(&text::unresolved_on_status(lang, unresolved));
         }
@@ -53,6 +55,7 @@ impl Till {
             Mode::Browse(browse) => self.browse_screens(browse, welcome),
             Mode::Staff(staff) => self.staff_screens(staff, welcome),
             Mode::CardCentre(centre) => self.centre_screens(centre, welcome),
+            Mode::Order(order) => self.order_screens(order, welcome),
         }
     }
 }

@@ -8,8 +8,10 @@
 //! waits for; an unresolved top-up or sale of this card is settled first (`flows/card_centre.rs`,
 //! `flows/sale.rs`); then the active flow gets it.
 //!
-//! A scanned code: classified (`codes.rs`) and, until code payments exist, refused with the
-//! reason. Code payment will route here to `flows/sale.rs` as a second payment source.
+//! A scanned code: recognised by `shared::paycode::PaymentCode::recognise` (anything else is
+//! "无法识别的付款码" on both displays, nothing journaled, nothing sent), then handed to the
+//! order flow (`flows/order.rs`), which refuses it when no amount waits, a card write or another
+//! order is under way, the same code was used, the till is offline or the code has expired.
 
 use shared::record::{CardAnomaly, CardAnomalyKind, Payer, RecordBody};
 
@@ -18,7 +20,8 @@ use super::flows::card_centre::CentreMode;
 use super::flows::entry::EntryMode;
 use super::flows::sale::SaleMode;
 use super::text::{self, balance};
-use super::{classify_code, Beep, CodeKind, Effect, Mode, Till};
+use super::{Beep, Effect, Mode, Till};
+use shared::paycode::PaymentCode;
 
 impl Till {
     /// Whether a card write (or format) is under way: it owns the reader.
@@ -84,6 +87,7 @@ impl Till {
                     balance(lang, card.balance),
                 ]);
             }
+            Mode::Order(_) => self.show_error(vec![text::ORDER_IN_PROGRESS.get(lang)]),
             Mode::Entry(EntryMode::PickFixedPrice)
             | Mode::Browse(_)
             | Mode::Staff(_)
@@ -148,25 +152,13 @@ impl Till {
         });
     }
 
-    /// The scanner read a code.
-    pub(super) fn scanned(&mut self, code: &str) {
+    /// The scanner read a code: a payment code goes to the order flow.
+    pub(super) fn scanned(&mut self, scanned: &str) {
         let lang = self.lang();
-        let name = match classify_code(code) {
-            CodeKind::WeChat => text::WECHAT_PAY_CODE.get(lang),
-            CodeKind::Alipay => text::ALIPAY_CODE.get(lang),
-            CodeKind::UnionPay => text::UNIONPAY_CODE.get(lang),
-            CodeKind::Unknown => {
-                return self.show_error_to_both(vec![text::UNRECOGNISED_CODE.get(lang)]);
-            }
-        };
-        let why = if self.snap.offline {
-            text::OFFLINE_CODES_CANNOT_PAY.get(lang)
-        } else {
-            text::CODE_PAYMENT_NOT_ENABLED.get(lang)
-        };
-        let use_card = text::PLEASE_USE_THE_CAMPUS_CARD.get(lang);
-        let customer = vec![name.clone(), use_card.clone()];
-        self.show_message(vec![name, why, use_card], Some(customer), Beep::Error);
+        match PaymentCode::recognise(scanned) {
+            Ok(code) => self.code_scanned(code),
+            Err(_) => self.show_error_to_both(vec![text::UNRECOGNISED_PAYMENT_CODE.get(lang)]),
+        }
     }
 }
 

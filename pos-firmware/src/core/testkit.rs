@@ -100,3 +100,52 @@ pub fn written(card: CardImage, write: CardWrite) -> CardImage {
 pub fn merchant(till: &Till) -> String {
     till.displays().merchant.lines[1..].join(" | ")
 }
+
+/// The link to the campus server is up (a daemon connected, its broker up): codes may pay.
+pub fn online(till: &mut Till) {
+    let status = super::LinkStatus {
+        daemon_connected: true,
+        broker: Some(shared::link::BrokerLink::Up),
+        unsent: 0,
+        oldest_unsent_at: None,
+    };
+    till.handle_link_status(status, NOW);
+}
+
+/// A factory-new till on English texts whose link to the campus server is up.
+pub fn online_till() -> Till {
+    let mut till = till();
+    online(&mut till);
+    till
+}
+
+/// A WeChat Pay code (18 digits starting 13), different per `n`.
+pub fn wechat_code(n: u8) -> String {
+    format!("1345678901234567{n:02}")
+}
+
+/// A campus virtual-card code of `account`, issued at `issued` and valid 60 s, signed with a
+/// test key.
+pub fn virtual_code(account: u64, issued: UnixMillis, nonce: u64) -> String {
+    let key = shared::paycode::signing_key_from_seed([7; 32]);
+    let issued_s = u32::try_from(issued.0 / 1000).expect("a time in range");
+    shared::paycode::VirtualCardCode::sign(
+        &key,
+        1,
+        shared::paycode::VirtualAccount(account),
+        issued_s,
+        60,
+        nonce,
+    )
+}
+
+/// The order requests among `effects`, in order.
+pub fn order_calls(effects: &[Effect]) -> Vec<shared::pay::OrderCall> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Order(call) => Some(call.clone()),
+            _ => None,
+        })
+        .collect()
+}

@@ -294,14 +294,8 @@ pub const CARD_OF_ANOTHER_CAMPUS: Text = Text::new("非本校园卡(外校)", "C
 pub const CARD_KEY_MISMATCH: Text = Text::new("卡片密钥错误", "Card key mismatch");
 pub const CARD_DATA_CHECK_FAILED: Text = Text::new("卡片数据校验失败", "Card data check failed");
 pub const CARD_DATA_IS_STALE: Text = Text::new("卡片数据异常", "Card data is stale");
-pub const WECHAT_PAY_CODE: Text = Text::new("微信付款码", "WeChat Pay code");
-pub const ALIPAY_CODE: Text = Text::new("支付宝付款码", "Alipay code");
-pub const UNIONPAY_CODE: Text = Text::new("云闪付付款码", "UnionPay code");
-pub const UNRECOGNISED_CODE: Text = Text::new("无法识别的码", "Unrecognised code");
 pub const OFFLINE_CODES_CANNOT_PAY: Text =
     Text::new("脱机模式不能扫码付款", "Offline: codes cannot pay");
-pub const CODE_PAYMENT_NOT_ENABLED: Text =
-    Text::new("本机未开通扫码付款", "Code payment not enabled");
 pub const PLEASE_USE_THE_CAMPUS_CARD: Text = Text::new("请刷校园卡", "Please use the campus card");
 
 // ----- texts with values in them ---------------------------------------------------------------
@@ -436,4 +430,123 @@ pub fn short_age(lang: Lang, ms: u64) -> String {
 /// An offline limit as the refusal shows it: its name and its amount.
 pub fn limit_line(lang: Lang, name: Text, limit: Fen) -> String {
     format!("{} {}", name.get(lang), yuan(limit))
+}
+
+// ----- code payments (flows/order.rs) ----------------------------------------------------------
+pub const UNRECOGNISED_PAYMENT_CODE: Text = Text::new("无法识别的付款码", "Unrecognised code");
+pub const ENTER_THE_AMOUNT_BEFORE_THE_CODE: Text =
+    Text::new("请先输入金额", "Enter the amount first");
+pub const CARD_WRITE_IN_PROGRESS: Text = Text::new("正在写卡 请稍候", "Card write in progress");
+pub const ORDER_IN_PROGRESS: Text = Text::new("付款进行中 请稍候", "Payment in progress");
+pub const CODE_ALREADY_USED: Text = Text::new("付款码已使用", "Code already used");
+pub const CODE_EXPIRED_REFRESH: Text =
+    Text::new("付款码已过期, 请刷新", "Code expired, refresh it");
+pub const NO_LINK_CODES_CANNOT_PAY: Text =
+    Text::new("未接同步程序 不能扫码", "No link: codes cannot pay");
+pub const LINK_DOWN_CODES_CANNOT_PAY: Text =
+    Text::new("链路断开 不能扫码", "Link down: codes cannot pay");
+pub const SERVER_DOWN_CODES_CANNOT_PAY: Text =
+    Text::new("服务器不通 不能扫码", "Server down: codes cannot pay");
+pub const TOO_MANY_OPEN_ORDERS: Text = Text::new("未完成订单过多", "Too many open orders");
+pub const METHOD_VIRTUAL_CARD: Text = Text::new("虚拟卡", "Virtual card");
+pub const METHOD_WECHAT: Text = Text::new("微信", "WeChat");
+pub const METHOD_ALIPAY: Text = Text::new("支付宝", "Alipay");
+pub const METHOD_UNIONPAY: Text = Text::new("云闪付", "UnionPay");
+pub const METHOD_CARD: Text = Text::new("校园卡", "Card");
+pub const ORDER_PAYING: Text = Text::new("正在支付", "paying");
+pub const ORDER_PLEASE_WAIT: Text = Text::new("支付中 请稍候", "Paying, please wait");
+pub const CLEAR_CANCELS_ORDER: Text = Text::new("清零撤销", "Clear cancels");
+pub const WAITING_FOR_THE_PAYER: Text = Text::new("等待确认", "awaiting payer");
+pub const CONFIRM_ON_YOUR_PHONE: Text = Text::new("请在手机上确认", "Confirm on your phone");
+pub const ORDER_REVERSING: Text = Text::new("正在撤销订单", "Reversing the order");
+pub const ORDER_BEING_CANCELLED: Text = Text::new("交易取消中", "Cancelling");
+pub const CLEAR_TO_BACKGROUND: Text = Text::new("清零转后台", "Clear: background");
+pub const ORDER_TO_BACKGROUND: Text = Text::new("订单转后台处理", "Order goes on in background");
+pub const ORDER_DECLINED: Text = Text::new("支付失败", "Payment declined");
+pub const ORDER_REVERSED: Text = Text::new("已撤销", "Reversed");
+pub const MONEY_BACK_TO_THE_PAYER: Text = Text::new("已退款给付款人", "Payer refunded");
+pub const NOTHING_CHARGED: Text = Text::new("未扣款", "Nothing charged");
+pub const EARLIER_ORDER_PAID: Text = Text::new("之前的订单已付款", "Earlier order paid");
+pub const EARLIER_ORDER_REVERSED: Text = Text::new("之前的订单已撤销", "Earlier order reversed");
+pub const EARLIER_ORDER_DECLINED: Text = Text::new("之前的订单未付款", "Earlier order declined");
+pub const PAID_AFTER_CLOSE: Text = Text::new("订单关闭后被扣款", "Paid after close");
+pub const REFUND_TO_CHASE: Text = Text::new("待退款 见清零+9", "Refund due, see Clear+9");
+pub const ORDER_NOT_SENT: Text = Text::new("订单未能发出", "Order could not be sent");
+pub const TAKE_CARD_OR_CASH: Text = Text::new("请刷卡或收现金", "Take card or cash");
+pub const CODES_CANNOT_PAY_NOW: Text = Text::new("暂不能扫码付款", "Codes cannot pay now");
+pub const NETWORK_DOWN: Text = Text::new("网络不通", "Network down");
+pub const STARTUP_ORDERS_PLEASE_WAIT: Text = Text::new("请稍候", "Please wait");
+pub const BY_CODE: Text = Text::new("码", "codes");
+pub const PAID_AFTER_CLOSE_BROWSE: Text = Text::new("撤销后付款", "Paid after close");
+pub const DECLINE_INSUFFICIENT_FUNDS: Text = Text::new("余额不足", "Insufficient funds");
+pub const DECLINE_CODE_EXPIRED: Text = Text::new("付款码已过期", "Code expired");
+pub const DECLINE_CODE_INVALID: Text = Text::new("付款码无效", "Code invalid");
+pub const DECLINE_CODE_USED: Text = Text::new("付款码已使用", "Code already used");
+pub const DECLINE_ACCOUNT_FROZEN: Text = Text::new("账户已冻结", "Account frozen");
+pub const DECLINE_PAYER_CANCELLED: Text = Text::new("付款人已取消", "Payer cancelled");
+pub const DECLINE_OVER_LIMIT: Text = Text::new("超过付款限额", "Over the payer's limit");
+
+/// How a payment method is named on the till.
+pub fn method_name(lang: Lang, method: shared::paycode::CodeMethod) -> String {
+    use shared::paycode::CodeMethod;
+    match method {
+        CodeMethod::VirtualCard => METHOD_VIRTUAL_CARD.get(lang),
+        CodeMethod::WeChat => METHOD_WECHAT.get(lang),
+        CodeMethod::Alipay => METHOD_ALIPAY.get(lang),
+        CodeMethod::UnionPay => METHOD_UNIONPAY.get(lang),
+    }
+}
+
+/// Why a back end declined a code payment, as the till says it.
+pub fn decline_reason(lang: Lang, reason: shared::pay::DeclineReason) -> String {
+    use shared::pay::DeclineReason;
+    match reason {
+        DeclineReason::InsufficientFunds => DECLINE_INSUFFICIENT_FUNDS.get(lang),
+        DeclineReason::CodeExpired => DECLINE_CODE_EXPIRED.get(lang),
+        DeclineReason::CodeInvalid => DECLINE_CODE_INVALID.get(lang),
+        DeclineReason::CodeUsed => DECLINE_CODE_USED.get(lang),
+        DeclineReason::AccountFrozen => DECLINE_ACCOUNT_FROZEN.get(lang),
+        DeclineReason::PayerCancelled => DECLINE_PAYER_CANCELLED.get(lang),
+        DeclineReason::OverLimit => DECLINE_OVER_LIMIT.get(lang),
+        DeclineReason::Other(code) => match lang {
+            Lang::Zh => format!("支付被拒绝({code})"),
+            Lang::En => format!("Declined ({code})"),
+        },
+    }
+}
+
+/// The waiting screen's countdown line: seconds left, and that Clear cancels.
+pub fn seconds_left(lang: Lang, seconds: u64) -> String {
+    match lang {
+        Lang::Zh => format!("剩{seconds}秒 清零撤销"),
+        Lang::En => format!("{seconds}s left, Clear cancels"),
+    }
+}
+
+/// The start-up screen's title: how many orders from before the restart are being settled.
+pub fn checking_open_orders(lang: Lang, count: usize) -> String {
+    match lang {
+        Lang::Zh => format!("核对未完成订单 {count}"),
+        Lang::En => format!("Checking open orders {count}"),
+    }
+}
+
+/// Clear+5 / Clear+6's split line: the card's part and the codes' part.
+pub fn card_and_code_split(lang: Lang, card: (u32, Fen), code: (u32, Fen)) -> String {
+    match lang {
+        Lang::Zh => format!(
+            "卡{}笔{} 码{}笔{}",
+            card.0,
+            yuan(card.1),
+            code.0,
+            yuan(code.1)
+        ),
+        Lang::En => format!(
+            "Card {} {} Code {} {}",
+            card.0,
+            yuan(card.1),
+            code.0,
+            yuan(code.1)
+        ),
+    }
 }

@@ -202,6 +202,7 @@ fn migrated_snapshot() -> TillSnapshot {
         pending_orders: Vec::new(),
         code_days: Vec::new(),
         code_meals: Vec::new(),
+        recent_methods: vec![PaidBy::Card; 2],
     }
 }
 
@@ -314,10 +315,11 @@ fn snapshot_version_3_golden_bytes_still_decode_and_migrate() {
         0x01, 0x04, 0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 0, 0, 0, // interrupted issue
     ];
     assert_eq!(decode_snapshot(golden), Ok(snapshot.clone()));
-    // Version 4 writes the same fields, then no orders and no code-paid tallies.
+    // Version 4 writes the same fields, then no orders, no code-paid tallies, and the two
+    // recent sales' methods (migrated: by card).
     let mut v4 = vec![0x03];
     v4.extend_from_slice(&golden[1..]);
-    v4.extend_from_slice(&[0x00, 0x00, 0x00]);
+    v4.extend_from_slice(&[0x00, 0x00, 0x00, 0x02, 0x00, 0x00]);
     assert_eq!(bytes, v4);
     assert_eq!(decode_snapshot(&bytes), Ok(snapshot));
     assert_eq!(

@@ -1,9 +1,11 @@
-//! Clear+9, the journal browser: one committed sale at a time, Up for older, Down for newer.
+//! Clear+9, the journal browser: one committed sale at a time (a card's, a paid order's, or a
+//! "paid after close" refund to chase), naming how it was paid; Up for older, Down for newer.
 //! The core asks the journal for the next sale with [`Effect::FindSale`] and shows the answer
 //! (`Till::handle_sale_found`) when it comes.
 
 use keymap::Command;
-use shared::record::{JournalRecord, RecordBody};
+use shared::pay::CodePayer;
+use shared::record::{JournalRecord, Payer, RecordBody};
 
 use super::super::calendar::{format_short, local_time};
 use super::super::text::{self, balance, yuan};
@@ -92,11 +94,59 @@ impl Till {
                         format_short(wall)
                     ),
                     format!("{} {}", yuan(sale.amount), text::PAID.get(lang)),
-                    format!("{} {}", sale.payer, balance(lang, sale.balance_after)),
+                    format!(
+                        "{} {}",
+                        payer_id(&sale.payer),
+                        balance(lang, sale.balance_after)
+                    ),
                 ]
             }
+            RecordBody::OrderPaid(order) => {
+                let method = match order.payer {
+                    Payer::VirtualCard(_) => text::METHOD_VIRTUAL_CARD.get(lang),
+                    Payer::Wallet { method, .. } => text::method_name(lang, method),
+                    Payer::CampusCard(_) => text::METHOD_CARD.get(lang),
+                };
+                let last = match order.balance_after {
+                    Some(after) => format!("{} {}", payer_id(&order.payer), balance(lang, after)),
+                    None => payer_id(&order.payer),
+                };
+                vec![
+                    format!(
+                        "{} {} {}",
+                        text::SALE.get(lang),
+                        record.seq,
+                        format_short(wall)
+                    ),
+                    format!("{} {} {}", yuan(order.amount), text::PAID.get(lang), method),
+                    last,
+                ]
+            }
+            RecordBody::OrderPaidAfterClose { intent, payer } => vec![
+                format!(
+                    "{} {} {}",
+                    text::PAID_AFTER_CLOSE_BROWSE.get(lang),
+                    record.seq,
+                    format_short(wall)
+                ),
+                format!("{intent} {}", text::REFUND_TO_CHASE.get(lang)),
+                match payer {
+                    CodePayer::Campus(account) => account.to_string(),
+                    CodePayer::Wallet(id) => format!("{id:x}"),
+                },
+            ],
             other => vec![format!("{} {:?}", record.seq, other)],
         }
+    }
+}
+
+/// A payer as the till's short lines name it: the card's UID, the campus account, or the wallet
+/// payer's id (the method is named on its own).
+pub(in crate::core) fn payer_id(payer: &Payer) -> String {
+    match payer {
+        Payer::CampusCard(uid) => uid.to_string(),
+        Payer::VirtualCard(account) => account.to_string(),
+        Payer::Wallet { payer, .. } => format!("{payer:x}"),
     }
 }
 

@@ -13,7 +13,7 @@ use super::super::amount::{AmountEntry, EntryError};
 use super::super::card::{
     is_as_issued, CardImage, CardWriteOutcome, IssueOutcome, IssueRefusal, WriteEvidence,
 };
-use super::super::money::{CardIntent, MoneyIntent, Step};
+use super::super::money::{CardIntent, Step};
 use super::super::text::{self, balance, reader_fault, yuan};
 use super::super::{Beep, Effect, Mode, Till};
 use super::staff::StaffMode;

@@ -4,10 +4,11 @@
 //! combos show, and when combos are refused.
 
 use keymap::{Command, RecentSlot};
-use shared::record::{ModeChange, RecordBody};
+use shared::record::{ModeChange, PaidBy, RecordBody, SalesTally};
 use shared::{Fen, UnixMillis};
 
 use super::super::calendar::{format_wall, local_time};
+use super::super::config::Lang;
 use super::super::text::{self, balance, count_and_total, yuan};
 use super::super::{Beep, Effect, Mode, Till, FIRMWARE_VERSION, MESSAGE_SHOW_MS, SUCCESS_SHOW_MS};
 use super::entry::EntryMode;
@@ -28,7 +29,9 @@ impl Till {
             let why = match self.mode {
                 Mode::Browse(_) => text::BROWSING_CLEAR_TO_EXIT.get(lang),
                 Mode::Staff(_) | Mode::CardCentre(_) => text::IN_SETUP_CLEAR_TO_EXIT.get(lang),
-                Mode::Entry(_) | Mode::Sale(_) => text::FINISH_OR_CANCEL_THE_SALE_FIRST.get(lang),
+                Mode::Entry(_) | Mode::Sale(_) | Mode::Order(_) => {
+                    text::FINISH_OR_CANCEL_THE_SALE_FIRST.get(lang)
+                }
             };
             self.show_error(vec![why]);
             return;
@@ -148,12 +151,20 @@ impl Till {
             RecentSlot::ThirdLast => text::THIRD_LAST_SALE.get(lang),
         };
         let recent = &self.snap.recent_amounts;
-        let amount = recent
+        let at = recent.len().checked_sub(back);
+        let amount = at.and_then(|i| recent.get(i)).copied();
+        let line = amount.map(yuan).unwrap_or_else(|| text::NONE.get(lang));
+        // The method, for a sale paid by code (a card sale reads as before).
+        let methods = &self.snap.recent_methods;
+        let method = methods
             .len()
             .checked_sub(back)
-            .and_then(|i| recent.get(i))
-            .copied();
-        let line = amount.map(yuan).unwrap_or_else(|| text::NONE.get(lang));
+            .and_then(|i| methods.get(i))
+            .filter(|_| amount.is_some() && methods.len() == recent.len());
+        let line = match method {
+            Some(PaidBy::Code(method)) => format!("{line} {}", text::method_name(lang, *method)),
+            Some(PaidBy::Card) | None => line,
+        };
         self.show_info(vec![title, line]);
     }
 
@@ -161,10 +172,19 @@ impl Till {
         let lang = self.lang();
         let today = local_time(self.now, self.config.utc_offset_minutes).day;
         let tally = self.snap.day_tally(today);
-        self.show_info(vec![
+        let codes = self
+            .snap
+            .code_days
+            .iter()
+            .find(|t| t.day == today)
+            .map(|t| t.tally)
+            .unwrap_or_default();
+        let mut lines = vec![
             text::TODAY.get(lang),
             count_and_total(lang, tally.count, tally.total),
-        ]);
+        ];
+        lines.extend(split_line(lang, tally, codes));
+        self.show_info(lines);
     }
 
     fn show_meal_total(&mut self) {
@@ -177,8 +197,17 @@ impl Till {
             ]);
         };
         let tally = self.snap.meal_tally(local.day, meal.start);
+        let codes = self
+            .snap
+            .code_meals
+            .iter()
+            .find(|m| m.day == local.day && m.meal_start == meal.start)
+            .map(|m| m.tally)
+            .unwrap_or_default();
         let title = text::meal_total_title(lang, &meal);
-        self.show_info(vec![title, count_and_total(lang, tally.count, tally.total)]);
+        let mut lines = vec![title, count_and_total(lang, tally.count, tally.total)];
+        lines.extend(split_line(lang, tally, codes));
+        self.show_info(lines);
     }
 
     fn toggle_offline(&mut self) {
@@ -210,6 +239,23 @@ impl Till {
         };
         self.show_info(lines);
     }
+}
+
+/// Clear+5 / Clear+6's third line: the card's part and the codes' part of `all`, once codes
+/// paid any of it (a card-only till shows the total alone, as before).
+fn split_line(lang: Lang, all: SalesTally, codes: SalesTally) -> Option<String> {
+    if codes.count == 0 {
+        return None;
+    }
+    let card = (
+        all.count.saturating_sub(codes.count),
+        all.total.checked_sub(codes.total).unwrap_or(Fen::ZERO),
+    );
+    Some(text::card_and_code_split(
+        lang,
+        card,
+        (codes.count, codes.total),
+    ))
 }
 
 #[cfg(test)]

@@ -1,20 +1,20 @@
 //! A sale: the amount waits for its payer, the duplicate reminder and the balance and offline
 //! checks run at the tap, then the money path of `core/money.rs` (intent → card write →
 //! evidence → commit) moves the money. Sales whose card write was interrupted are settled at the
-//! card's next tap, also after a restart. A new payment source (a scanned payment code, the
-//! offline QR) plugs in here beside the card: its own `MoneyIntent` in `money.rs`, its own start
-//! and answer here, the same `SaleMode` states.
+//! card's next tap, also after a restart. A scanned payment code pays the same waiting sale
+//! through its own flow (`flows/order.rs`: an order with the campus server), which shares the
+//! totals and the duplicate reminder kept here (`record_sale`, `is_duplicate`).
 
 use keymap::Command;
 use shared::record::{
-    AbortReason, LastSale, Payer, PendingSale, SaleIntent, RECENT_AMOUNTS_LEN, TALLY_DAYS_KEPT,
-    TALLY_MEALS_KEPT,
+    AbortReason, LastSale, PaidBy, Payer, PendingSale, SaleIntent, RECENT_AMOUNTS_LEN,
+    TALLY_DAYS_KEPT, TALLY_MEALS_KEPT,
 };
-use shared::{Fen, Seq};
+use shared::{Fen, Seq, UnixMillis};
 
 use super::super::calendar::local_time;
 use super::super::card::{CardHistory, CardImage, CardWriteOutcome, WriteEvidence};
-use super::super::money::{CardIntent, MoneyIntent, Step};
+use super::super::money::{CardIntent, Step};
 use super::super::tally::count_in_tallies;
 use super::super::text::{self, balance, yuan};
 use super::super::{Beep, Effect, Mode, Till};
@@ -25,7 +25,7 @@ pub(in crate::core) struct Payment {
     pub(in crate::core) amount: Fen,
     pub(in crate::core) fixed: bool,
     /// The payer whose duplicate payment the merchant confirmed.
-    duplicate_confirmed: Option<Payer>,
+    pub(in crate::core) duplicate_confirmed: Option<Payer>,
     /// An interrupted debit of this sale, waiting for the same card to come back.
     pub(in crate::core) retry: Option<Seq>,
 }
@@ -170,7 +170,7 @@ impl Till {
                 let intent_payer = payment
                     .retry
                     .and_then(|i| self.snap.pending.iter().find(|p| p.intent == i));
-                let uid = intent_payer.map(|p| p.sale.payer.to_string());
+                let uid = intent_payer.map(|p| super::browse::payer_id(&p.sale.payer));
                 self.show_error(vec![
                     text::TAP_THE_SAME_CARD_AGAIN.get(lang),
                     uid.unwrap_or_default(),
@@ -384,7 +384,12 @@ impl Till {
 
     /// The money of `pending` moved: counts it in the totals, then settles it as committed.
     fn settle_paid(&mut self, pending: &PendingSale, balance_after: Fen, recovered: bool) {
-        self.record_sale(pending);
+        self.record_sale(
+            pending.sale.payer,
+            pending.sale.amount,
+            pending.at,
+            PaidBy::Card,
+        );
         // A card sale's payer is its card (only `start_debit` makes card sale intents).
         if let Payer::CampusCard(uid) = pending.sale.payer {
             self.effects.push_back(Effect::RememberCard {
@@ -400,46 +405,61 @@ impl Till {
         self.settle(pending.committed(balance_after, recovered));
     }
 
-    /// Adds a committed sale to the totals, the recent amounts and the duplicate reminder. The
-    /// sale counts in the day and meal in which its intent was made, whatever the clock did
-    /// since (see `core/tally.rs`).
-    fn record_sale(&mut self, pending: &PendingSale) {
-        let amount = pending.sale.amount;
+    /// Adds a committed sale (a card's, or a paid order's: `by_code`) to the totals (and the
+    /// codes' part of them), the recent amounts and the duplicate reminder. The sale counts in
+    /// the day and meal in which its intent (made `at`) was made, whatever the clock did since
+    /// (see `core/tally.rs`).
+    pub(in crate::core) fn record_sale(
+        &mut self,
+        payer: Payer,
+        amount: Fen,
+        at: UnixMillis,
+        paid_by: PaidBy,
+    ) {
+        let by_code = paid_by != PaidBy::Card;
         let offset = self.config.utc_offset_minutes;
-        let sale = local_time(pending.at, offset);
+        let sale = local_time(at, offset);
         let clock = local_time(self.now, offset);
-        count_in_tallies(
-            &mut self.snap.days,
-            sale.day,
-            Some(clock.day),
-            amount,
-            TALLY_DAYS_KEPT,
-        );
-        if let Some(meal) = self.config.meal_at(sale.minute) {
-            let clock_meal = self
-                .config
-                .meal_at(clock.minute)
-                .map(|m| (clock.day, m.start));
-            count_in_tallies(
-                &mut self.snap.meals,
-                (sale.day, meal.start),
-                clock_meal,
-                amount,
-                TALLY_MEALS_KEPT,
-            );
+        let meal = self
+            .config
+            .meal_at(sale.minute)
+            .map(|m| (sale.day, m.start));
+        let clock_meal = self
+            .config
+            .meal_at(clock.minute)
+            .map(|m| (clock.day, m.start));
+        let mut tallies = vec![(&mut self.snap.days, &mut self.snap.meals)];
+        if by_code {
+            tallies.push((&mut self.snap.code_days, &mut self.snap.code_meals));
+        }
+        for (days, meals) in tallies {
+            count_in_tallies(days, sale.day, Some(clock.day), amount, TALLY_DAYS_KEPT);
+            if let Some(meal) = meal {
+                count_in_tallies(meals, meal, clock_meal, amount, TALLY_MEALS_KEPT);
+            }
         }
         self.snap.recent_amounts.push(amount);
         while self.snap.recent_amounts.len() > RECENT_AMOUNTS_LEN {
             self.snap.recent_amounts.remove(0);
         }
+        // How each recent amount was paid, kept beside it (older snapshots: by card).
+        let kept = self.snap.recent_amounts.len();
+        let methods = &mut self.snap.recent_methods;
+        methods.push(paid_by);
+        while methods.len() > kept {
+            methods.remove(0);
+        }
+        while methods.len() < kept {
+            methods.insert(0, PaidBy::Card);
+        }
         self.snap.last_sale = Some(LastSale {
-            payer: pending.sale.payer,
+            payer,
             amount,
             at: self.now,
         });
     }
 
-    fn is_duplicate(&self, payer: Payer, amount: Fen) -> bool {
+    pub(in crate::core) fn is_duplicate(&self, payer: Payer, amount: Fen) -> bool {
         self.snap.last_sale.is_some_and(|last| {
             last.payer == payer
                 && last.amount == amount
