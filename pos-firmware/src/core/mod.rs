@@ -4,8 +4,8 @@
 //! look-ups, beeps); `displays()` says what both screens show.
 //!
 //! This file only routes: `Mode` has one variant per flow (`flows/`: entry, sale, staff, card
-//! centre, browse, messages), and each input goes to the active flow. Taps and scanned codes
-//! pass `tap.rs` first; every money movement goes through `money.rs`; every text is in
+//! centre, browse, messages, order), and each input goes to the active flow. Taps and scanned
+//! codes pass `tap.rs` first; every money movement goes through `money.rs`; every text is in
 //! `text.rs`.
 //!
 //! Journal facts reach the core one way: the core asks for each with an effect when it needs

@@ -4,7 +4,9 @@
 //!
 //! - `entry.rs`: amount entry, the fixed-price presets (Clear+Enter) and leaving fixed price;
 //! - `sale.rs`: a sale waiting for its payer, its card debit, the duplicate reminder, the settling
-//!   of interrupted sales at their card's next tap (a new payment source plugs in here);
+//!   of interrupted sales at their card's next tap;
+//! - `order.rs`: a sale paid by a scanned payment code, as an order with the campus server (intent,
+//!   submit, answers, countdown, reversal, the start-up check of open orders);
 //! - `staff.rs`: the staff PIN (with its journaled lockout), the staff menu, the machine number;
 //! - `card_centre.rs`: issuing blank cards and top-ups;
 //! - `browse.rs`: Clear+9, the journal browser;

@@ -1,9 +1,9 @@
 //! A sale: the amount waits for its payer, the duplicate reminder and the balance and offline
 //! checks run at the tap, then the money path of `core/money.rs` (intent → card write →
 //! evidence → commit) moves the money. Sales whose card write was interrupted are settled at the
-//! card's next tap, also after a restart. A new payment source (a scanned payment code, the
-//! offline QR) plugs in here beside the card: its own `MoneyIntent` in `money.rs`, its own start
-//! and answer here, the same `SaleMode` states.
+//! card's next tap, also after a restart. A scanned payment code pays the same waiting sale
+//! through its own flow (`flows/order.rs`: an order with the campus server), which shares the
+//! totals and the duplicate reminder kept here (`record_sale`, `is_duplicate`).
 
 use keymap::Command;
 use shared::record::{
