@@ -588,4 +588,43 @@ mod tests {
         });
         assert_eq!(answered.to_string(), "order #5 result UserPaying");
     }
+
+    #[test]
+    fn without_a_route_an_order_request_is_answered_not_sent_within_the_same_input() {
+        use keymap::TillKey;
+        use shared::pay::{OrderResult, OrderState};
+        let dir = tempfile::tempdir().unwrap();
+        // A till with its own campus takes an order the payer must confirm, and stops.
+        let mut host = TillHost::open(dir.path(), TillConfig::default(), NOW).unwrap();
+        host.answer_orders_locally(Some(BrokerLink::Up), NOW, &mut NoCard);
+        for key in [TillKey::Digit(5), TillKey::Enter] {
+            host.handle(Input::Key(key), NOW, &mut NoCard);
+        }
+        let out = host.handle(Input::Code("134567890123456789".into()), NOW, &mut NoCard);
+        let Some(HostOutput::Order(call)) = out.iter().find(|o| matches!(o, HostOutput::Order(_)))
+        else {
+            panic!("the submit goes to the front end's campus: {out:?}");
+        };
+        let paying = OrderResult {
+            order: call.order,
+            state: OrderState::UserPaying,
+            server_time: NOW.wall,
+        };
+        host.order_result(paying, NOW, &mut NoCard);
+        host.stop();
+
+        // Started again with no link and no campus: the start-up query cannot leave the till,
+        // and the till hears so in the input that asked.
+        let mut host = TillHost::open(dir.path(), TillConfig::default(), NOW).unwrap();
+        let out = host.handle(Input::Tick, NOW, &mut NoCard);
+        let notes = outputs_text(&out);
+        assert!(
+            notes.contains(&"note order #1 not sent: no link".to_string()),
+            "{notes:?}"
+        );
+        assert!(
+            !out.iter().any(|o| matches!(o, HostOutput::Order(_))),
+            "nothing for a campus that is not there"
+        );
+    }
 }

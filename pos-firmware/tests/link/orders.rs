@@ -227,8 +227,12 @@ fn a_scanned_code_goes_to_the_daemon_after_its_intent_and_the_answer_settles_the
     till.run("wait 3s");
     till.out
         .wait_until("the order reversed for the lost route", |t| {
-            t.contains("order-reversing #3")
+            t.contains("order-reversing #3 RouteDown")
         });
+    // The till asked while no daemon could take it: the host answered "not sent" at once.
+    till.out.wait_until("the host's not sent", |t| {
+        t.contains("LINK order #3 not sent: no daemon connected")
+    });
     let (mut daemon, _) = Daemon::hello(dir.path());
     daemon.send(&ToTill::Broker(BrokerLink::Up));
     let reverse = next_order(&mut daemon);
