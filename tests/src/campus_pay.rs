@@ -12,6 +12,7 @@
 
 use pos_firmware::sim::payments::{LedgerEntry, OrderRecord, PaymentBackend, SIM_CAMPUS_KEY_SEED};
 use shared::codec::{decode_order_call, encode_order_result};
+use pos_firmware::sim::script::orders::{DEFAULT_ACCOUNTS, DEFAULT_FROZEN};
 use shared::mqtt::{order_result_topic, terminal_of_order_request_topic};
 use shared::pay::{OrderId, OrderResult, OrderState};
 use shared::paycode::VirtualAccount;
@@ -21,18 +22,6 @@ use std::path::Path;
 
 /// The name of the back end's call log inside the campus store's directory.
 pub const PAYMENTS_LOG_FILE: &str = "payments.log";
-/// The till simulator's demo accounts (its script runner and the TUI's code picker make
-/// virtual-card codes for them, as `pos-firmware`'s `sim::script` defaults name them): alice
-/// 2026000001 with ¥100.00, bob 2026000002 with ¥3.00, carol 2026000003 with ¥50.00 and frozen
-/// ([`SIM_DEMO_FROZEN`]). So the whole path answers the demo's codes as the till's own
-/// simulated campus does.
-pub const SIM_DEMO_ACCOUNTS: [(u64, Fen); 3] = [
-    (2_026_000_001, Fen::from_yuan(100)),
-    (2_026_000_002, Fen::new(300)),
-    (2_026_000_003, Fen::from_yuan(50)),
-];
-/// The demo account that is frozen (carol): every virtual-card code of it is declined.
-pub const SIM_DEMO_FROZEN: u64 = 2_026_000_003;
 /// The first of the plain accounts of the default set (beside the demo accounts).
 pub const SIM_FIRST_ACCOUNT: u64 = 1;
 /// How many plain accounts the default set has: 0000000001 … 0000000020.
@@ -42,21 +31,28 @@ pub const SIM_OPENING_BALANCE: Fen = Fen::from_yuan(500);
 /// The largest order request payload the campus reads (a submit is about 200 bytes).
 pub const MAX_ORDER_REQUEST_BYTES: usize = 4 * 1024;
 
-/// The simulated campus's default accounts: the demo accounts ([`SIM_DEMO_ACCOUNTS`]) and
+/// The simulated campus's default accounts: the till simulator's demo accounts
+/// (`pos_firmware::sim::script::orders::DEFAULT_ACCOUNTS`, which its script runner and code
+/// picker make virtual-card codes for, so the whole path answers them as the till's own simulated
+/// campus does) and
 /// [`SIM_ACCOUNTS`] plain ones from [`SIM_FIRST_ACCOUNT`], each opening with
 /// [`SIM_OPENING_BALANCE`].
 pub fn sim_accounts() -> Vec<(VirtualAccount, Fen)> {
-    let demo = SIM_DEMO_ACCOUNTS
+    let demo = DEFAULT_ACCOUNTS
         .iter()
-        .map(|&(id, balance)| (VirtualAccount(id), balance));
+        .map(|&(_, id, balance)| (VirtualAccount(id), balance));
     let plain = (SIM_FIRST_ACCOUNT..SIM_FIRST_ACCOUNT + SIM_ACCOUNTS)
         .map(|id| (VirtualAccount(id), SIM_OPENING_BALANCE));
     demo.chain(plain).collect()
 }
 
-/// The frozen accounts of the default set.
+/// The frozen accounts of the default set (the demo's frozen one).
 pub fn sim_frozen() -> Vec<VirtualAccount> {
-    vec![VirtualAccount(SIM_DEMO_FROZEN)]
+    DEFAULT_ACCOUNTS
+        .iter()
+        .filter(|&&(name, _, _)| name == DEFAULT_FROZEN)
+        .map(|&(_, id, _)| VirtualAccount(id))
+        .collect()
 }
 
 /// What the payment side counted since the simulator started.
@@ -294,7 +290,7 @@ mod tests {
             matches!(paid.state, OrderState::Paid { balance_after: Some(b), .. } if b == Fen::new(9_000)),
             "{paid:?}"
         );
-        let carol = virtual_card_code(VirtualAccount(SIM_DEMO_FROZEN), NOW, 2);
+        let carol = virtual_card_code(sim_frozen()[0], NOW, 2);
         let call = submit(T, 2, &carol, Fen::new(100));
         let declined = answer(campus.handle_request(&topic, &encode_order_call(&call), NOW));
         assert_eq!(

@@ -302,8 +302,9 @@ fn main() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pos_firmware::sim::script::orders::DEFAULT_ACCOUNTS;
     use till_tests::campus_pay::{
-        SIM_ACCOUNTS, SIM_DEMO_ACCOUNTS, SIM_DEMO_FROZEN, SIM_FIRST_ACCOUNT, SIM_OPENING_BALANCE,
+        sim_frozen, SIM_ACCOUNTS, SIM_FIRST_ACCOUNT, SIM_OPENING_BALANCE,
     };
 
     #[test]
@@ -319,9 +320,9 @@ mod tests {
     fn the_help_tells_the_default_accounts_as_they_are() {
         // `--account`'s help text says: alice, bob, carol (frozen), then accounts 1 to 20,
         // ¥500.00 each.
-        let demo: Vec<(u64, String)> = SIM_DEMO_ACCOUNTS
+        let demo: Vec<(u64, String)> = DEFAULT_ACCOUNTS
             .iter()
-            .map(|(id, balance)| (*id, balance.to_string()))
+            .map(|(_, id, balance)| (*id, balance.to_string()))
             .collect();
         assert_eq!(
             demo,
@@ -331,7 +332,7 @@ mod tests {
                 (2_026_000_003, "50.00".to_string())
             ]
         );
-        assert_eq!(SIM_DEMO_FROZEN, 2_026_000_003);
+        assert_eq!(sim_frozen(), [VirtualAccount(2_026_000_003)]);
         assert_eq!(
             (SIM_FIRST_ACCOUNT, SIM_FIRST_ACCOUNT + SIM_ACCOUNTS - 1),
             (1, 20)
