@@ -1,7 +1,8 @@
 //! Every downlink value out of its valid range is refused where it is decoded, with its reason
-//! (docs/link.md, "Valid ranges of downlink values"), while a valid one keeps the bytes it always
-//! had; and a snapshot written before these checks that holds a value they refuse still opens
-//! without that value. The old shapes below are the types as they were before the checks (plain
+//! (docs/link.md, "Valid ranges of downlink values"), the code-payment settings of configuration
+//! V2 included, while a valid one keeps its fields (a V1 configuration: in the V2 envelope, with
+//! no code-payment settings); and a snapshot written before these checks that holds a value they
+//! refuse still opens without that value. The old shapes below are the types as they were before the checks (plain
 //! strings and numbers), so the tests can write what today's types cannot hold.
 
 use shared::campus::{Blacklist, CampusConfig, CampusKey, CodePaymentSettings};
@@ -460,4 +461,32 @@ fn an_old_snapshot_holding_a_campus_value_now_refused_still_opens_without_it() {
     assert_eq!(opened.campus.and_then(|c| c.payments), None);
     assert!(dropped.is_empty());
     assert_eq!(decode_snapshot(&bytes).map(|s| s.next_seq), Ok(Seq(42)));
+}
+
+#[test]
+fn a_current_snapshot_holding_code_payment_settings_now_refused_still_opens_without_them() {
+    use shared::record::TillSnapshot;
+    let stored = |campus: CampusConfig| TillSnapshot {
+        campus: Some(campus),
+        ..TillSnapshot::factory_new()
+    };
+    let bad = with_payments(
+        3_000,
+        60_000,
+        vec![CampusKey {
+            id: 4,
+            public: [2; 32],
+        }],
+    );
+    let bytes = encode_snapshot(&stored(bad));
+    assert!(decode_snapshot(&bytes).is_err());
+    let (opened, dropped) = decode_snapshot_salvaging(&bytes).unwrap();
+    assert_eq!(opened.campus, None);
+    assert_eq!(
+        dropped,
+        ["campus configuration version 3: virtual-card key 4 is not a valid Ed25519 public key"]
+    );
+    let good = with_payments(3_000, 60_000, vec![key(1, 7)]);
+    let bytes = encode_snapshot(&stored(good.clone()));
+    assert_eq!(decode_snapshot(&bytes).map(|s| s.campus), Ok(Some(good)));
 }
