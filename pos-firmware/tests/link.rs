@@ -287,6 +287,7 @@ fn campus(version: u64, max_sale_yuan: u64) -> CampusConfig {
             max_unsent_age_ms: 86_400_000,
             max_blacklist_age_ms: 86_400_000,
         },
+        payments: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! What the campus server sends down to a till: its configuration (meal periods, limits,
-//! fixed-price presets, merchant name, offline limits) and the lost-card blacklist. Both are
+//! fixed-price presets, merchant name, offline limits, code-payment timings and the public keys
+//! of the campus's virtual-card codes) and the lost-card blacklist. Both are
 //! versioned and replaced as a whole; a till keeps the newest version it has applied and
 //! rejects an older or equal one.
 //!
@@ -7,12 +8,15 @@
 //! or the till's own storage) checks every range below and refuses the whole message with the
 //! reason; the valid ranges are listed in docs/link.md ("Valid ranges of downlink values").
 //! A snapshot written before these checks that holds a value now refused still opens: see
-//! [`salvage_stored_campus`].
+//! [`salvage_stored_campus`]. The shape before code payments ([`CampusConfigV1`]: released in
+//! snapshot version 3 and configuration envelope V1) still decodes, as a configuration with no
+//! [`CodePaymentSettings`] (the till keeps its own timings and holds no campus key).
 
 use std::cell::RefCell;
 
 use crate::ids::{CardUid, DisplayName, MinuteOfDay, UnixMillis, MAX_DISPLAY_NAME_CHARS};
 use crate::money::Fen;
+use crate::paycode::CampusVerifyingKey;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// The most blacklist entries a till accepts (a campus of 60,000 people loses cards for years;
@@ -39,6 +43,20 @@ pub const MIN_OFFLINE_AGE_MS: u64 = 60 * 1000;
 /// The longest offline age limit: 30 days. Beyond it (`u64::MAX` included) the check would
 /// never fire and a till could sell offline on a months-old blacklist.
 pub const MAX_OFFLINE_AGE_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+/// The shortest interval between a till's queries about an order whose payer confirms on the
+/// phone: one second (often enough to show "paid" at once; more often floods the campus).
+pub const MIN_ORDER_QUERY_INTERVAL_MS: u64 = 1_000;
+/// The longest order query interval: 30 seconds (longer leaves a paid payer waiting).
+pub const MAX_ORDER_QUERY_INTERVAL_MS: u64 = 30_000;
+/// The shortest payment window (from the scan until the till reverses an unconfirmed order):
+/// 20 seconds, long enough to type a wallet password.
+pub const MIN_ORDER_PAY_WINDOW_MS: u64 = 20_000;
+/// The longest payment window: 5 minutes (a queue must not wait on one payer, and a virtual-card
+/// code is valid at most `paycode::MAX_VIRTUAL_CARD_VALIDITY_S`, 300 s).
+pub const MAX_ORDER_PAY_WINDOW_MS: u64 = 300_000;
+/// The most virtual-card public keys a configuration carries: the current key, the next one
+/// announced before a rotation and the previous ones still honoured for codes already shown.
+pub const MAX_CAMPUS_KEYS: usize = 4;
 
 /// One meal period as the server names it: start inclusive, end exclusive, local time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +83,72 @@ pub struct OfflineLimits {
     pub max_blacklist_age_ms: u64,
 }
 
+/// The public half of one campus signing key, named by the id a virtual-card code carries
+/// (`paycode::VirtualCardCode::key_id`). Public keys are safe to send in the clear: they only
+/// verify; the private half never leaves the campus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampusKey {
+    pub id: u8,
+    /// The Ed25519 public key, compressed (32 bytes).
+    pub public: [u8; 32],
+}
+
+impl CampusKey {
+    /// The key as Ed25519 verifies with it; `None` if its bytes are not a point of the curve or
+    /// are a weak (small-order) point, under which a signature proves nothing.
+    pub fn verifying_key(&self) -> Option<CampusVerifyingKey> {
+        CampusVerifyingKey::from_bytes(&self.public)
+            .ok()
+            .filter(|key| !key.is_weak())
+    }
+}
+
+/// How the campus wants its tills to run code payments: the order timings (they override the
+/// till's own `[payments]` settings) and the public keys its virtual-card codes are signed with.
+/// Ranges: `query_interval_ms` [`MIN_ORDER_QUERY_INTERVAL_MS`]..=[`MAX_ORDER_QUERY_INTERVAL_MS`],
+/// `pay_window_ms` [`MIN_ORDER_PAY_WINDOW_MS`]..=[`MAX_ORDER_PAY_WINDOW_MS`] and longer than the
+/// interval, at most [`MAX_CAMPUS_KEYS`] keys with distinct ids, each a valid Ed25519 point
+/// (checked with the configuration that carries them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodePaymentSettings {
+    /// How often a till asks about an order whose payer confirms on the phone.
+    pub query_interval_ms: u64,
+    /// How long the payer has, from the scan, before the till reverses the order.
+    pub pay_window_ms: u64,
+    /// Empty: tills do not check signatures (the campus server does).
+    pub virtual_card_keys: Vec<CampusKey>,
+}
+
+impl CodePaymentSettings {
+    /// The ranges above.
+    pub fn check(&self) -> Result<(), CampusConfigError> {
+        let interval = self.query_interval_ms;
+        if !(MIN_ORDER_QUERY_INTERVAL_MS..=MAX_ORDER_QUERY_INTERVAL_MS).contains(&interval) {
+            return Err(CampusConfigError::QueryInterval(interval));
+        }
+        let window = self.pay_window_ms;
+        if !(MIN_ORDER_PAY_WINDOW_MS..=MAX_ORDER_PAY_WINDOW_MS).contains(&window) {
+            return Err(CampusConfigError::PayWindow(window));
+        }
+        if window <= interval {
+            return Err(CampusConfigError::PayWindowNotAboveInterval { window, interval });
+        }
+        let keys = &self.virtual_card_keys;
+        if keys.len() > MAX_CAMPUS_KEYS {
+            return Err(CampusConfigError::TooManyKeys(keys.len()));
+        }
+        for (index, key) in keys.iter().enumerate() {
+            if keys[..index].iter().any(|other| other.id == key.id) {
+                return Err(CampusConfigError::DuplicateKeyId(key.id));
+            }
+            if key.verifying_key().is_none() {
+                return Err(CampusConfigError::BadKey(key.id));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The campus configuration of one till. Append-only in its envelope (see `codec`). Decoding
 /// runs [`CampusConfig::check`]; a configuration built in code is checked by the till before
 /// it applies it.
@@ -81,6 +165,9 @@ pub struct CampusConfig {
     /// Amounts the merchant can pick for fixed-price mode.
     pub fixed_price_presets: Vec<Fen>,
     pub offline: OfflineLimits,
+    /// `None`: the campus leaves code payments to each till's own settings (no keys). Since
+    /// configuration envelope V2; a V1 configuration has none.
+    pub payments: Option<CodePaymentSettings>,
 }
 
 /// The encoded shape of a [`CampusConfig`] (same fields, same order), checked before it
@@ -93,6 +180,7 @@ struct CampusConfigWire {
     max_sale: Fen,
     fixed_price_presets: Vec<Fen>,
     offline: OfflineLimits,
+    payments: Option<CodePaymentSettings>,
 }
 
 impl TryFrom<CampusConfigWire> for CampusConfig {
@@ -106,9 +194,63 @@ impl TryFrom<CampusConfigWire> for CampusConfig {
             max_sale: wire.max_sale,
             fixed_price_presets: wire.fixed_price_presets,
             offline: wire.offline,
+            payments: wire.payments,
         };
         config.check()?;
         Ok(config)
+    }
+}
+
+/// A campus configuration as it was before code payments (configuration envelope V1, snapshot
+/// versions 2 and 3): the same fields without `payments`. Decoding checks it like a
+/// [`CampusConfig`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawCampusConfigV1")]
+pub struct CampusConfigV1 {
+    pub version: u64,
+    pub merchant_name: DisplayName,
+    pub meal_periods: Vec<MealPeriodSpec>,
+    pub max_sale: Fen,
+    pub fixed_price_presets: Vec<Fen>,
+    pub offline: OfflineLimits,
+}
+
+/// An old configuration is today's with no code-payment settings.
+impl From<CampusConfigV1> for CampusConfig {
+    fn from(v1: CampusConfigV1) -> CampusConfig {
+        CampusConfig {
+            version: v1.version,
+            merchant_name: v1.merchant_name,
+            meal_periods: v1.meal_periods,
+            max_sale: v1.max_sale,
+            fixed_price_presets: v1.fixed_price_presets,
+            offline: v1.offline,
+            payments: None,
+        }
+    }
+}
+
+impl CampusConfigV1 {
+    /// The old shape of `config` (its code-payment settings dropped).
+    fn without_payments(config: CampusConfig) -> CampusConfigV1 {
+        CampusConfigV1 {
+            version: config.version,
+            merchant_name: config.merchant_name,
+            meal_periods: config.meal_periods,
+            max_sale: config.max_sale,
+            fixed_price_presets: config.fixed_price_presets,
+            offline: config.offline,
+        }
+    }
+}
+
+impl TryFrom<RawCampusConfigV1> for CampusConfigV1 {
+    type Error = String;
+
+    fn try_from(raw: RawCampusConfigV1) -> Result<CampusConfigV1, String> {
+        RawCampusConfig::from(raw)
+            .parse()
+            .map(CampusConfigV1::without_payments)
     }
 }
 
@@ -137,11 +279,30 @@ pub enum CampusConfigError {
         "offline {field} {value} ms is not within {MIN_OFFLINE_AGE_MS}..={MAX_OFFLINE_AGE_MS} ms"
     )]
     OfflineAge { field: &'static str, value: u64 },
+    #[error(
+        "payments query_interval_ms {0} is not within \
+         {MIN_ORDER_QUERY_INTERVAL_MS}..={MAX_ORDER_QUERY_INTERVAL_MS} ms"
+    )]
+    QueryInterval(u64),
+    #[error(
+        "payments pay_window_ms {0} is not within \
+         {MIN_ORDER_PAY_WINDOW_MS}..={MAX_ORDER_PAY_WINDOW_MS} ms"
+    )]
+    PayWindow(u64),
+    #[error("payments pay_window_ms {window} is not longer than query_interval_ms {interval}")]
+    PayWindowNotAboveInterval { window: u64, interval: u64 },
+    #[error("{0} virtual-card keys, more than {MAX_CAMPUS_KEYS}")]
+    TooManyKeys(usize),
+    #[error("virtual-card key id {0} appears twice")]
+    DuplicateKeyId(u8),
+    #[error("virtual-card key {0} is not a valid Ed25519 public key")]
+    BadKey(u8),
 }
 
 impl CampusConfig {
     /// The rules every configuration obeys, whatever the till holds: version range, meal
-    /// periods within the day, in order, named and apart, preset count, offline limits.
+    /// periods within the day, in order, named and apart, preset count, offline limits,
+    /// code-payment timings and keys ([`CodePaymentSettings::check`]).
     pub fn check(&self) -> Result<(), CampusConfigError> {
         if !(1..=MAX_DOWNLINK_VERSION).contains(&self.version) {
             return Err(CampusConfigError::Version(self.version));
@@ -190,7 +351,21 @@ impl CampusConfig {
                 return Err(CampusConfigError::OfflineAge { field, value });
             }
         }
+        if let Some(payments) = &self.payments {
+            payments.check()?;
+        }
         Ok(())
+    }
+
+    /// The public key of virtual-card key `id`, if this configuration carries it (and it is a
+    /// valid one: decoding checked that).
+    pub fn virtual_card_key(&self, id: u8) -> Option<CampusVerifyingKey> {
+        self.payments
+            .as_ref()?
+            .virtual_card_keys
+            .iter()
+            .find(|key| key.id == id)
+            .and_then(CampusKey::verifying_key)
     }
 }
 
@@ -205,6 +380,32 @@ pub(crate) struct RawCampusConfig {
     max_sale: Fen,
     fixed_price_presets: Vec<Fen>,
     offline: OfflineLimits,
+    payments: Option<CodePaymentSettings>,
+}
+
+/// [`RawCampusConfig`] in the shape before code payments ([`CampusConfigV1`]).
+#[derive(Deserialize)]
+pub(crate) struct RawCampusConfigV1 {
+    version: u64,
+    merchant_name: String,
+    meal_periods: Vec<RawMealPeriod>,
+    max_sale: Fen,
+    fixed_price_presets: Vec<Fen>,
+    offline: OfflineLimits,
+}
+
+impl From<RawCampusConfigV1> for RawCampusConfig {
+    fn from(v1: RawCampusConfigV1) -> RawCampusConfig {
+        RawCampusConfig {
+            version: v1.version,
+            merchant_name: v1.merchant_name,
+            meal_periods: v1.meal_periods,
+            max_sale: v1.max_sale,
+            fixed_price_presets: v1.fixed_price_presets,
+            offline: v1.offline,
+            payments: None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -240,6 +441,7 @@ impl RawCampusConfig {
             max_sale: self.max_sale,
             fixed_price_presets: self.fixed_price_presets,
             offline: self.offline,
+            payments: self.payments,
         };
         config.check().map_err(|e| e.to_string())?;
         Ok(config)
@@ -270,11 +472,28 @@ pub fn salvage_stored_campus<'de, D>(deserializer: D) -> Result<Option<CampusCon
 where
     D: Deserializer<'de>,
 {
-    let Some(stored) = Option::<RawCampusConfig>::deserialize(deserializer)? else {
+    let stored = Option::<RawCampusConfig>::deserialize(deserializer)?;
+    salvage(stored.map(|raw| (raw.version, raw.parse())))
+}
+
+/// [`salvage_stored_campus`] for the snapshots that stored the shape before code payments
+/// (versions 2 and 3: [`CampusConfigV1`]).
+pub fn salvage_stored_campus_v1<'de, D>(deserializer: D) -> Result<Option<CampusConfigV1>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let stored = Option::<RawCampusConfigV1>::deserialize(deserializer)?;
+    salvage(stored.map(|raw| (raw.version, CampusConfigV1::try_from(raw))))
+}
+
+/// A stored configuration of `version`, parsed: kept, or (salvaging) dropped and noted.
+fn salvage<T, E: serde::de::Error>(
+    stored: Option<(u64, Result<T, String>)>,
+) -> Result<Option<T>, E> {
+    let Some((version, parsed)) = stored else {
         return Ok(None);
     };
-    let version = stored.version;
-    match stored.parse() {
+    match parsed {
         Ok(config) => Ok(Some(config)),
         Err(reason) => {
             let reason = format!("campus configuration version {version}: {reason}");
@@ -283,7 +502,7 @@ where
                     dropped.push(reason);
                     Ok(None)
                 }
-                None => Err(serde::de::Error::custom(reason)),
+                None => Err(E::custom(reason)),
             })
         }
     }

@@ -3,7 +3,10 @@
 //! file and is caught by the golden-bytes tests
 //! (`codec/tests.rs`).
 
-use crate::campus::{salvaging, Blacklist, CampusConfig, RawBlacklist, RawCampusConfig};
+use crate::campus::{
+    salvaging, Blacklist, CampusConfig, CampusConfigV1, RawBlacklist, RawCampusConfig,
+    RawCampusConfigV1,
+};
 use crate::ids::{Seq, TerminalId};
 use crate::link::UploadRecord;
 use crate::link::{ToDaemon, ToTill};
@@ -53,7 +56,10 @@ pub enum ToDaemonEnvelope {
 /// A campus configuration as sent by the server and stored by the till. Append-only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CampusConfigEnvelope {
-    V1(CampusConfig),
+    /// Before code payments: decodes as a configuration without code-payment settings.
+    V1(CampusConfigV1),
+    /// Adds the code-payment settings (order timings, virtual-card public keys).
+    V2(CampusConfig),
 }
 
 /// A blacklist as sent by the server and stored by the till. Append-only.
@@ -149,7 +155,8 @@ pub enum DecodeError {
 /// The envelope of a campus configuration, read without checks (to name a refusal's reason).
 #[derive(Deserialize)]
 enum RawCampusConfigEnvelope {
-    V1(RawCampusConfig),
+    V1(RawCampusConfigV1),
+    V2(RawCampusConfig),
 }
 
 /// The envelope of a blacklist, read without checks (to name a refusal's reason).
@@ -295,15 +302,19 @@ pub fn decode_to_daemon(bytes: &[u8]) -> Result<ToDaemon, DecodeError> {
     }
 }
 
+/// Encodes a configuration in the current envelope version (V2, with its code-payment settings).
 pub fn encode_campus_config(config: &CampusConfig) -> Vec<u8> {
-    encode(&CampusConfigEnvelope::V1(config.clone()))
+    encode(&CampusConfigEnvelope::V2(config.clone()))
 }
 
-/// Decodes a campus configuration and checks every value's range
-/// ([`CampusConfig::check`], display names, minutes of the day).
+/// Decodes a campus configuration of any envelope version (V1: no code-payment settings) and
+/// checks every value's range ([`CampusConfig::check`], display names, minutes of the day).
 pub fn decode_campus_config(bytes: &[u8]) -> Result<CampusConfig, DecodeError> {
     let what = "campus configuration";
-    let RawCampusConfigEnvelope::V1(raw) = decode::<RawCampusConfigEnvelope>(bytes, what)?;
+    let raw = match decode::<RawCampusConfigEnvelope>(bytes, what)? {
+        RawCampusConfigEnvelope::V1(raw) => RawCampusConfig::from(raw),
+        RawCampusConfigEnvelope::V2(raw) => raw,
+    };
     raw.parse()
         .map_err(|reason| DecodeError::Refused { what, reason })
 }

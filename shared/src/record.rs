@@ -7,7 +7,7 @@
 //! at the end, never reorder or remove), and a struct that must change gets a new envelope
 //! version instead of an edited field list.
 
-use crate::campus::{BlacklistInfo, CampusConfig};
+use crate::campus::{BlacklistInfo, CampusConfig, CampusConfigV1};
 use crate::ids::{CardUid, LocalDay, MachineNumber, MinuteOfDay, Seq, UnixMillis};
 use crate::money::Fen;
 use crate::pay::{CodePayer, DeclineReason};
@@ -492,16 +492,17 @@ pub struct TillSnapshotV3 {
     pub last_sale: Option<LastSale>,
     pub pending: Vec<PendingSale>,
     pub pending_loads: Vec<PendingLoad>,
-    /// Salvaged like [`TillSnapshot::campus`].
-    #[serde(deserialize_with = "crate::campus::salvage_stored_campus")]
-    pub campus: Option<CampusConfig>,
+    /// The shape before code payments, salvaged like [`TillSnapshot::campus`].
+    #[serde(deserialize_with = "crate::campus::salvage_stored_campus_v1")]
+    pub campus: Option<CampusConfigV1>,
     pub blacklist: Option<BlacklistInfo>,
     pub server_time: Option<(UnixMillis, i64)>,
     pub staff_pin: StaffPinState,
     pub interrupted_issue: Option<CardUid>,
 }
 
-/// Version 3 knew no code payments: no orders, and every sale was a card's.
+/// Version 3 knew no code payments: no orders, every sale was a card's, and its campus
+/// configuration carried no code-payment settings.
 impl From<TillSnapshotV3> for TillSnapshot {
     fn from(v3: TillSnapshotV3) -> TillSnapshot {
         TillSnapshot {
@@ -516,7 +517,7 @@ impl From<TillSnapshotV3> for TillSnapshot {
             last_sale: v3.last_sale,
             pending: v3.pending,
             pending_loads: v3.pending_loads,
-            campus: v3.campus,
+            campus: v3.campus.map(CampusConfig::from),
             blacklist: v3.blacklist,
             server_time: v3.server_time,
             staff_pin: v3.staff_pin,
@@ -561,9 +562,10 @@ pub struct TillSnapshotV2 {
     pub last_sale: Option<LastSale>,
     pub pending: Vec<PendingSale>,
     pub pending_loads: Vec<PendingLoadV2>,
-    /// Salvaged like [`TillSnapshot::campus`]: a stored value refused today falls back to none.
-    #[serde(deserialize_with = "crate::campus::salvage_stored_campus")]
-    pub campus: Option<CampusConfig>,
+    /// The shape before code payments, salvaged like [`TillSnapshot::campus`]: a stored value
+    /// refused today falls back to none.
+    #[serde(deserialize_with = "crate::campus::salvage_stored_campus_v1")]
+    pub campus: Option<CampusConfigV1>,
     pub blacklist: Option<BlacklistInfo>,
     pub server_time: Option<(UnixMillis, i64)>,
 }
@@ -622,7 +624,7 @@ impl From<TillSnapshotV2> for TillSnapshot {
                 .into_iter()
                 .map(PendingLoad::from)
                 .collect(),
-            campus: v2.campus,
+            campus: v2.campus.map(CampusConfig::from),
             blacklist: v2.blacklist,
             server_time: v2.server_time,
             staff_pin: StaffPinState::default(),

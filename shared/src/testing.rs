@@ -35,5 +35,6 @@ pub fn campus_config(version: u64) -> CampusConfig {
         max_sale: Fen::from_yuan(50),
         fixed_price_presets: vec![Fen::from_yuan(8)],
         offline: offline_limits(),
+        payments: None,
     }
 }

@@ -1,10 +1,11 @@
 //! Every downlink value out of its valid range is refused where it is decoded, with its reason
-//! (docs/link.md, "Valid ranges of downlink values"), while a valid one keeps the bytes it always
-//! had; and a snapshot written before these checks that holds a value they refuse still opens
-//! without that value. The old shapes below are the types as they were before the checks (plain
+//! (docs/link.md, "Valid ranges of downlink values"), the code-payment settings of configuration
+//! V2 included, while a valid one keeps its fields (a V1 configuration: in the V2 envelope, with
+//! no code-payment settings); and a snapshot written before these checks that holds a value they
+//! refuse still opens without that value. The old shapes below are the types as they were before the checks (plain
 //! strings and numbers), so the tests can write what today's types cannot hold.
 
-use shared::campus::{Blacklist, CampusConfig};
+use shared::campus::{Blacklist, CampusConfig, CampusKey, CodePaymentSettings};
 use shared::codec::*;
 use shared::ids::*;
 use shared::link::ToTill;
@@ -125,6 +126,29 @@ fn old_config_bytes(config: old_shape::CampusConfig) -> Vec<u8> {
     postcard::to_stdvec(&old_shape::CampusConfigEnvelope::V1(config)).unwrap()
 }
 
+/// The same configuration in today's envelope (V2), without code-payment settings.
+fn v2_of(old: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![0x01]; // CampusConfigEnvelope::V2
+    bytes.extend_from_slice(&old[1..]);
+    bytes.push(0x00); // payments None
+    bytes
+}
+
+/// Checks that `bytes` (a V2 configuration) are refused with a reason containing `expected`,
+/// shown with ALARM, and that a link message carrying them is refused the same way.
+fn assert_refused(bytes: &[u8], expected: &str) {
+    let reason = refusal(decode_campus_config(bytes));
+    assert!(reason.contains(expected), "{reason:?} lacks {expected:?}");
+    let shown = decode_campus_config(bytes).unwrap_err().to_string();
+    assert!(
+        shown.starts_with("ALARM campus configuration refused: "),
+        "{shown}"
+    );
+    let mut link = vec![0x00, 0x04]; // ToTillEnvelope::V1, ToTill::Config
+    link.extend_from_slice(&bytes[1..]);
+    assert_eq!(decode_to_till(&link).unwrap_err().to_string(), shown);
+}
+
 fn refusal(result: Result<CampusConfig, DecodeError>) -> String {
     match result {
         Err(DecodeError::Refused { reason, .. }) => reason,
@@ -133,12 +157,14 @@ fn refusal(result: Result<CampusConfig, DecodeError>) -> String {
 }
 
 #[test]
-fn a_valid_campus_configuration_keeps_the_bytes_it_always_had() {
+fn a_valid_campus_configuration_of_the_old_shape_keeps_its_fields_in_the_new_envelope() {
     let old = old_config_bytes(old_shape::config(7));
     let config = decode_campus_config(&old).unwrap();
     assert_eq!(config.merchant_name, "一食堂");
     assert_eq!(config.meal_periods[0].end.to_string(), "13:00");
-    assert_eq!(encode_campus_config(&config), old);
+    assert_eq!(config.payments, None);
+    assert_eq!(encode_campus_config(&config), v2_of(&old));
+    assert_eq!(decode_campus_config(&v2_of(&old)), Ok(config));
 }
 
 #[test]
@@ -239,18 +265,103 @@ fn campus_configurations_out_of_range_are_refused_with_their_reason() {
         ),
     ];
     for (config, expected) in cases {
-        let bytes = old_config_bytes(config);
-        let reason = refusal(decode_campus_config(&bytes));
+        let old = old_config_bytes(config);
+        // In the old envelope and in today's (and inside a link message): the same reason.
+        let reason = refusal(decode_campus_config(&old));
         assert!(reason.contains(expected), "{reason:?} lacks {expected:?}");
-        let shown = decode_campus_config(&bytes).unwrap_err().to_string();
-        assert!(
-            shown.starts_with("ALARM campus configuration refused: "),
-            "{shown}"
-        );
-        // The same bytes inside a link message are refused with the same reason.
-        let mut link = vec![0x00, 0x04]; // ToTillEnvelope::V1, ToTill::Config
-        link.extend_from_slice(&bytes[1..]);
-        assert_eq!(decode_to_till(&link).unwrap_err().to_string(), shown);
+        assert_refused(&v2_of(&old), expected);
+    }
+}
+
+/// A configuration with these code-payment settings (one good key, id 1, by default).
+fn with_payments(interval: u64, window: u64, keys: Vec<CampusKey>) -> CampusConfig {
+    CampusConfig {
+        payments: Some(CodePaymentSettings {
+            query_interval_ms: interval,
+            pay_window_ms: window,
+            virtual_card_keys: keys,
+        }),
+        ..shared::testing::campus_config(3)
+    }
+}
+
+fn key(id: u8, seed: u8) -> CampusKey {
+    let public = shared::paycode::signing_key_from_seed([seed; 32])
+        .verifying_key()
+        .to_bytes();
+    CampusKey { id, public }
+}
+
+#[test]
+fn code_payment_settings_out_of_range_are_refused_with_their_reason() {
+    let good = with_payments(3_000, 60_000, vec![key(1, 7), key(2, 8)]);
+    assert_eq!(
+        decode_campus_config(&encode_campus_config(&good)),
+        Ok(good.clone())
+    );
+    let mut identity = [0u8; 32];
+    identity[0] = 1; // the neutral point: small order, every signature would verify
+    let cases = [
+        (
+            with_payments(999, 60_000, vec![]),
+            "payments query_interval_ms 999 is not within 1000..=30000 ms",
+        ),
+        (
+            with_payments(30_001, 60_000, vec![]),
+            "payments query_interval_ms 30001 is not within",
+        ),
+        (
+            with_payments(3_000, 19_999, vec![]),
+            "payments pay_window_ms 19999 is not within 20000..=300000 ms",
+        ),
+        (
+            with_payments(3_000, 300_001, vec![]),
+            "payments pay_window_ms 300001 is not within",
+        ),
+        (
+            with_payments(30_000, 20_000, vec![]),
+            "payments pay_window_ms 20000 is not longer than query_interval_ms 30000",
+        ),
+        (
+            with_payments(3_000, 60_000, (1..=5).map(|id| key(id, id)).collect()),
+            "5 virtual-card keys, more than 4",
+        ),
+        (
+            with_payments(3_000, 60_000, vec![key(1, 7), key(1, 8)]),
+            "virtual-card key id 1 appears twice",
+        ),
+        (
+            with_payments(
+                3_000,
+                60_000,
+                vec![CampusKey {
+                    id: 2,
+                    public: [2; 32],
+                }],
+            ),
+            "virtual-card key 2 is not a valid Ed25519 public key",
+        ),
+        (
+            with_payments(
+                3_000,
+                60_000,
+                vec![CampusKey {
+                    id: 3,
+                    public: identity,
+                }],
+            ),
+            "virtual-card key 3 is not a valid Ed25519 public key",
+        ),
+    ];
+    for (config, expected) in cases {
+        assert!(config.check().is_err(), "{expected}");
+        assert_refused(&encode_campus_config(&config), expected);
+    }
+    // The edges of each range are accepted.
+    for (interval, window) in [(1_000, 20_000), (30_000, 300_000), (19_999, 20_000)] {
+        let keys = (1..=4).map(|id| key(id, id)).collect();
+        let edge = with_payments(interval, window, keys);
+        assert_eq!(decode_campus_config(&encode_campus_config(&edge)), Ok(edge));
     }
 }
 
@@ -346,7 +457,36 @@ fn an_old_snapshot_holding_a_campus_value_now_refused_still_opens_without_it() {
     let bytes =
         postcard::to_stdvec(&SnapshotEnvelope::V2(Box::new(snapshot(Some(config(5)))))).unwrap();
     let (opened, dropped) = decode_snapshot_salvaging(&bytes).unwrap();
-    assert_eq!(opened.campus.map(|c| c.version), Some(5));
+    assert_eq!(opened.campus.as_ref().map(|c| c.version), Some(5));
+    assert_eq!(opened.campus.and_then(|c| c.payments), None);
     assert!(dropped.is_empty());
     assert_eq!(decode_snapshot(&bytes).map(|s| s.next_seq), Ok(Seq(42)));
+}
+
+#[test]
+fn a_current_snapshot_holding_code_payment_settings_now_refused_still_opens_without_them() {
+    use shared::record::TillSnapshot;
+    let stored = |campus: CampusConfig| TillSnapshot {
+        campus: Some(campus),
+        ..TillSnapshot::factory_new()
+    };
+    let bad = with_payments(
+        3_000,
+        60_000,
+        vec![CampusKey {
+            id: 4,
+            public: [2; 32],
+        }],
+    );
+    let bytes = encode_snapshot(&stored(bad));
+    assert!(decode_snapshot(&bytes).is_err());
+    let (opened, dropped) = decode_snapshot_salvaging(&bytes).unwrap();
+    assert_eq!(opened.campus, None);
+    assert_eq!(
+        dropped,
+        ["campus configuration version 3: virtual-card key 4 is not a valid Ed25519 public key"]
+    );
+    let good = with_payments(3_000, 60_000, vec![key(1, 7)]);
+    let bytes = encode_snapshot(&stored(good.clone()));
+    assert_eq!(decode_snapshot(&bytes).map(|s| s.campus), Ok(Some(good)));
 }

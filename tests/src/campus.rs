@@ -14,7 +14,9 @@
 //! apart from the ones the tills really resent), hold its acks while still storing, so a kill
 //! provably hits records stored and not acked, hold its order answers while still booking, and
 //! move its clock forward ([`CampusSim::advance_clock`]) so that a payer who confirms "after
-//! 10 s" does so without a test waiting 10 s.
+//! 10 s" does so without a test waiting 10 s. Its default configuration announces the
+//! simulated campus's virtual-card key and the default order timings
+//! ([`with_sim_code_payments`]).
 
 use crate::campus_pay::{
     sim_accounts, sim_frozen, CampusPayments, PaymentStats, ResultMessage, PAYMENTS_LOG_FILE,
@@ -24,7 +26,7 @@ use pos_firmware::sim::payments::{LedgerEntry, OrderRecord};
 use rumqttc::{
     AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter, TlsConfiguration, Transport,
 };
-use shared::campus::{Blacklist, CampusConfig};
+use shared::campus::{Blacklist, CampusConfig, CampusKey, CodePaymentSettings};
 use shared::codec::{
     decode_upload_batch, encode_blacklist_page, encode_campus_config, encode_server_time,
     encode_upload_ack,
@@ -75,7 +77,8 @@ pub struct CampusOptions {
     /// Handle every n-th batch twice, as if the broker had delivered it twice.
     pub duplicate_every_nth_batch: Option<u64>,
     /// Published (retained) to every terminal the store has records of and to every terminal
-    /// that uploads for the first time.
+    /// that uploads for the first time; without code-payment settings of its own, with the
+    /// simulated campus's ([`with_sim_code_payments`]).
     pub default_config: Option<CampusConfig>,
     /// The payment back end's call log (default: [`PAYMENTS_LOG_FILE`] in `store_dir`).
     pub payments_log: Option<PathBuf>,
@@ -103,6 +106,26 @@ impl CampusOptions {
             frozen: sim_frozen(),
         }
     }
+}
+
+/// `config` as the simulator publishes it: code-payment settings it does not set are the
+/// simulated campus's (its virtual-card public key, from `SIM_CAMPUS_KEY_SEED`, as key id
+/// `SIM_CAMPUS_KEY_ID`, and the tills' default timings), so tills verify its codes offline.
+pub fn with_sim_code_payments(mut config: CampusConfig) -> CampusConfig {
+    use pos_firmware::core::config::{
+        DEFAULT_ORDER_PAY_WINDOW_MS, DEFAULT_ORDER_QUERY_INTERVAL_MS,
+    };
+    use pos_firmware::sim::payments::{SIM_CAMPUS_KEY_ID, SIM_CAMPUS_KEY_SEED};
+    let public = shared::paycode::signing_key_from_seed(SIM_CAMPUS_KEY_SEED).verifying_key();
+    config.payments.get_or_insert_with(|| CodePaymentSettings {
+        query_interval_ms: DEFAULT_ORDER_QUERY_INTERVAL_MS,
+        pay_window_ms: DEFAULT_ORDER_PAY_WINDOW_MS,
+        virtual_card_keys: vec![CampusKey {
+            id: SIM_CAMPUS_KEY_ID,
+            public: public.to_bytes(),
+        }],
+    });
+    config
 }
 
 /// What the simulator counted since it started.
@@ -505,7 +528,8 @@ async fn serve(
     let mut batches_seen: u64 = 0;
     // Terminals given the default configuration (all the store knows of, then new uploaders).
     let mut configured: BTreeSet<TerminalId> = BTreeSet::new();
-    if let Some(config) = &options.default_config {
+    let default_config = options.default_config.clone().map(with_sim_code_payments);
+    if let Some(config) = &default_config {
         let payload = encode_campus_config(config);
         for terminal in lock(&shared.store).terminals() {
             configured.insert(terminal);
@@ -601,7 +625,7 @@ async fn serve(
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
                     if let (Some(config), Some(terminal)) =
-                        (&options.default_config, terminal_of_upload_topic(&publish.topic))
+                        (&default_config, terminal_of_upload_topic(&publish.topic))
                     {
                         if configured.insert(terminal) {
                             let topic = config_topic(terminal);
@@ -763,5 +787,28 @@ fn answer_session(shared: &Shared, batch: &UploadBatch) -> Option<SessionAnswere
             sessions.insert(batch.terminal, answered);
             Some(answered)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_configuration_announces_the_simulated_campus_key_and_default_timings() {
+        use pos_firmware::sim::payments::{SIM_CAMPUS_KEY_ID, SIM_CAMPUS_KEY_SEED};
+        let example = include_str!("../../docs/campus-config.example.toml");
+        let config = crate::campus_files::parse_campus_config(example).unwrap();
+        let published = with_sim_code_payments(config);
+        assert_eq!(published.check(), Ok(()));
+        let payments = published.payments.clone().unwrap();
+        assert_eq!(
+            (payments.query_interval_ms, payments.pay_window_ms),
+            (3_000, 60_000)
+        );
+        let signed = shared::paycode::signing_key_from_seed(SIM_CAMPUS_KEY_SEED).verifying_key();
+        assert_eq!(published.virtual_card_key(SIM_CAMPUS_KEY_ID), Some(signed));
+        // A configuration that sets its own settings keeps them.
+        assert_eq!(with_sim_code_payments(published.clone()), published);
     }
 }

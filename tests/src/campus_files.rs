@@ -117,6 +117,7 @@ pub fn parse_campus_config(text: &str) -> Result<CampusConfig, String> {
                 offline.max_blacklist_age_hours,
             )?,
         },
+        payments: None,
     };
     if config.version == 0 {
         return Err("version: must be at least 1 (a till applies only newer versions)".into());

@@ -83,6 +83,7 @@ fn campus_config(version: u64) -> shared::campus::CampusConfig {
             max_unsent_age_ms: 86_400_000,
             max_blacklist_age_ms: 86_400_000,
         },
+        payments: None,
     }
 }
 

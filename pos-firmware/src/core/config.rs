@@ -2,6 +2,11 @@
 //! named limits and their defaults. Reading them from a file is the driver's job
 //! (`crate::settings`).
 
+use shared::campus::{
+    CampusKey, MAX_ORDER_PAY_WINDOW_MS, MAX_ORDER_QUERY_INTERVAL_MS, MIN_ORDER_PAY_WINDOW_MS,
+    MIN_ORDER_QUERY_INTERVAL_MS,
+};
+use shared::paycode::CampusVerifyingKey;
 use shared::{Fen, MinuteOfDay};
 
 /// Default most one sale may charge. Canteen meals cost a few yuan; a typo of an extra digit
@@ -25,14 +30,18 @@ pub const STAFF_PIN_LEN_MAX: usize = 8;
 /// phone (campus-configurable).
 pub const DEFAULT_ORDER_QUERY_INTERVAL_MS: u64 = 3_000;
 /// The allowed range of the order query interval: often enough to show "paid" within seconds,
-/// seldom enough not to flood the campus server.
-pub const ORDER_QUERY_INTERVAL_RANGE_MS: std::ops::RangeInclusive<u64> = 1_000..=30_000;
+/// seldom enough not to flood the campus server. The same range as the campus configuration's
+/// (`shared::campus`), which overrides `till.toml`'s.
+pub const ORDER_QUERY_INTERVAL_RANGE_MS: std::ops::RangeInclusive<u64> =
+    MIN_ORDER_QUERY_INTERVAL_MS..=MAX_ORDER_QUERY_INTERVAL_MS;
 /// How long the payer has, from the scan, to confirm a code payment on the phone before the
 /// till reverses the order.
 pub const DEFAULT_ORDER_PAY_WINDOW_MS: u64 = 60_000;
 /// The allowed range of the payment window: long enough to type a wallet password, short
 /// enough that a queue does not wait on one payer (and a campus code is valid about a minute).
-pub const ORDER_PAY_WINDOW_RANGE_MS: std::ops::RangeInclusive<u64> = 20_000..=300_000;
+/// The same range as the campus configuration's.
+pub const ORDER_PAY_WINDOW_RANGE_MS: std::ops::RangeInclusive<u64> =
+    MIN_ORDER_PAY_WINDOW_MS..=MAX_ORDER_PAY_WINDOW_MS;
 
 /// The language of the till's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -100,6 +109,9 @@ pub struct TillConfig {
     pub order_query_interval_ms: u64,
     /// How long the payer has to confirm before the order is reversed.
     pub order_pay_window_ms: u64,
+    /// The campus's virtual-card public keys (from the campus configuration only; checked
+    /// there). Empty: a virtual-card code's signature is left to the campus server.
+    pub virtual_card_keys: Vec<CampusKey>,
 }
 
 impl Default for TillConfig {
@@ -131,6 +143,7 @@ impl Default for TillConfig {
             merchant_name: String::new(),
             order_query_interval_ms: DEFAULT_ORDER_QUERY_INTERVAL_MS,
             order_pay_window_ms: DEFAULT_ORDER_PAY_WINDOW_MS,
+            virtual_card_keys: Vec::new(),
         }
     }
 }
@@ -171,6 +184,14 @@ impl TillConfig {
             return Err(ConfigError::OrderPayWindow);
         }
         Ok(())
+    }
+
+    /// The campus public key of virtual-card key `id`, if the till holds it.
+    pub fn virtual_card_key(&self, id: u8) -> Option<CampusVerifyingKey> {
+        self.virtual_card_keys
+            .iter()
+            .find(|key| key.id == id)
+            .and_then(CampusKey::verifying_key)
     }
 
     /// The meal period `minute` falls in, if any.

@@ -120,13 +120,15 @@ pub fn validate_campus_config(config: &CampusConfig) -> Result<(), String> {
 }
 
 /// The till's own settings with the campus configuration laid over them: merchant name, meal
-/// periods and the per-sale maximum come from the campus; language, time zone, duplicate window
-/// and staff PIN stay the till's.
+/// periods and the per-sale maximum come from the campus, and so do the code-payment timings
+/// and the virtual-card keys when the campus sets them (`payments`; a configuration without
+/// them, such as an envelope-V1 one, leaves `till.toml`'s timings and no keys); language, time
+/// zone, duplicate window and staff PIN stay the till's.
 pub fn effective_config(base: &TillConfig, campus: Option<&CampusConfig>) -> TillConfig {
     let Some(campus) = campus else {
         return base.clone();
     };
-    TillConfig {
+    let mut config = TillConfig {
         max_sale: campus.max_sale,
         merchant_name: campus.merchant_name.to_string(),
         meal_periods: campus
@@ -139,7 +141,13 @@ pub fn effective_config(base: &TillConfig, campus: Option<&CampusConfig>) -> Til
             })
             .collect(),
         ..base.clone()
+    };
+    if let Some(payments) = &campus.payments {
+        config.order_query_interval_ms = payments.query_interval_ms;
+        config.order_pay_window_ms = payments.pay_window_ms;
+        config.virtual_card_keys = payments.virtual_card_keys.clone();
     }
+    config
 }
 
 fn meal_label(name: &str) -> MealLabel {
@@ -459,6 +467,61 @@ mod tests {
         assert_eq!(effective.meal_periods[0].label, MealLabel::Lunch);
         assert_eq!(effective.staff_pin, base.staff_pin);
         assert_eq!(effective.validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_campus_code_payment_timings_and_keys_win_over_the_till_s_own() {
+        use shared::campus::{CampusKey, CodePaymentSettings};
+        let base = TillConfig {
+            order_query_interval_ms: 5_000,
+            order_pay_window_ms: 90_000,
+            ..TillConfig::default()
+        };
+        // A configuration without code-payment settings (an envelope-V1 one) keeps till.toml's.
+        let without = effective_config(&base, Some(&campus(1)));
+        assert_eq!(
+            (without.order_query_interval_ms, without.order_pay_window_ms),
+            (5_000, 90_000)
+        );
+        assert!(without.virtual_card_keys.is_empty());
+        let public = shared::paycode::signing_key_from_seed([7; 32])
+            .verifying_key()
+            .to_bytes();
+        let key = CampusKey { id: 3, public };
+        let with = CampusConfig {
+            payments: Some(CodePaymentSettings {
+                query_interval_ms: 2_000,
+                pay_window_ms: 45_000,
+                virtual_card_keys: vec![key],
+            }),
+            ..campus(2)
+        };
+        let mut till = Till::new(
+            base.clone(),
+            shared::TerminalId(7),
+            shared::record::TillSnapshot::factory_new(),
+            UnixMillis(1_800_000_000_000),
+        );
+        assert_eq!(
+            till.handle_campus_config(with, UnixMillis(1_800_000_000_000)),
+            Ok(2)
+        );
+        let applied = till.config();
+        assert_eq!(
+            (applied.order_query_interval_ms, applied.order_pay_window_ms),
+            (2_000, 45_000)
+        );
+        assert_eq!(applied.virtual_card_keys, vec![key]);
+        assert!(applied.virtual_card_key(3).is_some() && applied.virtual_card_key(1).is_none());
+        // A restart lays the stored configuration over till.toml's again.
+        let reopened = Till::new(
+            base,
+            shared::TerminalId(7),
+            till.snapshot().clone(),
+            UnixMillis(1_800_000_000_000),
+        );
+        assert_eq!(reopened.config().order_pay_window_ms, 45_000);
+        assert_eq!(reopened.config().virtual_card_keys, vec![key]);
     }
 
     fn till(lang: Lang) -> Till {

@@ -137,6 +137,7 @@ mod tests {
             max_sale: Fen::from_yuan(100),
             fixed_price_presets: Vec::new(),
             offline: limits(),
+            payments: None,
         };
         till.handle_campus_config(config, NOW).unwrap();
         if let Some(age) = blacklist_age_ms {

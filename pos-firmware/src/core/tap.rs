@@ -11,7 +11,9 @@
 //! A scanned code: recognised by `shared::paycode::PaymentCode::recognise` (anything else is
 //! "无法识别的付款码" on both displays, nothing journaled, nothing sent), then handed to the
 //! order flow (`flows/order.rs`), which refuses it when no amount waits, a card write or another
-//! order is under way, the same code was used, the till is offline or the code has expired.
+//! order is under way, the same code was used, the till is offline, a virtual-card code's
+//! signature does not verify with the campus keys the till holds (none held: the campus
+//! verifies) or the code has expired.
 
 use shared::record::{CardAnomaly, CardAnomalyKind, Payer, RecordBody};
 
@@ -165,9 +167,11 @@ impl Till {
 #[cfg(test)]
 mod tests {
     use super::super::card::{CardFacts, CardRead};
-    use super::super::testkit::{card, effects, keys, records, till, NOW};
+    use super::super::testkit::{
+        card, effects, keys, order_calls, records, till, virtual_code, NOW,
+    };
     use super::*;
-    use shared::Fen;
+    use shared::{Fen, UnixMillis};
 
     #[test]
     fn a_tap_asks_the_journal_about_the_card_and_goes_on_with_the_answer() {
@@ -201,6 +205,112 @@ mod tests {
             till.mode,
             Mode::Sale(SaleMode::typed(Fen::from_yuan(5))),
             "the sale still waits"
+        );
+    }
+
+    /// An online English till holding the campus configuration's virtual-card keys: id and
+    /// the seed of the signing key whose public half it is.
+    fn till_with_keys(keys: &[(u8, u8)]) -> Till {
+        use shared::campus::{CampusConfig, CampusKey, CodePaymentSettings};
+        let mut till = super::super::testkit::online_till();
+        let virtual_card_keys = keys
+            .iter()
+            .map(|&(id, seed)| CampusKey {
+                id,
+                public: shared::paycode::signing_key_from_seed([seed; 32])
+                    .verifying_key()
+                    .to_bytes(),
+            })
+            .collect();
+        let config = CampusConfig {
+            payments: Some(CodePaymentSettings {
+                query_interval_ms: 3_000,
+                pay_window_ms: 60_000,
+                virtual_card_keys,
+            }),
+            max_sale: Fen::from_yuan(50),
+            ..shared::testing::campus_config(1)
+        };
+        till.handle_campus_config(config, NOW).unwrap();
+        effects(&mut till);
+        till
+    }
+
+    /// Scans `code` for a ¥8 sale: the effects of the scan.
+    fn scan_for_8(till: &mut Till, code: &str) -> Vec<Effect> {
+        keys(till, "8E");
+        effects(till);
+        till.handle_code(code, NOW);
+        effects(till)
+    }
+
+    fn shown(till: &Till) -> (String, String) {
+        let displays = till.displays();
+        (
+            displays.merchant.lines[1..3].join(" | "),
+            displays.customer.lines[..2].join(" | "),
+        )
+    }
+
+    #[test]
+    fn a_virtual_card_code_the_campus_keys_do_not_verify_is_refused_before_anything_is_journaled() {
+        // The code is signed with test key 7 as key id 1 (`testkit::virtual_code`).
+        let code = virtual_code(2024_0001, NOW, 1);
+        // Key 1 is another key: the signature does not verify (a forged code).
+        let mut till = till_with_keys(&[(1, 8)]);
+        let effects = scan_for_8(&mut till, &code);
+        assert!(records(&effects).is_empty(), "{effects:?}");
+        assert!(order_calls(&effects).is_empty(), "{effects:?}");
+        assert!(till.snapshot().pending_orders.is_empty());
+        let refusal = "Code invalid | Signature does not verify".to_string();
+        assert_eq!(shown(&till), (refusal.clone(), refusal));
+        // Key 1 is not announced at all (only key 2, which is the right key): unknown key.
+        let mut till = till_with_keys(&[(2, 7)]);
+        let effects = scan_for_8(&mut till, &code);
+        assert!(records(&effects).is_empty() && order_calls(&effects).is_empty());
+        assert_eq!(shown(&till).0, "Code invalid | Unknown key 1");
+        // The Chinese screen says 付款码无效 and why.
+        let mut till = till_with_keys(&[(1, 8)]);
+        till.base_config.lang = super::super::config::Lang::Zh;
+        till.config.lang = super::super::config::Lang::Zh;
+        scan_for_8(&mut till, &code);
+        assert_eq!(shown(&till).0, "付款码无效 | 签名不符");
+    }
+
+    #[test]
+    fn a_virtual_card_code_the_campus_keys_verify_goes_on_to_its_order() {
+        let mut till = till_with_keys(&[(2, 9), (1, 7)]);
+        let effects = scan_for_8(&mut till, &virtual_code(2024_0001, NOW, 1));
+        assert!(matches!(
+            records(&effects).as_slice(),
+            [RecordBody::OrderIntent(_)]
+        ));
+        assert_eq!(order_calls(&effects).len(), 1, "submitted");
+        // An expired code signed right is still refused for its age, not its signature.
+        let mut till = till_with_keys(&[(1, 7)]);
+        let old = virtual_code(2024_0001, UnixMillis(NOW.0 - 61_000), 2);
+        let effects = scan_for_8(&mut till, &old);
+        assert!(records(&effects).is_empty());
+        assert_eq!(shown(&till).0, "Code expired, refresh it | ");
+    }
+
+    #[test]
+    fn with_no_campus_keys_any_virtual_card_code_goes_on_and_the_campus_verifies() {
+        let mut till = super::super::testkit::online_till();
+        assert!(till.config().virtual_card_keys.is_empty());
+        let code = shared::paycode::VirtualCardCode::sign(
+            &shared::paycode::signing_key_from_seed([42; 32]),
+            9,
+            shared::paycode::VirtualAccount(2024_0001),
+            u32::try_from(NOW.0 / 1000).unwrap(),
+            60,
+            1,
+        );
+        let effects = scan_for_8(&mut till, &code);
+        assert_eq!(
+            order_calls(&effects).len(),
+            1,
+            "submitted: the campus checks it"
         );
     }
 

@@ -441,6 +441,18 @@ pub const ORDER_IN_PROGRESS: Text = Text::new("付款进行中 请稍候", "Paym
 pub const CODE_ALREADY_USED: Text = Text::new("付款码已使用", "Code already used");
 pub const CODE_EXPIRED_REFRESH: Text =
     Text::new("付款码已过期, 请刷新", "Code expired, refresh it");
+/// A virtual-card code the till's campus keys refuse (forged, altered, or of a key the campus
+/// did not announce); the second line says why.
+pub const CODE_INVALID: Text = Text::new("付款码无效", "Code invalid");
+pub const CODE_SIGNATURE_BAD: Text = Text::new("签名不符", "Signature does not verify");
+
+/// The second line of [`CODE_INVALID`] when the code names a key the till does not hold.
+pub fn code_key_unknown(lang: Lang, id: u8) -> String {
+    match lang {
+        Lang::Zh => format!("未知密钥 {id}"),
+        Lang::En => format!("Unknown key {id}"),
+    }
+}
 pub const NO_LINK_CODES_CANNOT_PAY: Text =
     Text::new("未接同步程序 不能扫码", "No link: codes cannot pay");
 pub const LINK_DOWN_CODES_CANNOT_PAY: Text =

@@ -639,3 +639,108 @@ fn order_records_and_messages_golden_bytes() {
     ]);
     assert_eq!(decode_order_result(&bytes), Ok(result));
 }
+
+/// The fields a campus configuration of both envelope versions carries, in order: version 5,
+/// merchant "A", no meal periods, max sale 50.00, no presets, offline limits 1.00 / 2.00 /
+/// 3.00, 60 s and 120 s.
+#[rustfmt::skip]
+const CAMPUS_V1_FIELDS: &[u8] = &[
+    0x05,                   // version 5
+    0x01, b'A',             // merchant name
+    0x00,                   // meal periods: none
+    0x88, 0x27,             // max sale 5000
+    0x00,                   // presets: none
+    0x64, 0xC8, 0x01, 0xAC, 0x02, // offline 100, 200, 300
+    0xE0, 0xD4, 0x03,       // unsent age 60000
+    0xC0, 0xA9, 0x07,       // blacklist age 120000
+];
+
+fn campus_v1_fields() -> CampusConfig {
+    use crate::campus::OfflineLimits;
+    CampusConfig {
+        version: 5,
+        merchant_name: DisplayName::new("A").unwrap(),
+        meal_periods: vec![],
+        max_sale: Fen::new(5000),
+        fixed_price_presets: vec![],
+        offline: OfflineLimits {
+            max_sale: Fen::new(100),
+            max_per_card_per_day: Fen::new(200),
+            max_unsent_total: Fen::new(300),
+            max_unsent_age_ms: 60_000,
+            max_blacklist_age_ms: 120_000,
+        },
+        payments: None,
+    }
+}
+
+#[test]
+fn campus_configuration_version_2_golden_bytes_carry_the_timings_and_keys() {
+    use crate::campus::{CampusKey, CodePaymentSettings};
+    let public = crate::paycode::signing_key_from_seed([7; 32])
+        .verifying_key()
+        .to_bytes();
+    let config = CampusConfig {
+        payments: Some(CodePaymentSettings {
+            query_interval_ms: 3_000,
+            pay_window_ms: 60_000,
+            virtual_card_keys: vec![CampusKey { id: 1, public }],
+        }),
+        ..campus_v1_fields()
+    };
+    let mut golden = vec![0x01]; // CampusConfigEnvelope::V2
+    golden.extend_from_slice(CAMPUS_V1_FIELDS);
+    #[rustfmt::skip]
+    golden.extend_from_slice(&[
+        0x01,             // payments Some
+        0xB8, 0x17,       // query interval 3000
+        0xE0, 0xD4, 0x03, // pay window 60000
+        0x01, 0x01,       // one key, id 1
+    ]);
+    golden.extend_from_slice(&public); // 32 bytes, no length
+    assert_eq!(encode_campus_config(&config), golden);
+    assert_eq!(decode_campus_config(&golden), Ok(config.clone()));
+    // A link message carries the same shape.
+    let mut link = vec![0x00, 0x04]; // ToTillEnvelope::V1, ToTill::Config
+    link.extend_from_slice(&golden[1..]);
+    assert_eq!(encode_to_till(&ToTill::Config(config.clone())), link);
+    assert_eq!(decode_to_till(&link), Ok(ToTill::Config(config)));
+}
+
+#[test]
+fn campus_configuration_version_1_golden_bytes_still_decode_without_code_payment_settings() {
+    let mut v1 = vec![0x00]; // CampusConfigEnvelope::V1
+    v1.extend_from_slice(CAMPUS_V1_FIELDS);
+    let config = decode_campus_config(&v1).unwrap();
+    assert_eq!(config, campus_v1_fields());
+    assert_eq!(config.payments, None, "the till keeps its own timings");
+    // Written again, it is a V2 with no settings.
+    let mut v2 = vec![0x01];
+    v2.extend_from_slice(CAMPUS_V1_FIELDS);
+    v2.push(0x00); // payments None
+    assert_eq!(encode_campus_config(&config), v2);
+}
+
+#[test]
+fn a_version_3_snapshot_keeps_its_campus_configuration_of_the_old_shape() {
+    let v3 = [0x02u8] // SnapshotEnvelope::V3
+        .iter()
+        .chain(V1_FIELDS)
+        .chain(&[0x00]) // pending_loads: none
+        .chain(&[0x01]) // campus Some, the V1 shape
+        .chain(CAMPUS_V1_FIELDS)
+        .chain(&[0x00, 0x00, 0x00, 0x00, 0x00]) // blacklist, server time, PIN, interrupted
+        .copied()
+        .collect::<Vec<u8>>();
+    let opened = decode_snapshot(&v3).unwrap();
+    assert_eq!(opened.campus, Some(campus_v1_fields()));
+    assert_eq!(opened.next_seq, migrated_snapshot().next_seq);
+    // Version 4 stores the new shape: the same fields, then no code-payment settings.
+    let v4 = encode_snapshot(&opened);
+    assert!(v4
+        .windows(CAMPUS_V1_FIELDS.len() + 1)
+        .any(
+            |w| w[..CAMPUS_V1_FIELDS.len()] == *CAMPUS_V1_FIELDS && w[CAMPUS_V1_FIELDS.len()] == 0
+        ));
+    assert_eq!(decode_snapshot(&v4), Ok(opened));
+}

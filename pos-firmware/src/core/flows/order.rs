@@ -38,7 +38,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use shared::pay::{OrderCall, OrderId, OrderRequest, OrderResult, OrderState};
-use shared::paycode::{CodeDigest, PaymentCode};
+use shared::paycode::{CodeDigest, PaymentCode, VirtualCardRefusal};
 use shared::record::{
     OrderClosed, OrderEnd, OrderIntent, OrderPaid, PaidBy, Payer, PendingOrder, RecordBody,
     ReverseWhy,
@@ -203,6 +203,13 @@ impl Till {
                 Beep::Error,
             );
         }
+        if let Some(refusal) = self.forged_virtual_card(&code) {
+            let why = match refusal {
+                VirtualCardRefusal::UnknownKey(id) => text::code_key_unknown(lang, id),
+                _ => text::CODE_SIGNATURE_BAD.get(lang),
+            };
+            return self.show_error_to_both(vec![text::CODE_INVALID.get(lang), why]);
+        }
         let account = code.virtual_card().map(|fields| {
             let now = UnixMillis(self.now.0.saturating_add(self.server_offset.unwrap_or(0)));
             (fields.account, fields.expires_at() <= now)
@@ -236,6 +243,23 @@ impl Till {
             }
         }
         self.begin_order(payment, code, account.map(|(account, _)| account));
+    }
+
+    /// Why the campus keys the till holds refuse a virtual-card code (its signature does not
+    /// verify with the key its id names, or it names a key the till does not hold); `None` for
+    /// a good one, for a wallet's code, and when the till holds no keys (the campus verifies).
+    /// Its time is not judged here: the expiry check after this one does, with its own message.
+    fn forged_virtual_card(&self, code: &PaymentCode) -> Option<VirtualCardRefusal> {
+        if self.config.virtual_card_keys.is_empty() {
+            return None;
+        }
+        let fields = code.virtual_card()?;
+        // At its own issue time a code is neither expired nor early: only key and signature
+        // can fail.
+        let issued = UnixMillis(i64::from(fields.issued_at_s) * 1000);
+        fields
+            .verify(&|id| self.config.virtual_card_key(id), issued)
+            .err()
     }
 
     /// Journals the order's intent, then submits it.
