@@ -11,8 +11,8 @@
 //! provably hits a call the campus booked and whose answer the till has not seen.
 
 use pos_firmware::sim::payments::{LedgerEntry, OrderRecord, PaymentBackend, SIM_CAMPUS_KEY_SEED};
-use shared::codec::{decode_order_call, encode_order_result};
 use pos_firmware::sim::script::orders::{DEFAULT_ACCOUNTS, DEFAULT_FROZEN};
+use shared::codec::{decode_order_call, encode_order_result};
 use shared::mqtt::{order_result_topic, terminal_of_order_request_topic};
 use shared::pay::{OrderId, OrderResult, OrderState};
 use shared::paycode::VirtualAccount;
