@@ -404,6 +404,12 @@ impl CampusSim {
         lock(&self.shared.payments).stats()
     }
 
+    /// How long the payment back end took over each of its latest calls (log append and
+    /// fdatasync included), oldest first.
+    pub fn payment_call_times(&self) -> Vec<Duration> {
+        lock(&self.shared.payments).call_times()
+    }
+
     /// A campus account's balance now.
     pub fn balance(&self, account: VirtualAccount) -> Option<Fen> {
         lock(&self.shared.payments).balance(account)
