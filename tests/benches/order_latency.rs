@@ -79,7 +79,10 @@ fn main() {
         root.display()
     );
     let dir = tempfile::tempdir_in(&root).expect("a temporary directory");
-    let broker = Mosquitto::start(&MosquittoOptions::default());
+    let broker = Mosquitto::start(&MosquittoOptions {
+        tcp_nodelay: std::env::var_os("ORDER_BENCH_BROKER_NAGLE").is_none(),
+        ..MosquittoOptions::default()
+    });
     let campus = CampusSim::start(CampusOptions::new(broker.port(), dir.path().join("campus")))
         .expect("the campus simulator starts");
     assert!(

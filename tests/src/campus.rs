@@ -505,6 +505,10 @@ async fn serve(
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
     let (client, mut event_loop) = AsyncClient::new(mqtt, CAMPUS_REQUEST_CHANNEL_CAPACITY);
+    // Answers go out at once, not after the broker's delayed ACK of the packet before.
+    let mut network = event_loop.network_options();
+    network.set_tcp_nodelay(true);
+    event_loop.set_network_options(network);
     let mut retained: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let time_period = Duration::from_millis(options.time_interval_ms.unwrap_or(3_600_000).max(10));
     let mut time_tick = tokio::time::interval(time_period);
