@@ -153,7 +153,14 @@ pub struct TillHost {
     local_orders: Option<BrokerLink>,
     /// The daemon as the link last reported it.
     daemon: LinkPeer,
+    /// Kill tests only: sees each order request just before it leaves the till.
+    #[cfg(feature = "script")]
+    before_order: Option<OrderPause>,
 }
+
+/// A kill test's hook on order requests ([`TillHost::pause_before_orders`]).
+#[cfg(feature = "script")]
+pub type OrderPause = Box<dyn FnMut(&OrderCall) + Send>;
 
 impl TillHost {
     /// Opens the journal in `data_dir` and starts the till from its snapshot (no link yet).
@@ -164,6 +171,8 @@ impl TillHost {
             stopped: None,
             local_orders: None,
             daemon: LinkPeer::default(),
+            #[cfg(feature = "script")]
+            before_order: None,
         })
     }
 
@@ -229,6 +238,14 @@ impl TillHost {
         writer: &mut dyn CardWriter,
     ) -> Vec<HostOutput> {
         self.handle(Input::OrderNotSent(order), now, writer)
+    }
+
+    /// Kill tests (script mode's `--pause-at before-order-…`): `hook` sees every order request
+    /// after the records before it are durable and before it leaves the till, and may stop the
+    /// process dead there.
+    #[cfg(feature = "script")]
+    pub fn pause_before_orders(&mut self, hook: OrderPause) {
+        self.before_order = Some(hook);
     }
 
     /// Whether a link server runs.
@@ -357,6 +374,10 @@ impl TillHost {
         out: &mut Vec<HostOutput>,
         not_sent: &mut VecDeque<OrderId>,
     ) {
+        #[cfg(feature = "script")]
+        if let Some(hook) = self.before_order.as_mut() {
+            hook(&call);
+        }
         let order = call.order;
         let kind = RequestKind::of(&call.request);
         let refused = match &self.link {

@@ -92,7 +92,7 @@ enum Cmd {
         /// Local time the virtual clock starts at ("YYYY-MM-DD HH:MM[:SS]").
         #[arg(long, default_value = DEFAULT_START)]
         start: String,
-        /// Test hook: stop dead at this point of the next sale (for kill tests).
+        /// Test hook: stop dead at this point of the next sale or code payment (kill tests).
         #[arg(long, value_enum)]
         pause_at: Option<PauseArg>,
         /// Run the link server on this socket (off by default); the script then also handles
@@ -213,6 +213,8 @@ enum LangArg {
 enum PauseArg {
     BeforeCardWrite,
     AfterCardWrite,
+    BeforeOrderSubmit,
+    BeforeOrderReverse,
 }
 
 impl Common {
@@ -695,6 +697,8 @@ fn main() -> anyhow::Result<()> {
             let pause_at = pause_at.map(|p| match p {
                 PauseArg::BeforeCardWrite => PausePoint::BeforeCardWrite,
                 PauseArg::AfterCardWrite => PausePoint::AfterCardWrite,
+                PauseArg::BeforeOrderSubmit => PausePoint::BeforeOrderSubmit,
+                PauseArg::BeforeOrderReverse => PausePoint::BeforeOrderReverse,
             });
             let setup = ScriptSetup {
                 data_dir,

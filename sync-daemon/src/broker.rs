@@ -130,6 +130,11 @@ pub fn mqtt_options(
             true,
             None,
         ));
+    // Each order call and answer is one small packet: Nagle's algorithm would hold one back
+    // until the broker's delayed ACK of the one before (40 ms on Linux).
+    let mut network = options.network_options();
+    network.set_tcp_nodelay(true);
+    options.set_network_options(network);
     let username = config
         .username
         .clone()

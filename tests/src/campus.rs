@@ -427,6 +427,12 @@ impl CampusSim {
         lock(&self.shared.payments).stats()
     }
 
+    /// How long the payment back end took over each of its latest calls (log append and
+    /// fdatasync included), oldest first.
+    pub fn payment_call_times(&self) -> Vec<Duration> {
+        lock(&self.shared.payments).call_times()
+    }
+
     /// A campus account's balance now.
     pub fn balance(&self, account: VirtualAccount) -> Option<Fen> {
         lock(&self.shared.payments).balance(account)
@@ -522,6 +528,10 @@ async fn serve(
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
     let (client, mut event_loop) = AsyncClient::new(mqtt, CAMPUS_REQUEST_CHANNEL_CAPACITY);
+    // Answers go out at once, not after the broker's delayed ACK of the packet before.
+    let mut network = event_loop.network_options();
+    network.set_tcp_nodelay(true);
+    event_loop.set_network_options(network);
     let mut retained: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let time_period = Duration::from_millis(options.time_interval_ms.unwrap_or(3_600_000).max(10));
     let mut time_tick = tokio::time::interval(time_period);

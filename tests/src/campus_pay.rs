@@ -17,8 +17,10 @@ use shared::mqtt::{order_result_topic, terminal_of_order_request_topic};
 use shared::pay::{OrderId, OrderResult, OrderState};
 use shared::paycode::VirtualAccount;
 use shared::{Fen, UnixMillis};
+use std::collections::VecDeque;
 use std::io;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// The name of the back end's call log inside the campus store's directory.
 pub const PAYMENTS_LOG_FILE: &str = "payments.log";
@@ -30,6 +32,9 @@ pub const SIM_ACCOUNTS: u64 = 20;
 pub const SIM_OPENING_BALANCE: Fen = Fen::from_yuan(500);
 /// The largest order request payload the campus reads (a submit is about 200 bytes).
 pub const MAX_ORDER_REQUEST_BYTES: usize = 4 * 1024;
+/// How many of the latest calls' back-end times the payment side keeps
+/// ([`CampusPayments::call_times`], the order latency bench's "back end's own time").
+pub const CALL_TIMES_KEPT: usize = 100_000;
 
 /// The simulated campus's default accounts: the till simulator's demo accounts
 /// (`pos_firmware::sim::script::orders::DEFAULT_ACCOUNTS`, which its script runner and code
@@ -88,6 +93,9 @@ pub struct CampusPayments {
     stats: PaymentStats,
     hold: bool,
     held: Vec<OrderResult>,
+    /// How long the back end took over each of the latest calls (its log's fdatasync
+    /// included); at most [`CALL_TIMES_KEPT`], oldest first.
+    call_times: VecDeque<Duration>,
 }
 
 impl CampusPayments {
@@ -103,6 +111,7 @@ impl CampusPayments {
             stats: PaymentStats::default(),
             hold: false,
             held: Vec::new(),
+            call_times: VecDeque::new(),
         })
     }
 
@@ -138,7 +147,13 @@ impl CampusPayments {
             );
             return None;
         }
-        let answer = match self.backend.handle_call_from(from, &call, now) {
+        let started = Instant::now();
+        let answered = self.backend.handle_call_from(from, &call, now);
+        if self.call_times.len() == CALL_TIMES_KEPT {
+            self.call_times.pop_front();
+        }
+        self.call_times.push_back(started.elapsed());
+        let answer = match answered {
             Ok(answer) => answer,
             Err(error) => {
                 self.stats.log_errors += 1;
@@ -186,6 +201,12 @@ impl CampusPayments {
 
     pub fn stats(&self) -> PaymentStats {
         self.stats
+    }
+
+    /// How long the back end took over each of the latest calls (at most [`CALL_TIMES_KEPT`]),
+    /// oldest first.
+    pub fn call_times(&self) -> Vec<Duration> {
+        self.call_times.iter().copied().collect()
     }
 
     pub fn balance(&self, account: VirtualAccount) -> Option<Fen> {

@@ -139,6 +139,28 @@ impl TillProcess {
         }
     }
 
+    /// Like [`TillProcess::wait_for`], but gives up after `timeout` and returns `None` (for a
+    /// test that drives the till's clock until something happens).
+    pub fn wait_for_within(&mut self, marker: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.transcript.push(line.clone());
+                    if line.contains(marker) {
+                        return Some(line);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => return None,
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "the till stopped before printing \"{marker}\"; it printed:\n{}",
+                    self.transcript.join("\n")
+                ),
+            }
+        }
+    }
+
     /// Closes standard input and waits for a clean exit.
     pub fn finish(mut self) -> Vec<String> {
         self.stdin = None;

@@ -41,6 +41,8 @@ pub struct MosquittoOptions {
     /// The broker's `max_packet_size` (bytes): larger publishes are refused. `None`: no limit,
     /// as a plain `mosquitto -p 1883`.
     pub max_packet_size: Option<usize>,
+    /// `set_tcp_nodelay true`: the broker sends each packet at once (no Nagle's algorithm).
+    pub tcp_nodelay: bool,
 }
 
 /// A running (or killed) Mosquitto process.
@@ -98,6 +100,9 @@ fn generated_config(options: &MosquittoOptions, port: u16, dir: &Path) -> String
     }
     if let Some(limit) = options.max_packet_size {
         let _ = writeln!(conf, "max_packet_size {limit}");
+    }
+    if options.tcp_nodelay {
+        let _ = writeln!(conf, "set_tcp_nodelay true");
     }
     let _ = writeln!(conf, "log_dest stderr");
     let _ = writeln!(conf, "log_type error");

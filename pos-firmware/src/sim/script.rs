@@ -518,6 +518,14 @@ impl<W: Write> ScriptRunner<W> {
             host.start_link(path, sink, now)
                 .map_err(|e| ScriptError::Fatal(e.to_string()))?;
         }
+        if let Some(point) = self.setup.pause_at {
+            // The order points (kill tests): stop dead just before such a request leaves.
+            host.pause_before_orders(Box::new(move |call: &OrderCall| {
+                if point.stops_before(&call.request) {
+                    point.stop_dead();
+                }
+            }));
+        }
         self.host = Some(host);
         self.printed = Displays::default();
         writeln!(self.out, "{} till started", self.stamp())?;

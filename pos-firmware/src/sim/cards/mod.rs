@@ -114,6 +114,33 @@ pub enum PausePoint {
     BeforeCardWrite,
     /// The card holds the debit (and the cards file too), the commit is not journaled yet.
     AfterCardWrite,
+    /// A code payment's intent is durable, its submit has not left the till (the script runner
+    /// hooks it on the host: `TillHost::pause_before_orders`).
+    BeforeOrderSubmit,
+    /// A code payment's reversal is journaled (`OrderReversing`), the reversal request has not
+    /// left the till.
+    BeforeOrderReverse,
+}
+
+impl PausePoint {
+    /// Whether the till stops at this point just before `request` leaves it (order points only).
+    pub fn stops_before(self, request: &shared::pay::OrderRequest) -> bool {
+        use shared::pay::OrderRequest;
+        matches!(
+            (self, request),
+            (PausePoint::BeforeOrderSubmit, OrderRequest::Submit { .. })
+                | (PausePoint::BeforeOrderReverse, OrderRequest::Reverse)
+        )
+    }
+
+    /// Prints `PAUSED <point>` and sleeps until the process is killed.
+    pub fn stop_dead(self) -> ! {
+        println!("PAUSED {self:?}");
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
 }
 
 /// Why the cards cannot be used.
@@ -332,7 +359,8 @@ impl SimCards {
         self.reader_broken
     }
 
-    /// Makes the process stop dead at `point` of the next sale (kill tests).
+    /// Makes the process stop dead at `point` of the next sale (kill tests; the order points
+    /// are the script runner's, the cards ignore them).
     pub fn pause_at(&mut self, point: PausePoint) {
         self.pause = Some(point);
     }
@@ -481,11 +509,7 @@ impl SimCards {
     }
 
     fn stop_dead(point: PausePoint) -> ! {
-        println!("PAUSED {point:?}");
-        let _ = std::io::Write::flush(&mut std::io::stdout());
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(3600));
-        }
+        point.stop_dead()
     }
 }
 
