@@ -13,6 +13,7 @@ pub mod money;
 pub mod mqtt;
 pub mod pay;
 pub mod paycode;
+pub mod qrpay;
 pub mod record;
 #[cfg(feature = "test-fixtures")]
 pub mod testing;
