@@ -63,11 +63,16 @@ use pos_firmware::core::config::{
 };
 use pos_firmware::core::text::count_and_total;
 use pos_firmware::core::{Displays, CUSTOMER_LINES, MERCHANT_LINES};
-use pos_firmware::runtime::{CardWriter, Input, Now, Output, TillRuntime};
+use pos_firmware::link::LinkPeer;
+use pos_firmware::runtime::{CardWriter, Input, LinkUpdate, Now, Output, TillRuntime};
 use pos_firmware::sim::cards::{default_cards, SimCard, SimCardKind, SimCards, WriteFault};
+use shared::link::BrokerLink;
+use shared::pay::{CodePayer, OrderCall};
+use shared::paycode::CodeMethod;
 use shared::record::{
-    DayTally, JournalRecord, LastSale, MealTally, Payer, RecordBody, SaleIntent, SalesTally,
-    TillSnapshot, RECENT_AMOUNTS_LEN, TALLY_DAYS_KEPT, TALLY_MEALS_KEPT,
+    DayTally, JournalRecord, LastSale, MealTally, OrderEnd, OrderIntent, OrderPaid, Payer,
+    RecordBody, SaleIntent, SalesTally, TillSnapshot, RECENT_AMOUNTS_LEN, TALLY_DAYS_KEPT,
+    TALLY_MEALS_KEPT,
 };
 use shared::{CardUid, Fen, LocalDay, Seq, TerminalId, UnixMillis};
 
@@ -83,8 +88,12 @@ const MAX_WORKERS: usize = 4;
 const START_LOCAL_MIDNIGHT_MS: i64 = 1_795_363_200_000;
 const DAY_MS: u64 = 24 * 3600 * 1000;
 const MINUTE_MS: u64 = 60 * 1000;
-/// Timer firings one wait may cause before the simulation calls the till stuck.
+/// Timer firings one wait may cause before the simulation calls the till stuck (plus one per
+/// [`MS_PER_TIMER_FIRING`] of the wait: pending orders are asked about every 30 s).
 const MAX_TIMER_FIRINGS_PER_WAIT: usize = 64;
+/// A wait may fire a timer (or deliver a message) once per this many milliseconds besides
+/// [`MAX_TIMER_FIRINGS_PER_WAIT`].
+const MS_PER_TIMER_FIRING: u64 = 1_000;
 /// How long the final settling waits so that every message and combo window has passed.
 const SETTLE_WAIT_MS: u64 = 10_000;
 /// The most whole days one clock step (`Action::ClockDays`) moves the wall clock.
@@ -188,7 +197,11 @@ fn random_sessions_keep_the_books() {
          card writes {} (unknown outcome {}, refused {}), faults armed {} / fired {}\n  \
          restarts {} (with new settings {}), power cuts at a card write {}, \
          clock jumps back {}, clock steps of days {}, Clear+5 checked {}, midnights {}, \
-         duplicate reminders {}, most pending at once {}, intents above the configured max_sale {}",
+         duplicate reminders {}, most pending at once {}, intents above the configured max_sale {}\n  \
+         codes scanned {}, orders {}: paid {} (learnt by a query {}), declined {}, reversed with \
+         refund {} / without {}, OrderPaidAfterClose 0, most orders pending at once {}\n  \
+         order requests {}: not sent {}, delayed {}, requests lost {}, answers lost {}; \
+         restarts with an order open {}, Clear mid-order {}, link downs {}",
         seeds.len(),
         started.elapsed().as_secs_f64(),
         t.sessions,
@@ -215,6 +228,22 @@ fn random_sessions_keep_the_books() {
         t.duplicate_reminders,
         t.max_pending,
         t.over_max_sale,
+        t.codes_scanned,
+        t.orders,
+        t.orders_paid,
+        t.orders_recovered,
+        t.orders_declined,
+        t.reversed_refunded,
+        t.reversed_unrefunded,
+        t.most_orders_pending,
+        t.order_requests,
+        t.not_sent,
+        t.delayed,
+        t.lost_requests,
+        t.lost_answers,
+        t.restarts_mid_order,
+        t.clears_mid_order,
+        t.link_downs,
     );
     for (_, report) in &failures {
         eprintln!("{report}");
@@ -229,11 +258,13 @@ fn random_sessions_keep_the_books() {
 }
 
 mod books;
+mod campus;
 mod directed;
 mod expected;
 mod session;
 
 use books::*;
+use campus::*;
 use common::{Rng, Till};
 use expected::*;
 use session::*;

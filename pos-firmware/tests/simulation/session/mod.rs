@@ -1,11 +1,13 @@
-//! One seeded session: the random actions (sales, staff, taps, torn writes, clock jumps,
-//! restarts and power cuts) and how each is fed to the till; after every input it runs the
-//! checks of `checks.rs`.
+//! One seeded session: the random actions (sales, code payments, staff, taps, torn writes, clock
+//! jumps, the link going down and up, restarts and power cuts, also in the middle of orders) and
+//! how each is fed to the till; after every input it runs the checks of `checks.rs`, and the
+//! till's order requests go over the network to the campus of `campus.rs`.
 
 use super::*;
 
 mod checks;
 mod inputs;
+mod orders;
 
 pub(crate) use inputs::*;
 
@@ -14,6 +16,7 @@ pub(crate) use inputs::*;
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Action {
     Sale,
+    CodeSale,
     TypeAndEnter,
     Tap,
     ArmFault,
@@ -28,11 +31,14 @@ pub(crate) enum Action {
     TodayTotal,
     Restart,
     RestartWithSettings,
+    LinkDown,
+    LinkUp,
 }
 
 /// Weighted toward realistic sales.
 const ACTIONS: &[(u64, Action)] = &[
     (30, Action::Sale),
+    (14, Action::CodeSale),
     (8, Action::TypeAndEnter),
     (14, Action::Tap),
     (3, Action::ArmFault),
@@ -47,6 +53,8 @@ const ACTIONS: &[(u64, Action)] = &[
     (2, Action::TodayTotal),
     (2, Action::Restart),
     (1, Action::RestartWithSettings),
+    (1, Action::LinkDown),
+    (2, Action::LinkUp),
 ];
 
 /// Card indexes in [`default_cards`] order (card-1, card-2, card-3, bus-card, blank-card,
@@ -69,6 +77,25 @@ const WAITING_FOR_PULLED_CARD: &[&str] = &[
 ];
 /// Extra student cards in a crowd session.
 pub(crate) const CROWD_CARDS: u64 = 60;
+/// Code payments (in percent) armed with a power cut as their request leaves the till.
+const ORDER_CUT_PERCENT: u64 = 8;
+/// Reactions of the merchant to one order on screen, at most (waits, Clear, restarts, the link).
+const ORDER_FOLLOW_STEPS: usize = 16;
+/// A wait longer than this usually brings a link that is down back first.
+const LONG_LINK_DOWN_MS: u64 = 10 * MINUTE_MS;
+/// Sessions (in percent) that start with the link down.
+const LINK_DOWN_AT_START_PERCENT: u64 = 10;
+/// Merchant lines of the duplicate-payment reminder.
+const DUPLICATE_REMINDER: &[&str] = &["重复消费提醒", "Duplicate payment?"];
+
+/// A power cut armed for the next input whose outputs hold order requests.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OrderCut {
+    /// The intent (or reversal) is durable; the request never left the till.
+    Unsent,
+    /// The request reached the campus, which acted on it; the till died before the answer.
+    Unanswered,
+}
 
 /// Where an injected power cut hits a card write.
 #[derive(Debug, Clone, Copy)]
@@ -132,8 +159,9 @@ pub(crate) struct Session {
     pub(crate) initial: Vec<SimCard>,
     pub(crate) terminal: TerminalId,
     pub(crate) wall: UnixMillis,
-    /// The wall clock the session started at (clock steps of days stay near it).
-    start_wall: UnixMillis,
+    /// The wall clock the session started at (clock steps of days stay near it; the campus's
+    /// clock is it plus the monotonic time).
+    pub(crate) start_wall: UnixMillis,
     pub(crate) mono_ms: u64,
     pub(crate) step: usize,
     pub(crate) log: VecDeque<ActionLog>,
@@ -141,6 +169,15 @@ pub(crate) struct Session {
     /// Ground truth from diffing the cards: intents whose write reached the card.
     pub(crate) landed: BTreeMap<Seq, CardUid>,
     pub(crate) stats: Stats,
+    /// The payment back end and the network to it.
+    pub(crate) campus: Campus,
+    /// Whether the daemon and its broker are up (the session's choice).
+    pub(crate) link_up: bool,
+    /// Whether the till was told, since its boot, that the route to the campus is up.
+    pub(crate) link_connected: bool,
+    /// Counts link connections: an answer travels on the one it left on.
+    pub(crate) link_epoch: u64,
+    pub(crate) order_cut: Option<OrderCut>,
 }
 
 impl Session {
@@ -155,8 +192,11 @@ impl Session {
         let wall = UnixMillis(START_LOCAL_MIDNIGHT_MS + (day + time_of_day) as i64);
         let config = TillConfig::default();
         let now = Now { wall, mono_ms: 0 };
-        let runtime = TillRuntime::open(dir.path(), config.clone(), now)
+        let mut runtime = TillRuntime::open(dir.path(), config.clone(), now)
             .map_err(|e| format!("the till does not open: {e}"))?;
+        runtime.enable_link(now);
+        let campus = Campus::new(&mut rng);
+        let link_up = !rng.chance(LINK_DOWN_AT_START_PERCENT);
         let terminal = runtime.journal().terminal_id();
         let mut session = Session {
             rng,
@@ -179,9 +219,14 @@ impl Session {
                 sessions: 1,
                 ..Stats::default()
             },
+            campus,
+            link_up,
+            link_connected: false,
+            link_epoch: 0,
+            order_cut: None,
         };
         session.begin_action("boot".into());
-        session.input(Input::Tick)?;
+        session.after_boot()?;
         Ok(session)
     }
 
@@ -196,6 +241,25 @@ impl Session {
         self.step = steps + 1;
         self.settle()?;
         let mut stats = self.stats;
+        let books = &self.books;
+        stats.orders = books.orders.len() as u64;
+        stats.orders_paid = books.count_orders(|o| matches!(o, OrderOutcome::Paid(_)));
+        stats.orders_recovered =
+            books.count_orders(|o| matches!(o, OrderOutcome::Paid(p) if p.recovered));
+        stats.orders_declined =
+            books.count_orders(|o| matches!(o, OrderOutcome::Closed(OrderEnd::Declined(_))));
+        stats.reversed_refunded = books.count_orders(|o| {
+            matches!(
+                o,
+                OrderOutcome::Closed(OrderEnd::Reversed { refunded: true })
+            )
+        });
+        stats.reversed_unrefunded = books.count_orders(|o| {
+            matches!(
+                o,
+                OrderOutcome::Closed(OrderEnd::Reversed { refunded: false })
+            )
+        });
         stats.intents = self.books.intents.len() as u64;
         stats.committed = self.books.count(Resolution::Committed);
         stats.recovered = self.books.recovered;
@@ -208,6 +272,7 @@ impl Session {
     fn act(&mut self, action: Action) -> Result<(), String> {
         match action {
             Action::Sale => self.sale(),
+            Action::CodeSale => self.code_sale(),
             Action::TypeAndEnter => {
                 let text = self.amount_text();
                 self.type_text(&text)?;
@@ -246,8 +311,15 @@ impl Session {
             }
             Action::Staff => self.staff(),
             Action::Scan => {
-                let code = self.random_code();
-                self.input(Input::Code(code))
+                // A phone's code at any moment (idle, mid-entry, in a menu), or junk.
+                let now = self.campus_now();
+                match self.campus.make_code(&mut self.rng, now) {
+                    Some(code) if self.rng.chance(50) => self.scan(code),
+                    _ => {
+                        let code = self.random_code();
+                        self.input(Input::Code(code))
+                    }
+                }
             }
             Action::Wait => {
                 let ms = match self.rng.below(100) {
@@ -256,6 +328,10 @@ impl Session {
                     65..90 => self.rng.between(MINUTE_MS, 30 * MINUTE_MS),
                     _ => self.rng.between(3_600_000, 8 * 3_600_000),
                 };
+                // Someone restarts a daemon that stays down for long.
+                if ms > LONG_LINK_DOWN_MS && self.rng.chance(80) {
+                    self.link_up()?;
+                }
                 self.advance(ms)
             }
             Action::Midnight => self.midnight(),
@@ -267,6 +343,8 @@ impl Session {
             Action::TodayTotal => self.today_total(),
             Action::Restart => self.restart(false),
             Action::RestartWithSettings => self.restart(true),
+            Action::LinkDown => self.link_down(),
+            Action::LinkUp => self.link_up(),
         }
     }
 
@@ -448,10 +526,13 @@ impl Session {
             let runtime = self.runtime.as_ref().ok_or("the till is not running")?;
             runtime.journal().snapshot().clone()
         };
+        if !before.pending_orders.is_empty() {
+            self.stats.restarts_mid_order += 1;
+        }
         self.reboot(change_settings, Some(before))?;
         self.stats.restarts += 1;
         self.note("restart".into());
-        self.input(Input::Tick)
+        self.after_boot()
     }
 
     /// The power went in the middle of a card write (`cut`): reboot from what is durable, then
@@ -470,7 +551,7 @@ impl Session {
         self.check_card_writes(writes, unresolved_before, first_new)?;
         self.check_card_changes(cards_before)?;
         self.check_money()?;
-        self.input(Input::Tick)
+        self.after_boot()
     }
 
     /// Drops the till and the reader and starts both again from the data directory.
@@ -495,10 +576,15 @@ impl Session {
             ));
         }
         self.reopen_cards()?;
+        // The link to the daemon died with the till: answers on their way are lost.
+        self.link_connected = false;
+        self.link_epoch += 1;
+        self.campus.link_lost();
         let boot = self.rng.between(1_000, 30_000);
         self.step_to(self.mono_ms + boot);
-        let runtime = TillRuntime::open(self.dir.path(), self.config.clone(), self.now())
+        let mut runtime = TillRuntime::open(self.dir.path(), self.config.clone(), self.now())
             .map_err(|e| format!("the till does not reopen: {e}"))?;
+        runtime.enable_link(self.now());
         ensure!(
             runtime.journal().terminal_id() == self.terminal,
             "the terminal id changed across a restart"
@@ -542,6 +628,7 @@ impl Session {
             self.press(TillKey::Clear)?;
             self.advance(1_500)?;
         }
+        self.settle_orders()?;
         if self.snapshot()?.fixed_price.is_some() {
             self.press(TillKey::Clear)?;
             self.advance(200)?;
@@ -579,12 +666,13 @@ impl Session {
                 self.stats.in_doubt_landed += 1;
             }
         }
-        Ok(())
+        self.check_ledger()?;
+        self.check_no_code_on_disk()
     }
 
     // ----- primitive inputs --------------------------------------------------------------------
 
-    fn press(&mut self, key: TillKey) -> Result<(), String> {
+    pub(crate) fn press(&mut self, key: TillKey) -> Result<(), String> {
         self.input(Input::Key(key))
     }
 
@@ -654,30 +742,32 @@ impl Session {
     }
 
     /// Moves both clocks forward by `ms`, firing every timer that falls due on the way.
-    fn advance(&mut self, ms: u64) -> Result<(), String> {
+    /// Messages on the network arrive on the way (each an input of its own).
+    pub(crate) fn advance(&mut self, ms: u64) -> Result<(), String> {
         let target = self.mono_ms + ms;
-        for _ in 0..MAX_TIMER_FIRINGS_PER_WAIT {
+        // Pending orders are asked about every 30 s in the background, for as long as it takes.
+        let firings = MAX_TIMER_FIRINGS_PER_WAIT + (ms / MS_PER_TIMER_FIRING) as usize;
+        for _ in 0..firings {
             let now = Now {
                 wall: self.wall,
                 mono_ms: self.mono_ms,
             };
+            let arrival = self.campus.next_arrival().filter(|&t| t <= target);
             let next = self.runtime()?.next_deadline_mono(now);
+            if let Some(arrival) = arrival.filter(|&a| next.is_none_or(|n| a < n)) {
+                self.step_to(arrival.max(self.mono_ms));
+                self.deliver_arrived()?;
+                continue;
+            }
             let Some(next) = next.filter(|&t| t <= target) else {
-                self.step_to(target);
+                self.step_to(target.max(self.mono_ms));
                 return self.input(Input::Tick);
             };
             self.step_to(next.max(self.mono_ms));
             self.input(Input::Tick)?;
-            let (wall_deadline, mono_deadline) = self.runtime()?.deadlines();
-            ensure!(
-                wall_deadline.is_none_or(|d| d > self.wall)
-                    && mono_deadline.is_none_or(|d| d > self.mono_ms),
-                "a timer stays due after the tick at its deadline: {:?}",
-                (wall_deadline, mono_deadline)
-            );
         }
         Err(format!(
-            "more than {MAX_TIMER_FIRINGS_PER_WAIT} timer firings in one wait of {ms} ms"
+            "more than {firings} timer firings and arrivals in one wait of {ms} ms"
         ))
     }
 
@@ -687,8 +777,31 @@ impl Session {
         self.wall = self.wall.saturating_add_millis(delta);
     }
 
-    /// Feeds one input to the till and checks every invariant afterwards.
+    /// Feeds one input to the till and checks every invariant afterwards; then the answers
+    /// the network gives at once (each checked the same way).
     pub(crate) fn input(&mut self, input: Input) -> Result<(), String> {
+        let mut cut = self.input_one(input)?;
+        let mut fed = 0;
+        loop {
+            if cut {
+                self.restart(false)?;
+            }
+            let Some(answer) = self.campus.immediate.pop_front() else {
+                return Ok(());
+            };
+            fed += 1;
+            ensure!(
+                fed <= MAX_ANSWERS_PER_INPUT,
+                "the till asked the campus more than {MAX_ANSWERS_PER_INPUT} times for one input"
+            );
+            cut = self.input_one(answer)?;
+        }
+    }
+
+    /// One input and the checks; its order requests go onto the network. True: an armed
+    /// [`OrderCut`] fired (the caller cuts the power).
+    fn input_one(&mut self, input: Input) -> Result<bool, String> {
+        let is_tick = input == Input::Tick;
         let label = self.describe_input(&input);
         self.note(label);
         self.stats.inputs += 1;
@@ -718,13 +831,8 @@ impl Session {
             Ok(Ok(outputs)) => outputs,
             Ok(Err(e)) => return Err(format!("handle failed: {e}")),
             Err(payload) if payload.is::<PowerCut>() => {
-                return self.after_power_cut(
-                    cut,
-                    &writes,
-                    &cards_before,
-                    &unresolved_before,
-                    first_new,
-                );
+                self.after_power_cut(cut, &writes, &cards_before, &unresolved_before, first_new)?;
+                return Ok(false);
             }
             Err(payload) => std::panic::resume_unwind(payload),
         };
@@ -734,6 +842,50 @@ impl Session {
         self.check_money()?;
         self.check_snapshot(today_before)?;
         self.check_displays(&outputs, first_new)?;
-        Ok(())
+        if is_tick {
+            // (An answer fed after it may set a deadline that has passed: the next tick's.)
+            let (wall_deadline, mono_deadline) = self.runtime()?.deadlines();
+            ensure!(
+                wall_deadline.is_none_or(|d| d > self.wall)
+                    && mono_deadline.is_none_or(|d| d > self.mono_ms),
+                "a timer stays due after a tick: {:?}",
+                (wall_deadline, mono_deadline)
+            );
+        }
+        let calls: Vec<OrderCall> = outputs
+            .into_iter()
+            .filter_map(|output| match output {
+                Output::Order(call) => Some(call),
+                _ => None,
+            })
+            .collect();
+        if calls.is_empty() {
+            return Ok(false);
+        }
+        match self.order_cut.take() {
+            None => {
+                for call in calls {
+                    self.route_order(call)?;
+                }
+                Ok(false)
+            }
+            Some(OrderCut::Unsent) => {
+                self.note(format!(
+                    "power cut: {} order requests never left",
+                    calls.len()
+                ));
+                Ok(true)
+            }
+            Some(OrderCut::Unanswered) => {
+                self.note(format!(
+                    "power cut: {} order requests unanswered",
+                    calls.len()
+                ));
+                for call in calls {
+                    self.campus_acts_unanswered(&call)?;
+                }
+                Ok(true)
+            }
+        }
     }
 }
