@@ -369,6 +369,14 @@ pub(crate) struct Stats {
     /// or on their way when the link or the till went down.
     pub(crate) lost_answers: u64,
     pub(crate) restarts_mid_order: u64,
+    /// Power cuts as an order's submit left the till: before it left, after it reached the
+    /// campus (its answer lost); and as a reversal left (either way).
+    pub(crate) cuts_before_submit: u64,
+    pub(crate) cuts_after_submit: u64,
+    pub(crate) cuts_while_reversing: u64,
+    /// Virtual-card orders paid (the rest of the paid orders are wallets').
+    pub(crate) virtual_paid: u64,
+    pub(crate) paid_after_close: u64,
     pub(crate) clears_mid_order: u64,
     pub(crate) link_downs: u64,
     pub(crate) most_orders_pending: u64,
@@ -414,6 +422,11 @@ impl Stats {
         self.lost_requests += o.lost_requests;
         self.lost_answers += o.lost_answers;
         self.restarts_mid_order += o.restarts_mid_order;
+        self.cuts_before_submit += o.cuts_before_submit;
+        self.cuts_after_submit += o.cuts_after_submit;
+        self.cuts_while_reversing += o.cuts_while_reversing;
+        self.virtual_paid += o.virtual_paid;
+        self.paid_after_close += o.paid_after_close;
         self.clears_mid_order += o.clears_mid_order;
         self.link_downs += o.link_downs;
         self.most_orders_pending = self.most_orders_pending.max(o.most_orders_pending);

@@ -207,14 +207,19 @@ impl Campus {
         self.next_nonce
     }
 
-    /// What a journal record's bytes say of a code: the first code found in them, if any.
+    /// The first code the phones showed that `bytes` hold in clear, if any. Every code is a run
+    /// of ASCII letters and digits: only such runs at least as long as the shortest code are
+    /// searched (one pass over the bytes, quick on a data directory's mostly empty files).
     pub(crate) fn code_in(&self, bytes: &[u8]) -> Option<&str> {
-        self.codes
-            .iter()
-            .find(|code| {
-                bytes
-                    .windows(code.len())
-                    .any(|window| window == code.as_bytes())
+        let shortest = self.codes.iter().map(String::len).min()?;
+        bytes
+            .split(|b| !b.is_ascii_alphanumeric())
+            .filter(|run| run.len() >= shortest)
+            .find_map(|run| {
+                self.codes.iter().find(|code| {
+                    run.windows(code.len())
+                        .any(|window| window == code.as_bytes())
+                })
             })
             .map(String::as_str)
     }
@@ -544,3 +549,22 @@ impl Session {
 const SETTLE_ORDER_ROUNDS: usize = 60;
 /// Simulated time per round (longer than the background retry, so each round asks again).
 const SETTLE_ORDER_ROUND_MS: u64 = 35_000;
+
+#[test]
+fn a_code_in_clear_is_found_among_record_bytes_and_its_hint_alone_is_not() {
+    let mut rng = Rng::new(7);
+    let mut campus = Campus::new(&mut rng);
+    let now = UnixMillis(START_LOCAL_MIDNIGHT_MS);
+    let codes: Vec<String> = (0..40)
+        .filter_map(|_| campus.make_code(&mut rng, now))
+        .collect();
+    assert!(codes.iter().any(|c| c.starts_with("CV1")) && codes.iter().any(|c| c.len() == 18));
+    for code in &codes {
+        let mut bytes = vec![0u8, 18, b'7', b'1'];
+        bytes.extend_from_slice(code.as_bytes());
+        bytes.extend_from_slice(&[b'9', 0xFF, 0]);
+        assert_eq!(campus.code_in(&bytes), Some(code.as_str()));
+        let hint = &code.as_bytes()[code.len() - 4..];
+        assert_eq!(campus.code_in(hint), None);
+    }
+}

@@ -10,6 +10,14 @@
 //! crowd of students whose cards get pulled away, so that more than `MAX_UNRESOLVED_SALES` sales
 //! wait and the oldest goes to the server "in doubt".
 //!
+//! Code payments: merchants sell to phones (virtual cards of a few campus accounts with their
+//! balances, expired, replayed and unknown-account ones, WeChat / Alipay / UnionPay codes of
+//! every scripted behaviour, junk), the till's order requests travel a seeded network to the
+//! campus's payment back end (`campus.rs`: answered at once, delayed, lost, or not sent), the
+//! merchant presses Clear while the payer confirms, the link goes down and up, and the till
+//! restarts or loses power in the middle of orders (between the intent and the submit, after the
+//! submit before its answer, as the reversal leaves); the back end lives on through all of it.
+//!
 //! Why it exists: the scenario tests check the cases someone thought of; this checks the
 //! money rules (design brief section 4) on the interleavings nobody wrote down. After EVERY
 //! input it checks, independently of the till's own bookkeeping:
@@ -29,9 +37,18 @@
 //!   intent's local day is the clock's day), on the screen when Clear+5 is pressed and in the
 //!   snapshot after every input, and Clear+6 likewise for the clock's meal; today's count never
 //!   falls within a day; the kept day/meal tallies, the last three amounts and the last sale are
-//!   what the journal's commits say (see [`expected_totals`]).
+//!   what the journal's commits say (see [`expected_totals`]), and the code tallies (Clear+5/6's
+//!   split) what its paid orders say;
+//! - orders: every order intent ends at most once (`OrderPaid` or `OrderClosed`), a reversed one
+//!   only after its `OrderReversing`; the snapshot's pending orders are exactly the open ones; a
+//!   paid order names the payer its code could have (the intent's account, the wallet's
+//!   method); no record and no snapshot carries a code's text (their bytes are searched for
+//!   every code the session's phones showed).
 //!
-//! At the end of each session every card is tapped once more on an idle till: no sale may stay
+//! At the end of each session the link comes up, the network turns reliable and time passes
+//! until the till has no pending order (bounded): **every order ends closed, and the campus
+//! ledger equals the till's journal** (`Session::check_ledger`); no file of the data directory
+//! holds a code. Then every card is tapped once more on an idle till: no sale may stay
 //! unresolved and the books must balance exactly (committed == taken, apart from sales the till
 //! itself handed to the server in doubt).
 //!
@@ -40,9 +57,10 @@
 //! `directed.rs` holds minimal reproductions of bugs the simulation found.
 //!
 //! The files: this one runs the seeds; `session/` is one session (`mod.rs` the actions,
-//! `checks.rs` the invariants after every input, `inputs.rs` the random inputs, the cards file
-//! and the failure report); `books.rs` what the journal says; `expected.rs` what the screens and
-//! totals must show.
+//! `orders.rs` the code payments and the link, `clock.rs` the clock gestures, `checks.rs` the
+//! invariants after every input, `inputs.rs` the random inputs, the cards file and the failure
+//! report); `campus.rs` the back end, the network and the ledger check; `books.rs` what the
+//! journal says; `expected.rs` what the screens and totals must show.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -198,10 +216,11 @@ fn random_sessions_keep_the_books() {
          restarts {} (with new settings {}), power cuts at a card write {}, \
          clock jumps back {}, clock steps of days {}, Clear+5 checked {}, midnights {}, \
          duplicate reminders {}, most pending at once {}, intents above the configured max_sale {}\n  \
-         codes scanned {}, orders {}: paid {} (learnt by a query {}), declined {}, reversed with \
-         refund {} / without {}, OrderPaidAfterClose 0, most orders pending at once {}\n  \
+         codes scanned {}, orders {}: paid {} (virtual card {}, learnt by a query {}), declined {}, \
+         reversed with refund {} / without {}, OrderPaidAfterClose {}, most orders pending at once {}\n  \
          order requests {}: not sent {}, delayed {}, requests lost {}, answers lost {}; \
-         restarts with an order open {}, Clear mid-order {}, link downs {}",
+         restarts with an order open {} (power cuts before the submit left {}, after it was taken {}, \
+         as a reversal left {}), Clear mid-order {}, link downs {}",
         seeds.len(),
         started.elapsed().as_secs_f64(),
         t.sessions,
@@ -231,10 +250,12 @@ fn random_sessions_keep_the_books() {
         t.codes_scanned,
         t.orders,
         t.orders_paid,
+        t.virtual_paid,
         t.orders_recovered,
         t.orders_declined,
         t.reversed_refunded,
         t.reversed_unrefunded,
+        t.paid_after_close,
         t.most_orders_pending,
         t.order_requests,
         t.not_sent,
@@ -242,6 +263,9 @@ fn random_sessions_keep_the_books() {
         t.lost_requests,
         t.lost_answers,
         t.restarts_mid_order,
+        t.cuts_before_submit,
+        t.cuts_after_submit,
+        t.cuts_while_reversing,
         t.clears_mid_order,
         t.link_downs,
     );

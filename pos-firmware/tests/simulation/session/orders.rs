@@ -5,6 +5,8 @@
 
 use super::*;
 
+use shared::pay::OrderRequest;
+
 impl Session {
     /// The till starts (or starts again): time passes, then the daemon connects if it is up.
     pub(crate) fn after_boot(&mut self) -> Result<(), String> {
@@ -114,6 +116,26 @@ impl Session {
         self.follow_order(first_new)
     }
 
+    /// Counts (and notes) a power cut as `calls` left the till.
+    pub(crate) fn count_order_cut(&mut self, cut: OrderCut, calls: &[OrderCall]) {
+        let submit = calls
+            .iter()
+            .any(|c| matches!(c.request, OrderRequest::Submit { .. }));
+        let reverse = calls
+            .iter()
+            .any(|c| matches!(c.request, OrderRequest::Reverse));
+        match cut {
+            OrderCut::Unsent if submit => self.stats.cuts_before_submit += 1,
+            OrderCut::Unanswered if submit => self.stats.cuts_after_submit += 1,
+            _ if reverse => self.stats.cuts_while_reversing += 1,
+            _ => {}
+        }
+        self.note(format!(
+            "power cut ({cut:?}) as {} order requests left",
+            calls.len()
+        ));
+    }
+
     fn arm_order_cut(&mut self) {
         if self.rng.chance(ORDER_CUT_PERCENT) {
             let cut = self.rng.pick(&[OrderCut::Unsent, OrderCut::Unanswered]);
@@ -146,8 +168,10 @@ impl Session {
                     self.advance(1_200)?;
                 }
                 74..79 => {
+                    // A power cut as the reversal (or a query due) leaves.
                     self.stats.clears_mid_order += 1;
-                    self.arm_order_cut();
+                    let cut = self.rng.pick(&[OrderCut::Unsent, OrderCut::Unanswered]);
+                    self.order_cut = Some(cut);
                     self.press(TillKey::Clear)?;
                     self.advance(1_200)?;
                     self.order_cut = None;
