@@ -303,8 +303,10 @@ impl Session {
                 Ok(())
             }
             Delivery::LostAnswer => {
-                self.campus_acts(&call)?;
-                self.stats.lost_answers += 1;
+                // (The back end's own "no answer" is counted by `campus_acts`.)
+                if self.campus_acts(&call)?.is_some() {
+                    self.stats.lost_answers += 1;
+                }
                 Ok(())
             }
             Delivery::NotSent => {
