@@ -41,6 +41,35 @@ const MAX_CONFIRM_S: u64 = 90;
 const EXPIRED_BY_MS: u64 = 120_000;
 /// Answers fed back to the till for one input, at most (an answer may make the till ask again).
 pub(crate) const MAX_ANSWERS_PER_INPUT: usize = 64;
+/// Rounds of [`Session::settle_orders`], at most.
+const SETTLE_ORDER_ROUNDS: usize = 60;
+/// Simulated time per round (longer than the background retry, so each round asks again).
+const SETTLE_ORDER_ROUND_MS: u64 = 35_000;
+
+/// How often (in percent of requests) the network delays, loses or refuses one; the rest are
+/// answered at once.
+#[derive(Debug, Clone, Copy)]
+struct Network {
+    delayed: u64,
+    lost_request: u64,
+    lost_answer: u64,
+    not_sent: u64,
+}
+
+/// Most sessions: a few requests late, very few lost.
+const CLEAN_NETWORK: Network = Network {
+    delayed: 15,
+    lost_request: 2,
+    lost_answer: 3,
+    not_sent: 2,
+};
+/// A flaky session ([`FLAKY_PERCENT`]): much is late, lost or refused.
+const FLAKY_NETWORK: Network = Network {
+    delayed: 40,
+    lost_request: 10,
+    lost_answer: 10,
+    not_sent: 10,
+};
 
 /// What the network does with one order request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,10 +144,15 @@ impl Campus {
             return Delivery::AtOnce;
         }
         let roll = rng.below(100);
-        let (delayed, lost_request, lost_answer, not_sent) = if self.flaky {
-            (40, 10, 10, 10)
+        let Network {
+            delayed,
+            lost_request,
+            lost_answer,
+            not_sent,
+        } = if self.flaky {
+            FLAKY_NETWORK
         } else {
-            (15, 2, 3, 2)
+            CLEAN_NETWORK
         };
         let mut edge = 100 - delayed - lost_request - lost_answer - not_sent;
         if roll < edge {
@@ -546,11 +580,6 @@ impl Session {
         Ok(())
     }
 }
-
-/// Rounds of [`Session::settle_orders`], at most.
-const SETTLE_ORDER_ROUNDS: usize = 60;
-/// Simulated time per round (longer than the background retry, so each round asks again).
-const SETTLE_ORDER_ROUND_MS: u64 = 35_000;
 
 #[test]
 fn a_code_in_clear_is_found_among_record_bytes_and_its_hint_alone_is_not() {
