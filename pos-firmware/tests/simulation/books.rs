@@ -49,6 +49,8 @@ pub(crate) struct Books {
     pub(crate) open_orders: BTreeSet<Seq>,
     pub(crate) reversing: BTreeSet<Seq>,
     pub(crate) order_ends: BTreeMap<Seq, OrderOutcome>,
+    /// The seq of each order's latest `OrderReversing`, `OrderPaid` or `OrderClosed`.
+    pub(crate) order_changed: BTreeMap<Seq, Seq>,
     /// `OrderPaidAfterClose` records: a refund to chase.
     pub(crate) paid_after_close: BTreeMap<Seq, CodePayer>,
 }
@@ -183,6 +185,7 @@ impl Books {
                     self.reversing.insert(*intent),
                     "{seq} reverses order {intent} a second time ({why:?})"
                 );
+                self.order_changed.insert(*intent, seq);
             }
             RecordBody::OrderPaid(paid) => {
                 let (intent_at, order) =
@@ -293,6 +296,7 @@ impl Books {
         );
         self.reversing.remove(&intent);
         self.order_ends.insert(intent, outcome);
+        self.order_changed.insert(intent, seq);
         Ok(found)
     }
 
@@ -378,6 +382,10 @@ pub(crate) struct Stats {
     pub(crate) virtual_paid: u64,
     pub(crate) paid_after_close: u64,
     pub(crate) clears_mid_order: u64,
+    /// Requests that left after their order changed in the same input: queued by the link's
+    /// return in the input before (the known defect of
+    /// `when_the_link_comes_back_the_pending_order_is_asked_about_at_once`).
+    pub(crate) stale_requests: u64,
     pub(crate) link_downs: u64,
     pub(crate) most_orders_pending: u64,
 }
@@ -428,6 +436,7 @@ impl Stats {
         self.virtual_paid += o.virtual_paid;
         self.paid_after_close += o.paid_after_close;
         self.clears_mid_order += o.clears_mid_order;
+        self.stale_requests += o.stale_requests;
         self.link_downs += o.link_downs;
         self.most_orders_pending = self.most_orders_pending.max(o.most_orders_pending);
     }

@@ -309,6 +309,68 @@ impl Session {
         self.start_wall.saturating_add_millis(self.mono_ms)
     }
 
+    /// An order request leaves the till only about an open order whose intent is durable: a
+    /// submit with the intent's amount, method and code, a reversal only after its
+    /// `OrderReversing`. One about an order that changed in this same input (journaled at
+    /// `first_new` or later) may have been queued before the change: counted, not failed (the
+    /// ignored `when_the_link_comes_back_the_pending_order_is_asked_about_at_once`).
+    pub(crate) fn check_order_call(
+        &mut self,
+        call: &OrderCall,
+        first_new: Seq,
+    ) -> Result<(), String> {
+        let Err(why) = self.check_order_call_now(call) else {
+            return Ok(());
+        };
+        let changed = self.books.order_changed.get(&call.order.intent);
+        if changed.is_some_and(|seq| *seq >= first_new) {
+            self.stats.stale_requests += 1;
+            self.note(format!("stale request: {why}"));
+            return Ok(());
+        }
+        Err(why)
+    }
+
+    fn check_order_call_now(&self, call: &OrderCall) -> Result<(), String> {
+        let seq = call.order.intent;
+        ensure!(
+            call.order.terminal == self.terminal,
+            "order request {call:?} names another terminal"
+        );
+        let Some((at, intent)) = self.books.orders.get(&seq) else {
+            return Err(format!(
+                "order request {call:?} for no durable order intent"
+            ));
+        };
+        ensure!(
+            self.books.open_orders.contains(&seq),
+            "order request {call:?} for order {seq}, which ended: {:?}",
+            self.books.order_ends.get(&seq)
+        );
+        match &call.request {
+            OrderRequest::Submit {
+                amount,
+                method,
+                code,
+                at: sale_at,
+            } => ensure!(
+                *amount == intent.amount
+                    && *method == intent.method
+                    && code.digest() == intent.code
+                    && sale_at == at
+                    && !self.books.reversing.contains(&seq),
+                "submit {call:?} is not order {seq} {intent:?} at {at:?} (reversing: {})",
+                self.books.reversing.contains(&seq)
+            ),
+            OrderRequest::Reverse => ensure!(
+                self.books.reversing.contains(&seq),
+                "a reversal of order {seq} left before its OrderReversing was journaled"
+            ),
+            OrderRequest::Query => {}
+        }
+        Ok(())
+    }
+
     /// An order request the till made: onto the network (the link is down: not sent at once).
     pub(crate) fn route_order(&mut self, call: OrderCall) -> Result<(), String> {
         self.stats.order_requests += 1;

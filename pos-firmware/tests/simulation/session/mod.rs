@@ -774,6 +774,9 @@ impl Session {
         if calls.is_empty() {
             return Ok(false);
         }
+        for call in &calls {
+            self.check_order_call(call, first_new)?;
+        }
         match self.order_cut.take() {
             None => {
                 for call in calls {

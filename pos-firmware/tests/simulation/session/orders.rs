@@ -5,8 +5,6 @@
 
 use super::*;
 
-use shared::pay::OrderRequest;
-
 impl Session {
     /// The till starts (or starts again): time passes, then the daemon connects if it is up.
     pub(crate) fn after_boot(&mut self) -> Result<(), String> {
