@@ -1,5 +1,6 @@
 //! What the journal says, judged independently of the till's own bookkeeping ([`Books`]: every
-//! intent, its resolution, the commits), and the counts the run prints ([`Stats`]).
+//! intent, its resolution, the commits; every code-payment order and how it ended), and the
+//! counts the run prints ([`Stats`]).
 
 use super::*;
 
@@ -18,6 +19,15 @@ pub(crate) struct Commit {
     pub(crate) at: UnixMillis,
     pub(crate) amount: Fen,
     pub(crate) payer: Payer,
+    /// A code payment's `OrderPaid` (counted in the code tallies too), not a card's commit.
+    pub(crate) by_code: bool,
+}
+
+/// How a code-payment order ended in the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OrderOutcome {
+    Paid(OrderPaid),
+    Closed(OrderEnd),
 }
 
 /// The journal read back record by record and checked as it goes; rebuilt from scratch after
@@ -33,6 +43,16 @@ pub(crate) struct Books {
     pub(crate) commits: Vec<Commit>,
     committed_fen: BTreeMap<CardUid, Fen>,
     pub(crate) recovered: u64,
+    /// Every code-payment order's intent, by its seq (the order id's).
+    pub(crate) orders: BTreeMap<Seq, (UnixMillis, OrderIntent)>,
+    /// Orders not ended yet, and those of them being reversed (`OrderReversing` journaled).
+    pub(crate) open_orders: BTreeSet<Seq>,
+    pub(crate) reversing: BTreeSet<Seq>,
+    pub(crate) order_ends: BTreeMap<Seq, OrderOutcome>,
+    /// The seq of each order's latest `OrderReversing`, `OrderPaid` or `OrderClosed`.
+    pub(crate) order_changed: BTreeMap<Seq, Seq>,
+    /// `OrderPaidAfterClose` records: a refund to chase.
+    pub(crate) paid_after_close: BTreeMap<Seq, CodePayer>,
 }
 
 impl Books {
@@ -113,6 +133,7 @@ impl Books {
                     at: record.at,
                     amount: c.amount,
                     payer: c.payer,
+                    by_code: false,
                 });
             }
             RecordBody::SaleAborted(a) => {
@@ -139,12 +160,97 @@ impl Books {
                     "{seq}: the simulation issues no cards and loads no value"
                 ));
             }
-            RecordBody::OrderIntent(_)
-            | RecordBody::OrderReversing { .. }
-            | RecordBody::OrderPaid(_)
-            | RecordBody::OrderClosed(_)
-            | RecordBody::OrderPaidAfterClose { .. } => {
-                return Err(format!("{seq}: the simulation scans no payment codes yet"));
+            RecordBody::OrderIntent(order) => {
+                ensure!(
+                    !order.amount.is_zero() && order.amount <= MAX_SALE_CEILING,
+                    "order {seq} for an impossible amount ¥{}",
+                    order.amount
+                );
+                ensure!(
+                    order.account.is_some() == (order.method == CodeMethod::VirtualCard),
+                    "order {seq} of {:?} names account {:?}",
+                    order.method,
+                    order.account
+                );
+                self.orders.insert(seq, (record.at, *order));
+                self.open_orders.insert(seq);
+            }
+            RecordBody::OrderReversing { intent, why } => {
+                ensure!(
+                    self.open_orders.contains(intent),
+                    "{seq} reverses order {intent}, which is no open order ({:?})",
+                    self.order_ends.get(intent)
+                );
+                ensure!(
+                    self.reversing.insert(*intent),
+                    "{seq} reverses order {intent} a second time ({why:?})"
+                );
+                self.order_changed.insert(*intent, seq);
+            }
+            RecordBody::OrderPaid(paid) => {
+                let (intent_at, order) =
+                    self.end_order(seq, paid.intent, OrderOutcome::Paid(*paid))?;
+                ensure!(
+                    paid.amount == order.amount,
+                    "{seq} pays ¥{} for order {} of ¥{}",
+                    paid.amount,
+                    paid.intent,
+                    order.amount
+                );
+                let payer_fits = match paid.payer {
+                    Payer::VirtualCard(account) => order.account == Some(account),
+                    Payer::Wallet { method, .. } => {
+                        method == order.method && order.account.is_none()
+                    }
+                    Payer::CampusCard(_) => false,
+                };
+                ensure!(
+                    payer_fits,
+                    "{seq} pays order {} ({:?}, account {:?}) by {}",
+                    paid.intent,
+                    order.method,
+                    order.account,
+                    paid.payer
+                );
+                ensure!(
+                    paid.balance_after.is_some() == (order.method == CodeMethod::VirtualCard),
+                    "{seq}: a balance after {:?} for a {:?} order",
+                    paid.balance_after,
+                    order.method
+                );
+                self.commits.push(Commit {
+                    intent_at,
+                    at: record.at,
+                    amount: paid.amount,
+                    payer: paid.payer,
+                    by_code: true,
+                });
+            }
+            RecordBody::OrderClosed(closed) => {
+                let was_reversing = self.reversing.contains(&closed.intent);
+                self.end_order(seq, closed.intent, OrderOutcome::Closed(closed.end))?;
+                ensure!(
+                    was_reversing || !matches!(closed.end, OrderEnd::Reversed { .. }),
+                    "{seq} closes order {} reversed, but no reversal was journaled before",
+                    closed.intent
+                );
+            }
+            RecordBody::OrderPaidAfterClose { intent, payer } => {
+                let unpaid = matches!(
+                    self.order_ends.get(intent),
+                    Some(OrderOutcome::Closed(
+                        OrderEnd::Declined(_) | OrderEnd::Reversed { refunded: false }
+                    ))
+                );
+                ensure!(
+                    unpaid,
+                    "{seq}: a late paid for order {intent}, which did not close unpaid ({:?})",
+                    self.order_ends.get(intent)
+                );
+                ensure!(
+                    self.paid_after_close.insert(*intent, *payer).is_none(),
+                    "{seq}: a second late paid for order {intent}"
+                );
             }
         }
         self.records.push(record);
@@ -169,6 +275,34 @@ impl Books {
         );
         self.resolutions.insert(intent, resolution);
         Ok(found)
+    }
+
+    /// Ends the open order `intent` (once).
+    fn end_order(
+        &mut self,
+        seq: Seq,
+        intent: Seq,
+        outcome: OrderOutcome,
+    ) -> Result<(UnixMillis, OrderIntent), String> {
+        let Some(&found) = self.orders.get(&intent) else {
+            return Err(format!(
+                "{seq} ends order {intent}, which is no earlier order intent"
+            ));
+        };
+        ensure!(
+            self.open_orders.remove(&intent),
+            "{seq} ends order {intent} a second time (first: {:?})",
+            self.order_ends.get(&intent)
+        );
+        self.reversing.remove(&intent);
+        self.order_ends.insert(intent, outcome);
+        self.order_changed.insert(intent, seq);
+        Ok(found)
+    }
+
+    /// Orders that ended as `wanted` says.
+    pub(crate) fn count_orders(&self, wanted: impl Fn(&OrderOutcome) -> bool) -> u64 {
+        self.order_ends.values().filter(|o| wanted(o)).count() as u64
     }
 
     pub(crate) fn count(&self, resolution: Resolution) -> u64 {
@@ -221,6 +355,39 @@ pub(crate) struct Stats {
     /// restart that lowered max_sale: `a_fixed_price_above_a_lowered_max_sale_is_not_charged`).
     pub(crate) over_max_sale: u64,
     pub(crate) max_pending: u64,
+    // ----- code payments -----
+    /// Scans of a code a phone showed (virtual card, wallet), not junk.
+    pub(crate) codes_scanned: u64,
+    pub(crate) orders: u64,
+    pub(crate) orders_paid: u64,
+    /// Paid, learnt from a query after the till stopped waiting on screen.
+    pub(crate) orders_recovered: u64,
+    pub(crate) orders_declined: u64,
+    pub(crate) reversed_refunded: u64,
+    pub(crate) reversed_unrefunded: u64,
+    pub(crate) order_requests: u64,
+    pub(crate) not_sent: u64,
+    pub(crate) delayed: u64,
+    pub(crate) lost_requests: u64,
+    /// Answers that never reached the till: lost on the network, the back end's "no answer",
+    /// or on their way when the link or the till went down.
+    pub(crate) lost_answers: u64,
+    pub(crate) restarts_mid_order: u64,
+    /// Power cuts as an order's submit left the till: before it left, after it reached the
+    /// campus (its answer lost); and as a reversal left (either way).
+    pub(crate) cuts_before_submit: u64,
+    pub(crate) cuts_after_submit: u64,
+    pub(crate) cuts_while_reversing: u64,
+    /// Virtual-card orders paid (the rest of the paid orders are wallets').
+    pub(crate) virtual_paid: u64,
+    pub(crate) paid_after_close: u64,
+    pub(crate) clears_mid_order: u64,
+    /// Requests that left after their order changed in the same input: queued by the link's
+    /// return in the input before (the known defect of
+    /// `when_the_link_comes_back_the_pending_order_is_asked_about_at_once`).
+    pub(crate) stale_requests: u64,
+    pub(crate) link_downs: u64,
+    pub(crate) most_orders_pending: u64,
 }
 
 impl Stats {
@@ -250,5 +417,27 @@ impl Stats {
         self.duplicate_reminders += o.duplicate_reminders;
         self.over_max_sale += o.over_max_sale;
         self.max_pending = self.max_pending.max(o.max_pending);
+        self.codes_scanned += o.codes_scanned;
+        self.orders += o.orders;
+        self.orders_paid += o.orders_paid;
+        self.orders_recovered += o.orders_recovered;
+        self.orders_declined += o.orders_declined;
+        self.reversed_refunded += o.reversed_refunded;
+        self.reversed_unrefunded += o.reversed_unrefunded;
+        self.order_requests += o.order_requests;
+        self.not_sent += o.not_sent;
+        self.delayed += o.delayed;
+        self.lost_requests += o.lost_requests;
+        self.lost_answers += o.lost_answers;
+        self.restarts_mid_order += o.restarts_mid_order;
+        self.cuts_before_submit += o.cuts_before_submit;
+        self.cuts_after_submit += o.cuts_after_submit;
+        self.cuts_while_reversing += o.cuts_while_reversing;
+        self.virtual_paid += o.virtual_paid;
+        self.paid_after_close += o.paid_after_close;
+        self.clears_mid_order += o.clears_mid_order;
+        self.stale_requests += o.stale_requests;
+        self.link_downs += o.link_downs;
+        self.most_orders_pending = self.most_orders_pending.max(o.most_orders_pending);
     }
 }

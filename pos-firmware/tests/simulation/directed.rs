@@ -1,7 +1,11 @@
 //! Directed reproductions of what the simulation found, on a till driven by hand
-//! ([`HandRig`]: the default simulated cards, a virtual clock).
+//! ([`HandRig`]: the default simulated cards, a virtual clock, and where an order needs one, the
+//! campus back end answering at once). A defect found in another part's code stays here as an
+//! ignored test naming it until that part is fixed.
 
 use super::*;
+
+use shared::record::PendingOrder;
 
 /// A till on a fresh data directory with the default simulated cards, driven by hand.
 struct HandRig {
@@ -146,5 +150,115 @@ fn sales_after_the_clock_goes_back_across_midnight_count_today() {
         "1笔 ¥3.00",
         "today's total on 11-23 after its ¥3 sale; snapshot tallies: {:?}",
         rig.runtime().till().snapshot().days
+    );
+}
+
+/// A till with the link up, paid by a WeChat code whose payer never confirms, every order
+/// request answered at once by the campus back end; the till's wall clock is moved by
+/// `clock_step_ms` ten seconds after the scan. Returns the orders still pending after two
+/// minutes of the till's (monotonic) time: the payment window is one minute.
+fn orders_pending_after_a_never_confirmed_code(clock_step_ms: i64) -> Vec<PendingOrder> {
+    use pos_firmware::sim::payments::{
+        wallet_code, PaymentBackend, WalletBehaviour, SIM_CAMPUS_KEY_SEED,
+    };
+    let wall = UnixMillis(START_LOCAL_MIDNIGHT_MS + (12 * 60 * MINUTE_MS) as i64);
+    let mut rig = HandRig::open(TillConfig::default(), wall);
+    let now = rig.till.now;
+    rig.runtime().enable_link(now);
+    rig.feed(Input::Link(LinkUpdate::Peer(LinkPeer {
+        daemon_connected: true,
+        broker: Some(BrokerLink::Up),
+    })));
+    let mut campus = PaymentBackend::new(SIM_CAMPUS_KEY_SEED, []);
+    rig.keys(&[D5, TillKey::Enter]);
+    let code = wallet_code(CodeMethod::WeChat, WalletBehaviour::UserPayingNever, 1);
+    let mut outputs = rig.feed(Input::Code(code));
+    for second in 0..120u64 {
+        let mut answered = 0;
+        while let Some(call) = outputs.iter().find_map(|o| match o {
+            Output::Order(call) => Some(call.clone()),
+            _ => None,
+        }) {
+            answered += 1;
+            assert!(answered < MAX_ANSWERS_PER_INPUT, "the till keeps asking");
+            // The campus's clock is true time: the till's clock step does not move it.
+            let campus_now = wall.saturating_add_millis(rig.till.now.mono_ms);
+            let result = campus
+                .handle_call(&call, campus_now)
+                .expect("in memory")
+                .expect("the back end answers");
+            outputs = rig.feed(Input::OrderResult(result));
+        }
+        if second == 10 {
+            rig.till.now.wall = UnixMillis(rig.till.now.wall.0 + clock_step_ms);
+        }
+        rig.till.pass(1_000);
+        outputs = rig.feed(Input::Tick);
+    }
+    rig.runtime().till().snapshot().pending_orders.clone()
+}
+
+/// The payment window: a payer who never confirms is reversed a minute after the scan.
+#[test]
+fn a_user_paying_order_is_reversed_when_its_window_ends() {
+    let pending = orders_pending_after_a_never_confirmed_code(0);
+    assert!(pending.is_empty(), "still pending: {pending:?}");
+}
+
+/// Defect, found by the simulation (`SIM_SEEDS=300`: seed 192 fails in its settling: an order
+/// of a payer who never confirms stays "user paying", queried every 3 s for 35 minutes, after a
+/// clock step back of 2939 minutes). The payment window is measured on the wall clock from the
+/// intent's time (`core/flows/order.rs`: `orders_tick` / `orders_deadline` compare `now` with
+/// `pending.at + order_pay_window_ms`), so a clock set back a day keeps the order open, and the
+/// till querying it every 3 s, for a day more; set back further, for as long as the step.
+#[test]
+#[ignore = "defect (core/flows/order.rs): the payment window runs on the wall clock, so a clock \
+            set back keeps a user-paying order open and queried every 3 s for as long as the step"]
+fn a_user_paying_order_is_reversed_when_its_window_ends_even_after_the_clock_is_set_back() {
+    let pending = orders_pending_after_a_never_confirmed_code(-(DAY_MS as i64));
+    assert!(pending.is_empty(), "still pending: {pending:?}");
+}
+
+/// Defect, found by the simulation (seed 24 with the order-request check: a submit left the
+/// till after its order had closed). `runtime.rs` gives the core the link's new state in
+/// `refresh_link_status`, AFTER it ran the input's effects: the requests `orders_route_changed`
+/// makes when the route comes back ("every pending order is asked about at once") stay queued
+/// until the next input, and then leave whatever happened meanwhile (a submit, with the code,
+/// for an order that was declined by the answer that input brought).
+#[test]
+#[ignore = "defect (runtime.rs): the core's requests made when the link comes back leave only \
+            with the next input's outputs, not the link update's"]
+fn when_the_link_comes_back_the_pending_order_is_asked_about_at_once() {
+    use pos_firmware::sim::payments::{wallet_code, WalletBehaviour};
+    let wall = UnixMillis(START_LOCAL_MIDNIGHT_MS + (12 * 60 * MINUTE_MS) as i64);
+    let mut rig = HandRig::open(TillConfig::default(), wall);
+    let now = rig.till.now;
+    rig.runtime().enable_link(now);
+    let up = LinkPeer {
+        daemon_connected: true,
+        broker: Some(BrokerLink::Up),
+    };
+    rig.feed(Input::Link(LinkUpdate::Peer(up)));
+    rig.keys(&[D5, TillKey::Enter]);
+    let code = wallet_code(CodeMethod::WeChat, WalletBehaviour::PaidAtOnce, 1);
+    let outputs = rig.feed(Input::Code(code));
+    let submitted = outputs.iter().any(|o| matches!(o, Output::Order(_)));
+    assert!(submitted, "the submit leaves: {outputs:?}");
+    // Its answer is lost; the broker goes away and comes back.
+    let down = LinkPeer {
+        broker: Some(BrokerLink::Down),
+        ..up
+    };
+    rig.feed(Input::Link(LinkUpdate::Peer(down)));
+    let outputs = rig.feed(Input::Link(LinkUpdate::Peer(up)));
+    let asked = outputs.iter().any(|o| matches!(o, Output::Order(_)));
+    let later = rig.feed(Input::Tick);
+    assert!(
+        asked,
+        "no request with the link's return; the next input's outputs carry {:?}",
+        later
+            .iter()
+            .filter(|o| matches!(o, Output::Order(_)))
+            .collect::<Vec<_>>()
     );
 }

@@ -1,7 +1,10 @@
 //! What the screens and the snapshot's totals must show, from the journal alone: the expected
-//! day and meal tallies, the displays' shape, and a 交易成功 screen matched to its commit.
+//! day and meal tallies, the displays' shape, and a 交易成功 screen matched to its commit (a
+//! card's `SaleCommitted` or a code's `OrderPaid`).
 
 use super::*;
+
+use pos_firmware::core::text::method_name;
 
 /// What the snapshot's totals must be, from the journal's commits alone: a sale counts in the
 /// day and meal of its intent; past `TALLY_DAYS_KEPT` days (`TALLY_MEALS_KEPT` meals) the one
@@ -121,13 +124,24 @@ pub(crate) fn success_shown(displays: &Displays, lang: Lang) -> Option<(String, 
     Some((amount.trim().to_string(), customer[1].clone()))
 }
 
+/// Whether `record` is the sale a success screen shows: a card's commit (amount, balance), or
+/// a paid order (amount, and the virtual card's balance or the wallet's name).
 pub(crate) fn commit_matches(record: &JournalRecord, shown: &(String, String), lang: Lang) -> bool {
-    let RecordBody::SaleCommitted(c) = &record.body else {
-        return false;
+    let balance = |after: Fen| match lang {
+        Lang::Zh => format!("余额 ¥{after}"),
+        Lang::En => format!("Balance ¥{after}"),
     };
-    let balance = match lang {
-        Lang::Zh => format!("余额 ¥{}", c.balance_after),
-        Lang::En => format!("Balance ¥{}", c.balance_after),
+    let (amount, third) = match &record.body {
+        RecordBody::SaleCommitted(c) => (c.amount, balance(c.balance_after)),
+        RecordBody::OrderPaid(paid) => {
+            let third = match (paid.balance_after, paid.payer) {
+                (Some(after), _) => balance(after),
+                (None, Payer::Wallet { method, .. }) => method_name(lang, method),
+                (None, _) => return false,
+            };
+            (paid.amount, third)
+        }
+        _ => return false,
     };
-    shown.0 == format!("¥{}", c.amount) && shown.1 == balance
+    shown.0 == format!("¥{amount}") && shown.1 == third
 }

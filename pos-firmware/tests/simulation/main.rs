@@ -10,6 +10,14 @@
 //! crowd of students whose cards get pulled away, so that more than `MAX_UNRESOLVED_SALES` sales
 //! wait and the oldest goes to the server "in doubt".
 //!
+//! Code payments: merchants sell to phones (virtual cards of a few campus accounts with their
+//! balances, expired, replayed and unknown-account ones, WeChat / Alipay / UnionPay codes of
+//! every scripted behaviour, junk), the till's order requests travel a seeded network to the
+//! campus's payment back end (`campus.rs`: answered at once, delayed, lost, or not sent), the
+//! merchant presses Clear while the payer confirms, the link goes down and up, and the till
+//! restarts or loses power in the middle of orders (between the intent and the submit, after the
+//! submit before its answer, as the reversal leaves); the back end lives on through all of it.
+//!
 //! Why it exists: the scenario tests check the cases someone thought of; this checks the
 //! money rules (design brief section 4) on the interleavings nobody wrote down. After EVERY
 //! input it checks, independently of the till's own bookkeeping:
@@ -29,9 +37,20 @@
 //!   intent's local day is the clock's day), on the screen when Clear+5 is pressed and in the
 //!   snapshot after every input, and Clear+6 likewise for the clock's meal; today's count never
 //!   falls within a day; the kept day/meal tallies, the last three amounts and the last sale are
-//!   what the journal's commits say (see [`expected_totals`]).
+//!   what the journal's commits say (see [`expected_totals`]), and the code tallies (Clear+5/6's
+//!   split) what its paid orders say;
+//! - orders: every order intent ends at most once (`OrderPaid` or `OrderClosed`), a reversed one
+//!   only after its `OrderReversing`; the snapshot's pending orders are exactly the open ones; a
+//!   paid order names the payer its code could have (the intent's account, the wallet's
+//!   method); no record and no snapshot carries a code's text (their bytes are searched for
+//!   every code the session's phones showed); a request leaves the till only about an open
+//!   order whose intent is durable (a submit with its amount, method, code and time; a
+//!   reversal only after its `OrderReversing`).
 //!
-//! At the end of each session every card is tapped once more on an idle till: no sale may stay
+//! At the end of each session the link comes up, the network turns reliable and time passes
+//! until the till has no pending order (bounded): **every order ends closed, and the campus
+//! ledger equals the till's journal** (`Session::check_ledger`); no file of the data directory
+//! holds a code. Then every card is tapped once more on an idle till: no sale may stay
 //! unresolved and the books must balance exactly (committed == taken, apart from sales the till
 //! itself handed to the server in doubt).
 //!
@@ -40,9 +59,10 @@
 //! `directed.rs` holds minimal reproductions of bugs the simulation found.
 //!
 //! The files: this one runs the seeds; `session/` is one session (`mod.rs` the actions,
-//! `checks.rs` the invariants after every input, `inputs.rs` the random inputs, the cards file
-//! and the failure report); `books.rs` what the journal says; `expected.rs` what the screens and
-//! totals must show.
+//! `orders.rs` the code payments and the link, `clock.rs` the clock gestures, `checks.rs` the
+//! invariants after every input, `inputs.rs` the random inputs, the cards file and the failure
+//! report); `campus.rs` the back end, the network and the ledger check; `books.rs` what the
+//! journal says; `expected.rs` what the screens and totals must show.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -63,11 +83,16 @@ use pos_firmware::core::config::{
 };
 use pos_firmware::core::text::count_and_total;
 use pos_firmware::core::{Displays, CUSTOMER_LINES, MERCHANT_LINES};
-use pos_firmware::runtime::{CardWriter, Input, Now, Output, TillRuntime};
+use pos_firmware::link::LinkPeer;
+use pos_firmware::runtime::{CardWriter, Input, LinkUpdate, Now, Output, TillRuntime};
 use pos_firmware::sim::cards::{default_cards, SimCard, SimCardKind, SimCards, WriteFault};
+use shared::link::BrokerLink;
+use shared::pay::{CodePayer, OrderCall, OrderRequest};
+use shared::paycode::CodeMethod;
 use shared::record::{
-    DayTally, JournalRecord, LastSale, MealTally, Payer, RecordBody, SaleIntent, SalesTally,
-    TillSnapshot, RECENT_AMOUNTS_LEN, TALLY_DAYS_KEPT, TALLY_MEALS_KEPT,
+    DayTally, JournalRecord, LastSale, MealTally, OrderEnd, OrderIntent, OrderPaid, Payer,
+    RecordBody, SaleIntent, SalesTally, TillSnapshot, RECENT_AMOUNTS_LEN, TALLY_DAYS_KEPT,
+    TALLY_MEALS_KEPT,
 };
 use shared::{CardUid, Fen, LocalDay, Seq, TerminalId, UnixMillis};
 
@@ -83,8 +108,12 @@ const MAX_WORKERS: usize = 4;
 const START_LOCAL_MIDNIGHT_MS: i64 = 1_795_363_200_000;
 const DAY_MS: u64 = 24 * 3600 * 1000;
 const MINUTE_MS: u64 = 60 * 1000;
-/// Timer firings one wait may cause before the simulation calls the till stuck.
+/// Timer firings one wait may cause before the simulation calls the till stuck (plus one per
+/// [`MS_PER_TIMER_FIRING`] of the wait: pending orders are asked about every 30 s).
 const MAX_TIMER_FIRINGS_PER_WAIT: usize = 64;
+/// A wait may fire a timer (or deliver a message) once per this many milliseconds besides
+/// [`MAX_TIMER_FIRINGS_PER_WAIT`].
+const MS_PER_TIMER_FIRING: u64 = 1_000;
 /// How long the final settling waits so that every message and combo window has passed.
 const SETTLE_WAIT_MS: u64 = 10_000;
 /// The most whole days one clock step (`Action::ClockDays`) moves the wall clock.
@@ -188,7 +217,13 @@ fn random_sessions_keep_the_books() {
          card writes {} (unknown outcome {}, refused {}), faults armed {} / fired {}\n  \
          restarts {} (with new settings {}), power cuts at a card write {}, \
          clock jumps back {}, clock steps of days {}, Clear+5 checked {}, midnights {}, \
-         duplicate reminders {}, most pending at once {}, intents above the configured max_sale {}",
+         duplicate reminders {}, most pending at once {}, intents above the configured max_sale {}\n  \
+         codes scanned {}, orders {}: paid {} (virtual card {}, learnt by a query {}), declined {}, \
+         reversed with refund {} / without {}, OrderPaidAfterClose {}, most orders pending at once {}\n  \
+         order requests {}: not sent {}, delayed {}, requests lost {}, answers lost {}; \
+         restarts with an order open {} (power cuts before the submit left {}, after it was taken {}, \
+         as a reversal left {}), Clear mid-order {}, link downs {}, requests that left after \
+         their order changed (known defect) {}",
         seeds.len(),
         started.elapsed().as_secs_f64(),
         t.sessions,
@@ -215,6 +250,28 @@ fn random_sessions_keep_the_books() {
         t.duplicate_reminders,
         t.max_pending,
         t.over_max_sale,
+        t.codes_scanned,
+        t.orders,
+        t.orders_paid,
+        t.virtual_paid,
+        t.orders_recovered,
+        t.orders_declined,
+        t.reversed_refunded,
+        t.reversed_unrefunded,
+        t.paid_after_close,
+        t.most_orders_pending,
+        t.order_requests,
+        t.not_sent,
+        t.delayed,
+        t.lost_requests,
+        t.lost_answers,
+        t.restarts_mid_order,
+        t.cuts_before_submit,
+        t.cuts_after_submit,
+        t.cuts_while_reversing,
+        t.clears_mid_order,
+        t.link_downs,
+        t.stale_requests,
     );
     for (_, report) in &failures {
         eprintln!("{report}");
@@ -229,11 +286,13 @@ fn random_sessions_keep_the_books() {
 }
 
 mod books;
+mod campus;
 mod directed;
 mod expected;
 mod session;
 
 use books::*;
+use campus::*;
 use common::{Rng, Till};
 use expected::*;
 use session::*;

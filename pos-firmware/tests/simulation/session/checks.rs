@@ -1,5 +1,6 @@
-//! The checks a session runs after every input: the journal, the card writes and changes, the
-//! money on the cards, the snapshot's totals, and the displays.
+//! The checks a session runs after every input: the journal (no payment code in it), the card
+//! writes and changes, the money on the cards, the snapshot's totals and pending orders, and the
+//! displays.
 
 use super::*;
 
@@ -22,7 +23,15 @@ impl Session {
             fresh.iter().eq(journaled.iter().copied()),
             "records reported as durable {journaled:?} are not the new records in the journal {fresh:?}"
         );
+        if !fresh.is_empty() {
+            let snapshot = shared::codec::encode_snapshot(runtime.journal().snapshot());
+            ensure!(
+                self.campus.code_in(&snapshot).is_none(),
+                "the snapshot carries a payment code in clear"
+            );
+        }
         for record in fresh {
+            self.check_no_code_in(&record)?;
             if let RecordBody::SaleIntent(sale) = &record.body {
                 if sale.amount > self.config.max_sale {
                     self.stats.over_max_sale += 1;
@@ -232,6 +241,24 @@ impl Session {
             );
         }
         self.stats.max_pending = self.stats.max_pending.max(snap.pending.len() as u64);
+        let open: BTreeSet<Seq> = snap.pending_orders.iter().map(|p| p.intent).collect();
+        ensure!(
+            open == books.open_orders,
+            "snapshot pending orders {open:?} but open order intents {:?}",
+            books.open_orders
+        );
+        for p in &snap.pending_orders {
+            ensure!(
+                books.orders.get(&p.intent) == Some(&(p.at, p.order))
+                    && p.reversing == books.reversing.contains(&p.intent),
+                "pending order {p:?} differs from its records (reversing journaled: {})",
+                books.reversing.contains(&p.intent)
+            );
+        }
+        self.stats.most_orders_pending = self
+            .stats
+            .most_orders_pending
+            .max(snap.pending_orders.len() as u64);
         ensure!(
             snap.recent_amounts.len() <= RECENT_AMOUNTS_LEN,
             "{} recent amounts",
@@ -261,6 +288,21 @@ impl Session {
             "meal tallies {:?}, the commits say {:?}",
             snap.meals,
             expected.meals
+        );
+        let by_code: Vec<Commit> = books
+            .commits
+            .iter()
+            .filter(|c| c.by_code)
+            .copied()
+            .collect();
+        let expected_code = expected_totals(&by_code, &self.config);
+        ensure!(
+            snap.code_days == expected_code.days && snap.code_meals == expected_code.meals,
+            "code tallies {:?} / {:?}, the journal's paid orders say {:?} / {:?}",
+            snap.code_days,
+            snap.code_meals,
+            expected_code.days,
+            expected_code.meals
         );
         // What Clear+5 shows (the snapshot's tally of the clock's day) is the sum of the
         // journal's sales of that day, and what Clear+6 shows that of the clock's meal.
@@ -363,16 +405,19 @@ impl Session {
             snap.fixed_price
         );
         let marker = format!("{check}{}", if lang == Lang::En { " " } else { "" });
-        let pending = snap.pending.len();
+        // Sales, top-ups and orders waiting; the link's state and the unsent count follow.
+        let pending = snap.pending.len() + snap.pending_loads.len() + snap.pending_orders.len();
+        let count = format!("{marker}{pending}");
         let shown = if pending == 0 {
             !status.contains(&marker)
         } else {
-            status.ends_with(&format!("{marker}{pending}"))
+            status.ends_with(&count) || status.contains(&format!("{count} "))
         };
         ensure!(
             shown,
-            "status line {status:?} with {} pending sales",
-            snap.pending.len()
+            "status line {status:?} with {} pending sales and {} pending orders",
+            snap.pending.len(),
+            snap.pending_orders.len()
         );
         Ok(())
     }

@@ -1,11 +1,14 @@
-//! One seeded session: the random actions (sales, staff, taps, torn writes, clock jumps,
-//! restarts and power cuts) and how each is fed to the till; after every input it runs the
-//! checks of `checks.rs`.
+//! One seeded session: the random actions (sales, code payments, staff, taps, torn writes, clock
+//! jumps, the link going down and up, restarts and power cuts, also in the middle of orders) and
+//! how each is fed to the till; after every input it runs the checks of `checks.rs`, and the
+//! till's order requests go over the network to the campus of `campus.rs`.
 
 use super::*;
 
 mod checks;
+mod clock;
 mod inputs;
+mod orders;
 
 pub(crate) use inputs::*;
 
@@ -14,6 +17,7 @@ pub(crate) use inputs::*;
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Action {
     Sale,
+    CodeSale,
     TypeAndEnter,
     Tap,
     ArmFault,
@@ -28,11 +32,14 @@ pub(crate) enum Action {
     TodayTotal,
     Restart,
     RestartWithSettings,
+    LinkDown,
+    LinkUp,
 }
 
 /// Weighted toward realistic sales.
 const ACTIONS: &[(u64, Action)] = &[
     (30, Action::Sale),
+    (14, Action::CodeSale),
     (8, Action::TypeAndEnter),
     (14, Action::Tap),
     (3, Action::ArmFault),
@@ -47,6 +54,8 @@ const ACTIONS: &[(u64, Action)] = &[
     (2, Action::TodayTotal),
     (2, Action::Restart),
     (1, Action::RestartWithSettings),
+    (1, Action::LinkDown),
+    (2, Action::LinkUp),
 ];
 
 /// Card indexes in [`default_cards`] order (card-1, card-2, card-3, bus-card, blank-card,
@@ -69,6 +78,25 @@ const WAITING_FOR_PULLED_CARD: &[&str] = &[
 ];
 /// Extra student cards in a crowd session.
 pub(crate) const CROWD_CARDS: u64 = 60;
+/// Code payments (in percent) armed with a power cut as their request leaves the till.
+const ORDER_CUT_PERCENT: u64 = 8;
+/// Reactions of the merchant to one order on screen, at most (waits, Clear, restarts, the link).
+const ORDER_FOLLOW_STEPS: usize = 16;
+/// A wait longer than this usually brings a link that is down back first.
+const LONG_LINK_DOWN_MS: u64 = 10 * MINUTE_MS;
+/// Sessions (in percent) that start with the link down.
+const LINK_DOWN_AT_START_PERCENT: u64 = 10;
+/// Merchant lines of the duplicate-payment reminder.
+const DUPLICATE_REMINDER: &[&str] = &["重复消费提醒", "Duplicate payment?"];
+
+/// A power cut armed for the next input whose outputs hold order requests.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OrderCut {
+    /// The intent (or reversal) is durable; the request never left the till.
+    Unsent,
+    /// The request reached the campus, which acted on it; the till died before the answer.
+    Unanswered,
+}
 
 /// Where an injected power cut hits a card write.
 #[derive(Debug, Clone, Copy)]
@@ -132,8 +160,9 @@ pub(crate) struct Session {
     pub(crate) initial: Vec<SimCard>,
     pub(crate) terminal: TerminalId,
     pub(crate) wall: UnixMillis,
-    /// The wall clock the session started at (clock steps of days stay near it).
-    start_wall: UnixMillis,
+    /// The wall clock the session started at (clock steps of days stay near it; the campus's
+    /// clock is it plus the monotonic time).
+    pub(crate) start_wall: UnixMillis,
     pub(crate) mono_ms: u64,
     pub(crate) step: usize,
     pub(crate) log: VecDeque<ActionLog>,
@@ -141,6 +170,15 @@ pub(crate) struct Session {
     /// Ground truth from diffing the cards: intents whose write reached the card.
     pub(crate) landed: BTreeMap<Seq, CardUid>,
     pub(crate) stats: Stats,
+    /// The payment back end and the network to it.
+    pub(crate) campus: Campus,
+    /// Whether the daemon and its broker are up (the session's choice).
+    pub(crate) link_up: bool,
+    /// Whether the till was told, since its boot, that the route to the campus is up.
+    pub(crate) link_connected: bool,
+    /// Counts link connections: an answer travels on the one it left on.
+    pub(crate) link_epoch: u64,
+    pub(crate) order_cut: Option<OrderCut>,
 }
 
 impl Session {
@@ -155,8 +193,11 @@ impl Session {
         let wall = UnixMillis(START_LOCAL_MIDNIGHT_MS + (day + time_of_day) as i64);
         let config = TillConfig::default();
         let now = Now { wall, mono_ms: 0 };
-        let runtime = TillRuntime::open(dir.path(), config.clone(), now)
+        let mut runtime = TillRuntime::open(dir.path(), config.clone(), now)
             .map_err(|e| format!("the till does not open: {e}"))?;
+        runtime.enable_link(now);
+        let campus = Campus::new(&mut rng);
+        let link_up = !rng.chance(LINK_DOWN_AT_START_PERCENT);
         let terminal = runtime.journal().terminal_id();
         let mut session = Session {
             rng,
@@ -179,9 +220,14 @@ impl Session {
                 sessions: 1,
                 ..Stats::default()
             },
+            campus,
+            link_up,
+            link_connected: false,
+            link_epoch: 0,
+            order_cut: None,
         };
         session.begin_action("boot".into());
-        session.input(Input::Tick)?;
+        session.after_boot()?;
         Ok(session)
     }
 
@@ -196,6 +242,29 @@ impl Session {
         self.step = steps + 1;
         self.settle()?;
         let mut stats = self.stats;
+        let books = &self.books;
+        stats.orders = books.orders.len() as u64;
+        stats.orders_paid = books.count_orders(|o| matches!(o, OrderOutcome::Paid(_)));
+        stats.orders_recovered =
+            books.count_orders(|o| matches!(o, OrderOutcome::Paid(p) if p.recovered));
+        stats.orders_declined =
+            books.count_orders(|o| matches!(o, OrderOutcome::Closed(OrderEnd::Declined(_))));
+        stats.reversed_refunded = books.count_orders(|o| {
+            matches!(
+                o,
+                OrderOutcome::Closed(OrderEnd::Reversed { refunded: true })
+            )
+        });
+        stats.reversed_unrefunded = books.count_orders(|o| {
+            matches!(
+                o,
+                OrderOutcome::Closed(OrderEnd::Reversed { refunded: false })
+            )
+        });
+        stats.virtual_paid = books.count_orders(
+            |o| matches!(o, OrderOutcome::Paid(p) if matches!(p.payer, Payer::VirtualCard(_))),
+        );
+        stats.paid_after_close = books.paid_after_close.len() as u64;
         stats.intents = self.books.intents.len() as u64;
         stats.committed = self.books.count(Resolution::Committed);
         stats.recovered = self.books.recovered;
@@ -208,6 +277,7 @@ impl Session {
     fn act(&mut self, action: Action) -> Result<(), String> {
         match action {
             Action::Sale => self.sale(),
+            Action::CodeSale => self.code_sale(),
             Action::TypeAndEnter => {
                 let text = self.amount_text();
                 self.type_text(&text)?;
@@ -246,8 +316,15 @@ impl Session {
             }
             Action::Staff => self.staff(),
             Action::Scan => {
-                let code = self.random_code();
-                self.input(Input::Code(code))
+                // A phone's code at any moment (idle, mid-entry, in a menu), or junk.
+                let now = self.campus_now();
+                match self.campus.make_code(&mut self.rng, now) {
+                    Some(code) if self.rng.chance(50) => self.scan(code),
+                    _ => {
+                        let code = self.random_code();
+                        self.input(Input::Code(code))
+                    }
+                }
             }
             Action::Wait => {
                 let ms = match self.rng.below(100) {
@@ -256,6 +333,10 @@ impl Session {
                     65..90 => self.rng.between(MINUTE_MS, 30 * MINUTE_MS),
                     _ => self.rng.between(3_600_000, 8 * 3_600_000),
                 };
+                // Someone restarts a daemon that stays down for long.
+                if ms > LONG_LINK_DOWN_MS && self.rng.chance(80) {
+                    self.link_up()?;
+                }
                 self.advance(ms)
             }
             Action::Midnight => self.midnight(),
@@ -267,6 +348,8 @@ impl Session {
             Action::TodayTotal => self.today_total(),
             Action::Restart => self.restart(false),
             Action::RestartWithSettings => self.restart(true),
+            Action::LinkDown => self.link_down(),
+            Action::LinkUp => self.link_up(),
         }
     }
 
@@ -348,99 +431,6 @@ impl Session {
         Ok(())
     }
 
-    pub(crate) fn midnight(&mut self) -> Result<(), String> {
-        self.stats.midnights += 1;
-        let offset_ms = i64::from(self.config.utc_offset_minutes) * 60_000;
-        let into_day = (self.wall.0 + offset_ms).rem_euclid(DAY_MS as i64) as u64;
-        let to_midnight = DAY_MS - into_day;
-        match self.rng.below(3) {
-            // Stand just before midnight: the next steps cross it.
-            0 if to_midnight > 120_000 => {
-                let before = self.rng.between(1_000, 120_000);
-                self.advance(to_midnight - before)
-            }
-            // Cross it, then the clock is set back across it again.
-            1 => {
-                let after = self.rng.between(0, 60_000);
-                self.advance(to_midnight + after)?;
-                let back = after + self.rng.between(1, 10 * MINUTE_MS);
-                self.clock_back(back)
-            }
-            _ => {
-                let after = self.rng.between(0, 60_000);
-                self.advance(to_midnight + after)
-            }
-        }
-    }
-
-    fn clock_back(&mut self, ms: u64) -> Result<(), String> {
-        self.stats.clock_jumps += 1;
-        self.wall = UnixMillis(self.wall.0 - ms as i64);
-        self.mono_ms += self.rng.between(1, 100); // the monotonic clock never jumps
-        self.note(format!("clock set back {}", duration(ms)));
-        self.input(Input::Tick)
-    }
-
-    /// A wrong clock corrected: the wall clock steps a day or two back or forward (the
-    /// monotonic clock does not). Sessions keep within a few days of their start, fewer than
-    /// `TALLY_DAYS_KEPT`, so every day the clock comes back to still has its tally.
-    fn clock_days(&mut self) -> Result<(), String> {
-        self.stats.clock_day_steps += 1;
-        let days = self.rng.between(1, CLOCK_STEP_DAYS_MAX);
-        let minutes = self.rng.between(0, 60);
-        let ms = (days * DAY_MS + minutes * MINUTE_MS) as i64;
-        // Back when ahead of the start, forward when behind it.
-        let step = if self.wall > self.start_wall { -ms } else { ms };
-        self.wall = UnixMillis(self.wall.0 + step);
-        self.mono_ms += self.rng.between(1, 100);
-        self.note(format!(
-            "clock set {} {}",
-            if step < 0 { "back" } else { "forward" },
-            duration(ms.unsigned_abs())
-        ));
-        self.input(Input::Tick)
-    }
-
-    /// Clear+5 (after Clear ends whatever is on the screen): when the till shows today's total,
-    /// it is the sum of the journal's committed sales whose intent was made on the clock's day.
-    fn today_total(&mut self) -> Result<(), String> {
-        self.press(TillKey::Clear)?;
-        self.advance(200)?;
-        self.press(TillKey::Digit(5))?;
-        let lang = self.config.lang;
-        let title = match lang {
-            Lang::Zh => "今日累计",
-            Lang::En => "Today",
-        };
-        let lines = self.runtime()?.displays().merchant.lines;
-        if lines.get(1).map(String::as_str) != Some(title) {
-            return Ok(()); // not idle (a sale under way, a menu): Clear+5 is refused there
-        }
-        let tally = self.journal_tally_of_day(self.clock_day())?;
-        let expected = count_and_total(lang, tally.count, tally.total);
-        ensure!(
-            lines.get(2) == Some(&expected),
-            "Clear+5 shows {lines:?}, the journal's sales of the clock's day say {expected:?}"
-        );
-        self.stats.today_totals_checked += 1;
-        Ok(())
-    }
-
-    /// The clock's local day now.
-    fn clock_day(&self) -> LocalDay {
-        local_time(self.wall, self.config.utc_offset_minutes).day
-    }
-
-    /// The committed sales in the journal whose intent was made on `day`.
-    pub(crate) fn journal_tally_of_day(&self, day: LocalDay) -> Result<SalesTally, String> {
-        self.books
-            .commits
-            .iter()
-            .filter(|c| local_time(c.intent_at, self.config.utc_offset_minutes).day == day)
-            .try_fold(SalesTally::default(), |tally, c| tally.plus(c.amount))
-            .ok_or_else(|| "the day's total overflows".to_string())
-    }
-
     /// A power cut after the last durable append: the process (till and reader) is gone; the
     /// journal and the cards file are what survives.
     pub(crate) fn restart(&mut self, change_settings: bool) -> Result<(), String> {
@@ -448,10 +438,13 @@ impl Session {
             let runtime = self.runtime.as_ref().ok_or("the till is not running")?;
             runtime.journal().snapshot().clone()
         };
+        if !before.pending_orders.is_empty() {
+            self.stats.restarts_mid_order += 1;
+        }
         self.reboot(change_settings, Some(before))?;
         self.stats.restarts += 1;
         self.note("restart".into());
-        self.input(Input::Tick)
+        self.after_boot()
     }
 
     /// The power went in the middle of a card write (`cut`): reboot from what is durable, then
@@ -470,7 +463,7 @@ impl Session {
         self.check_card_writes(writes, unresolved_before, first_new)?;
         self.check_card_changes(cards_before)?;
         self.check_money()?;
-        self.input(Input::Tick)
+        self.after_boot()
     }
 
     /// Drops the till and the reader and starts both again from the data directory.
@@ -495,10 +488,15 @@ impl Session {
             ));
         }
         self.reopen_cards()?;
+        // The link to the daemon died with the till: answers on their way are lost.
+        self.link_connected = false;
+        self.link_epoch += 1;
+        self.campus.link_lost();
         let boot = self.rng.between(1_000, 30_000);
         self.step_to(self.mono_ms + boot);
-        let runtime = TillRuntime::open(self.dir.path(), self.config.clone(), self.now())
+        let mut runtime = TillRuntime::open(self.dir.path(), self.config.clone(), self.now())
             .map_err(|e| format!("the till does not reopen: {e}"))?;
+        runtime.enable_link(self.now());
         ensure!(
             runtime.journal().terminal_id() == self.terminal,
             "the terminal id changed across a restart"
@@ -542,6 +540,7 @@ impl Session {
             self.press(TillKey::Clear)?;
             self.advance(1_500)?;
         }
+        self.settle_orders()?;
         if self.snapshot()?.fixed_price.is_some() {
             self.press(TillKey::Clear)?;
             self.advance(200)?;
@@ -579,12 +578,13 @@ impl Session {
                 self.stats.in_doubt_landed += 1;
             }
         }
-        Ok(())
+        self.check_ledger()?;
+        self.check_no_code_on_disk()
     }
 
     // ----- primitive inputs --------------------------------------------------------------------
 
-    fn press(&mut self, key: TillKey) -> Result<(), String> {
+    pub(crate) fn press(&mut self, key: TillKey) -> Result<(), String> {
         self.input(Input::Key(key))
     }
 
@@ -654,30 +654,32 @@ impl Session {
     }
 
     /// Moves both clocks forward by `ms`, firing every timer that falls due on the way.
-    fn advance(&mut self, ms: u64) -> Result<(), String> {
+    /// Messages on the network arrive on the way (each an input of its own).
+    pub(crate) fn advance(&mut self, ms: u64) -> Result<(), String> {
         let target = self.mono_ms + ms;
-        for _ in 0..MAX_TIMER_FIRINGS_PER_WAIT {
+        // Pending orders are asked about every 30 s in the background, for as long as it takes.
+        let firings = MAX_TIMER_FIRINGS_PER_WAIT + (ms / MS_PER_TIMER_FIRING) as usize;
+        for _ in 0..firings {
             let now = Now {
                 wall: self.wall,
                 mono_ms: self.mono_ms,
             };
+            let arrival = self.campus.next_arrival().filter(|&t| t <= target);
             let next = self.runtime()?.next_deadline_mono(now);
+            if let Some(arrival) = arrival.filter(|&a| next.is_none_or(|n| a < n)) {
+                self.step_to(arrival.max(self.mono_ms));
+                self.deliver_arrived()?;
+                continue;
+            }
             let Some(next) = next.filter(|&t| t <= target) else {
-                self.step_to(target);
+                self.step_to(target.max(self.mono_ms));
                 return self.input(Input::Tick);
             };
             self.step_to(next.max(self.mono_ms));
             self.input(Input::Tick)?;
-            let (wall_deadline, mono_deadline) = self.runtime()?.deadlines();
-            ensure!(
-                wall_deadline.is_none_or(|d| d > self.wall)
-                    && mono_deadline.is_none_or(|d| d > self.mono_ms),
-                "a timer stays due after the tick at its deadline: {:?}",
-                (wall_deadline, mono_deadline)
-            );
         }
         Err(format!(
-            "more than {MAX_TIMER_FIRINGS_PER_WAIT} timer firings in one wait of {ms} ms"
+            "more than {firings} timer firings and arrivals in one wait of {ms} ms"
         ))
     }
 
@@ -687,8 +689,31 @@ impl Session {
         self.wall = self.wall.saturating_add_millis(delta);
     }
 
-    /// Feeds one input to the till and checks every invariant afterwards.
+    /// Feeds one input to the till and checks every invariant afterwards; then the answers
+    /// the network gives at once (each checked the same way).
     pub(crate) fn input(&mut self, input: Input) -> Result<(), String> {
+        let mut cut = self.input_one(input)?;
+        let mut fed = 0;
+        loop {
+            if cut {
+                self.restart(false)?;
+            }
+            let Some(answer) = self.campus.immediate.pop_front() else {
+                return Ok(());
+            };
+            fed += 1;
+            ensure!(
+                fed <= MAX_ANSWERS_PER_INPUT,
+                "the till asked the campus more than {MAX_ANSWERS_PER_INPUT} times for one input"
+            );
+            cut = self.input_one(answer)?;
+        }
+    }
+
+    /// One input and the checks; its order requests go onto the network. True: an armed
+    /// [`OrderCut`] fired (the caller cuts the power).
+    fn input_one(&mut self, input: Input) -> Result<bool, String> {
+        let is_tick = input == Input::Tick;
         let label = self.describe_input(&input);
         self.note(label);
         self.stats.inputs += 1;
@@ -718,13 +743,8 @@ impl Session {
             Ok(Ok(outputs)) => outputs,
             Ok(Err(e)) => return Err(format!("handle failed: {e}")),
             Err(payload) if payload.is::<PowerCut>() => {
-                return self.after_power_cut(
-                    cut,
-                    &writes,
-                    &cards_before,
-                    &unresolved_before,
-                    first_new,
-                );
+                self.after_power_cut(cut, &writes, &cards_before, &unresolved_before, first_new)?;
+                return Ok(false);
             }
             Err(payload) => std::panic::resume_unwind(payload),
         };
@@ -734,6 +754,45 @@ impl Session {
         self.check_money()?;
         self.check_snapshot(today_before)?;
         self.check_displays(&outputs, first_new)?;
-        Ok(())
+        if is_tick {
+            // (An answer fed after it may set a deadline that has passed: the next tick's.)
+            let (wall_deadline, mono_deadline) = self.runtime()?.deadlines();
+            ensure!(
+                wall_deadline.is_none_or(|d| d > self.wall)
+                    && mono_deadline.is_none_or(|d| d > self.mono_ms),
+                "a timer stays due after a tick: {:?}",
+                (wall_deadline, mono_deadline)
+            );
+        }
+        let calls: Vec<OrderCall> = outputs
+            .into_iter()
+            .filter_map(|output| match output {
+                Output::Order(call) => Some(call),
+                _ => None,
+            })
+            .collect();
+        if calls.is_empty() {
+            return Ok(false);
+        }
+        for call in &calls {
+            self.check_order_call(call, first_new)?;
+        }
+        match self.order_cut.take() {
+            None => {
+                for call in calls {
+                    self.route_order(call)?;
+                }
+                Ok(false)
+            }
+            Some(cut) => {
+                self.count_order_cut(cut, &calls);
+                if let OrderCut::Unanswered = cut {
+                    for call in &calls {
+                        self.campus_acts_unanswered(call)?;
+                    }
+                }
+                Ok(true)
+            }
+        }
     }
 }
