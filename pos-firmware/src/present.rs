@@ -108,6 +108,20 @@ pub fn describe_record(record: &JournalRecord) -> String {
             if o.recovered { " recovered" } else { "" }
         ),
         RecordBody::OrderClosed(o) => format!("order-closed {} {:?}", o.intent, o.end),
+        RecordBody::OfflineCodeSale(o) => format!(
+            "offline-code-sale {} virtual card {} key {} nonce {:x}{}",
+            yuan(o.amount),
+            o.account,
+            o.key_id,
+            o.nonce,
+            if o.fixed_price { " fixed-price" } else { "" }
+        ),
+        RecordBody::QrConfirmedByCode { intent, attempts } => {
+            format!("qr-confirmed-by-code {intent} after {attempts} wrong")
+        }
+        RecordBody::QrCodeRejected { intent, attempts } => {
+            format!("qr-code-rejected {intent} attempt {attempts}")
+        }
         RecordBody::OrderPaidAfterClose { intent, payer } => {
             let payer = match payer {
                 CodePayer::Campus(account) => format!("virtual card {account}"),

@@ -602,6 +602,7 @@ fn storage_full_displays(lang: crate::core::config::Lang) -> Displays {
     Displays {
         merchant: Screen::new(text::storage_full(lang), MERCHANT_LINES),
         customer: Screen::new(text::storage_full_customer(lang), CUSTOMER_LINES),
+        qr: None,
     }
 }
 

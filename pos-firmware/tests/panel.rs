@@ -345,6 +345,7 @@ fn the_bench_png_file_is_both_screens_as_a_viewer_reads_them() {
     let displays = Displays {
         merchant: screen("机号0001 联机 | 请刷卡 | ¥4.50 | 清零取消"),
         customer: screen("请付款 | ¥4.50"),
+        qr: None,
     };
     panel.show(&displays).unwrap();
     let (width, height, pixels) = read_png(&std::fs::read(&path).unwrap());

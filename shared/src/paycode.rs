@@ -45,6 +45,9 @@ pub enum CodeMethod {
     WeChat,
     Alipay,
     UnionPay,
+    /// The till's own offline QR code (扫一扫, `crate::qrpay`), paid in the campus app: an order
+    /// of this method is never submitted; the campus books it when the app pays it.
+    OfflineQr,
 }
 
 impl CodeMethod {

@@ -89,6 +89,69 @@ pub enum RecordBody {
     /// The campus said "paid" for the order `intent`, which this till had already closed: the
     /// payer's money moved without a sale. A refund to chase (shown on Clear+9, uploaded).
     OrderPaidAfterClose { intent: Seq, payer: CodePayer },
+    /// Offline, the till accepted a campus virtual-card code it verified itself (signature,
+    /// expiry, nonce not seen here, the campus's offline limits). The sale is done; the campus
+    /// charges the account when this record is uploaded. It keeps the signed code's fields (the
+    /// campus's evidence that the payer authorised it; spent here and expired within minutes).
+    OfflineCodeSale(OfflineCodeSale),
+    /// The merchant typed the confirmation code of the offline QR order `intent` and it matched:
+    /// journaled just before the `OrderPaid` that settles it (`attempts` wrong codes before it).
+    QrConfirmedByCode { intent: Seq, attempts: u8 },
+    /// A wrong confirmation code was typed for the offline QR order `intent` (the count is
+    /// durable, so a restart cannot grant more guesses).
+    QrCodeRejected { intent: Seq, attempts: u8 },
+}
+
+/// An offline sale paid by a campus virtual-card code (see [`RecordBody::OfflineCodeSale`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfflineCodeSale {
+    pub amount: Fen,
+    pub account: VirtualAccount,
+    pub key_id: u8,
+    pub issued_at_s: u32,
+    pub valid_for_s: u16,
+    pub nonce: u64,
+    #[serde(with = "signature_bytes")]
+    pub signature: [u8; 64],
+    pub fixed_price: bool,
+}
+
+/// serde for a 64-byte signature (serde derives arrays up to 32 only).
+mod signature_bytes {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8; 64], s: S) -> Result<S::Ok, S::Error> {
+        let (a, b) = bytes.split_at(32);
+        let a: [u8; 32] = a.try_into().expect("32 bytes");
+        let b: [u8; 32] = b.try_into().expect("32 bytes");
+        (a, b).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 64], D::Error> {
+        let (a, b) = <([u8; 32], [u8; 32])>::deserialize(d)?;
+        let mut out = [0; 64];
+        out[..32].copy_from_slice(&a);
+        out[32..].copy_from_slice(&b);
+        Ok(out)
+    }
+}
+
+/// What one campus account paid by virtual card at this till offline on one local day (for the
+/// campus's offline limits per account).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfflineAccountDay {
+    pub account: VirtualAccount,
+    pub day: LocalDay,
+    pub tally: SalesTally,
+}
+
+/// A virtual-card code nonce this till accepted offline (a code is refused if its nonce is here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenNonce {
+    pub key_id: u8,
+    pub nonce: u64,
+    /// When the code stops being valid: past it, the nonce can be forgotten.
+    pub expires_at: UnixMillis,
 }
 
 /// What a till saw on a card that cannot be right.
@@ -117,6 +180,9 @@ pub enum Payer {
         method: CodeMethod,
         payer: u64,
     },
+    /// The payer of an offline QR order confirmed at the till by its confirmation code: the
+    /// campus knows the account, the till does not (yet).
+    CampusApp,
 }
 
 impl std::fmt::Display for Payer {
@@ -127,6 +193,7 @@ impl std::fmt::Display for Payer {
             Payer::CampusCard(uid) => write!(f, "card {uid}"),
             Payer::VirtualCard(account) => write!(f, "virtual card {account}"),
             Payer::Wallet { method, payer } => write!(f, "{method:?} payer {payer:x}"),
+            Payer::CampusApp => write!(f, "campus app"),
         }
     }
 }
@@ -477,6 +544,13 @@ pub struct TillSnapshot {
     /// How each of `recent_amounts` was paid, in the same order (a snapshot migrated from an
     /// older version: all by card).
     pub recent_methods: Vec<PaidBy>,
+    /// What campus accounts paid by virtual card offline here, per local day (bounded by the
+    /// firmware's limits).
+    pub offline_accounts: Vec<OfflineAccountDay>,
+    /// Nonces of virtual-card codes accepted offline and not expired yet (bounded).
+    pub seen_nonces: Vec<SeenNonce>,
+    /// Wrong confirmation codes typed per pending offline QR order: (intent, attempts).
+    pub qr_attempts: Vec<(Seq, u8)>,
 }
 
 /// The snapshot as version 3 stored it; read only to migrate old journals.
@@ -525,6 +599,9 @@ impl From<TillSnapshotV3> for TillSnapshot {
             pending_orders: Vec::new(),
             code_days: Vec::new(),
             code_meals: Vec::new(),
+            offline_accounts: Vec::new(),
+            seen_nonces: Vec::new(),
+            qr_attempts: Vec::new(),
         }
     }
 }
@@ -632,6 +709,9 @@ impl From<TillSnapshotV2> for TillSnapshot {
             pending_orders: Vec::new(),
             code_days: Vec::new(),
             code_meals: Vec::new(),
+            offline_accounts: Vec::new(),
+            seen_nonces: Vec::new(),
+            qr_attempts: Vec::new(),
         }
     }
 }
@@ -665,6 +745,9 @@ impl TillSnapshot {
             code_days: Vec::new(),
             code_meals: Vec::new(),
             recent_methods: Vec::new(),
+            offline_accounts: Vec::new(),
+            seen_nonces: Vec::new(),
+            qr_attempts: Vec::new(),
         }
     }
 }

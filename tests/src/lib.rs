@@ -297,7 +297,16 @@ pub fn audit_journal(data_dir: &Path) -> JournalAudit {
             | RecordBody::LoadResumed { .. }
             | RecordBody::CardIssueInterrupted { .. }
             | RecordBody::OrderReversing { .. }
-            | RecordBody::OrderPaidAfterClose { .. } => {}
+            | RecordBody::OrderPaidAfterClose { .. }
+            | RecordBody::QrConfirmedByCode { .. }
+            | RecordBody::QrCodeRejected { .. } => {}
+            // An offline virtual-card sale is done when journaled (no intent to resolve).
+            RecordBody::OfflineCodeSale(sale) => {
+                audit.committed += 1;
+                let payer = Payer::VirtualCard(sale.account);
+                let total = audit.charged.entry(payer_key(&payer)).or_default();
+                *total = total.checked_add(sale.amount).expect("no overflow");
+            }
         }
     }
     let snapshot = journal.snapshot();

@@ -92,6 +92,9 @@ impl Screen {
 pub struct Displays {
     pub merchant: Screen,
     pub customer: Screen,
+    /// The offline QR payload the customer's display shows as a QR code beside its lines
+    /// (`shared::qrpay`), if any.
+    pub qr: Option<String>,
 }
 
 /// The buzzer's patterns.
@@ -399,6 +402,7 @@ impl Till {
         Displays {
             merchant: Screen::new(std::iter::once(status).chain(body), MERCHANT_LINES),
             customer: Screen::new(customer, CUSTOMER_LINES),
+            qr: None,
         }
     }
 
@@ -444,6 +448,7 @@ impl Till {
     fn observe_time(&mut self, now: UnixMillis) {
         if now < self.now {
             self.overlay = None; // the clock was set back: do not keep a message for the gap
+            self.orders_clock_went_back(self.now.millis_since(now));
         }
         self.now = now;
         if self

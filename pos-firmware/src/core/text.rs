@@ -464,6 +464,7 @@ pub const METHOD_VIRTUAL_CARD: Text = Text::new("虚拟卡", "Virtual card");
 pub const METHOD_WECHAT: Text = Text::new("微信", "WeChat");
 pub const METHOD_ALIPAY: Text = Text::new("支付宝", "Alipay");
 pub const METHOD_UNIONPAY: Text = Text::new("云闪付", "UnionPay");
+pub const METHOD_OFFLINE_QR: Text = Text::new("扫一扫", "Offline QR");
 pub const METHOD_CARD: Text = Text::new("校园卡", "Card");
 pub const ORDER_PAYING: Text = Text::new("正在支付", "paying");
 pub const ORDER_PLEASE_WAIT: Text = Text::new("支付中 请稍候", "Paying, please wait");
@@ -506,6 +507,7 @@ pub fn method_name(lang: Lang, method: shared::paycode::CodeMethod) -> String {
         CodeMethod::WeChat => METHOD_WECHAT.get(lang),
         CodeMethod::Alipay => METHOD_ALIPAY.get(lang),
         CodeMethod::UnionPay => METHOD_UNIONPAY.get(lang),
+        CodeMethod::OfflineQr => METHOD_OFFLINE_QR.get(lang),
     }
 }
 

@@ -96,6 +96,7 @@ mod tests {
             customer: Screen {
                 lines: vec![customer.to_string()],
             },
+            qr: None,
         }
     }
 

@@ -473,6 +473,7 @@ fn fatal_displays(error: &str) -> Displays {
     Displays {
         merchant: screen(&["终端故障 停止收款 / till stopped", error]),
         customer: screen(&["暂停服务 / out of service"]),
+        qr: None,
     }
 }
 

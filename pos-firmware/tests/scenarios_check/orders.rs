@@ -82,6 +82,7 @@ pub(crate) fn payer_method(payer: &Payer) -> Option<shared::paycode::CodeMethod>
         Payer::CampusCard(_) => None,
         Payer::VirtualCard(_) => Some(shared::paycode::CodeMethod::VirtualCard),
         Payer::Wallet { method, .. } => Some(*method),
+        Payer::CampusApp => Some(shared::paycode::CodeMethod::OfflineQr),
     }
 }
 

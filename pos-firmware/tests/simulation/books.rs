@@ -49,8 +49,6 @@ pub(crate) struct Books {
     pub(crate) open_orders: BTreeSet<Seq>,
     pub(crate) reversing: BTreeSet<Seq>,
     pub(crate) order_ends: BTreeMap<Seq, OrderOutcome>,
-    /// The seq of each order's latest `OrderReversing`, `OrderPaid` or `OrderClosed`.
-    pub(crate) order_changed: BTreeMap<Seq, Seq>,
     /// `OrderPaidAfterClose` records: a refund to chase.
     pub(crate) paid_after_close: BTreeMap<Seq, CodePayer>,
 }
@@ -185,7 +183,6 @@ impl Books {
                     self.reversing.insert(*intent),
                     "{seq} reverses order {intent} a second time ({why:?})"
                 );
-                self.order_changed.insert(*intent, seq);
             }
             RecordBody::OrderPaid(paid) => {
                 let (intent_at, order) =
@@ -202,7 +199,7 @@ impl Books {
                     Payer::Wallet { method, .. } => {
                         method == order.method && order.account.is_none()
                     }
-                    Payer::CampusCard(_) => false,
+                    Payer::CampusCard(_) | Payer::CampusApp => false,
                 };
                 ensure!(
                     payer_fits,
@@ -234,6 +231,13 @@ impl Books {
                     "{seq} closes order {} reversed, but no reversal was journaled before",
                     closed.intent
                 );
+            }
+            RecordBody::OfflineCodeSale(_)
+            | RecordBody::QrConfirmedByCode { .. }
+            | RecordBody::QrCodeRejected { .. } => {
+                return Err(format!(
+                    "{seq}: the simulation pays nothing offline by code yet"
+                ));
             }
             RecordBody::OrderPaidAfterClose { intent, payer } => {
                 let unpaid = matches!(
@@ -296,7 +300,6 @@ impl Books {
         );
         self.reversing.remove(&intent);
         self.order_ends.insert(intent, outcome);
-        self.order_changed.insert(intent, seq);
         Ok(found)
     }
 
@@ -382,10 +385,6 @@ pub(crate) struct Stats {
     pub(crate) virtual_paid: u64,
     pub(crate) paid_after_close: u64,
     pub(crate) clears_mid_order: u64,
-    /// Requests that left after their order changed in the same input: queued by the link's
-    /// return in the input before (the known defect of
-    /// `when_the_link_comes_back_the_pending_order_is_asked_about_at_once`).
-    pub(crate) stale_requests: u64,
     pub(crate) link_downs: u64,
     pub(crate) most_orders_pending: u64,
 }
@@ -436,7 +435,6 @@ impl Stats {
         self.virtual_paid += o.virtual_paid;
         self.paid_after_close += o.paid_after_close;
         self.clears_mid_order += o.clears_mid_order;
-        self.stale_requests += o.stale_requests;
         self.link_downs += o.link_downs;
         self.most_orders_pending = self.most_orders_pending.max(o.most_orders_pending);
     }

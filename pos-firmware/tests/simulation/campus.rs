@@ -311,24 +311,10 @@ impl Session {
 
     /// An order request leaves the till only about an open order whose intent is durable: a
     /// submit with the intent's amount, method and code, a reversal only after its
-    /// `OrderReversing`. One about an order that changed in this same input (journaled at
-    /// `first_new` or later) may have been queued before the change: counted, not failed (the
-    /// ignored `when_the_link_comes_back_the_pending_order_is_asked_about_at_once`).
-    pub(crate) fn check_order_call(
-        &mut self,
-        call: &OrderCall,
-        first_new: Seq,
-    ) -> Result<(), String> {
-        let Err(why) = self.check_order_call_now(call) else {
-            return Ok(());
-        };
-        let changed = self.books.order_changed.get(&call.order.intent);
-        if changed.is_some_and(|seq| *seq >= first_new) {
-            self.stats.stale_requests += 1;
-            self.note(format!("stale request: {why}"));
-            return Ok(());
-        }
-        Err(why)
+    /// `OrderReversing`. (A request queued by the link's return once left with the next input,
+    /// after its order could have closed: `when_the_link_comes_back_the_pending_order_is_asked_about_at_once`.)
+    pub(crate) fn check_order_call(&mut self, call: &OrderCall) -> Result<(), String> {
+        self.check_order_call_now(call)
     }
 
     fn check_order_call_now(&self, call: &OrderCall) -> Result<(), String> {

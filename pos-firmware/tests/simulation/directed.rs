@@ -205,29 +205,20 @@ fn a_user_paying_order_is_reversed_when_its_window_ends() {
     assert!(pending.is_empty(), "still pending: {pending:?}");
 }
 
-/// Defect, found by the simulation (`SIM_SEEDS=300`: seed 192 fails in its settling: an order
-/// of a payer who never confirms stays "user paying", queried every 3 s for 35 minutes, after a
-/// clock step back of 2939 minutes). The payment window is measured on the wall clock from the
-/// intent's time (`core/flows/order.rs`: `orders_tick` / `orders_deadline` compare `now` with
-/// `pending.at + order_pay_window_ms`), so a clock set back a day keeps the order open, and the
-/// till querying it every 3 s, for a day more; set back further, for as long as the step.
+/// Regression (found by the simulation, `SIM_SEEDS=300` seed 192: after a clock step back of
+/// 2939 minutes an order of a payer who never confirms stayed "user paying", queried every 3 s).
+/// The window was measured on the wall clock from the intent's time; now a clock set back moves
+/// the window's end back as much (`Till::orders_clock_went_back`).
 #[test]
-#[ignore = "defect (core/flows/order.rs): the payment window runs on the wall clock, so a clock \
-            set back keeps a user-paying order open and queried every 3 s for as long as the step"]
 fn a_user_paying_order_is_reversed_when_its_window_ends_even_after_the_clock_is_set_back() {
     let pending = orders_pending_after_a_never_confirmed_code(-(DAY_MS as i64));
     assert!(pending.is_empty(), "still pending: {pending:?}");
 }
 
-/// Defect, found by the simulation (seed 24 with the order-request check: a submit left the
-/// till after its order had closed). `runtime.rs` gives the core the link's new state in
-/// `refresh_link_status`, AFTER it ran the input's effects: the requests `orders_route_changed`
-/// makes when the route comes back ("every pending order is asked about at once") stay queued
-/// until the next input, and then leave whatever happened meanwhile (a submit, with the code,
-/// for an order that was declined by the answer that input brought).
+/// Regression (found by the simulation, seed 24: a submit left the till after its order had
+/// closed): the requests the core makes when the route comes back ("every pending order is asked
+/// about at once") leave with the link update's own outputs, not the next input's.
 #[test]
-#[ignore = "defect (runtime.rs): the core's requests made when the link comes back leave only \
-            with the next input's outputs, not the link update's"]
 fn when_the_link_comes_back_the_pending_order_is_asked_about_at_once() {
     use pos_firmware::sim::payments::{wallet_code, WalletBehaviour};
     let wall = UnixMillis(START_LOCAL_MIDNIGHT_MS + (12 * 60 * MINUTE_MS) as i64);

@@ -202,6 +202,9 @@ fn migrated_snapshot() -> TillSnapshot {
         pending_orders: Vec::new(),
         code_days: Vec::new(),
         code_meals: Vec::new(),
+        offline_accounts: Vec::new(),
+        seen_nonces: Vec::new(),
+        qr_attempts: Vec::new(),
         recent_methods: vec![PaidBy::Card; 2],
     }
 }
@@ -315,11 +318,11 @@ fn snapshot_version_3_golden_bytes_still_decode_and_migrate() {
         0x01, 0x04, 0xDE, 0xAD, 0xBE, 0xEF, 0, 0, 0, 0, 0, 0, // interrupted issue
     ];
     assert_eq!(decode_snapshot(golden), Ok(snapshot.clone()));
-    // Version 4 writes the same fields, then no orders, no code-paid tallies, and the two
-    // recent sales' methods (migrated: by card).
+    // Version 4 writes the same fields, then no orders, no code-paid tallies, the two recent
+    // sales' methods (migrated: by card), and no offline accounts, nonces or QR attempts.
     let mut v4 = vec![0x03];
     v4.extend_from_slice(&golden[1..]);
-    v4.extend_from_slice(&[0x00, 0x00, 0x00, 0x02, 0x00, 0x00]);
+    v4.extend_from_slice(&[0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00]);
     assert_eq!(bytes, v4);
     assert_eq!(decode_snapshot(&bytes), Ok(snapshot));
     assert_eq!(
@@ -359,6 +362,9 @@ fn a_snapshot_with_full_tallies_stays_small() {
         pending_orders: Vec::new(),
         code_days: Vec::new(),
         code_meals: Vec::new(),
+        offline_accounts: Vec::new(),
+        seen_nonces: Vec::new(),
+        qr_attempts: Vec::new(),
         ..migrated_snapshot()
     };
     let size = encode_snapshot(&snapshot).len();

@@ -5,6 +5,7 @@
 
 use keymap::Command;
 use shared::pay::CodePayer;
+use shared::paycode::CodeMethod;
 use shared::record::{JournalRecord, Payer, RecordBody};
 
 use super::super::calendar::{format_short, local_time};
@@ -106,6 +107,7 @@ impl Till {
                     Payer::VirtualCard(_) => text::METHOD_VIRTUAL_CARD.get(lang),
                     Payer::Wallet { method, .. } => text::method_name(lang, method),
                     Payer::CampusCard(_) => text::METHOD_CARD.get(lang),
+                    Payer::CampusApp => text::method_name(lang, CodeMethod::OfflineQr),
                 };
                 let last = match order.balance_after {
                     Some(after) => format!("{} {}", payer_id(&order.payer), balance(lang, after)),
@@ -147,6 +149,7 @@ pub(in crate::core) fn payer_id(payer: &Payer) -> String {
         Payer::CampusCard(uid) => uid.to_string(),
         Payer::VirtualCard(account) => account.to_string(),
         Payer::Wallet { payer, .. } => format!("{payer:x}"),
+        Payer::CampusApp => String::new(),
     }
 }
 

@@ -96,6 +96,10 @@ struct LiveOrder {
     paying: bool,
     /// When to ask about it again.
     due: UnixMillis,
+    /// When the payment window ends: the intent's time plus the window, moved back with the
+    /// clock when the clock is set back ([`Till::orders_clock_went_back`]), so a clock step
+    /// never keeps a payer's order open longer than the window.
+    window_end: UnixMillis,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -312,6 +316,7 @@ impl Till {
                 heard: false,
                 paying: false,
                 due: now.saturating_add_millis(ORDER_ANSWER_TIMEOUT_MS),
+                window_end: now.saturating_add_millis(self.config.order_pay_window_ms),
             },
         );
         self.mode = Mode::Order(OrderMode::OnScreen { intent });
@@ -347,12 +352,33 @@ impl Till {
     /// The RAM state of a pending order (made for one known only from the snapshot).
     fn live_order(&mut self, intent: Seq) -> &mut LiveOrder {
         let now = self.now;
+        let window_end = self.window_end_on_record(intent);
         self.orders.live.entry(intent).or_insert(LiveOrder {
             code: None,
             heard: false,
             paying: false,
             due: now,
+            window_end,
         })
+    }
+
+    /// The end of an order's payment window as its intent's time says (for an order the till
+    /// knows only from the snapshot: after a restart).
+    fn window_end_on_record(&self, intent: Seq) -> UnixMillis {
+        let at = self
+            .unresolved::<PendingOrder>(intent)
+            .map_or(self.now, |pending| pending.at);
+        at.saturating_add_millis(self.config.order_pay_window_ms)
+    }
+
+    /// The clock was set back by `back_ms`: every window end and every due time moves back as
+    /// much, so the time left is what it was (a window measured on the wall clock alone would
+    /// keep a payer's order open, and queried, for as long as the step).
+    pub(in crate::core) fn orders_clock_went_back(&mut self, back_ms: u64) {
+        for live in self.orders.live.values_mut() {
+            live.window_end = UnixMillis(live.window_end.0.saturating_sub_unsigned(back_ms));
+            live.due = UnixMillis(live.due.0.saturating_sub_unsigned(back_ms));
+        }
     }
 
     /// Journals that `pending` is being reversed (once) and asks for the reversal.
@@ -627,12 +653,11 @@ impl Till {
     pub(in crate::core) fn orders_tick(&mut self) {
         let now = self.now;
         let on_screen = self.order_on_screen();
-        let window = self.config.order_pay_window_ms;
         for pending in self.snap.pending_orders.clone() {
             let live = self.live_order(pending.intent);
-            let (paying, due) = (live.paying, live.due);
+            let (paying, due, window_end) = (live.paying, live.due, live.window_end);
             let watched = paying || on_screen == Some(pending.intent);
-            if !pending.reversing && watched && now >= pending.at.saturating_add_millis(window) {
+            if !pending.reversing && watched && now >= window_end {
                 self.reverse_order(pending, ReverseWhy::WindowOver);
             } else if now >= due {
                 self.ask_about(pending);
@@ -644,7 +669,6 @@ impl Till {
     /// changes.
     pub(in crate::core) fn orders_deadline(&self) -> Option<UnixMillis> {
         let on_screen = self.order_on_screen();
-        let window = self.config.order_pay_window_ms;
         let countdown = self.countdown_end().and_then(|end| {
             let left = end.millis_since(self.now);
             (end > self.now && left > 1_000).then(|| {
@@ -660,8 +684,12 @@ impl Till {
                 let live = self.orders.live.get(&pending.intent);
                 let due = live.map_or(self.now, |live| live.due);
                 let watched = live.is_some_and(|l| l.paying) || on_screen == Some(pending.intent);
-                let window_end = (!pending.reversing && watched)
-                    .then(|| pending.at.saturating_add_millis(window));
+                let window_end = (!pending.reversing && watched).then(|| {
+                    live.map_or_else(
+                        || self.window_end_on_record(pending.intent),
+                        |live| live.window_end,
+                    )
+                });
                 [Some(due), window_end]
             })
             .flatten()
@@ -673,12 +701,8 @@ impl Till {
     fn countdown_end(&self) -> Option<UnixMillis> {
         let intent = self.order_on_screen()?;
         let pending = self.unresolved::<PendingOrder>(intent)?;
-        let paying = self.orders.live.get(&intent).is_some_and(|l| l.paying);
-        (paying && !pending.reversing).then(|| {
-            pending
-                .at
-                .saturating_add_millis(self.config.order_pay_window_ms)
-        })
+        let live = self.orders.live.get(&intent)?;
+        (live.paying && !pending.reversing).then_some(live.window_end)
     }
 }
 

@@ -233,6 +233,7 @@ mod tests {
         Displays {
             merchant: screen(merchant),
             customer: screen(customer),
+            qr: None,
         }
     }
 

@@ -123,7 +123,7 @@ fn shape(method: CodeMethod) -> Option<(&'static str, usize)> {
         CodeMethod::WeChat => Some(("13", 18)),
         CodeMethod::Alipay => Some(("28", 18)),
         CodeMethod::UnionPay => Some(("62", 19)),
-        CodeMethod::VirtualCard => None,
+        CodeMethod::VirtualCard | CodeMethod::OfflineQr => None,
     }
 }
 

@@ -579,6 +579,7 @@ pub(super) mod tests {
             displays: Displays {
                 merchant: screen(&["机号1 联机", "交易成功", "¥12.50", "余额 ¥87.50"]),
                 customer: screen(&["交易成功", "余额 ¥87.50"]),
+                qr: None,
             },
             cards,
             help: pc_key_help(),

@@ -775,7 +775,7 @@ impl Session {
             return Ok(false);
         }
         for call in &calls {
-            self.check_order_call(call, first_new)?;
+            self.check_order_call(call)?;
         }
         match self.order_cut.take() {
             None => {
