@@ -6,11 +6,13 @@
 //! prints its counts.
 //!
 //! Files: `real_till.rs` (the real firmware on the link), `uploads.rs`, `broker_config.rs`,
-//! `downlinks.rs`, `restore.rs`, `orders.rs`; the rigs they run (Mosquitto, the campus
-//! simulator, the daemon and the fake till) are the till-tests library (`tests/src/`).
+//! `downlinks.rs`, `restore.rs`, `orders.rs`, `morning.rs` (a small campus morning); the rigs
+//! they run (Mosquitto, the campus simulator, the daemon and the fake till) are the till-tests
+//! library (`tests/src/`).
 
 mod broker_config;
 mod downlinks;
+mod morning;
 mod orders;
 mod real_till;
 mod restore;
