@@ -320,7 +320,7 @@ pub fn run_morning(options: &MorningOptions) -> Result<MorningReport, MorningErr
         conflicts: campus.conflicts(),
         ..StoreCheck::default()
     };
-    let journals: Vec<(TerminalId, Vec<(Seq, Vec<u8>)>)> = lanes
+    let journals: Vec<(TerminalId, Journal)> = lanes
         .iter()
         .map(|lane| (lane.till.terminal(), lane.till.journal()))
         .collect();
@@ -379,6 +379,9 @@ pub fn run_morning(options: &MorningOptions) -> Result<MorningReport, MorningErr
         store,
     })
 }
+
+/// A fake till's journal as `(seq, bytes)`.
+type Journal = Vec<(Seq, Vec<u8>)>;
 
 /// Keeps the first few mismatch descriptions.
 fn note(mismatches: &mut Vec<String>, line: String) {
