@@ -6,14 +6,14 @@
 //! every journal or the drain times out.
 //!
 //! ```text
-//! cargo run --release -p till-tests --bin campus-morning -- --tills 200 --records 2000 \
-//!     [--broker-restarts 10]
+//! cargo build --release -p sync-daemon -p till-tests --bins
+//! target/release/campus-morning --tills 200 --records 2000 [--broker-restarts 10]
 //! ```
 
 use anyhow::Context;
 use clap::Parser;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 use till_tests::load::{run_morning, MorningOptions};
 
@@ -47,29 +47,19 @@ struct Cli {
     quiet: bool,
 }
 
-/// The `sync-daemon` next to this binary, built first (a no-op when up to date) so a stale
-/// daemon is never measured.
+/// The `sync-daemon` next to this binary. Built by the same `cargo build` (see the command
+/// above): a nested `cargo build -p sync-daemon` from here resolved other features than
+/// this binary's build and rebuilt the TLS stack on every run (minutes on this machine).
 fn daemon_binary() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("finding this binary's path")?;
-    let profile_dir = exe
+    let binary = exe
         .parent()
-        .context("this binary lives in target/<profile>/")?;
-    let mut build = Command::new(env!("CARGO"));
-    build.args(["build", "-p", "sync-daemon", "--bin", "sync-daemon"]);
-    if profile_dir
-        .file_name()
-        .is_some_and(|name| name == "release")
-    {
-        build.arg("--release");
-    }
-    let status = build
-        .status()
-        .context("running cargo to build sync-daemon")?;
-    anyhow::ensure!(status.success(), "building sync-daemon failed");
-    let binary = profile_dir.join("sync-daemon");
+        .context("this binary lives in target/<profile>/")?
+        .join("sync-daemon");
     anyhow::ensure!(
-        Path::new(&binary).exists(),
-        "no sync-daemon at {}",
+        binary.exists(),
+        "no sync-daemon at {}: build it with this binary, \
+         cargo build --release -p sync-daemon -p till-tests --bins",
         binary.display()
     );
     Ok(binary)
