@@ -417,6 +417,11 @@ impl CampusSim {
             .unwrap_or_default()
     }
 
+    /// The store's fsyncs since the simulator started (the load test's figure).
+    pub fn store_fsyncs(&self) -> u64 {
+        lock(&self.shared.store).fsyncs()
+    }
+
     /// Conflicts (same id, different bytes) over the store's whole life.
     pub fn conflicts(&self) -> u64 {
         lock(&self.shared.store).conflicts

@@ -23,6 +23,12 @@ const ENTRY_HEADER_BYTES: usize = 1 + 8 + 8 + 4;
 /// The checksum after the record bytes.
 const ENTRY_CHECKSUM_BYTES: usize = 4;
 
+/// The bytes one stored record takes in `records.log` (header, record, checksum): the load
+/// test checks the log's size against the journals, so no record is on disk twice.
+pub fn log_entry_bytes(record_len: usize) -> u64 {
+    (ENTRY_HEADER_BYTES + record_len + ENTRY_CHECKSUM_BYTES) as u64
+}
+
 /// The store cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -79,6 +85,8 @@ pub struct CampusStore {
     pub torn_bytes_dropped: u64,
     /// Why the store refuses every batch (see [`CampusStore::apply`]).
     poisoned: Option<String>,
+    /// fsyncs of the log and the quarantine since the store was opened (the load test's figure).
+    fsyncs: u64,
 }
 
 /// The words of an alarm line before the received bytes (parsed back by [`parse_alarm`]).
@@ -235,6 +243,7 @@ impl CampusStore {
             quarantined,
             torn_bytes_dropped: torn,
             poisoned: None,
+            fsyncs: 0,
         })
     }
 
@@ -297,7 +306,10 @@ impl CampusStore {
             }
             self.alarms
                 .write_all(alarms.as_bytes())
-                .and_then(|()| self.alarms.sync_data())
+                .and_then(|()| {
+                    self.fsyncs += 1;
+                    self.alarms.sync_data()
+                })
                 .map_err(|source| StoreError::Io {
                     path: self.dir.join("alarms.log"),
                     source,
@@ -330,11 +342,17 @@ impl CampusStore {
             }
             return Err(io(error));
         }
+        self.fsyncs += 1;
         if let Err(error) = self.log.sync_data() {
             self.poisoned = Some(format!("fsync failed ({error})"));
             return Err(io(error));
         }
         Ok(())
+    }
+
+    /// fsyncs (of the log and the quarantine) since the store was opened.
+    pub fn fsyncs(&self) -> u64 {
+        self.fsyncs
     }
 
     pub fn stored_through(&self, terminal: TerminalId) -> Option<Seq> {

@@ -99,6 +99,17 @@ impl FakeTill {
         }
     }
 
+    /// Appends these records (their bytes as given: the load test's day of sales) and tells
+    /// the daemon.
+    pub fn append_bytes(&self, records: Vec<Vec<u8>>) {
+        let mut state = lock(&self.state);
+        state.journal.extend(records);
+        let last_seq = Seq(state.journal.len() as u64);
+        if let Some(peer) = state.peer.as_mut() {
+            let _ = send(peer, &ToDaemon::Appended { last_seq });
+        }
+    }
+
     /// The journal as `(seq, bytes)`.
     pub fn journal(&self) -> Vec<(Seq, Vec<u8>)> {
         lock(&self.state)

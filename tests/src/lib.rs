@@ -13,6 +13,7 @@ pub mod campus_files;
 pub mod campus_pay;
 pub mod campus_store;
 pub mod fake_till;
+pub mod load;
 pub mod mosquitto;
 pub mod sync;
 

@@ -175,6 +175,11 @@ impl Mosquitto {
         self.port
     }
 
+    /// The broker process's id while it runs (the load test reads its memory in /proc).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The directory holding the generated configuration.
     pub fn dir(&self) -> &Path {
         self.dir.path()
