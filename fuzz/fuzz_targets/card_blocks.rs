@@ -11,8 +11,9 @@
 use libfuzzer_sys::fuzz_target;
 use pos_firmware::core::card::CardRead;
 use pos_firmware::wallet::layout::{
-    decode_access_bytes, decode_header, decode_slot, encode_access_bytes, encode_header,
-    encode_slot, wallet_trailer, CardSerial, Header, Slot, SlotState, HEADER_BLOCK, TRAILER_BLOCK,
+    choose_slot, decode_access_bytes, decode_header, decode_slot, encode_access_bytes,
+    encode_header, encode_slot, wallet_trailer, CardSerial, Header, Slot, SlotState, HEADER_BLOCK,
+    TRAILER_BLOCK,
 };
 use pos_firmware::wallet::memory::{MemoryCard, MemoryCardReader};
 use pos_firmware::wallet::{read_card, WalletConfig};
@@ -92,15 +93,42 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(encode_access_bytes(conditions), access);
     }
 
+    // A sector the wallet can open (signed header, wallet trailer) reads as the state the slot
+    // choice gives, or as unreadable when no slot gives one.
+    let expected =
+        (flags & (SIGN_HEADER | WALLET_TRAILER) == SIGN_HEADER | WALLET_TRAILER).then(|| {
+            let state = |slot: Slot, raw: &[u8; BLOCK_BYTES]| {
+                decode_slot(raw, slot, config.campus, &uid, &keys.mac).ok()
+            };
+            choose_slot(state(Slot::A, &slots[0]), state(Slot::B, &slots[1]))
+                .ok()
+                .map(|(_, state)| state)
+        });
+
     let mut card = MemoryCard::blank(uid);
     card.set_block(HEADER_BLOCK, header);
     card.set_block(Slot::A.block(), slots[0]);
     card.set_block(Slot::B.block(), slots[1]);
     card.set_block(TRAILER_BLOCK, trailer);
     let mut reader = MemoryCardReader::new(card);
-    match read_card(&mut reader, &config) {
-        Some(CardRead::Card(image)) => assert_eq!(image.uid, uid),
-        Some(CardRead::Unreadable(_)) => {}
-        None => panic!("a card in the field always reads as a card or as unreadable"),
+    let read = read_card(&mut reader, &config)
+        .expect("a card in the field reads as a card or as unreadable");
+    if let CardRead::Card(image) = &read {
+        assert_eq!(image.uid, uid);
+    }
+    match (expected, read) {
+        (Some(Some(state)), CardRead::Card(image)) => {
+            assert_eq!(
+                (image.counter, image.balance, image.last_tag),
+                (state.counter, state.balance, state.tag)
+            );
+        }
+        (Some(Some(state)), CardRead::Unreadable(problem)) => {
+            panic!("a valid wallet ({state:?}) read as unreadable: {problem:?}")
+        }
+        (Some(None), CardRead::Card(image)) => {
+            panic!("a sector without a valid slot read as a card: {image:?}")
+        }
+        _ => {}
     }
 });
