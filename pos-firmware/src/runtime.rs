@@ -171,8 +171,8 @@ impl TillRuntime {
     ) -> Result<TillRuntime, RuntimeError> {
         config.validate()?;
         // Retention at a safe moment: before the first sale and before the link gets a reader.
-        let (journal, kept) = Journal::open(journal_dir)?
-            .maintain(now.wall, config.journal_retention_days)?;
+        let (journal, kept) =
+            Journal::open(journal_dir)?.maintain(now.wall, config.journal_retention_days)?;
         if kept.pruned > 0 || kept.compacted {
             tracing::info!(
                 pruned = kept.pruned,

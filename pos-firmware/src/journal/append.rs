@@ -129,7 +129,9 @@ impl Journal {
         })
         .and_then(|inner| inner);
         if let Err(e) = result {
-            let _ = self.poison.set(format!("bulk append through {last} failed: {e}"));
+            let _ = self
+                .poison
+                .set(format!("bulk append through {last} failed: {e}"));
             return Err(e);
         }
         self.snapshot = snapshot.clone();

@@ -8,11 +8,11 @@
 //! checked on demand by [`Journal::verify_full`] (`pos-firmware journal-status --full`).
 
 use super::{
-    bad_key, blacklist_store, compact, corrupt, decode_record_at, describe_key, guard_panic, high_water,
-    high_water_error, io_error, parent_dir, reader, sled_error, sync_dir, Journal, JournalError,
-    JournalReader, CONF_FILE_NAME, DB_FILE_NAME, FORMAT_KEY, JOURNAL_FORMAT_VERSION,
-    LOCK_RETRY_INTERVAL, LOCK_WAIT, META_TREE, RECORDS_TREE, SLED_CACHE_CAPACITY_BYTES,
-    SNAPSHOT_KEY, TERMINAL_ID_ATTEMPTS, TERMINAL_ID_KEY, COMPACTED_THROUGH_KEY, PRUNED_THROUGH_KEY,
+    bad_key, blacklist_store, compact, corrupt, decode_record_at, describe_key, guard_panic,
+    high_water, high_water_error, io_error, parent_dir, reader, sled_error, sync_dir, Journal,
+    JournalError, JournalReader, COMPACTED_THROUGH_KEY, CONF_FILE_NAME, DB_FILE_NAME, FORMAT_KEY,
+    JOURNAL_FORMAT_VERSION, LOCK_RETRY_INTERVAL, LOCK_WAIT, META_TREE, PRUNED_THROUGH_KEY,
+    RECORDS_TREE, SLED_CACHE_CAPACITY_BYTES, SNAPSHOT_KEY, TERMINAL_ID_ATTEMPTS, TERMINAL_ID_KEY,
 };
 use shared::codec::{self, decode_record, encode_snapshot};
 use shared::record::TillSnapshot;

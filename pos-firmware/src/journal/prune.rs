@@ -18,9 +18,7 @@
 //! overhead, so a campus of 100,000 cards costs at most about 4 MB, and the replay check must
 //! outlive any retention. Deleting keys gives sled little space back by itself: see `compact.rs`.
 
-use super::{
-    io_error, sled_error, Journal, JournalError, DB_FILE_NAME, PRUNED_THROUGH_KEY,
-};
+use super::{io_error, sled_error, Journal, JournalError, DB_FILE_NAME, PRUNED_THROUGH_KEY};
 use shared::record::TillSnapshot;
 use shared::{Seq, UnixMillis};
 
@@ -184,14 +182,15 @@ impl Journal {
     fn remove_through(&self, mark: u64) -> Result<u64, JournalError> {
         let mut removed = 0;
         loop {
-            let keys: Vec<sled::IVec> = self.guard_read("pruning", || {
-                self.records
-                    .range(..=Seq(mark).to_key())
-                    .keys()
-                    .take(REMOVE_CHUNK)
-                    .collect::<sled::Result<Vec<_>>>()
-            })?
-            .map_err(|e| sled_error(&self.dir, "pruning", e))?;
+            let keys: Vec<sled::IVec> = self
+                .guard_read("pruning", || {
+                    self.records
+                        .range(..=Seq(mark).to_key())
+                        .keys()
+                        .take(REMOVE_CHUNK)
+                        .collect::<sled::Result<Vec<_>>>()
+                })?
+                .map_err(|e| sled_error(&self.dir, "pruning", e))?;
             if keys.is_empty() {
                 break;
             }
