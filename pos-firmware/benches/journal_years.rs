@@ -48,7 +48,10 @@ fn main() {
     let root = bench_root();
     let dir = root.join(format!("years-{sales}"));
     let _ = fs::remove_dir_all(&dir);
-    println!("journal of {sales} card sales over {SPAN_DAYS} days, in {}", dir.display());
+    println!(
+        "journal of {sales} card sales over {SPAN_DAYS} days, in {}",
+        dir.display()
+    );
 
     let started = Instant::now();
     let now = write_years(&dir, sales);
@@ -89,10 +92,7 @@ fn main() {
     let journal = Journal::open(&dir).expect("open");
     let started = Instant::now();
     let journal = journal.compact().expect("compact");
-    println!(
-        "  compacted in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    println!("  compacted in {:.1} s", started.elapsed().as_secs_f64());
     drop(journal);
     report("after compaction", &dir);
 
