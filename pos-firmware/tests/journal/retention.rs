@@ -258,6 +258,40 @@ fn a_gap_before_the_tail_is_found_by_the_full_check() {
     }
 }
 
+#[test]
+fn the_till_prunes_and_compacts_its_journal_when_it_starts() {
+    use pos_firmware::core::config::TillConfig;
+    use pos_firmware::journal::COMPACT_AFTER_PRUNED_RECORDS;
+    use pos_firmware::runtime::{Now, TillRuntime};
+
+    let dir = tempfile::tempdir().unwrap();
+    let count = COMPACT_AFTER_PRUNED_RECORDS as usize + 2_000;
+    let (journal, till, records) = bulk_journal(dir.path(), &lunch_steps(count));
+    let terminal = journal.terminal_id();
+    journal.mark_uploaded(journal.last_seq().unwrap()).unwrap();
+    drop(journal);
+    let config = TillConfig {
+        journal_retention_days: 30,
+        ..TillConfig::default()
+    };
+    // Everything before record 21,001 is more than 30 days old now.
+    let now = Now {
+        wall: now_when_older(&records[21_000], 30),
+        mono_ms: 0,
+    };
+
+    let runtime = TillRuntime::open(dir.path(), config, now).unwrap();
+
+    assert_eq!(runtime.journal().pruned_through(), Some(Seq(21_000)));
+    assert!(!runtime.journal().compaction_due(), "compacted at start-up");
+    assert_holds(
+        runtime.journal(),
+        terminal,
+        &records[21_000..],
+        &till.snapshot,
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 32,
