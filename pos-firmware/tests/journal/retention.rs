@@ -292,6 +292,47 @@ fn the_till_prunes_and_compacts_its_journal_when_it_starts() {
     );
 }
 
+#[test]
+fn journal_status_full_checks_every_kept_record_and_names_a_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut journal, _, records) = bulk_journal(dir.path(), &lunch_steps(3_000));
+    journal.mark_uploaded(Seq(2_000)).unwrap();
+    journal
+        .prune(now_when_older(&records[1_000], 1), 1)
+        .unwrap();
+    drop(journal);
+    let status = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pos-firmware"))
+            .args(["journal-status", "--full", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+
+    let output = status();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout.trim().starts_with("unsent=1000 ")
+            && stdout
+                .trim()
+                .ends_with(" first=1001 last=3000 checked=2000"),
+        "{stdout}"
+    );
+
+    let db = raw_sled(dir.path());
+    db.open_tree("records")
+        .unwrap()
+        .remove(Seq(1_500).to_key())
+        .unwrap();
+    db.flush().unwrap();
+    drop(db);
+    let output = status();
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("expected record #1500"), "{stderr}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 32,
