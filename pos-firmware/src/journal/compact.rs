@@ -111,6 +111,9 @@ impl Journal {
         for entry in fs::read_dir(&new_dir).map_err(|source| io_error(&new_dir, source))? {
             let entry = entry.map_err(|source| io_error(&new_dir, source))?;
             let name = entry.file_name().to_string_lossy().into_owned();
+            if !is_sled_file(&name) {
+                continue; // not sled's (none expected); never moved
+            }
             let path = entry.path();
             if path.is_dir() {
                 sync_dir(&path)?;
