@@ -7,8 +7,9 @@
 //! - `records`: key [`Seq::to_key`] (8 bytes, big-endian, so key order is seq order), value
 //!   [`shared::codec::encode_record`];
 //! - `meta`: `format` (journal format version, 4 bytes big-endian, see [`JOURNAL_FORMAT_VERSION`]),
-//!   `terminal_id` (8 bytes big-endian, never zero) and `snapshot`
-//!   ([`shared::codec::encode_snapshot`]);
+//!   `terminal_id` (8 bytes big-endian, never zero), `snapshot`
+//!   ([`shared::codec::encode_snapshot`]) and, once pruned, `pruned_through` and
+//!   `compacted_through` (8 bytes big-endian each, see `prune.rs` and `compact.rs`);
 //! - `upload`: the upload watermark (see [`JournalReader`]);
 //! - `blacklist`: the lost-card list, replaced in the same transaction as its record (see
 //!   `blacklist_store`).
@@ -16,9 +17,10 @@
 //! Next to them, `journal.hwm` holds the last seq known durable (see `high_water`), so that an
 //! open detects sled silently dropping the tail of its log.
 //!
-//! # Invariants (checked in full by [`Journal::open`])
-//! - records are contiguous from [`Seq::FIRST`] to `snapshot.next_seq - 1`, each decodes and
-//!   carries the seq of its key;
+//! # Invariants (the tail checked by [`Journal::open`], all by [`Journal::verify_full`])
+//! - records are contiguous from the first kept one (`pruned_through + 1`, see `prune.rs`; 1 when
+//!   nothing was pruned) to `snapshot.next_seq - 1`, each decodes and carries the seq of its key;
+//!   records at or below `pruned_through` are gone (or leftovers of a cut prune, ignored);
 //! - the snapshot decodes and `snapshot.next_seq` is one past the last record (or is the last
 //!   record, written by an append a crash cut before its snapshot: open undoes that record);
 //! - the high-water mark names this terminal and is not past the last record.
@@ -41,17 +43,26 @@
 //! This file holds the type, its limits, errors and shared helpers; `journal/open.rs` opens and
 //! verifies, `journal/append.rs` appends, `journal/query.rs` reads records back; the upload
 //! watermark and read handle (`reader.rs`), the blacklist (`blacklist_store.rs`), the card index
-//! (`card_index.rs`) and the high-water mark (`high_water.rs`) have their own files.
+//! (`card_index.rs`) and the high-water mark (`high_water.rs`) have their own files; retention
+//! (`prune.rs`) and giving the space back (`compact.rs`) too.
 
 mod append;
 mod blacklist_store;
 mod card_index;
+mod compact;
 mod high_water;
 mod open;
+mod prune;
 mod query;
 mod reader;
 
 pub use blacklist_store::BLACKLIST_CHUNK_BYTES;
+pub use compact::COMPACT_AFTER_PRUNED_RECORDS;
+pub use open::OPEN_CHECK_TAIL_RECORDS;
+pub use prune::{
+    prune_bound, MaintainReport, PruneOutcome, DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS,
+    MIN_RETENTION_DAYS, PRUNE_BATCHES_AT_START, PRUNE_BATCH_RECORDS,
+};
 pub use reader::JournalReader;
 
 use shared::campus::Blacklist;
@@ -107,6 +118,10 @@ const META_TREE: &str = "meta";
 const FORMAT_KEY: &str = "format";
 const TERMINAL_ID_KEY: &str = "terminal_id";
 const SNAPSHOT_KEY: &str = "snapshot";
+/// `meta` key: every record up to this seq was pruned (8 bytes big-endian; absent: none).
+const PRUNED_THROUGH_KEY: &str = "pruned_through";
+/// `meta` key: `pruned_through` as of the last compaction (8 bytes big-endian; absent: 0).
+const COMPACTED_THROUGH_KEY: &str = "compacted_through";
 /// sled's data file inside the journal directory (the one sled locks and `append` fdatasyncs).
 const DB_FILE_NAME: &str = "db";
 /// sled's configuration file inside the journal directory.
@@ -206,6 +221,15 @@ pub enum JournalError {
         /// The last durable record.
         last: Option<Seq>,
     },
+    /// The records asked for were pruned (acknowledged by the campus server and older than the
+    /// retention): they are no longer on this till.
+    #[error("record {seq} was pruned (the journal keeps records after {pruned_through})")]
+    Pruned {
+        /// The first record asked for.
+        seq: Seq,
+        /// Every record up to here was pruned.
+        pruned_through: Seq,
+    },
     /// Caller bug guard: a blacklist was to be stored with a record that does not describe it.
     /// Nothing was written.
     #[error("blacklist replacement mismatch: {0}")]
@@ -260,6 +284,12 @@ pub struct Journal {
     reader: JournalReader,
     /// Set once when durable state became unknown; every later call fails with `Poisoned`.
     poison: OnceLock<String>,
+    /// Every record up to this seq was pruned (0: none); see `prune.rs`.
+    pruned_through: u64,
+    /// `pruned_through` as of the last compaction (0: never); see `compact.rs`.
+    compacted_through: u64,
+    /// How many records [`Journal::open`]'s check read (see [`Journal::open_records_read`]).
+    open_records_read: u64,
 }
 
 impl std::fmt::Debug for Journal {
@@ -282,6 +312,23 @@ impl Journal {
     /// The journal directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The oldest record the journal still holds (`None` when it holds none).
+    pub fn first_seq(&self) -> Option<Seq> {
+        let first = self.pruned_through.saturating_add(1);
+        (first < self.snapshot.next_seq.0).then_some(Seq(first))
+    }
+
+    /// Every record up to here was pruned (`None`: nothing was).
+    pub fn pruned_through(&self) -> Option<Seq> {
+        (self.pruned_through > 0).then_some(Seq(self.pruned_through))
+    }
+
+    /// How many records the check of [`Journal::open`] read: at most
+    /// [`OPEN_CHECK_TAIL_RECORDS`] + 2 whatever the journal's age.
+    pub fn open_records_read(&self) -> u64 {
+        self.open_records_read
     }
 
     /// The snapshot as of the last append (what a restart starts from).

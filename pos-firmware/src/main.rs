@@ -148,6 +148,10 @@ enum Cmd {
         /// The till's settings file (for its data_dir; skipped when it does not exist).
         #[arg(long, value_name = "FILE", default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
+        /// Also check every kept record (the till's start-up checks only the newest ones) and
+        /// print `first=F last=L checked=N`.
+        #[arg(long)]
+        full: bool,
     },
     /// Bring-up check of the real card reader: open the MFRC522 on spidev, show its version,
     /// wait for a card and show what the wallet reads on it. Writes nothing.
@@ -302,7 +306,7 @@ fn check_config(path: &std::path::Path) -> Result<String, String> {
 }
 
 /// `journal-status`: the unsent count and the oldest unsent record's age, for the preinst.
-fn journal_status(data_dir: &std::path::Path) -> anyhow::Result<String> {
+fn journal_status(data_dir: &std::path::Path, full: bool) -> anyhow::Result<String> {
     use pos_firmware::journal::Journal;
     // A directory without sled's files holds no journal: say so, and create nothing.
     if !data_dir.join(JOURNAL_DB_FILE).exists() {
@@ -317,7 +321,17 @@ fn journal_status(data_dir: &std::path::Path) -> anyhow::Result<String> {
         }
         None => String::new(),
     };
-    Ok(format!("unsent={unsent} oldest_unsent_age_s={age}"))
+    let mut status = format!("unsent={unsent} oldest_unsent_age_s={age}");
+    if full {
+        let checked = journal.verify_full()?;
+        let seq = |s: Option<shared::Seq>| s.map_or(String::new(), |s| s.0.to_string());
+        status.push_str(&format!(
+            " first={} last={} checked={checked}",
+            seq(journal.first_seq()),
+            seq(journal.last_seq())
+        ));
+    }
+    Ok(status)
 }
 
 /// The file sled keeps its database in, inside the data directory.
@@ -623,7 +637,11 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(EXIT_BAD_CONFIG);
             }
         },
-        Cmd::JournalStatus { data_dir, config } => {
+        Cmd::JournalStatus {
+            data_dir,
+            config,
+            full,
+        } => {
             let data_dir = match data_dir {
                 Some(dir) => dir,
                 None if config.exists() => match load_config_file(&config) {
@@ -636,7 +654,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DEVICE_DATA_DIR)),
                 None => PathBuf::from(DEFAULT_DEVICE_DATA_DIR),
             };
-            println!("{}", journal_status(&data_dir)?);
+            println!("{}", journal_status(&data_dir, full)?);
             Ok(())
         }
         #[cfg(feature = "device")]

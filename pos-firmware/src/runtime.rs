@@ -170,7 +170,16 @@ impl TillRuntime {
         now: Now,
     ) -> Result<TillRuntime, RuntimeError> {
         config.validate()?;
-        let journal = Journal::open(journal_dir)?;
+        // Retention at a safe moment: before the first sale and before the link gets a reader.
+        let (journal, kept) =
+            Journal::open(journal_dir)?.maintain(now.wall, config.journal_retention_days)?;
+        if kept.pruned > 0 || kept.compacted {
+            tracing::info!(
+                pruned = kept.pruned,
+                compacted = kept.compacted,
+                "journal maintenance at start-up"
+            );
+        }
         let till = Till::new(
             config,
             journal.terminal_id(),

@@ -14,6 +14,7 @@ use shared::{Fen, MinuteOfDay};
 use std::path::{Path, PathBuf};
 
 use crate::core::config::{Lang, MealLabel, MealPeriod, TillConfig};
+use crate::journal::{MAX_RETENTION_DAYS, MIN_RETENTION_DAYS};
 use crate::wallet::layout::CampusId;
 use crate::wallet::{load_master_key, MasterKeyFileError, WalletConfig, DEMO_CAMPUS};
 
@@ -57,6 +58,11 @@ end = "19:30"
 query_interval_secs = 3    # while the payer confirms on the phone, ask the campus this often (1-30)
 pay_window_secs = 60       # the payer has this long to confirm, then the order is reversed (20-300)
 
+# The journal (docs/journal.md): records the campus server acknowledged and older than this
+# are pruned (never an unsent one, never one an unresolved sale needs). 7-3650 days.
+[journal]
+retention_days = 90
+
 # The campus card wallet (docs/card-layout.md). Without master_key_file the till uses the
 # simulator's DEMO key, which is public: a real till must name its key file (32 bytes as 64 hex
 # digits, owned by root, mode 0600).
@@ -76,6 +82,7 @@ struct SettingsFile {
     merchant_name: Option<String>,
     meal: Option<Vec<MealFile>>,
     payments: Option<PaymentsFile>,
+    journal: Option<JournalFile>,
     card: Option<CardFile>,
     /// Only in the till's `/etc` file: the data directory (the simulator's is `--data-dir`).
     data_dir: Option<PathBuf>,
@@ -88,6 +95,13 @@ struct SettingsFile {
 struct PaymentsFile {
     query_interval_secs: Option<u64>,
     pay_window_secs: Option<u64>,
+}
+
+/// The `[journal]` table: how long acknowledged records stay (docs/journal.md, Retention).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JournalFile {
+    retention_days: Option<u32>,
 }
 
 /// The `[device]` table: where the till's hardware is wired (every `device` flag has a key).
@@ -421,6 +435,15 @@ pub fn parse_settings(text: &str) -> Result<TillConfig, String> {
             config.order_pay_window_ms = secs.saturating_mul(1000);
         }
     }
+    if let Some(days) = file.journal.and_then(|journal| journal.retention_days) {
+        if !(MIN_RETENTION_DAYS..=MAX_RETENTION_DAYS).contains(&days) {
+            return Err(format!(
+                "journal.retention_days: {days} is outside {MIN_RETENTION_DAYS}-{MAX_RETENTION_DAYS} \
+                 days"
+            ));
+        }
+        config.journal_retention_days = days;
+    }
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
 }
@@ -463,6 +486,20 @@ mod tests {
         assert!(too_long.contains("pay window"), "{too_long}");
         let unknown = parse_settings("[payments]\nwindow = 3\n").unwrap_err();
         assert!(unknown.contains("window"), "{unknown}");
+    }
+
+    #[test]
+    fn the_journal_section_sets_the_retention_within_its_range() {
+        assert_eq!(
+            parse_settings("").unwrap().journal_retention_days,
+            crate::journal::DEFAULT_RETENTION_DAYS
+        );
+        let config = parse_settings("[journal]\nretention_days = 30\n").unwrap();
+        assert_eq!(config.journal_retention_days, 30);
+        let too_short = parse_settings("[journal]\nretention_days = 1\n").unwrap_err();
+        assert!(too_short.contains("retention_days"), "{too_short}");
+        let unknown = parse_settings("[journal]\nkeep = 3\n").unwrap_err();
+        assert!(unknown.contains("keep"), "{unknown}");
     }
 
     #[test]

@@ -112,6 +112,9 @@ pub struct TillConfig {
     /// The campus's virtual-card public keys (from the campus configuration only; checked
     /// there). Empty: a virtual-card code's signature is left to the campus server.
     pub virtual_card_keys: Vec<CampusKey>,
+    /// How long acknowledged records stay in the journal (`till.toml` `[journal]`
+    /// `retention_days`; the runtime prunes, the core never reads it).
+    pub journal_retention_days: u32,
 }
 
 impl Default for TillConfig {
@@ -143,6 +146,7 @@ impl Default for TillConfig {
             merchant_name: String::new(),
             order_query_interval_ms: DEFAULT_ORDER_QUERY_INTERVAL_MS,
             order_pay_window_ms: DEFAULT_ORDER_PAY_WINDOW_MS,
+            journal_retention_days: crate::journal::DEFAULT_RETENTION_DAYS,
             virtual_card_keys: Vec::new(),
         }
     }

@@ -1,13 +1,18 @@
-//! Opening the journal ([`Journal::open`]): creating a fresh one, or verifying an existing one
-//! in full against the invariants in `journal.rs` and the high-water mark, and undoing an append a
+//! Opening the journal ([`Journal::open`]): creating a fresh one, or checking an existing one
+//! against the invariants in `journal.rs` and the high-water mark, and undoing an append a
 //! crash cut between its record and its snapshot. Also sled's lock wait and the terminal id draw.
+//!
+//! The check at open is bounded whatever the till's age: the meta entries, the first kept record
+//! and the last [`OPEN_CHECK_TAIL_RECORDS`] records (where sled's recovery loses data: it keeps a
+//! prefix of its log, and the high-water mark vouches for the tail's end). The whole journal is
+//! checked on demand by [`Journal::verify_full`] (`pos-firmware journal-status --full`).
 
 use super::{
-    bad_key, blacklist_store, corrupt, decode_record_at, describe_key, guard_panic, high_water,
-    high_water_error, io_error, parent_dir, reader, sled_error, sync_dir, Journal, JournalError,
-    JournalReader, CONF_FILE_NAME, DB_FILE_NAME, FORMAT_KEY, JOURNAL_FORMAT_VERSION,
-    LOCK_RETRY_INTERVAL, LOCK_WAIT, META_TREE, RECORDS_TREE, SLED_CACHE_CAPACITY_BYTES,
-    SNAPSHOT_KEY, TERMINAL_ID_ATTEMPTS, TERMINAL_ID_KEY,
+    bad_key, blacklist_store, compact, corrupt, decode_record_at, describe_key, guard_panic,
+    high_water, high_water_error, io_error, parent_dir, reader, sled_error, sync_dir, Journal,
+    JournalError, JournalReader, COMPACTED_THROUGH_KEY, CONF_FILE_NAME, DB_FILE_NAME, FORMAT_KEY,
+    JOURNAL_FORMAT_VERSION, LOCK_RETRY_INTERVAL, LOCK_WAIT, META_TREE, PRUNED_THROUGH_KEY,
+    RECORDS_TREE, SLED_CACHE_CAPACITY_BYTES, SNAPSHOT_KEY, TERMINAL_ID_ATTEMPTS, TERMINAL_ID_KEY,
 };
 use shared::codec::{self, decode_record, encode_snapshot};
 use shared::record::TillSnapshot;
@@ -22,14 +27,22 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+/// How many of the newest records [`Journal::open`] reads and checks (besides the first kept
+/// one). Bounds start-up: about 1 ms of reading on the development VM, whatever the age.
+pub const OPEN_CHECK_TAIL_RECORDS: u64 = 1_024;
+
 /// What `open` found in `meta`.
 struct Verified {
     terminal_id: TerminalId,
     snapshot: TillSnapshot,
     /// Whether the journal was created by this open.
     created: bool,
-    /// Number of records scanned.
+    /// Number of records read by the check.
     records: u64,
+    /// `pruned_through` from `meta` (0: nothing pruned).
+    pruned_through: u64,
+    /// `compacted_through` from `meta` (0: never compacted).
+    compacted_through: u64,
     /// A record one past the snapshot, written by an append cut between its record and its
     /// snapshot (see [`Journal::write_record_then_snapshot`]); [`Journal::open`] undoes it once
     /// the high-water mark says it was never reported durable.
@@ -41,9 +54,11 @@ impl Journal {
     ///
     /// On creation a random [`TerminalId`] (8 bytes from `/dev/urandom`, never zero), the journal
     /// format and [`TillSnapshot::factory_new`] are stored durably, and the directory entries of
-    /// the new files are fsynced. On open, the whole journal is verified (see the module
-    /// documentation) and checked against the high-water mark: about 70–115 ms for 100,000
-    /// records on the development VM (the `journal_append` bench prints it).
+    /// the new files are fsynced. On open, the meta entries, the first kept record and the newest
+    /// [`OPEN_CHECK_TAIL_RECORDS`] records are checked (see the module documentation) and the
+    /// journal is compared with the high-water mark: bounded whatever the journal's age (the
+    /// `journal_years` bench prints it; BENCHMARKS.md). A compaction a crash cut is finished or
+    /// discarded first.
     ///
     /// Note: sled's own recovery runs first and rewrites a damaged log (it zeroes everything after
     /// the first bad entry), so a directory refused as `Corrupt` should be copied off the till
@@ -58,6 +73,8 @@ impl Journal {
             fs::create_dir_all(&dir).map_err(|source| io_error(&dir, source))?;
             sync_dir(parent_dir(&dir))?;
         }
+        // A compaction a crash cut is finished (or its unfinished copy removed) before sled opens.
+        compact::recover(&dir)?;
         wait_for_lock(&dir)?;
 
         let config = sled::Config::new()
@@ -115,6 +132,7 @@ impl Journal {
             verified.snapshot.machine,
             uploaded,
         )?;
+        reader.publish_pruned(verified.pruned_through);
         tracing::info!(
             dir = %dir.display(),
             terminal = %verified.terminal_id,
@@ -138,6 +156,9 @@ impl Journal {
             blacklist: Arc::new(blacklist),
             reader,
             poison: OnceLock::new(),
+            pruned_through: verified.pruned_through,
+            compacted_through: verified.compacted_through,
+            open_records_read: verified.records,
         })
     }
 }
@@ -232,6 +253,8 @@ fn create(
         snapshot,
         created: true,
         records: 0,
+        pruned_through: 0,
+        compacted_through: 0,
         cut_append: None,
     })
 }
@@ -297,30 +320,66 @@ fn verify(
         ));
     }
 
-    let mut expected = Some(Seq::FIRST);
+    let pruned_through = read_seq_key(dir, meta, PRUNED_THROUGH_KEY)?;
+    let compacted_through = read_seq_key(dir, meta, COMPACTED_THROUGH_KEY)?;
+    if pruned_through >= snapshot.next_seq.0 {
+        return Err(corrupt(
+            dir,
+            format!(
+                "the journal says records up to #{pruned_through} were pruned, but the snapshot's \
+                 next seq is {}",
+                snapshot.next_seq
+            ),
+        ));
+    }
+    let first_kept = pruned_through + 1;
     let mut count: u64 = 0;
-    for item in records.iter() {
+    // The tail starts at most OPEN_CHECK_TAIL_RECORDS before the snapshot's next seq (one more
+    // record, a cut append, may follow it).
+    let start = first_kept.max(snapshot.next_seq.0.saturating_sub(OPEN_CHECK_TAIL_RECORDS));
+    if start > first_kept {
+        // The first kept record exists and is what its key says (fetch and browse start there).
+        let value = records
+            .get(Seq(first_kept).to_key())
+            .map_err(|e| sled_error(dir, "reading the first kept record", e))?
+            .ok_or_else(|| {
+                corrupt(
+                    dir,
+                    format!(
+                        "the first kept record #{first_kept} is missing (records up to \
+                         #{pruned_through} were pruned)"
+                    ),
+                )
+            })?;
+        decode_record_at(dir, Seq(first_kept), &value)?;
+        count += 1;
+    }
+    let mut expected = Some(Seq(start));
+    let mut tail: u64 = 0;
+    for item in records.range(Seq(start).to_key()..) {
         let (key, value) = item.map_err(|e| sled_error(dir, "scanning records", e))?;
         let seq = Seq::from_key(&key).ok_or_else(|| corrupt(dir, bad_key(&key)))?;
         if Some(seq) != expected {
             return Err(corrupt(
                 dir,
                 format!(
-                    "seq gap: after {count} contiguous records expected {}, found {seq}",
+                    "seq gap: after {tail} contiguous records from #{start} expected {}, found \
+                     {seq}",
                     expected.map_or("none".to_string(), |s| s.to_string())
                 ),
             ));
         }
         decode_record_at(dir, seq, &value)?;
         count += 1;
+        tail += 1;
         expected = seq.next();
     }
     // The one inconsistency a crash can leave: the last record is the one the snapshot says is
     // next (its append wrote the record, the crash lost the snapshot written after it).
     let cut_append =
-        (count > 0 && expected == snapshot.next_seq.next()).then_some(snapshot.next_seq);
+        (tail > 0 && expected == snapshot.next_seq.next()).then_some(snapshot.next_seq);
     if expected != Some(snapshot.next_seq) && cut_append.is_none() {
-        let last = match count {
+        let last = match tail {
             0 => "there are no records".to_string(),
             _ => format!(
                 "the last record is #{}",
@@ -340,8 +399,28 @@ fn verify(
         snapshot,
         created: false,
         records: count,
+        pruned_through,
+        compacted_through,
         cut_append,
     })
+}
+
+/// Reads an 8-byte big-endian seq stored in `meta` under `key` (0 when absent).
+pub(super) fn read_seq_key(dir: &Path, meta: &sled::Tree, key: &str) -> Result<u64, JournalError> {
+    let Some(bytes) = meta
+        .get(key)
+        .map_err(|e| sled_error(dir, "reading the meta tree", e))?
+    else {
+        return Ok(0);
+    };
+    <[u8; 8]>::try_from(bytes.as_ref())
+        .map(u64::from_be_bytes)
+        .map_err(|_| {
+            corrupt(
+                dir,
+                format!("`{key}` holds {} bytes, expected 8", bytes.len()),
+            )
+        })
 }
 
 /// Checks the high-water mark against the verified journal and opens it for updates; creates it

@@ -30,13 +30,18 @@ impl Journal {
         matches: impl Fn(&JournalRecord) -> bool,
     ) -> Result<Option<JournalRecord>, JournalError> {
         self.check_poison()?;
+        // Never below the first kept record (a prune a crash cut may have left older ones).
+        let first = Seq(self.pruned_through.saturating_add(1));
         let mut iter: Box<dyn Iterator<Item = sled::Result<(IVec, IVec)>>> = match (direction, from)
         {
-            (Direction::Older, None) => Box::new(self.records.iter().rev()),
-            (Direction::Older, Some(from)) => Box::new(self.records.range(..from.to_key()).rev()),
-            (Direction::Newer, None) => Box::new(self.records.iter()),
+            (Direction::Older, None) => Box::new(self.records.range(first.to_key()..).rev()),
+            (Direction::Older, Some(from)) if from <= first => return Ok(None),
+            (Direction::Older, Some(from)) => {
+                Box::new(self.records.range(first.to_key()..from.to_key()).rev())
+            }
+            (Direction::Newer, None) => Box::new(self.records.range(first.to_key()..)),
             (Direction::Newer, Some(from)) => match from.next() {
-                Some(after) => Box::new(self.records.range(after.to_key()..)),
+                Some(after) => Box::new(self.records.range(after.max(first).to_key()..)),
                 None => return Ok(None),
             },
         };
@@ -52,14 +57,14 @@ impl Journal {
         Ok(None)
     }
 
-    /// All records from `first` on, in seq order (for tests and the uploader). Lazy: one record is
-    /// read per `next`. Yields at most one `Err` (a decode error, a seq gap, a sled failure) and
+    /// All records from `first` on (from the first kept one if `first` was pruned), in seq order
+    /// (for tests and the uploader). Lazy: one record is read per `next`. Yields at most one `Err` (a decode error, a seq gap, a sled failure) and
     /// then ends.
     pub fn records_from(
         &self,
         first: Seq,
     ) -> impl Iterator<Item = Result<JournalRecord, JournalError>> + '_ {
-        let first = first.max(Seq::FIRST);
+        let first = first.max(Seq(self.pruned_through.saturating_add(1)));
         RecordsFrom {
             journal: self,
             iter: self.records.range(first.to_key()..),

@@ -27,6 +27,7 @@ use shared::{MachineNumber, Seq, TerminalId, UnixMillis};
 use sled::IVec;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{
@@ -60,6 +61,8 @@ struct Shared {
     uploaded: Mutex<u64>,
     /// Serialises watermark writes (held across the durable write).
     watermark_writer: Mutex<()>,
+    /// Every record up to here was pruned (0: none); fetches below it are refused.
+    pruned_through: AtomicU64,
 }
 
 /// A cloneable handle for reading durable records and keeping the upload watermark, usable from
@@ -142,6 +145,7 @@ impl JournalReader {
                 durable: Mutex::new(Durable { last_seq, machine }),
                 uploaded: Mutex::new(uploaded),
                 watermark_writer: Mutex::new(()),
+                pruned_through: AtomicU64::new(0),
             }),
         })
     }
@@ -152,6 +156,11 @@ impl JournalReader {
             last_seq: last.0,
             machine,
         };
+    }
+
+    /// Called by the journal when records up to `through` are pruned (0: none).
+    pub(super) fn publish_pruned(&self, through: u64) {
+        self.shared.pruned_through.store(through, Ordering::Release);
     }
 
     pub fn terminal_id(&self) -> TerminalId {
@@ -197,7 +206,8 @@ impl JournalReader {
 
     /// Up to `max` (and at most `limit`) durable records after `after` (from the first when
     /// `None`), oldest first, contiguous, with their exact stored bytes. Empty when there are
-    /// none yet.
+    /// none yet. Records already pruned (acknowledged and past the retention) are refused with
+    /// [`JournalError::Pruned`].
     pub fn fetch(
         &self,
         after: Option<Seq>,
@@ -209,6 +219,13 @@ impl JournalReader {
         let Some(first) = after.map_or(Some(Seq::FIRST), Seq::next) else {
             return Ok(Vec::new());
         };
+        let pruned = self.shared.pruned_through.load(Ordering::Acquire);
+        if first.0 <= pruned {
+            return Err(JournalError::Pruned {
+                seq: first,
+                pruned_through: Seq(pruned),
+            });
+        }
         let count = u64::from(max.min(limit));
         let mut out = Vec::new();
         if count == 0 || first.0 > last {

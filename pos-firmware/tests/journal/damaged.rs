@@ -378,7 +378,7 @@ fn inconsistent_trees_are_refused_with_the_seq() {
     });
     expect_corrupt(
         dir.path(),
-        "seq gap: after 3 contiguous records expected #4, found #5",
+        "seq gap: after 3 contiguous records from #1 expected #4, found #5",
     );
 
     let dir = tampered(10, |records, _| {

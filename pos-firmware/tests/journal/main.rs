@@ -10,7 +10,8 @@
 //! In these files `unwrap`/`expect` are assertions: where one fails, the test fails.
 //!
 //! Files: `model.rs` (the till model that makes records), `round_trips.rs`, `lock.rs`,
-//! `damaged.rs`, `browse.rs`, `flash_cost.rs`, `property.rs`; reading a journal back is shared
+//! `damaged.rs`, `browse.rs`, `flash_cost.rs`, `property.rs`, `retention.rs` (pruning, compaction,
+//! the bounded check at open); reading a journal back is shared
 //! with the other test binaries through `tests/common/`.
 
 #[path = "../common/mod.rs"]
@@ -22,6 +23,7 @@ mod damaged;
 mod flash_cost;
 mod lock;
 mod property;
+mod retention;
 mod round_trips;
 
 use pos_firmware::journal::{

@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn step_strategy() -> impl Strategy<Value = Step> {
+pub(crate) fn step_strategy() -> impl Strategy<Value = Step> {
     prop_oneof![
         4 => (1u64..50_000, 0u8..6).prop_map(|(amount_fen, card)| Step::Intent { amount_fen, card }),
         3 => Just(Step::Commit),
