@@ -7,6 +7,7 @@ use shared::campus::{
     MIN_ORDER_QUERY_INTERVAL_MS,
 };
 use shared::paycode::CampusVerifyingKey;
+use shared::qrpay::TerminalQrKey;
 use shared::{Fen, MinuteOfDay};
 
 /// Default most one sale may charge. Canteen meals cost a few yuan; a typo of an extra digit
@@ -112,6 +113,9 @@ pub struct TillConfig {
     /// The campus's virtual-card public keys (from the campus configuration only; checked
     /// there). Empty: a virtual-card code's signature is left to the campus server.
     pub virtual_card_keys: Vec<CampusKey>,
+    /// This till's key for its offline QR orders (`till.toml` `qr_key_file`, installed with the
+    /// till's configuration; `docs/offline-qr.md`). `None`: offline, the till takes cards only.
+    pub qr_key: Option<TerminalQrKey>,
 }
 
 impl Default for TillConfig {
@@ -144,6 +148,7 @@ impl Default for TillConfig {
             order_query_interval_ms: DEFAULT_ORDER_QUERY_INTERVAL_MS,
             order_pay_window_ms: DEFAULT_ORDER_PAY_WINDOW_MS,
             virtual_card_keys: Vec::new(),
+            qr_key: None,
         }
     }
 }
