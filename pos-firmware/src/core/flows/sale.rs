@@ -505,6 +505,8 @@ impl Till {
             SaleMode::AwaitingPayment(payment) => {
                 let hint = if payment.fixed {
                     text::FIXED_PRICE.get(lang)
+                } else if self.cards_only_offline() {
+                    text::NO_QR_KEY_CARDS_ONLY.get(lang)
                 } else {
                     text::CLEAR_CANCELS.get(lang)
                 };

@@ -9,8 +9,8 @@
 //!   without its broker (网断). A till run without a link server at all is not offline (it has no
 //!   link to lose); online, Enter opens the card sale as before;
 //! - the `OrderIntent { method: OfflineQr, code: digest of the payload, hint: its last 4 }` is
-//!   journaled before the QR is shown; no terminal key (`qr_key_file`) → no QR, the merchant is
-//!   told "cards only";
+//!   journaled before the QR is shown; no terminal key (`qr_key_file`) → no QR, the sale screen
+//!   tells the merchant "cards only" where it says "Clear cancels" online;
 //! - while the QR shows, cards still pay: a tap takes the sale over and the QR leaves the screen,
 //!   but **the QR order stays pending**: the phone may have paid it already, and only the campus
 //!   knows. The ordinary settlement decides (paid → a sale, journaled and shown as an earlier
@@ -140,8 +140,7 @@ impl Till {
         }
         let lang = self.lang();
         let Some(key) = self.config.qr_key.clone() else {
-            self.show_info(vec![text::NO_QR_KEY_CARDS_ONLY.get(lang)]);
-            return sale;
+            return sale; // the sale screen says "cards only" ([`Till::cards_only_offline`])
         };
         if self.snap.pending_orders.len() >= MAX_UNRESOLVED_ORDERS {
             self.show_info(vec![
@@ -162,7 +161,7 @@ impl Till {
         };
         let Some(payload) = qr.payload(&key) else {
             // An intent seq past 2^32: the payload cannot carry it.
-            self.show_info(vec![text::NO_QR_KEY_CARDS_ONLY.get(lang)]);
+            self.show_info(vec![text::QR_CANNOT_BE_MADE.get(lang)]);
             return sale;
         };
         let (code, hint) = payload_digest(&payload);
@@ -201,6 +200,12 @@ impl Till {
             }),
             ..Payment::new(amount, false)
         }))
+    }
+
+    /// Whether an offline sale can be paid by card only because the till has no QR key (the
+    /// sale screen says so instead of "Clear cancels").
+    pub(in crate::core) fn cards_only_offline(&self) -> bool {
+        self.config.qr_key.is_none() && self.offline_why().is_some()
     }
 
     /// A plain key while a QR order shows: digits type the confirmation code, Enter checks it,
