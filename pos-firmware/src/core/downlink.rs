@@ -528,7 +528,11 @@ mod tests {
     fn the_status_line_shows_the_link_within_its_width() {
         let now = UnixMillis(1_800_000_000_000);
         let mut zh = till(Lang::Zh);
-        assert_eq!(status(&zh), "机号0001 联机", "no link server: nothing to lose");
+        assert_eq!(
+            status(&zh),
+            "机号0001 联机",
+            "no link server: nothing to lose"
+        );
         let mut link = LinkStatus {
             daemon_connected: false,
             broker: None,

@@ -573,7 +573,8 @@ pub const CUSTOMER_TAP_OR_SCAN: Text = Text::new("请刷卡或扫码", "Tap card
 pub const MERCHANT_TAP_OR_SCAN: Text = Text::new("刷卡或扫码付款", "Card or scan QR");
 pub const QR_CLEAR_TO_BACKGROUND: Text = Text::new("清零转后台", "Clear: to background");
 pub const NO_QR_KEY_CARDS_ONLY: Text = Text::new("无二维码 仅收卡", "No QR: cards only");
-pub const QR_CANNOT_BE_MADE: Text = Text::new("无法生成二维码 仅收卡", "No QR possible: cards only");
+pub const QR_CANNOT_BE_MADE: Text =
+    Text::new("无法生成二维码 仅收卡", "No QR possible: cards only");
 pub const QR_CODE_CONFIRMED: Text = Text::new("确认码正确", "Code confirmed");
 pub const QR_CODE_WRONG: Text = Text::new("确认码错误", "Wrong code");
 pub const QR_CODE_SIX_DIGITS: Text = Text::new("确认码为6位数字", "The code has 6 digits");

@@ -147,7 +147,10 @@ fn online_enter_opens_the_card_sale_as_before_and_without_a_key_the_merchant_is_
     link(&mut keyless, false, None, NOW);
     keys(&mut keyless, "8E");
     assert_eq!(keyless.displays().qr, None);
-    assert_eq!(merchant(&keyless), "Tap card to pay | ¥8.00 | No QR: cards only");
+    assert_eq!(
+        merchant(&keyless),
+        "Tap card to pay | ¥8.00 | No QR: cards only"
+    );
     assert!(records(&effects(&mut keyless)).is_empty());
 }
 
