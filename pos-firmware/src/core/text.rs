@@ -611,3 +611,8 @@ pub fn qr_pending_on_status(lang: Lang, n: usize) -> String {
         Lang::En => format!(" QR {n}"),
     }
 }
+/// Clear+9's title of a pending code order.
+pub const PENDING_ORDER: Text = Text::new("待核订单", "Pending");
+pub const QR_PENDING_CHECKED_ONLINE: Text =
+    Text::new("待付款 联网后核对", "Unpaid: checked online");
+pub const ORDER_BEING_SETTLED: Text = Text::new("核对中", "Being settled");

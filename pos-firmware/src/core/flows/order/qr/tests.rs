@@ -345,3 +345,29 @@ fn the_status_line_names_one_state_and_why_it_is_offline() {
         status(&till)
     );
 }
+
+#[test]
+fn clear_9_shows_the_pending_qr_orders_first_then_goes_on_to_the_sales() {
+    let mut till = offline_till();
+    let (_, qr) = qr_for_8(&mut till);
+    keys(&mut till, "C");
+    till.handle_command(keymap::Command::BrowseJournal, at(5_000));
+    assert!(
+        effects(&mut till).is_empty(),
+        "the pending orders are in the snapshot"
+    );
+    assert_eq!(
+        merchant(&till),
+        format!(
+            "Pending {} 11-23 10:13 | ¥8.00 Offline QR | Unpaid: checked online",
+            qr.intent
+        )
+    );
+    till.handle_command(keymap::Command::Up, at(6_000));
+    assert!(
+        effects(&mut till)
+            .iter()
+            .any(|e| matches!(e, Effect::FindSale { from: None, .. })),
+        "past the oldest pending order: the newest sale"
+    );
+}
