@@ -292,6 +292,18 @@ fn main() {
         format!("  {}\r\n", WALLET_CODES[2]).as_bytes(),
     );
 
+    let qr_key = shared::qrpay::TerminalQrKey::from_bytes([7; 32]);
+    let qr_order = shared::qrpay::QrOrder {
+        terminal: shared::TerminalId(0x0102_0304_0506_0708),
+        intent: shared::Seq(1234),
+        amount: shared::Fen::new(1250),
+        machine: shared::MachineNumber::new(58).expect("a machine number"),
+        created_at_s: 1_700_000_000,
+        valid_for_s: 600,
+    };
+    let qr_payload = qr_order.payload(&qr_key).expect("fits");
+    put("qr_payload", "order", qr_payload.as_bytes());
+
     let repo = root.parent().expect("fuzz/ sits in the repository");
     let copy = |target: &str, from: PathBuf| {
         let bytes = std::fs::read(&from).unwrap_or_else(|e| panic!("{}: {e}", from.display()));

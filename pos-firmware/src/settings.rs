@@ -10,6 +10,7 @@
 
 use serde::Deserialize;
 use shared::ids::DisplayName;
+use shared::qrpay::{TerminalQrKey, QR_KEY_BYTES};
 use shared::{Fen, MinuteOfDay};
 use std::path::{Path, PathBuf};
 
@@ -57,6 +58,9 @@ end = "19:30"
 [payments]
 query_interval_secs = 3    # while the payer confirms on the phone, ask the campus this often (1-30)
 pay_window_secs = 60       # the payer has this long to confirm, then the order is reversed (20-300)
+# The till's offline QR key (docs/offline-qr.md): 32 bytes as 64 hex digits, written by the card
+# centre's provisioning, owned by root, mode 0600. Without it an offline till takes cards only.
+# qr_key_file = "/etc/campus-pos/qr.key"
 
 # The journal (docs/journal.md): records the campus server acknowledged and older than this
 # are pruned (never an unsent one, never one an unresolved sale needs). 7-3650 days.
@@ -95,6 +99,8 @@ struct SettingsFile {
 struct PaymentsFile {
     query_interval_secs: Option<u64>,
     pay_window_secs: Option<u64>,
+    /// The file holding this till's offline QR key (64 hex digits).
+    qr_key_file: Option<PathBuf>,
 }
 
 /// The `[journal]` table: how long acknowledged records stay (docs/journal.md, Retention).
@@ -434,6 +440,9 @@ pub fn parse_settings(text: &str) -> Result<TillConfig, String> {
         if let Some(secs) = payments.pay_window_secs {
             config.order_pay_window_ms = secs.saturating_mul(1000);
         }
+        if let Some(path) = payments.qr_key_file {
+            config.qr_key = Some(load_qr_key(&path)?);
+        }
     }
     if let Some(days) = file.journal.and_then(|journal| journal.retention_days) {
         if !(MIN_RETENTION_DAYS..=MAX_RETENTION_DAYS).contains(&days) {
@@ -446,6 +455,24 @@ pub fn parse_settings(text: &str) -> Result<TillConfig, String> {
     }
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
+}
+
+/// Reads a till's offline QR key file: 32 bytes as 64 hex digits (surrounding whitespace
+/// allowed). The error names the file, never its content (the key is a secret).
+pub fn load_qr_key(path: &Path) -> Result<TerminalQrKey, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("qr_key_file {}: {e}", path.display()))?;
+    let bytes = hex::decode(text.trim())
+        .ok()
+        .and_then(|bytes| <[u8; QR_KEY_BYTES]>::try_from(bytes).ok())
+        .ok_or_else(|| {
+            format!(
+                "qr_key_file {}: not {QR_KEY_BYTES} bytes as {} hex digits",
+                path.display(),
+                QR_KEY_BYTES * 2
+            )
+        })?;
+    Ok(TerminalQrKey::from_bytes(bytes))
 }
 
 /// Loads `<dir>/till.toml`; defaults when the file does not exist.
@@ -500,6 +527,35 @@ mod tests {
         assert!(too_short.contains("retention_days"), "{too_short}");
         let unknown = parse_settings("[journal]\nkeep = 3\n").unwrap_err();
         assert!(unknown.contains("keep"), "{unknown}");
+    }
+
+    #[test]
+    fn the_qr_key_file_gives_the_till_its_offline_qr_key_and_a_bad_one_is_named() {
+        let dir = std::env::temp_dir().join(format!("qr-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("qr.key");
+        std::fs::write(&good, format!("{}\n", "ab".repeat(32))).unwrap();
+        let config =
+            parse_settings(&format!("[payments]\nqr_key_file = {:?}\n", good.display())).unwrap();
+        assert_eq!(config.qr_key, Some(TerminalQrKey::from_bytes([0xab; 32])));
+        assert_eq!(
+            parse_settings("").unwrap().qr_key,
+            None,
+            "no file: cards only"
+        );
+        let short = dir.join("short.key");
+        std::fs::write(&short, "abcd").unwrap();
+        let error = parse_settings(&format!(
+            "[payments]\nqr_key_file = {:?}\n",
+            short.display()
+        ))
+        .unwrap_err();
+        assert!(error.contains("64 hex digits"), "{error}");
+        assert!(
+            !error.contains("abcd"),
+            "the key's text is never echoed: {error}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

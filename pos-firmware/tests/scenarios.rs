@@ -31,7 +31,7 @@
 //!
 //! Directives: comment lines `# config: key=value ...` before the first command set up the run:
 //! `lang=zh|en`, `start=YYYY-MM-DDTHH:MM[:SS]` (local time; default `DEFAULT_START`) and
-//! `max_sale=<yuan>`. The CLI ignores them (they are comments): pass `--lang`, `--start` or a
+//! `max_sale=<yuan>` and `qr_key=<64 hex digits>` (the till's offline QR key). The CLI ignores them (they are comments): pass `--lang`, `--start` or a
 //! `till.toml` instead.
 //!
 //! Golden output: a scenario listed in [`GOLDEN`] must print exactly `<name>.out`. Regenerate
@@ -54,7 +54,7 @@ use shared::{CardUid, Fen, MachineNumber, Seq};
 /// The code-payment orders' checks: the journal's orders and the script's campus.
 #[path = "scenarios_check/orders.rs"]
 mod orders;
-use orders::{check_campus, payer_method, OrderFate};
+use orders::{check_campus, pays_method, OrderFate, QrCodes};
 
 /// Scenarios whose whole printed output is compared with `tests/scenarios/<name>.out`.
 const GOLDEN: &[&str] = &[
@@ -120,6 +120,7 @@ scenarios!(
     interrupted,
     max_sale,
     merchants_day,
+    offline_qr,
     reader_fault,
     staff,
     topup,
@@ -169,6 +170,11 @@ fn read_directives(name: &str, text: &str) -> Result<Directives, String> {
                 }
                 "start" => start = parse_local(&value.replace('T', " ")).ok_or_else(bad)?,
                 "max_sale" => config.max_sale = Fen::parse_yuan(value).map_err(|_| bad())?,
+                "qr_key" => {
+                    let bytes = hex::decode(value).map_err(|_| bad())?;
+                    let bytes = <[u8; 32]>::try_from(bytes).map_err(|_| bad())?;
+                    config.qr_key = Some(shared::qrpay::TerminalQrKey::from_bytes(bytes));
+                }
                 _ => return Err(bad()),
             }
         }
@@ -284,6 +290,8 @@ fn check_journal(dir: &Path, final_cards: &[SimCard], config: &TillConfig) -> Ve
         BTreeMap::new();
     // (intent seq, amount, payer) of every commit (card sales and paid orders), in journal order.
     let mut commits: Vec<(Seq, Fen, Payer)> = Vec::new();
+    // Offline QR orders' confirmation codes (`scenarios_check/orders.rs`).
+    let mut qr_codes = QrCodes::default();
     // Top-ups: intent seq -> (intent, resolved), and (uid, amount) of every committed one.
     let mut loads: BTreeMap<Seq, (LoadIntent, bool)> = BTreeMap::new();
     let mut loaded: Vec<(CardUid, Fen)> = Vec::new();
@@ -385,7 +393,8 @@ fn check_journal(dir: &Path, final_cards: &[SimCard], config: &TillConfig) -> Ve
             RecordBody::OrderPaid(p) => match orders.get_mut(&p.intent) {
                 Some((o, _, fate @ OrderFate::Open { .. })) => {
                     *fate = OrderFate::Paid;
-                    if o.amount != p.amount || payer_method(&p.payer) != Some(o.method) {
+                    qr_codes.paid(seq, p, &mut problems);
+                    if o.amount != p.amount || !pays_method(&p.payer, o.method) {
                         problems.push(format!(
                             "{seq} pays order {} with another amount or method",
                             p.intent
@@ -407,12 +416,18 @@ fn check_journal(dir: &Path, final_cards: &[SimCard], config: &TillConfig) -> Ve
                     other.map(|(_, _, fate)| *fate)
                 )),
             },
-            RecordBody::OfflineCodeSale(_)
-            | RecordBody::QrConfirmedByCode { .. }
-            | RecordBody::QrCodeRejected { .. } => {
+            RecordBody::OfflineCodeSale(_) => {
                 problems.push(format!(
                     "{seq}: offline code payments are not audited here yet"
                 ));
+            }
+            RecordBody::QrConfirmedByCode { .. } | RecordBody::QrCodeRejected { .. } => {
+                let open = |intent: &Seq| {
+                    orders.get(intent).and_then(|(o, _, fate)| {
+                        matches!(fate, OrderFate::Open { reversing: false }).then_some(o.method)
+                    })
+                };
+                qr_codes.record(seq, &record.body, open, &mut problems);
             }
             RecordBody::OrderPaidAfterClose { intent, .. } => match orders.get_mut(intent) {
                 Some((_, _, fate @ OrderFate::Closed)) => *fate = OrderFate::PaidAfterClose,

@@ -7,6 +7,7 @@ use shared::campus::{
     MIN_ORDER_QUERY_INTERVAL_MS,
 };
 use shared::paycode::CampusVerifyingKey;
+use shared::qrpay::TerminalQrKey;
 use shared::{Fen, MinuteOfDay};
 
 /// Default most one sale may charge. Canteen meals cost a few yuan; a typo of an extra digit
@@ -115,6 +116,9 @@ pub struct TillConfig {
     /// How long acknowledged records stay in the journal (`till.toml` `[journal]`
     /// `retention_days`; the runtime prunes, the core never reads it).
     pub journal_retention_days: u32,
+    /// This till's key for its offline QR orders (`till.toml` `qr_key_file`, installed with the
+    /// till's configuration; `docs/offline-qr.md`). `None`: offline, the till takes cards only.
+    pub qr_key: Option<TerminalQrKey>,
 }
 
 impl Default for TillConfig {
@@ -148,6 +152,7 @@ impl Default for TillConfig {
             order_pay_window_ms: DEFAULT_ORDER_PAY_WINDOW_MS,
             journal_retention_days: crate::journal::DEFAULT_RETENTION_DAYS,
             virtual_card_keys: Vec::new(),
+            qr_key: None,
         }
     }
 }

@@ -314,40 +314,23 @@ impl Till {
         self.server_offset
     }
 
-    /// The link's part of the status line, longest form first (the caller keeps the first
-    /// that fits [`STATUS_LINE_MAX_COLUMNS`], else the last).
+    /// The unsent part of the status line (count and age), longest form first (the caller
+    /// keeps the first that fits [`STATUS_LINE_MAX_COLUMNS`], else the last). The link's state
+    /// is the status line's offline reason (`screens.rs`).
     pub(super) fn link_segments(&self) -> Vec<String> {
         let Some(link) = self.link else {
             return Vec::new();
         };
-        let lang = self.lang();
-        let state = if !link.daemon_connected {
-            Some(text::LINK_DOWN.get(lang))
-        } else if link.broker != Some(BrokerLink::Up) {
-            Some(text::NET_DOWN.get(lang))
-        } else {
-            None
-        };
         if link.unsent == 0 {
-            return state.into_iter().collect();
+            return Vec::new();
         }
+        let lang = self.lang();
         let n = link.unsent;
         let (long, short) = text::unsent_on_status(lang, n);
-        let age = self.unsent_age_ms(&link).map(|ms| short_age(lang, ms));
-        let join = |parts: &[Option<&String>]| {
-            parts
-                .iter()
-                .flatten()
-                .map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        vec![
-            join(&[state.as_ref(), Some(&long), age.as_ref()]),
-            join(&[state.as_ref(), Some(&short), age.as_ref()]),
-            join(&[Some(&short), age.as_ref()]),
-            short,
-        ]
+        match self.unsent_age_ms(&link).map(|ms| short_age(lang, ms)) {
+            Some(age) => vec![format!("{long} {age}"), format!("{short} {age}"), short],
+            None => vec![long, short],
+        }
     }
 
     /// How old the oldest unsent record is, when that is worth showing.
@@ -545,7 +528,11 @@ mod tests {
     fn the_status_line_shows_the_link_within_its_width() {
         let now = UnixMillis(1_800_000_000_000);
         let mut zh = till(Lang::Zh);
-        assert_eq!(status(&zh), "机号0001 联机", "no link: nothing shown");
+        assert_eq!(
+            status(&zh),
+            "机号0001 联机",
+            "no link server: nothing to lose"
+        );
         let mut link = LinkStatus {
             daemon_connected: false,
             broker: None,
@@ -553,7 +540,7 @@ mod tests {
             oldest_unsent_at: Some(UnixMillis(now.0 - 60_000)),
         };
         zh.handle_link_status(link, now);
-        assert_eq!(status(&zh), "机号0001 联机 链路断 未上传3笔");
+        assert_eq!(status(&zh), "机号0001 脱机 链路断 未上传3笔");
         link.daemon_connected = true;
         link.broker = Some(BrokerLink::Up);
         link.oldest_unsent_at = Some(UnixMillis(now.0 - 2 * 3_600_000));
@@ -568,7 +555,8 @@ mod tests {
         link.broker = Some(BrokerLink::Down);
         en.handle_link_status(link, now);
         let line = status(&en);
-        assert!(line.contains("U12345 2h"), "{line}");
+        // The state and the count always stay; the age goes first when the line is full.
+        assert_eq!(line, "No.0001 OFFLINE NET DOWN U12345", "{line}");
         assert!(display_columns(&line) <= STATUS_LINE_MAX_COLUMNS, "{line}");
     }
 

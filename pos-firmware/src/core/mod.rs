@@ -39,7 +39,9 @@ pub mod text;
 
 pub use downlink::LinkStatus;
 pub use flows::card_centre as cardcentre;
-pub use flows::order::{ORDER_ANSWER_TIMEOUT_MS, ORDER_BACKGROUND_RETRY_MS};
+pub use flows::order::{
+    ORDER_ANSWER_TIMEOUT_MS, ORDER_BACKGROUND_RETRY_MS, QR_EXPIRY_GRACE_MS, QR_ORDER_VALID_S,
+};
 pub use flows::staff::{MAX_STAFF_PIN_ATTEMPTS, STAFF_PIN_LOCKOUT_MS};
 pub use money::{MAX_UNRESOLVED_SALES, UNRESOLVED_MAX_AGE_MS};
 
@@ -282,10 +284,15 @@ impl Till {
     /// When [`Till::handle_tick`] next has something to do.
     pub fn next_deadline(&self) -> Option<UnixMillis> {
         let overlay = self.overlay.as_ref().map(|overlay| overlay.until);
-        [overlay, self.unresolved_deadline(), self.orders_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            overlay,
+            self.unresolved_deadline(),
+            self.orders_deadline(),
+            self.qr_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Time passes.
@@ -293,6 +300,7 @@ impl Till {
         self.observe_time(now);
         self.expire_unresolved();
         self.orders_tick();
+        self.qr_tick();
     }
 
     /// The unresolved intent the current screen is working on (its write, or its retry).
@@ -402,7 +410,7 @@ impl Till {
         Displays {
             merchant: Screen::new(std::iter::once(status).chain(body), MERCHANT_LINES),
             customer: Screen::new(customer, CUSTOMER_LINES),
-            qr: None,
+            qr: self.qr_on_screen().map(|shown| shown.payload.clone()),
         }
     }
 

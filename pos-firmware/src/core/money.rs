@@ -392,6 +392,7 @@ impl Till {
         self.snap
             .pending_orders
             .retain(|p| Some(p.intent) != intent);
+        self.snap.qr_attempts.retain(|(i, _)| Some(*i) != intent);
         self.write(outcome)
     }
 

@@ -7,27 +7,38 @@ use super::text::{self};
 use super::{Mode, Till};
 
 impl Till {
+    /// One state (联机, or 脱机 with why: 手动 / 链路断 / 网断), then fixed price, the unresolved
+    /// sales, top-ups and orders (待核), the pending offline QR orders (码单), and the unsent
+    /// records' count and age in the longest form that fits.
     pub(super) fn status_line(&self) -> String {
         let lang = self.lang();
         let mut line = format!("{}{}", text::NO.get(lang), self.snap.machine);
         line.push(' ');
-        line.push_str(&if self.snap.offline {
-            text::OFFLINE.get(lang)
-        } else {
-            text::ONLINE_2.get(lang)
-        });
+        match self.offline_why() {
+            None => line.push_str(&text::ONLINE_2.get(lang)),
+            Some(why) => {
+                line.push_str(&text::OFFLINE.get(lang));
+                line.push(' ');
+                line.push_str(&why.text().get(lang));
+            }
+        }
         if let Some(amount) = self.snap.fixed_price {
             line.push(' ');
             line.push_str(&text::FIXED.get(lang));
             line.push_str(&amount.to_string());
         }
+        let qr_orders = self.pending_qr_orders();
         let unresolved = self.snap.pending.len()
             + self.snap.pending_loads.len()
-            + self.snap.pending_orders.len();
+            + (self.snap.pending_orders.len() - qr_orders);
         if unresolved > 0 {
             line.push_str(&text::unresolved_on_status(lang, unresolved));
         }
-        // The link's state last, in the longest form the line has room for (else the shortest).
+        if qr_orders > 0 {
+            line.push_str(&text::qr_pending_on_status(lang, qr_orders));
+        }
+        // The unsent records last, in the longest form the line has room for (else the
+        // shortest).
         let segments = self.link_segments();
         let fitting = segments
             .iter()

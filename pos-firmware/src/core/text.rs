@@ -564,3 +564,55 @@ pub fn card_and_code_split(lang: Lang, card: (u32, Fen), code: (u32, Fen)) -> St
         ),
     }
 }
+
+// ----- issue 11: the status line's offline state, the offline QR order ------------------------
+
+/// Why the till is offline, on the status line.
+pub const OFFLINE_MANUAL: Text = Text::new("手动", "MANUAL");
+pub const CUSTOMER_TAP_OR_SCAN: Text = Text::new("请刷卡或扫码", "Tap card or scan");
+pub const MERCHANT_TAP_OR_SCAN: Text = Text::new("刷卡或扫码付款", "Card or scan QR");
+pub const QR_CLEAR_TO_BACKGROUND: Text = Text::new("清零转后台", "Clear: to background");
+pub const NO_QR_KEY_CARDS_ONLY: Text = Text::new("无二维码 仅收卡", "No QR: cards only");
+pub const QR_CANNOT_BE_MADE: Text =
+    Text::new("无法生成二维码 仅收卡", "No QR possible: cards only");
+pub const QR_CODE_CONFIRMED: Text = Text::new("确认码正确", "Code confirmed");
+pub const QR_CODE_WRONG: Text = Text::new("确认码错误", "Wrong code");
+pub const QR_CODE_SIX_DIGITS: Text = Text::new("确认码为6位数字", "The code has 6 digits");
+pub const QR_WAIT_FOR_CAMPUS: Text =
+    Text::new("错误次数过多 等联网核对", "Too many: wait for campus");
+pub const QR_ORDER_TO_BACKGROUND: Text =
+    Text::new("扫码订单转后台 联网后核对", "QR order kept: checked online");
+pub const QR_EXPIRED_TO_BACKGROUND: Text =
+    Text::new("二维码已过期 联网后核对", "QR expired: checked online");
+pub const QR_ORDER_KEPT_CARD_PAYS: Text =
+    Text::new("扫码订单保留 联网后核对", "QR order kept for checking");
+
+/// The merchant's line while a QR shows: the confirmation code typed so far.
+pub fn qr_code_typed(lang: Lang, typed: &str) -> String {
+    let shown = format!("{typed:_<6}");
+    match lang {
+        Lang::Zh => format!("确认码 {shown}"),
+        Lang::En => format!("Code {shown}"),
+    }
+}
+
+/// A wrong confirmation code: how many tries are left.
+pub fn qr_tries_left(lang: Lang, left: u8) -> String {
+    match lang {
+        Lang::Zh => format!("还可输入{left}次"),
+        Lang::En => format!("{left} tries left"),
+    }
+}
+
+/// The status line's count of pending offline QR orders.
+pub fn qr_pending_on_status(lang: Lang, n: usize) -> String {
+    match lang {
+        Lang::Zh => format!(" 码单{n}"),
+        Lang::En => format!(" QR {n}"),
+    }
+}
+/// Clear+9's title of a pending code order.
+pub const PENDING_ORDER: Text = Text::new("待核订单", "Pending");
+pub const QR_PENDING_CHECKED_ONLINE: Text =
+    Text::new("待付款 联网后核对", "Unpaid: checked online");
+pub const ORDER_BEING_SETTLED: Text = Text::new("核对中", "Being settled");

@@ -1,26 +1,38 @@
 //! Clear+9, the journal browser: one committed sale at a time (a card's, a paid order's, or a
 //! "paid after close" refund to chase), naming how it was paid; Up for older, Down for newer.
+//! Pending code orders (offline QR orders waiting for the campus, orders being settled) come
+//! first, from the snapshot, newest first; Up past the oldest goes on to the sales.
 //! The core asks the journal for the next sale with [`Effect::FindSale`] and shows the answer
 //! (`Till::handle_sale_found`) when it comes.
 
 use keymap::Command;
 use shared::pay::CodePayer;
 use shared::paycode::CodeMethod;
-use shared::record::{JournalRecord, Payer, RecordBody};
+use shared::record::{JournalRecord, Payer, PendingOrder, RecordBody};
 
 use super::super::calendar::{format_short, local_time};
 use super::super::text::{self, balance, yuan};
 use super::super::{BrowseDirection, Effect, Mode, Till};
 
-/// The browser's state: the sale on screen (`None` while the first answer is awaited).
+/// The browser's state: the sale on screen (`None` while the first answer is awaited), or one
+/// of the pending code orders, shown first (newest first: 0), before the sales.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(in crate::core) struct BrowseMode {
     shown: Option<JournalRecord>,
+    pending: Option<usize>,
 }
 
 impl Till {
-    /// Clear+9: opens the browser at the newest sale.
+    /// Clear+9: opens the browser at the newest pending code order (offline QR orders waiting
+    /// for the campus, other orders being settled), else at the newest sale.
     pub(in crate::core) fn open_browser(&mut self) {
+        if !self.snap.pending_orders.is_empty() {
+            self.mode = Mode::Browse(BrowseMode {
+                shown: None,
+                pending: Some(0),
+            });
+            return;
+        }
         self.mode = Mode::Browse(BrowseMode::default());
         self.effects.push_back(Effect::FindSale {
             from: None,
@@ -31,8 +43,26 @@ impl Till {
     /// A plain key while browsing.
     pub(in crate::core) fn browse_key(&mut self, mode: BrowseMode, command: Command) -> Mode {
         let lang = self.lang();
-        match command {
-            Command::Up | Command::Down => {
+        match (command, mode.pending) {
+            // The pending orders first: Up to older ones, then on to the sales.
+            (Command::Up, Some(i)) if i + 1 < self.snap.pending_orders.len() => {
+                Mode::Browse(BrowseMode {
+                    pending: Some(i + 1),
+                    ..mode
+                })
+            }
+            (Command::Up, Some(_)) => {
+                self.effects.push_back(Effect::FindSale {
+                    from: None,
+                    direction: BrowseDirection::Older,
+                });
+                Mode::Browse(BrowseMode::default())
+            }
+            (Command::Down, Some(i)) => Mode::Browse(BrowseMode {
+                pending: Some(i.saturating_sub(1)),
+                ..mode
+            }),
+            (Command::Up | Command::Down, None) => {
                 let direction = if command == Command::Up {
                     BrowseDirection::Older
                 } else {
@@ -42,7 +72,7 @@ impl Till {
                 self.effects.push_back(Effect::FindSale { from, direction });
                 Mode::Browse(mode)
             }
-            Command::Clear | Command::Enter => self.resting_mode(),
+            (Command::Clear | Command::Enter, _) => self.resting_mode(),
             _ => {
                 self.show_error(vec![text::UP_DOWN_BROWSE_CLEAR_EXITS.get(lang)]);
                 Mode::Browse(mode)
@@ -53,7 +83,7 @@ impl Till {
     /// The journal's answer to [`Effect::FindSale`].
     pub(in crate::core) fn sale_found(&mut self, found: Option<JournalRecord>) {
         let lang = self.lang();
-        let Mode::Browse(BrowseMode { shown }) = &mut self.mode else {
+        let Mode::Browse(BrowseMode { shown, .. }) = &mut self.mode else {
             return;
         };
         match found {
@@ -75,11 +105,41 @@ impl Till {
         welcome: String,
     ) -> (Vec<String>, Vec<String>) {
         let lang = self.lang();
-        let lines = match &mode.shown {
-            Some(record) => self.describe_sale(record),
-            None => vec![text::LOOKING_UP.get(lang)],
+        let pending = mode.pending.and_then(|i| {
+            let orders = &self.snap.pending_orders;
+            orders.get(orders.len().checked_sub(i + 1)?)
+        });
+        let lines = match (&mode.shown, pending) {
+            (_, Some(order)) => self.describe_pending(order),
+            (Some(record), None) => self.describe_sale(record),
+            (None, None) => vec![text::LOOKING_UP.get(lang)],
         };
         (lines, vec![welcome, String::new()])
+    }
+
+    /// A pending code order: its id and time, amount and method, and what it waits for.
+    fn describe_pending(&self, pending: &PendingOrder) -> Vec<String> {
+        let lang = self.lang();
+        let wall = local_time(pending.at, self.config.utc_offset_minutes).wall;
+        let waits = if pending.order.method == CodeMethod::OfflineQr && !pending.reversing {
+            text::QR_PENDING_CHECKED_ONLINE
+        } else {
+            text::ORDER_BEING_SETTLED
+        };
+        vec![
+            format!(
+                "{} {} {}",
+                text::PENDING_ORDER.get(lang),
+                pending.intent,
+                format_short(wall)
+            ),
+            format!(
+                "{} {}",
+                yuan(pending.order.amount),
+                text::method_name(lang, pending.order.method)
+            ),
+            waits.get(lang),
+        ]
     }
 
     fn describe_sale(&self, record: &JournalRecord) -> Vec<String> {

@@ -42,7 +42,7 @@ impl Till {
                     Command::Delete => entry.delete(),
                     Command::Clear => entry.clear(),
                     Command::Enter => match entry.amount() {
-                        Some(amount) => return Mode::Sale(SaleMode::typed(amount)),
+                        Some(amount) => return self.open_sale(amount),
                         None => self.show_error(vec![text::ENTER_AN_AMOUNT_FIRST.get(lang)]),
                     },
                     _ => self.invalid_key(),

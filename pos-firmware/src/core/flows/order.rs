@@ -149,14 +149,24 @@ impl Till {
 
     /// At start: orders from before the restart are asked about (reversing ones: reversed) and
     /// the start-up screen says so.
+    /// Offline QR orders do not hold the next sale (they wait for their payer, not for an
+    /// answer); the newest still valid goes back on screen (`order/qr.rs`).
     pub(in crate::core) fn check_orders_at_start(&mut self) {
         if self.snap.pending_orders.is_empty() {
             return;
         }
-        self.mode = Mode::Order(OrderMode::StartupCheck);
+        if self.orders_to_check() > 0 {
+            self.mode = Mode::Order(OrderMode::StartupCheck);
+        }
         for pending in self.snap.pending_orders.clone() {
             self.ask_about(pending);
         }
+        self.reopen_qr_at_start();
+    }
+
+    /// The pending orders the start-up check waits for (all but offline QR orders).
+    fn orders_to_check(&self) -> usize {
+        self.snap.pending_orders.len() - self.pending_qr_orders()
     }
 
     /// A recognised payment code was scanned (`core/tap.rs`).
@@ -417,7 +427,8 @@ impl Till {
         let Some(pending) = self.unresolved::<PendingOrder>(intent) else {
             return self.late_result(intent, result.state);
         };
-        let on_screen = self.order_on_screen() == Some(intent);
+        let on_screen = self.order_on_screen() == Some(intent)
+            || self.qr_on_screen().map(|shown| shown.intent) == Some(intent);
         let now = self.now;
         match result.state {
             // The reversal asked for decides; an older query's answer does not.
@@ -451,6 +462,7 @@ impl Till {
                 live.paying = true;
                 live.due = now.saturating_add_millis(interval);
             }
+            OrderState::NotFound if is_qr(&pending) => self.qr_not_found(pending),
             OrderState::NotFound => {
                 let held = self.live_order(intent).code.is_some();
                 if held {
@@ -596,8 +608,7 @@ impl Till {
 
     /// The start-up screen ends once every order from before the restart is settled.
     fn startup_check_done(&mut self) {
-        if self.mode == Mode::Order(OrderMode::StartupCheck) && self.snap.pending_orders.is_empty()
-        {
+        if self.mode == Mode::Order(OrderMode::StartupCheck) && self.orders_to_check() == 0 {
             self.mode = self.resting_mode();
         }
     }
@@ -706,6 +717,10 @@ impl Till {
     }
 }
 
+mod qr;
 mod screen;
 #[cfg(test)]
 mod tests;
+
+pub(in crate::core) use qr::{is_qr, QrShown};
+pub use qr::{QR_EXPIRY_GRACE_MS, QR_ORDER_VALID_S};

@@ -18,6 +18,7 @@ use super::super::money::{CardIntent, Step};
 use super::super::tally::count_in_tallies;
 use super::super::text::{self, balance, yuan};
 use super::super::{Beep, Effect, Mode, Till};
+use super::order::QrShown;
 
 /// A sale waiting for its payer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub(in crate::core) struct Payment {
     pub(in crate::core) duplicate_confirmed: Option<Payer>,
     /// An interrupted debit of this sale, waiting for the same card to come back.
     pub(in crate::core) retry: Option<Seq>,
+    /// The offline QR order shown beside this sale (`flows/order/qr.rs`): cards pay it too.
+    pub(in crate::core) qr: Option<QrShown>,
 }
 
 /// The states of a sale.
@@ -81,12 +84,13 @@ impl SaleMode {
 }
 
 impl Payment {
-    fn new(amount: Fen, fixed: bool) -> Payment {
+    pub(in crate::core) fn new(amount: Fen, fixed: bool) -> Payment {
         Payment {
             amount,
             fixed,
             duplicate_confirmed: None,
             retry: None,
+            qr: None,
         }
     }
 }
@@ -111,6 +115,9 @@ impl Till {
                     Mode::Sale(SaleMode::AwaitingPayment(payment))
                 }
             },
+            SaleMode::AwaitingPayment(payment) if payment.qr.is_some() => {
+                self.qr_key(payment, command)
+            }
             SaleMode::AwaitingPayment(payment) if payment.fixed => {
                 self.show_error(vec![
                     text::FIXED_PRICE_MODE.get(lang),
@@ -182,6 +189,7 @@ impl Till {
                     Some((spent_day, spent)) if spent_day == day => spent,
                     _ => Fen::ZERO,
                 };
+                let payment = self.card_takes_over_the_qr(payment);
                 self.start_debit(payment, card, spent_today);
             }
             SaleMode::ConfirmDuplicate { .. } => {
@@ -489,9 +497,16 @@ impl Till {
                 ],
                 vec![text::TAP_YOUR_CARD_AGAIN.get(lang), yuan(payment.amount)],
             ),
+            SaleMode::AwaitingPayment(Payment {
+                amount,
+                qr: Some(shown),
+                ..
+            }) => self.qr_screens(*amount, shown),
             SaleMode::AwaitingPayment(payment) => {
                 let hint = if payment.fixed {
                     text::FIXED_PRICE.get(lang)
+                } else if self.cards_only_offline() {
+                    text::NO_QR_KEY_CARDS_ONLY.get(lang)
                 } else {
                     text::CLEAR_CANCELS.get(lang)
                 };

@@ -389,15 +389,27 @@ impl Session {
             Lang::Zh => ("机号", "联机", "脱机", "定额", "待核"),
             Lang::En => ("No.", "ONLINE", "OFFLINE", "FIXED", "CHECK"),
         };
+        let (manual, link_down, net_down) = match lang {
+            Lang::Zh => ("手动", "链路断", "网断"),
+            Lang::En => ("MANUAL", "LINK DOWN", "NET DOWN"),
+        };
         ensure!(
             status.starts_with(&format!("{machine}{}", snap.machine)),
             "status line {status:?} lacks machine number {}",
             snap.machine
         );
-        let mode = if snap.offline { offline } else { online };
+        // One state: 脱机 手动 when switched offline, else 联机 or 脱机 with the link's why.
+        let state = status.split_once(' ').map_or("", |(_, rest)| rest);
+        let says = |why: &str| state.starts_with(&format!("{offline} {why}"));
+        let fits = if snap.offline {
+            says(manual)
+        } else {
+            state.starts_with(online) || says(link_down) || says(net_down)
+        };
         ensure!(
-            status.contains(mode),
-            "status line {status:?} should say {mode}"
+            fits,
+            "status line {status:?} should name one state (offline by hand: {})",
+            snap.offline
         );
         ensure!(
             status.contains(fixed) == snap.fixed_price.is_some(),
@@ -406,7 +418,13 @@ impl Session {
         );
         let marker = format!("{check}{}", if lang == Lang::En { " " } else { "" });
         // Sales, top-ups and orders waiting; the link's state and the unsent count follow.
-        let pending = snap.pending.len() + snap.pending_loads.len() + snap.pending_orders.len();
+        // (Offline QR orders are counted apart, as 码单N.)
+        let orders = snap
+            .pending_orders
+            .iter()
+            .filter(|p| p.order.method != shared::paycode::CodeMethod::OfflineQr)
+            .count();
+        let pending = snap.pending.len() + snap.pending_loads.len() + orders;
         let count = format!("{marker}{pending}");
         let shown = if pending == 0 {
             !status.contains(&marker)

@@ -59,7 +59,7 @@ impl Till {
             OrderMode::StartupCheck => {
                 return (
                     vec![
-                        text::checking_open_orders(lang, self.snap.pending_orders.len()),
+                        text::checking_open_orders(lang, self.orders_to_check()),
                         text::STARTUP_ORDERS_PLEASE_WAIT.get(lang),
                         text::CLEAR_TO_BACKGROUND.get(lang),
                     ],
