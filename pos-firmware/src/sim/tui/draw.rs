@@ -163,6 +163,21 @@ pub(super) fn draw(frame: &mut Frame, view: &View) {
             help,
         );
     }
+    if let Some(payload) = &view.displays.qr {
+        let displays = Rect::new(
+            plan.merchant.x,
+            plan.merchant.y,
+            plan.merchant.width,
+            plan.merchant.height + plan.customer.height,
+        );
+        let body = Rect::new(
+            area.x,
+            area.y,
+            area.width,
+            plan.bar.y.saturating_sub(area.y),
+        );
+        super::qr::draw_qr(frame, body, displays, plan.cards, payload);
+    }
     draw_log(frame, plan.log, view.log);
     draw_bar(frame, plan.bar, view.prompt, view.cards.len());
 }
