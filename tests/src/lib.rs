@@ -14,6 +14,7 @@ pub mod campus_pay;
 pub mod campus_store;
 pub mod fake_till;
 pub mod mosquitto;
+pub mod statement;
 pub mod sync;
 
 use pos_firmware::journal::Journal;
