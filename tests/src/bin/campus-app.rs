@@ -43,7 +43,21 @@ struct Cli {
 
 fn main() {
     let cli = Cli::parse();
-    let now = cli.at_unix_ms.map_or_else(unix_ms_now, UnixMillis);
+    match pay(&cli, cli.at_unix_ms.map_or_else(unix_ms_now, UnixMillis)) {
+        Ok((code, said)) => {
+            eprintln!("campus-app: {said}");
+            println!("{code:06}");
+        }
+        Err((status, said)) => {
+            eprintln!("campus-app: {said}");
+            std::process::exit(status);
+        }
+    }
+}
+
+/// Pays `cli.payload` at `now`: the confirmation code and what to say, or the exit status and
+/// why not.
+fn pay(cli: &Cli, now: UnixMillis) -> Result<(u32, String), (i32, String)> {
     let account = VirtualAccount(cli.account);
     let mut backend = if cli.dry_run {
         PaymentBackend::new_with_frozen(SIM_CAMPUS_KEY_SEED, sim_accounts(), sim_frozen())
@@ -53,47 +67,34 @@ fn main() {
             .clone()
             .unwrap_or_else(|| cli.store.join(PAYMENTS_LOG_FILE));
         if let Some(dir) = log.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Err(e) = std::fs::create_dir_all(dir) {
-                eprintln!("campus-app: cannot create {}: {e}", dir.display());
-                std::process::exit(2);
-            }
+            std::fs::create_dir_all(dir)
+                .map_err(|e| (2, format!("cannot create {}: {e}", dir.display())))?;
         }
-        match PaymentBackend::open_with_frozen(
-            &log,
-            SIM_CAMPUS_KEY_SEED,
-            sim_accounts(),
-            sim_frozen(),
-        ) {
-            Ok(backend) => backend,
-            Err(e) => {
-                eprintln!(
-                    "campus-app: cannot open the payment log {}: {e}",
-                    log.display()
-                );
-                std::process::exit(2);
-            }
-        }
+        PaymentBackend::open_with_frozen(&log, SIM_CAMPUS_KEY_SEED, sim_accounts(), sim_frozen())
+            .map_err(|e| {
+                (
+                    2,
+                    format!("cannot open the payment log {}: {e}", log.display()),
+                )
+            })?
     };
     let amount = qr_amount(&cli.payload);
-    match backend.pay_qr(&cli.payload, account, now) {
-        Ok(code) => {
-            let balance = backend
-                .balance(account)
-                .map_or_else(|| "?".to_string(), |b| b.to_string());
-            let amount = amount.map_or_else(|| "?".to_string(), |a| a.to_string());
-            let dry = if cli.dry_run {
-                " (dry run: nothing stored)"
-            } else {
-                ""
-            };
-            eprintln!("campus-app: paid ¥{amount} from account {account}, balance ¥{balance}{dry}");
-            println!("{code:06}");
-        }
-        Err(refusal) => {
-            eprintln!("campus-app: refused: {refusal}");
-            std::process::exit(1);
-        }
-    }
+    let code = backend
+        .pay_qr(&cli.payload, account, now)
+        .map_err(|refusal| (1, format!("refused: {refusal}")))?;
+    let balance = backend
+        .balance(account)
+        .map_or_else(|| "?".to_string(), |b| b.to_string());
+    let amount = amount.map_or_else(|| "?".to_string(), |a| a.to_string());
+    let dry = if cli.dry_run {
+        " (dry run: nothing stored)"
+    } else {
+        ""
+    };
+    Ok((
+        code,
+        format!("paid ¥{amount} from account {account}, balance ¥{balance}{dry}"),
+    ))
 }
 
 fn unix_ms_now() -> UnixMillis {
@@ -103,4 +104,100 @@ fn unix_ms_now() -> UnixMillis {
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
             .unwrap_or(0),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pos_firmware::sim::payments::sim_terminal_qr_key;
+    use shared::ids::{MachineNumber, Seq, TerminalId};
+    use shared::qrpay::QrOrder;
+    use shared::Fen;
+
+    const NOW: UnixMillis = UnixMillis(1_800_000_060_000);
+
+    fn payload(amount: u64) -> (QrOrder, String) {
+        let order = QrOrder {
+            terminal: TerminalId(0x5EED),
+            intent: Seq(9),
+            amount: Fen::new(amount),
+            machine: MachineNumber::new(58).unwrap(),
+            created_at_s: 1_800_000_000,
+            valid_for_s: 600,
+        };
+        let payload = order.payload(&sim_terminal_qr_key(order.terminal)).unwrap();
+        (order, payload)
+    }
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::parse_from(std::iter::once("campus-app").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_app_pays_into_the_stores_log_once_and_a_second_scan_gets_the_same_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        let (order, text) = payload(1_250);
+        let args = [
+            "--payload",
+            &text,
+            "--account",
+            "2026000001",
+            "--store",
+            store.to_str().unwrap(),
+        ];
+        let (code, said) = pay(&cli(&args), NOW).unwrap();
+        assert_eq!(
+            code,
+            order.confirmation_code(&sim_terminal_qr_key(order.terminal))
+        );
+        assert!(
+            said.contains("paid ¥12.50 from account 2026000001, balance ¥87.50"),
+            "{said}"
+        );
+        let (again, said) = pay(&cli(&args), NOW).unwrap();
+        assert_eq!(again, code);
+        assert!(said.contains("balance ¥87.50"), "charged once: {said}");
+        let log = store.join(PAYMENTS_LOG_FILE);
+        let backend = PaymentBackend::open_with_frozen(
+            &log,
+            SIM_CAMPUS_KEY_SEED,
+            sim_accounts(),
+            sim_frozen(),
+        )
+        .unwrap();
+        assert_eq!(backend.ledger().len(), 1);
+    }
+
+    #[test]
+    fn a_refusal_exits_1_with_the_reason_and_a_dry_run_stores_nothing() {
+        let (_, text) = payload(1_250);
+        // bob has ¥3.00.
+        let refused = pay(
+            &cli(&["--payload", &text, "--account", "2026000002", "--dry-run"]),
+            NOW,
+        );
+        assert_eq!(
+            refused,
+            Err((
+                1,
+                "refused: the balance does not cover the amount".to_string()
+            ))
+        );
+        let tampered = text.replace(&text[10..11], if &text[10..11] == "A" { "B" } else { "A" });
+        let refused = pay(
+            &cli(&["--payload", &tampered, "--account", "1", "--dry-run"]),
+            NOW,
+        );
+        assert!(matches!(refused, Err((1, _))), "{refused:?}");
+        // Nothing is stored: a second dry run starts from the same opening balance.
+        for _ in 0..2 {
+            let dry = cli(&["--payload", &text, "--account", "1", "--dry-run"]);
+            let (_, said) = pay(&dry, NOW).unwrap();
+            assert!(
+                said.ends_with("balance ¥487.50 (dry run: nothing stored)"),
+                "{said}"
+            );
+        }
+    }
 }
