@@ -43,9 +43,15 @@ fn place(area: Rect, beside: Rect, below: Rect, width: u16, height: u16) -> Opti
     None
 }
 
-/// Draws the QR code of `payload` beside the customer's display (see [`place`]); on a screen
-/// too small for it, a one-line box says so and shows the payload's text.
-pub(super) fn draw_qr(frame: &mut Frame, area: Rect, beside: Rect, below: Rect, payload: &str) {
+/// Draws the QR code of `payload` beside the displays of `plan` (see [`place`]: right of them,
+/// else over the cards and the log, never over the bottom bar); on a screen too small for it, a
+/// one-line box says so and shows the payload's text.
+pub(super) fn draw_qr(frame: &mut Frame, area: Rect, plan: &super::draw::Plan, payload: &str) {
+    let area = Rect {
+        height: plan.bar.y.saturating_sub(area.y),
+        ..area
+    };
+    let (beside, below) = (plan.merchant.union(plan.customer), plan.cards);
     let Some(lines) = half_block_lines(payload) else {
         return;
     };
@@ -90,6 +96,55 @@ mod tests {
             lines[0].chars().all(|c| c == ' '),
             "the quiet zone is light"
         );
+    }
+
+    /// The QR code's rows as the screen shows them (`width` columns from `x`), and whether every
+    /// one of its cells is black on white.
+    fn shown_rows(
+        buffer: &ratatui::buffer::Buffer,
+        x: u16,
+        y: u16,
+        lines: usize,
+        width: u16,
+    ) -> (Vec<String>, bool) {
+        let mut ink = true;
+        let rows = (0..lines as u16)
+            .map(|row| {
+                (0..width)
+                    .map(|col| {
+                        let cell = &buffer[(x + col, y + row)];
+                        ink &= cell.fg == Color::Black && cell.bg == Color::White;
+                        cell.symbol().to_string()
+                    })
+                    .collect()
+            })
+            .collect();
+        (rows, ink)
+    }
+
+    #[test]
+    fn the_simulator_draws_the_qr_of_the_displays_beside_them_black_on_white_or_below_them() {
+        let payload = "CQ1".repeat(19)[..55].to_string();
+        let lines = half_block_lines(&payload).unwrap();
+        let mut fixture = super::super::draw::tests::fixture();
+        fixture.displays.qr = Some(payload.clone());
+        let view = super::super::draw::tests::view(&fixture);
+        // Wide: right of the displays (the left column is 42 wide; the box's border is 1).
+        let (_, buffer) = super::super::draw::tests::render(&view, 100, 40);
+        let (rows, ink) = shown_rows(&buffer, 43, 1, lines.len(), 37);
+        assert_eq!(rows, lines);
+        assert!(
+            ink,
+            "black modules on white, whatever the terminal's colours"
+        );
+        // Narrow: under the displays, over the cards.
+        let (_, buffer) = super::super::draw::tests::render(&view, 60, 40);
+        let top = super::super::draw::MERCHANT_H + super::super::draw::CUSTOMER_H;
+        let (rows, _) = shown_rows(&buffer, 1, top + 1, lines.len(), 37);
+        assert_eq!(rows, lines);
+        // Too small for it: the payload's text instead.
+        let (text, _) = super::super::draw::tests::render(&view, 45, 20);
+        assert!(text.contains("too small for the QR"), "{text}");
     }
 
     #[test]
