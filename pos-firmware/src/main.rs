@@ -99,6 +99,10 @@ enum Cmd {
         /// the link while it waits for lines.
         #[arg(long, value_name = "PATH")]
         link: Option<PathBuf>,
+        /// Write each offline QR code the customer's display shows as a PNG in this directory
+        /// (qr-0001.png, ...; a `QR-PNG path` line says which); docs/script.md.
+        #[arg(long, value_name = "DIR")]
+        qr_png: Option<PathBuf>,
     },
     /// Run the till on its own hardware: the MFRC522 on spidev, the keypad on evdev, the code
     /// scanner as a line device; displays on framebuffers (--fb) or as lines on standard output,
@@ -252,6 +256,9 @@ fn load_config(common: &Common, data_dir: &std::path::Path) -> anyhow::Result<Ti
     prepare_data_dir(data_dir)?;
     let mut config = load_settings(data_dir)?;
     common.apply_lang(&mut config);
+    // The simulated campus's QR master: the simulator's till gets its offline QR key as the
+    // card centre would provision it, and the campus-app simulator pays its codes.
+    config.demo_qr_master = Some(pos_firmware::sim::payments::SIM_QR_MASTER_KEY);
     Ok(config)
 }
 
@@ -705,6 +712,7 @@ fn main() -> anyhow::Result<()> {
             start,
             pause_at,
             link,
+            qr_png,
         } => {
             init_logging(None)?;
             let data_dir = common.sim_data_dir();
@@ -751,7 +759,10 @@ fn main() -> anyhow::Result<()> {
             };
             let stdout = std::io::stdout();
             let mut runner = match ScriptRunner::start(setup, stdout.lock()) {
-                Ok(runner) => runner,
+                Ok(runner) => match qr_png {
+                    Some(dir) => runner.with_qr_png(dir),
+                    None => runner,
+                },
                 Err(e) => {
                     // The till cannot start (journal locked or corrupt, cards file broken): it
                     // must not sell, and scripts tell this apart from a failed expectation.

@@ -166,7 +166,7 @@ impl TillRuntime {
     /// Opens the journal in `journal_dir` and starts the till from its snapshot.
     pub fn open(
         journal_dir: &Path,
-        config: TillConfig,
+        mut config: TillConfig,
         now: Now,
     ) -> Result<TillRuntime, RuntimeError> {
         config.validate()?;
@@ -179,6 +179,10 @@ impl TillRuntime {
                 compacted = kept.compacted,
                 "journal maintenance at start-up"
             );
+        }
+        if let (None, Some(master)) = (&config.qr_key, config.demo_qr_master) {
+            let terminal = journal.terminal_id();
+            config.qr_key = Some(shared::qrpay::TerminalQrKey::derive(&master, terminal));
         }
         let till = Till::new(
             config,

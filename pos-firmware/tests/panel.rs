@@ -362,3 +362,79 @@ fn the_bench_png_file_is_both_screens_as_a_viewer_reads_them() {
         "the screens are drawn, not blank ({ink} ink pixels)"
     );
 }
+
+/// A PanelOutput that keeps nothing (the panel's canvases are read back).
+struct Nowhere;
+
+impl pos_firmware::device::panel::PanelOutput for Nowhere {
+    fn write(&mut self, _: Which, _: &Canvas, _: std::ops::Range<u32>) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The texts of the QR codes `rqrr` finds on a canvas.
+fn decode_canvas(canvas: &Canvas) -> Vec<String> {
+    let size = canvas.size();
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(
+        size.width as usize,
+        size.height as usize,
+        |x, y| {
+            if canvas.is_ink(x as u32, y as u32) {
+                0
+            } else {
+                255
+            }
+        },
+    );
+    image
+        .detect_grids()
+        .iter()
+        .map(|grid| grid.decode().unwrap().1)
+        .collect()
+}
+
+/// An offline QR payload as the till makes it (`shared::qrpay`).
+fn offline_payload() -> String {
+    use shared::ids::{MachineNumber, Seq, TerminalId};
+    use shared::qrpay::{QrOrder, TerminalQrKey};
+    let key = TerminalQrKey::derive(&[7; 32], TerminalId(0x5EED_0001));
+    QrOrder {
+        terminal: TerminalId(0x5EED_0001),
+        intent: Seq(4_321),
+        amount: shared::Fen::new(1_250),
+        machine: MachineNumber::new(58).unwrap(),
+        created_at_s: 1_800_000_000,
+        valid_for_s: 600,
+    }
+    .payload(&key)
+    .unwrap()
+}
+
+#[test]
+fn the_offline_qr_of_the_displays_is_drawn_on_the_customer_screen_decodes_back_and_goes_away() {
+    let payload = offline_payload();
+    for size in SIZES.into_iter().chain([PanelSize::MEDIUM]) {
+        // The bench's test pattern is on: the till's own QR code wins over it.
+        let mut panel = PanelDisplay::new(size, Nowhere).with_qr_test_pattern();
+        let mut displays = Displays {
+            merchant: screen("机号0058 脱机 链路断 | 扫码待付 | ¥12.50 | 清零取消"),
+            customer: screen("请刷卡或扫码 | ¥12.50"),
+            qr: Some(payload.clone()),
+        };
+        panel.show(&displays).unwrap();
+        let canvas = panel.canvas(Which::Customer).clone();
+        assert_eq!(decode_canvas(&canvas), vec![payload.clone()], "{size}");
+        if SIZES.contains(&size) {
+            check_golden(&format!("customer_offline_qr_{size}"), size, &[canvas]).unwrap();
+        }
+        // The same lines without the QR code: the customer's screen is redrawn, the till's
+        // code is gone (the test pattern is back in its square).
+        displays.qr = None;
+        panel.show(&displays).unwrap();
+        assert_eq!(
+            decode_canvas(panel.canvas(Which::Customer)),
+            vec![QR_TEST_PAYLOAD.to_string()],
+            "{size}"
+        );
+    }
+}

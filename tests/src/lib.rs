@@ -5,8 +5,8 @@
 //!
 //! The sync path's harness lives in modules: [`mosquitto`] (a real broker), [`campus`],
 //! [`campus_store`] and [`campus_pay`] (the campus server simulator and its payment side),
-//! [`campus_files`] (its configuration and blacklist files), [`sync`] (till + daemon
-//! processes).
+//! [`campus_files`] (its configuration and blacklist files), [`statement`] (the merchant's
+//! statement from the store and the payment ledger), [`sync`] (till + daemon processes).
 
 pub mod campus;
 pub mod campus_files;
@@ -15,6 +15,7 @@ pub mod campus_store;
 pub mod fake_till;
 pub mod load;
 pub mod mosquitto;
+pub mod statement;
 pub mod sync;
 
 use pos_firmware::journal::Journal;

@@ -119,6 +119,11 @@ pub struct TillConfig {
     /// This till's key for its offline QR orders (`till.toml` `qr_key_file`, installed with the
     /// till's configuration; `docs/offline-qr.md`). `None`: offline, the till takes cards only.
     pub qr_key: Option<TerminalQrKey>,
+    /// The simulator's stand-in for the card centre's key provisioning: with no `qr_key`, the
+    /// till's key is derived from this campus QR master key for its terminal when the journal
+    /// opens (`TerminalQrKey::derive`). Set only by the simulator and the script runner (the
+    /// simulated campus's `SIM_QR_MASTER_KEY`); a real till never holds a campus master key.
+    pub demo_qr_master: Option<[u8; shared::qrpay::QR_KEY_BYTES]>,
 }
 
 impl Default for TillConfig {
@@ -153,6 +158,7 @@ impl Default for TillConfig {
             journal_retention_days: crate::journal::DEFAULT_RETENTION_DAYS,
             virtual_card_keys: Vec::new(),
             qr_key: None,
+            demo_qr_master: None,
         }
     }
 }

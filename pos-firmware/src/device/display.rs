@@ -67,6 +67,13 @@ impl<W: Write> DeviceDisplay for LineDisplay<W> {
         if before.is_none_or(|b| b.customer != displays.customer) {
             writeln!(self.out, "C| {}", screen_text(&displays.customer))?;
         }
+        // The offline QR payload, as the script runner prints it: a till without a panel shows
+        // what a phone would scan (an order, not a bearer token).
+        if let Some(payload) = &displays.qr {
+            if before.is_none_or(|b| b.qr.as_ref() != Some(payload)) {
+                writeln!(self.out, "QR {payload}")?;
+            }
+        }
         self.out.flush()?;
         self.shown = Some(displays.clone());
         Ok(())
@@ -111,6 +118,24 @@ mod tests {
         assert_eq!(
             text,
             "M| 请输入金额\nC| 欢迎\nM| 金额 5.00\nC| 请刷卡 5.00\nBEEP success\n"
+        );
+    }
+
+    #[test]
+    fn an_offline_qr_is_written_once_when_it_appears_or_changes() {
+        let mut display = LineDisplay::new(Vec::new());
+        let mut shown = displays("扫码待付", "请刷卡或扫码");
+        shown.qr = Some("CQ1AAAA".to_string());
+        display.show(&shown).unwrap();
+        display.show(&shown).unwrap();
+        shown.qr = Some("CQ1BBBB".to_string());
+        display.show(&shown).unwrap();
+        shown.qr = None;
+        display.show(&shown).unwrap();
+        let text = String::from_utf8(display.into_inner()).unwrap();
+        assert_eq!(
+            text,
+            "M| 扫码待付\nC| 请刷卡或扫码\nQR CQ1AAAA\nQR CQ1BBBB\n"
         );
     }
 }

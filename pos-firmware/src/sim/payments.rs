@@ -29,13 +29,15 @@
 
 mod codes;
 mod log;
+mod qr;
 #[cfg(test)]
 mod tests;
 
 pub use codes::{
     behaviour_of, virtual_card_code, wallet_code, WalletBehaviour, SIM_VIRTUAL_CARD_VALIDITY_S,
 };
-pub use log::{CallLog, LOG_MAGIC, MAX_RECORD_BYTES};
+pub use log::{CallLog, LoggedCall, LOG_MAGIC, MAX_RECORD_BYTES};
+pub use qr::{qr_amount, sim_terminal_qr_key, QrRefusal, SIM_QR_MASTER_KEY};
 
 use shared::pay::{
     CodePayer, DeclineReason, OrderCall, OrderId, OrderRequest, OrderResult, OrderState,
@@ -253,7 +255,15 @@ impl PaymentBackend {
         let (log, calls) = CallLog::open(path)?;
         let mut backend = Self::new_with_frozen(key_seed, accounts, frozen);
         for (now, call) in &calls {
-            backend.apply(call, *now);
+            match call {
+                LoggedCall::Order(call) => {
+                    backend.apply(call, *now);
+                }
+                LoggedCall::QrPay { payload, account } => {
+                    // Its answer was given when it was logged; the replay rebuilds its effect.
+                    let _ = backend.apply_qr_pay(payload, *account, *now);
+                }
+            }
         }
         backend.log = Some(log);
         Ok(backend)

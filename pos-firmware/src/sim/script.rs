@@ -30,6 +30,7 @@ use shared::pay::OrderCall;
 
 mod campus;
 pub mod orders;
+pub mod qr_png;
 pub use campus::state_text as campus_state_text;
 
 /// Time between two keys of one `keys` line.
@@ -119,9 +120,20 @@ pub struct ScriptRunner<W: Write> {
     /// Whether a `backend` line made the campus the till's route (until then codes are
     /// refused, as on a till without a link).
     campus_connected: bool,
+    /// `--qr-png DIR`: where each offline QR code shown is written as a PNG.
+    qr_png: Option<PathBuf>,
+    /// QR codes written so far (the next file's number).
+    qr_written: u32,
 }
 
 impl<W: Write> ScriptRunner<W> {
+    /// Writes each offline QR code the customer's display shows from now on as a PNG in `dir`
+    /// (`qr-0001.png`, ...; `--qr-png`).
+    pub fn with_qr_png(mut self, dir: PathBuf) -> ScriptRunner<W> {
+        self.qr_png = Some(dir);
+        self
+    }
+
     /// Opens the journal and the simulated cards in `setup.data_dir`.
     pub fn start(setup: ScriptSetup, out: W) -> Result<ScriptRunner<W>, ScriptError> {
         let mut cards =
@@ -146,6 +158,8 @@ impl<W: Write> ScriptRunner<W> {
             campus: LocalCampus::new(),
             pending_orders: Vec::new(),
             campus_connected: false,
+            qr_png: None,
+            qr_written: 0,
         };
         runner.boot()?;
         Ok(runner)
@@ -652,7 +666,27 @@ impl<W: Write> ScriptRunner<W> {
         if always || displays.customer != self.printed.customer {
             writeln!(self.out, "{stamp} C| {}", screen_text(&displays.customer))?;
         }
+        if let Some(payload) = &displays.qr {
+            if always || self.printed.qr.as_ref() != Some(payload) {
+                // The payload is an order, not a bearer token: printing it is safe.
+                writeln!(self.out, "{stamp} QR {payload}")?;
+                self.write_qr_png(payload)?;
+            }
+        }
         self.printed = displays.clone();
+        Ok(())
+    }
+
+    /// With `--qr-png`: the QR code of `payload` as the next PNG file (printed as `QR-PNG path`).
+    fn write_qr_png(&mut self, payload: &str) -> Result<(), ScriptError> {
+        let Some(dir) = &self.qr_png else {
+            return Ok(());
+        };
+        self.qr_written = self.qr_written.saturating_add(1);
+        let path = qr_png::write_qr_png(dir, self.qr_written, payload).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("--qr-png {}: {e}", dir.display()))
+        })?;
+        writeln!(self.out, "{} QR-PNG {}", self.stamp(), path.display())?;
         Ok(())
     }
 

@@ -8,6 +8,12 @@
 //! accounts for virtual cards, `--account`; scripted wallets; every call logged durably in
 //! `--payments-log` before it is answered), and prints its counts and the tills' presence every
 //! few seconds.
+//!
+//! `campus-sim --statement` instead prints a merchant's statement (商户流水, issue 11:
+//! `till_tests::statement`) from the store and the payment log, and exits: `--merchant-terminal`
+//! (default: every till in the store, which the one campus configuration names one merchant),
+//! `--from`/`--to` (local dates, default today), `--type` (卡消费 / 扫一扫 / 付款码 / 其它), `--csv
+//! FILE` for the export. Run it while no `campus-sim` serves the same store.
 
 use anyhow::Context;
 use clap::Parser;
@@ -18,7 +24,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 use till_tests::campus::{CampusOptions, CampusSim};
 use till_tests::campus_files::{load_blacklist, load_campus_config};
-use till_tests::campus_pay::PAYMENTS_LOG_FILE;
+use till_tests::campus_pay::{CampusPayments, PAYMENTS_LOG_FILE};
+use till_tests::campus_store::CampusStore;
+use till_tests::statement::{
+    statement, StatementQuery, StatementTypeKey, CAMPUS_UTC_OFFSET_MINUTES,
+};
 
 /// How often the counts are printed.
 const STATS_INTERVAL: Duration = Duration::from_secs(5);
@@ -83,6 +93,74 @@ struct Cli {
     /// the default (carol, 2026000003). Give the same ones on every start.
     #[arg(long = "frozen")]
     frozen: Vec<u64>,
+    /// Print the merchant's statement from --store and the payment log, and exit (no broker).
+    #[arg(long)]
+    statement: bool,
+    /// With --statement: a terminal of the merchant (16 hex digits); repeatable. Default: every
+    /// till in the store.
+    #[arg(long = "merchant-terminal", requires = "statement", value_parser = parse_terminal_arg)]
+    merchant_terminals: Vec<TerminalId>,
+    /// With --statement: the first local date shown (YYYY-MM-DD; default today).
+    #[arg(long, requires = "statement")]
+    from: Option<chrono::NaiveDate>,
+    /// With --statement: the last local date shown (YYYY-MM-DD; default --from).
+    #[arg(long, requires = "statement")]
+    to: Option<chrono::NaiveDate>,
+    /// With --statement: only this type (卡消费, 扫一扫, 付款码, 其它, or card, scan, code,
+    /// other); repeatable. Default: every type.
+    #[arg(long = "type", requires = "statement", value_parser = parse_type_arg)]
+    types: Vec<StatementTypeKey>,
+    /// With --statement: also write the CSV export to this file.
+    #[arg(long, requires = "statement")]
+    csv: Option<PathBuf>,
+}
+
+fn parse_type_arg(text: &str) -> Result<StatementTypeKey, String> {
+    StatementTypeKey::parse(text)
+        .ok_or_else(|| format!("\"{text}\" is not 卡消费, 扫一扫, 付款码 or 其它"))
+}
+
+/// `--statement`: prints the statement (and writes the CSV) from the store and the payment log.
+fn print_statement(cli: &Cli, options: &CampusOptions) -> anyhow::Result<()> {
+    let store = CampusStore::open(&cli.store)
+        .with_context(|| format!("opening the store {}", cli.store.display()))?;
+    let log = cli
+        .payments_log
+        .clone()
+        .unwrap_or_else(|| cli.store.join(PAYMENTS_LOG_FILE));
+    let ledger = if log.exists() {
+        CampusPayments::open(&log, options.accounts.clone(), options.frozen.clone())
+            .with_context(|| format!("opening the payment log {}", log.display()))?
+            .ledger()
+    } else {
+        Vec::new()
+    };
+    let terminals = if cli.merchant_terminals.is_empty() {
+        store.terminals().into_iter().collect()
+    } else {
+        cli.merchant_terminals.iter().copied().collect()
+    };
+    let today = chrono::Utc::now()
+        .with_timezone(
+            &chrono::FixedOffset::east_opt(CAMPUS_UTC_OFFSET_MINUTES * 60)
+                .context("the campus's time zone")?,
+        )
+        .date_naive();
+    let from = cli.from.unwrap_or(today);
+    let query = StatementQuery {
+        terminals,
+        from,
+        to: cli.to.unwrap_or(from),
+        types: (!cli.types.is_empty()).then(|| cli.types.iter().copied().collect()),
+    };
+    let statement = statement(&store, &ledger, &query);
+    print!("{}", statement.to_text());
+    if let Some(path) = &cli.csv {
+        std::fs::write(path, statement.to_csv())
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("campus-sim: statement exported to {}", path.display());
+    }
+    Ok(())
 }
 
 /// One `--account ACCOUNT=YUAN`.
@@ -233,6 +311,9 @@ fn main() -> anyhow::Result<()> {
     if !cli.frozen.is_empty() {
         options.frozen = cli.frozen.iter().map(|&n| VirtualAccount(n)).collect();
     }
+    if cli.statement {
+        return print_statement(&cli, &options);
+    }
     let accounts = options.accounts.len();
     let sim = CampusSim::start(options).context("starting the campus simulator")?;
     if let Some(config) = &config {
@@ -338,5 +419,62 @@ mod tests {
             (1, 20)
         );
         assert_eq!(SIM_OPENING_BALANCE.to_string(), "500.00");
+    }
+
+    #[test]
+    fn the_statement_option_exports_the_qr_orders_the_app_paid_into_the_stores_log() {
+        use pos_firmware::sim::payments::SIM_CAMPUS_KEY_SEED;
+        use pos_firmware::sim::payments::{sim_terminal_qr_key, PaymentBackend};
+        use shared::ids::{MachineNumber, Seq};
+        use shared::qrpay::QrOrder;
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store");
+        std::fs::create_dir_all(&store).unwrap();
+        let order = QrOrder {
+            terminal: TerminalId(0x5EED),
+            intent: Seq(9),
+            amount: Fen::new(1_250),
+            machine: MachineNumber::new(58).unwrap(),
+            // 2027-01-15 16:00:00 at UTC+8.
+            created_at_s: 1_800_000_000,
+            valid_for_s: 600,
+        };
+        let payload = order.payload(&sim_terminal_qr_key(order.terminal)).unwrap();
+        let mut backend = PaymentBackend::open_with_frozen(
+            &store.join(PAYMENTS_LOG_FILE),
+            SIM_CAMPUS_KEY_SEED,
+            till_tests::campus_pay::sim_accounts(),
+            sim_frozen(),
+        )
+        .unwrap();
+        backend
+            .pay_qr(&payload, VirtualAccount(1), UnixMillis(1_800_000_060_000))
+            .unwrap();
+        drop(backend);
+        let csv = dir.path().join("statement.csv");
+        let cli = Cli::parse_from([
+            "campus-sim",
+            "--store",
+            store.to_str().unwrap(),
+            "--statement",
+            "--merchant-terminal",
+            "0000000000005eed",
+            "--from",
+            "2027-01-15",
+            "--type",
+            "扫一扫",
+            "--csv",
+            csv.to_str().unwrap(),
+        ]);
+        let options = CampusOptions::new(1883, store.clone());
+        print_statement(&cli, &options).unwrap();
+        let text = std::fs::read_to_string(&csv).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(
+            lines[1],
+            "0000000001,0000000001,0000000000005eed,12.50,2027-01-15 16:00:00,2027-01-15 16:01:00,扫一扫"
+        );
+        assert_eq!(lines[2], "合计,,,12.50,,,");
     }
 }

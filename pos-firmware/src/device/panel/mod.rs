@@ -30,8 +30,9 @@ pub const MAX_PANEL_HEIGHT: u32 = 768;
 /// Panel widths are whole bytes of a 1-bit framebuffer row.
 pub const PANEL_WIDTH_STEP: u32 = 8;
 
-/// What the customer's screen shows where the offline QR code will go (issue 11) until that
-/// code exists: a QR code of this text, so the room and a phone's scan can be tried.
+/// What the customer's screen shows in the QR square on the bench (`--qr-test-pattern`) while the
+/// till shows no offline QR order of its own (`Displays.qr`, which always wins): a QR code of
+/// this text, so the room and a phone's scan can be tried.
 pub const QR_TEST_PAYLOAD: &str = "CAMPUS-POS QR TEST PATTERN";
 
 /// The pixel size of one screen.
@@ -129,7 +130,13 @@ pub struct PanelDisplay<O: PanelOutput> {
     customer: Shown,
     /// Where the next picture is drawn before it is compared with the one shown.
     scratch: Canvas,
-    qr: Option<QrImage>,
+    /// The QR test pattern (bench only), shown while the till shows no QR code of its own.
+    test_pattern: Option<QrImage>,
+    /// The offline QR payload of `Displays.qr` and its modules, as last encoded (a payload is
+    /// encoded once, not at every redraw); `None` modules when it does not fit a QR code.
+    qr: Option<(String, Option<QrImage>)>,
+    /// The payload drawn on the customer's canvas (a QR change redraws the customer's screen).
+    customer_qr: Option<String>,
     output: O,
 }
 
@@ -145,14 +152,16 @@ impl<O: PanelOutput> PanelDisplay<O> {
             merchant: shown(),
             customer: shown(),
             scratch: Canvas::new(size),
+            test_pattern: None,
             qr: None,
+            customer_qr: None,
             output,
         }
     }
 
     /// Shows the QR test pattern ([`QR_TEST_PAYLOAD`]) in the customer's QR square.
     pub fn with_qr_test_pattern(mut self) -> PanelDisplay<O> {
-        self.qr = QrImage::encode(QR_TEST_PAYLOAD.as_bytes());
+        self.test_pattern = QrImage::encode(QR_TEST_PAYLOAD.as_bytes());
         self
     }
 
@@ -174,13 +183,20 @@ impl<O: PanelOutput> PanelDisplay<O> {
             Which::Merchant => &mut self.merchant,
             Which::Customer => &mut self.customer,
         };
-        if shown.written && shown.screen.as_ref() == Some(screen) {
+        let qr_payload = self.qr.as_ref().map(|(payload, _)| payload.clone());
+        let qr_changed = which == Which::Customer && self.customer_qr != qr_payload;
+        if shown.written && shown.screen.as_ref() == Some(screen) && !qr_changed {
             return Ok(());
         }
         match which {
             Which::Merchant => render::draw_merchant(&self.layout, screen, &mut self.scratch),
             Which::Customer => {
-                render::draw_customer(&self.layout, screen, self.qr.as_ref(), &mut self.scratch)
+                let qr = match &self.qr {
+                    Some((_, modules)) => modules.as_ref(),
+                    None => self.test_pattern.as_ref(),
+                };
+                render::draw_customer(&self.layout, screen, qr, &mut self.scratch);
+                self.customer_qr = qr_payload;
             }
         }
         let rows = match shown.written {
@@ -199,6 +215,16 @@ impl<O: PanelOutput> PanelDisplay<O> {
 
 impl<O: PanelOutput> DeviceDisplay for PanelDisplay<O> {
     fn show(&mut self, displays: &Displays) -> std::io::Result<()> {
+        let encoded = self.qr.as_ref().map(|(payload, _)| payload);
+        if encoded != displays.qr.as_ref() {
+            self.qr = displays.qr.as_ref().map(|payload| {
+                let modules = QrImage::encode(payload.as_bytes());
+                if modules.is_none() {
+                    tracing::error!("the offline QR payload does not fit a QR code");
+                }
+                (payload.clone(), modules)
+            });
+        }
         self.update(Which::Merchant, &displays.merchant)?;
         self.update(Which::Customer, &displays.customer)?;
         self.output.finish()

@@ -28,6 +28,9 @@ pub const TALL_PANEL_PX: u32 = 200;
 pub const TEXT_SCALE_LARGE: u32 = 2;
 /// The quiet zone around the QR code, in modules (the QR standard asks for 4).
 pub const QR_QUIET_MODULES: u32 = 4;
+/// The QR codes' error correction: M (15 % of the code may be lost), the level the offline QR
+/// payload is sized for (`shared::qrpay`: 55 characters, version 3 at M).
+pub const QR_EC_LEVEL: qrcode::EcLevel = qrcode::EcLevel::M;
 
 /// Characters the till's texts use that GB2312 lacks, drawn as the GB2312 character that
 /// means the same: the yen sign of every amount (U+00A5) is the full-width yen (U+FFE5).
@@ -77,9 +80,10 @@ pub struct QrImage {
 }
 
 impl QrImage {
-    /// The QR code of `payload`, or `None` if it does not fit a QR code.
+    /// The QR code of `payload` at [`QR_EC_LEVEL`] (the smallest version it fits, alphanumeric
+    /// mode where the text allows), or `None` if it does not fit a QR code.
     pub fn encode(payload: &[u8]) -> Option<QrImage> {
-        let code = qrcode::QrCode::new(payload).ok()?;
+        let code = qrcode::QrCode::with_error_correction_level(payload, QR_EC_LEVEL).ok()?;
         Some(QrImage {
             width: code.width(),
             dark: code

@@ -4,7 +4,9 @@
 //! contradicted after a restart.
 //!
 //! The file: the magic [`LOG_MAGIC`], then records of `length (u32 LE) | check (4) | time (i64
-//! LE) | shared::codec::encode_order_call`, where `length` counts what follows the check and the
+//! LE) | call`, where the call is a till's order call (`shared::codec::encode_order_call`, whose
+//! first byte, the envelope's variant, is 0) or a campus-app QR payment ([`QR_PAY_TAG`], the
+//! account (u64 BE), the payload's ASCII text), and where `length` counts what follows the check and the
 //! check is the first four bytes of the SHA-256 of what follows it. A record cut short at the end
 //! of the file is a write torn by a crash: dropped (the file is cut back to the records before
 //! it). Anything else damaged is an error: the log is not guessed at.
@@ -12,6 +14,7 @@
 use sha2::{Digest, Sha256};
 use shared::codec::{decode_order_call, encode_order_call};
 use shared::pay::OrderCall;
+use shared::paycode::VirtualAccount;
 use shared::UnixMillis;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -19,6 +22,43 @@ use std::path::Path;
 
 /// The first bytes of a call log.
 pub const LOG_MAGIC: &[u8; 8] = b"PAYLOG01";
+/// The first byte of a QR-pay record's call (an order call's encoding starts with 0).
+pub const QR_PAY_TAG: u8 = 0xA5;
+/// Bytes of a QR-pay record's account.
+const ACCOUNT_BYTES: usize = 8;
+
+/// One call the back end acted on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoggedCall {
+    /// A till's order request.
+    Order(OrderCall),
+    /// The campus app paid an offline QR payload from an account (`super::qr`).
+    QrPay {
+        payload: String,
+        account: VirtualAccount,
+    },
+}
+
+fn decode_call(bytes: &[u8]) -> Result<LoggedCall, String> {
+    match bytes.split_first() {
+        Some((&QR_PAY_TAG, rest)) if rest.len() >= ACCOUNT_BYTES => {
+            let (account, payload) = rest.split_at(ACCOUNT_BYTES);
+            let mut number = [0; ACCOUNT_BYTES];
+            number.copy_from_slice(account);
+            let payload = std::str::from_utf8(payload)
+                .map_err(|_| "QR payment: the payload is not text".to_string())?;
+            Ok(LoggedCall::QrPay {
+                payload: payload.to_string(),
+                account: VirtualAccount(u64::from_be_bytes(number)),
+            })
+        }
+        Some((&QR_PAY_TAG, _)) => Err("QR payment: cut short".to_string()),
+        _ => decode_order_call(bytes)
+            .map(LoggedCall::Order)
+            .map_err(|e| format!("order call: {e}")),
+    }
+}
+
 /// Bytes of a record's length field.
 const LENGTH_BYTES: usize = 4;
 /// Bytes of a record's check.
@@ -56,7 +96,7 @@ fn check_of(body: &[u8]) -> [u8; CHECK_BYTES] {
 impl CallLog {
     /// Opens (creating) the log at `path` and reads its calls in order. A torn last record is
     /// dropped and cut off; the count of dropped bytes is logged.
-    pub fn open(path: &Path) -> io::Result<(CallLog, Vec<(UnixMillis, OrderCall)>)> {
+    pub fn open(path: &Path) -> io::Result<(CallLog, Vec<(UnixMillis, LoggedCall)>)> {
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -117,7 +157,7 @@ impl CallLog {
     }
 
     /// The record at `at`: Ok(None) if it is cut short by the end of the file.
-    fn read_record(bytes: &[u8], at: usize) -> io::Result<Option<(UnixMillis, OrderCall, usize)>> {
+    fn read_record(bytes: &[u8], at: usize) -> io::Result<Option<(UnixMillis, LoggedCall, usize)>> {
         let Some(length) = bytes.get(at..at + LENGTH_BYTES) else {
             return Ok(None);
         };
@@ -139,21 +179,37 @@ impl CallLog {
         }
         let mut time = [0; TIME_BYTES];
         time.copy_from_slice(&body[..TIME_BYTES]);
-        let call = decode_order_call(&body[TIME_BYTES..])
-            .map_err(|e| damaged(at as u64, &format!("order call: {e}")))?;
+        let call = decode_call(&body[TIME_BYTES..]).map_err(|e| damaged(at as u64, &e))?;
         Ok(Some((UnixMillis(i64::from_le_bytes(time)), call, end)))
     }
 
     /// Appends one call and fdatasyncs it. On failure the file is cut back to the records
     /// before it (or, if that fails too, the log refuses every later append).
     pub fn append(&mut self, now: UnixMillis, call: &OrderCall) -> io::Result<()> {
+        self.append_bytes(now, &encode_order_call(call))
+    }
+
+    /// Appends one QR payment of the campus app and fdatasyncs it (as [`CallLog::append`]).
+    pub fn append_qr_pay(
+        &mut self,
+        now: UnixMillis,
+        payload: &str,
+        account: VirtualAccount,
+    ) -> io::Result<()> {
+        let mut call = vec![QR_PAY_TAG];
+        call.extend_from_slice(&account.0.to_be_bytes());
+        call.extend_from_slice(payload.as_bytes());
+        self.append_bytes(now, &call)
+    }
+
+    fn append_bytes(&mut self, now: UnixMillis, call: &[u8]) -> io::Result<()> {
         if self.broken {
             return Err(io::Error::other(
                 "payment call log: an earlier append failed and could not be undone",
             ));
         }
         let mut body = now.0.to_le_bytes().to_vec();
-        body.extend_from_slice(&encode_order_call(call));
+        body.extend_from_slice(call);
         if body.len() > MAX_RECORD_BYTES {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,

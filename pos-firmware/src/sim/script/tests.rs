@@ -226,3 +226,39 @@ fn the_picker_offers_every_behaviour_of_every_wallet_and_each_account() {
         .iter()
         .any(|(_, spec)| *spec == CodeSpec::VirtualReplay));
 }
+
+#[test]
+fn a_qr_shown_is_printed_once_as_a_qr_line_and_written_as_a_png_with_qr_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let pngs = dir.path().join("qr");
+    let mut run = runner(dir.path()).with_qr_png(pngs.clone());
+    let mut displays = run.printed.clone();
+    displays.qr = Some("CQ1FIRST".to_string());
+    run.print_displays(&displays, false).unwrap();
+    run.print_displays(&displays, false).unwrap();
+    displays.qr = Some("CQ1SECOND".to_string());
+    run.print_displays(&displays, false).unwrap();
+    displays.qr = None;
+    run.print_displays(&displays, false).unwrap();
+    let text = String::from_utf8(run.out.clone()).unwrap();
+    let qr_lines: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once("] ").map(|(_, rest)| rest))
+        .filter(|l| l.starts_with("QR"))
+        .collect();
+    let first = pngs.join("qr-0001.png");
+    let second = pngs.join("qr-0002.png");
+    assert_eq!(
+        qr_lines,
+        vec![
+            "QR CQ1FIRST".to_string(),
+            format!("QR-PNG {}", first.display()),
+            "QR CQ1SECOND".to_string(),
+            format!("QR-PNG {}", second.display()),
+        ]
+    );
+    let png = std::fs::read(&first).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+    assert!(second.exists());
+    assert!(!pngs.join("qr-0003.png").exists());
+}

@@ -55,12 +55,12 @@ pub(super) struct View<'a> {
 /// Where each panel goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Plan {
-    merchant: Rect,
-    customer: Rect,
-    cards: Rect,
+    pub(super) merchant: Rect,
+    pub(super) customer: Rect,
+    pub(super) cards: Rect,
     help: Option<Rect>,
     log: Rect,
-    bar: Rect,
+    pub(super) bar: Rect,
 }
 
 /// Lays the panels out in `area`, or `None` when it is too small. Left column: the two displays
@@ -164,6 +164,10 @@ pub(super) fn draw(frame: &mut Frame, view: &View) {
         );
     }
     draw_log(frame, plan.log, view.log);
+    // Over the keys, the cards and the log: the payer must be able to scan it.
+    if let Some(qr) = &view.displays.qr {
+        super::qr::draw_qr(frame, area, &plan, qr);
+    }
     draw_bar(frame, plan.bar, view.prompt, view.cards.len());
 }
 
@@ -543,14 +547,14 @@ pub(super) mod tests {
         assert_eq!(tap_label(99), "");
     }
 
-    struct Fixture {
-        displays: Displays,
+    pub(in crate::sim::tui) struct Fixture {
+        pub(in crate::sim::tui) displays: Displays,
         cards: Vec<SimCard>,
         help: Vec<String>,
         log: VecDeque<LogEntry>,
     }
 
-    fn fixture() -> Fixture {
+    pub(in crate::sim::tui) fn fixture() -> Fixture {
         let screen = |lines: &[&str]| Screen {
             lines: lines.iter().map(|l| l.to_string()).collect(),
         };
@@ -587,7 +591,7 @@ pub(super) mod tests {
         }
     }
 
-    fn view(f: &Fixture) -> View<'_> {
+    pub(in crate::sim::tui) fn view(f: &Fixture) -> View<'_> {
         View {
             displays: &f.displays,
             cards: &f.cards,

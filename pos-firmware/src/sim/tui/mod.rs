@@ -33,6 +33,7 @@
 mod draw;
 mod keys;
 mod picker;
+pub mod qr;
 
 use std::collections::VecDeque;
 use std::path::Path;
