@@ -110,7 +110,8 @@ impl CampusOptions {
 
 /// `config` as the simulator publishes it: code-payment settings it does not set are the
 /// simulated campus's (its virtual-card public key, from `SIM_CAMPUS_KEY_SEED`, as key id
-/// `SIM_CAMPUS_KEY_ID`, and the tills' default timings), so tills verify its codes offline.
+/// `SIM_CAMPUS_KEY_ID`, the tills' default timings and the default offline limits for codes,
+/// `DEFAULT_OFFLINE_CODE_LIMITS`), so tills verify its codes offline and accept them there.
 pub fn with_sim_code_payments(mut config: CampusConfig) -> CampusConfig {
     use pos_firmware::core::config::{
         DEFAULT_ORDER_PAY_WINDOW_MS, DEFAULT_ORDER_QUERY_INTERVAL_MS,
@@ -124,6 +125,7 @@ pub fn with_sim_code_payments(mut config: CampusConfig) -> CampusConfig {
             id: SIM_CAMPUS_KEY_ID,
             public: public.to_bytes(),
         }],
+        offline_codes: Some(shared::campus::DEFAULT_OFFLINE_CODE_LIMITS),
     });
     config
 }

@@ -227,6 +227,7 @@ mod tests {
                 query_interval_ms: 3_000,
                 pay_window_ms: 60_000,
                 virtual_card_keys,
+                offline_codes: None,
             }),
             max_sale: Fen::from_yuan(50),
             ..shared::testing::campus_config(1)
