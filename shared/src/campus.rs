@@ -152,7 +152,10 @@ impl OfflineCodeLimits {
     pub fn check(&self) -> Result<(), CampusConfigError> {
         for (field, value) in [
             ("codes max_sale", self.max_sale),
-            ("codes max_per_account_per_day", self.max_per_account_per_day),
+            (
+                "codes max_per_account_per_day",
+                self.max_per_account_per_day,
+            ),
         ] {
             if value.is_zero() || value > MAX_OFFLINE_MONEY_LIMIT {
                 return Err(CampusConfigError::OfflineMoney { field, value });
