@@ -429,6 +429,11 @@ impl CampusSim {
         lock(&self.shared.payments).stats()
     }
 
+    /// What an account owes for offline virtual-card sales its balance did not cover.
+    pub fn debt(&self, account: VirtualAccount) -> Fen {
+        lock(&self.shared.payments).debt(account)
+    }
+
     /// How long the payment back end took over each of its latest calls (log append and
     /// fdatasync included), oldest first.
     pub fn payment_call_times(&self) -> Vec<Duration> {
@@ -759,7 +764,22 @@ fn handle_upload(
     };
     // Never past a conflict (see `CampusStore::ack_through`).
     let stored_through = store.ack_through(batch.terminal);
+    // The records stored as sent (not a conflicting version): their offline sales are settled
+    // before the ack (idempotent, so a resend settles what a crash left unsettled).
+    let held = store.terminal(batch.terminal);
+    let as_stored: Vec<(Seq, &[u8])> = records
+        .iter()
+        .copied()
+        .filter(|(seq, bytes)| {
+            held.and_then(|t| t.records.get(seq))
+                .is_some_and(|stored| stored.as_slice() == *bytes)
+        })
+        .collect();
     drop(store);
+    let settled = lock(&shared.payments).settle_uploaded(batch.terminal, &as_stored, shared.now());
+    if settled.is_err() {
+        return None; // not durable: no ack; the till resends
+    }
     let mut stats = lock(&shared.stats);
     stats.batches += 1;
     stats.records_stored += outcome.stored;
