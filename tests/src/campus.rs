@@ -764,22 +764,11 @@ fn handle_upload(
     };
     // Never past a conflict (see `CampusStore::ack_through`).
     let stored_through = store.ack_through(batch.terminal);
-    // The records stored as sent (not a conflicting version): their offline sales are settled
-    // before the ack (idempotent, so a resend settles what a crash left unsettled).
-    let held = store.terminal(batch.terminal);
-    let as_stored: Vec<(Seq, &[u8])> = records
-        .iter()
-        .copied()
-        .filter(|(seq, bytes)| {
-            held.and_then(|t| t.records.get(seq))
-                .is_some_and(|stored| stored.as_slice() == *bytes)
-        })
-        .collect();
+    // Offline sales are settled before the ack (idempotent: a resend settles what a crash left).
+    let as_stored = store.stored_as_sent(batch.terminal, &records);
     drop(store);
-    let settled = lock(&shared.payments).settle_uploaded(batch.terminal, &as_stored, shared.now());
-    if settled.is_err() {
-        return None; // not durable: no ack; the till resends
-    }
+    let payments = lock(&shared.payments).settle_uploaded(batch.terminal, &as_stored, shared.now());
+    payments.ok()?; // not durable: no ack; the till resends
     let mut stats = lock(&shared.stats);
     stats.batches += 1;
     stats.records_stored += outcome.stored;
