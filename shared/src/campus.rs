@@ -57,6 +57,17 @@ pub const MAX_ORDER_PAY_WINDOW_MS: u64 = 300_000;
 /// The most virtual-card public keys a configuration carries: the current key, the next one
 /// announced before a rotation and the previous ones still honoured for codes already shown.
 pub const MAX_CAMPUS_KEYS: usize = 4;
+/// The most virtual-card codes one account may pay offline at one till in one local day that
+/// a campus may allow: 20 (three meals and snacks leave room; more would let a stolen phone
+/// drain an account at an offline till).
+pub const MAX_OFFLINE_CODE_COUNT_PER_DAY: u8 = 20;
+/// The offline limits for virtual-card codes that the campus simulator announces and the docs
+/// count the exposure with: ¥30 a sale, ¥60 and 4 codes per account per day per offline till.
+pub const DEFAULT_OFFLINE_CODE_LIMITS: OfflineCodeLimits = OfflineCodeLimits {
+    max_sale: Fen::from_yuan(30),
+    max_per_account_per_day: Fen::from_yuan(60),
+    max_count_per_account_per_day: 4,
+};
 
 /// One meal period as the server names it: start inclusive, end exclusive, local time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +128,51 @@ pub struct CodePaymentSettings {
     pub pay_window_ms: u64,
     /// Empty: tills do not check signatures (the campus server does).
     pub virtual_card_keys: Vec<CampusKey>,
+    /// What a till may accept in virtual-card codes while offline (it verifies them itself
+    /// with `virtual_card_keys`); `None`: no virtual-card code is accepted offline.
+    pub offline_codes: Option<OfflineCodeLimits>,
+}
+
+/// The campus's limits on the virtual-card codes one till accepts offline, per account (the
+/// campus charges them when the till's records are uploaded; `docs/code-payments.md` counts the
+/// exposure). Ranges: each money limit 0.01..=[`MAX_OFFLINE_MONEY_LIMIT`] and `max_sale` at
+/// most the day's limit; the count 1..=[`MAX_OFFLINE_CODE_COUNT_PER_DAY`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfflineCodeLimits {
+    /// The most one offline virtual-card sale may charge.
+    pub max_sale: Fen,
+    /// The most one account may pay by virtual card at one offline till in one local day.
+    pub max_per_account_per_day: Fen,
+    /// How many virtual-card codes one account may pay at one offline till in one local day.
+    pub max_count_per_account_per_day: u8,
+}
+
+impl OfflineCodeLimits {
+    /// The ranges above.
+    pub fn check(&self) -> Result<(), CampusConfigError> {
+        for (field, value) in [
+            ("codes max_sale", self.max_sale),
+            (
+                "codes max_per_account_per_day",
+                self.max_per_account_per_day,
+            ),
+        ] {
+            if value.is_zero() || value > MAX_OFFLINE_MONEY_LIMIT {
+                return Err(CampusConfigError::OfflineMoney { field, value });
+            }
+        }
+        if self.max_sale > self.max_per_account_per_day {
+            return Err(CampusConfigError::OfflineCodeSaleAboveDay {
+                sale: self.max_sale,
+                day: self.max_per_account_per_day,
+            });
+        }
+        let count = self.max_count_per_account_per_day;
+        if !(1..=MAX_OFFLINE_CODE_COUNT_PER_DAY).contains(&count) {
+            return Err(CampusConfigError::OfflineCodeCount(count));
+        }
+        Ok(())
+    }
 }
 
 impl CodePaymentSettings {
@@ -144,6 +200,9 @@ impl CodePaymentSettings {
             if key.verifying_key().is_none() {
                 return Err(CampusConfigError::BadKey(key.id));
             }
+        }
+        if let Some(limits) = &self.offline_codes {
+            limits.check()?;
         }
         Ok(())
     }
@@ -297,6 +356,13 @@ pub enum CampusConfigError {
     DuplicateKeyId(u8),
     #[error("virtual-card key {0} is not a valid Ed25519 public key")]
     BadKey(u8),
+    #[error("offline codes max_sale {sale} is above max_per_account_per_day {day}")]
+    OfflineCodeSaleAboveDay { sale: Fen, day: Fen },
+    #[error(
+        "offline codes max_count_per_account_per_day {0} is not within \
+         1..={MAX_OFFLINE_CODE_COUNT_PER_DAY}"
+    )]
+    OfflineCodeCount(u8),
 }
 
 impl CampusConfig {

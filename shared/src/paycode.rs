@@ -254,6 +254,32 @@ impl VirtualCardCode {
         })
     }
 
+    /// A code from fields and a signature kept apart (an uploaded offline sale, whose record
+    /// keeps them): [`VirtualCardCode::verify`] judges it like a scanned one.
+    pub fn from_parts(
+        key_id: u8,
+        account: VirtualAccount,
+        issued_at_s: u32,
+        valid_for_s: u16,
+        nonce: u64,
+        signature: [u8; 64],
+    ) -> VirtualCardCode {
+        VirtualCardCode {
+            key_id,
+            account,
+            issued_at_s,
+            valid_for_s,
+            nonce,
+            signature,
+        }
+    }
+
+    /// The campus's signature over the fields (what an offline sale's record keeps as the
+    /// payer's authorisation).
+    pub fn signature(&self) -> [u8; 64] {
+        self.signature
+    }
+
     fn fields(&self) -> [u8; VIRTUAL_CARD_FIELDS_BYTES] {
         let mut out = [0; VIRTUAL_CARD_FIELDS_BYTES];
         out[0] = self.key_id;

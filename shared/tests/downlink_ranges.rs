@@ -280,6 +280,7 @@ fn with_payments(interval: u64, window: u64, keys: Vec<CampusKey>) -> CampusConf
             query_interval_ms: interval,
             pay_window_ms: window,
             virtual_card_keys: keys,
+            offline_codes: Some(shared::campus::DEFAULT_OFFLINE_CODE_LIMITS),
         }),
         ..shared::testing::campus_config(3)
     }
@@ -489,4 +490,63 @@ fn a_current_snapshot_holding_code_payment_settings_now_refused_still_opens_with
     let good = with_payments(3_000, 60_000, vec![key(1, 7)]);
     let bytes = encode_snapshot(&stored(good.clone()));
     assert_eq!(decode_snapshot(&bytes).map(|s| s.campus), Ok(Some(good)));
+}
+
+/// A configuration whose offline limits for virtual-card codes are (sale, day, count).
+fn with_code_limits(sale: u64, day: u64, count: u8) -> CampusConfig {
+    let mut config = with_payments(3_000, 60_000, vec![key(1, 7)]);
+    if let Some(payments) = config.payments.as_mut() {
+        payments.offline_codes = Some(shared::campus::OfflineCodeLimits {
+            max_sale: Fen::new(sale),
+            max_per_account_per_day: Fen::new(day),
+            max_count_per_account_per_day: count,
+        });
+    }
+    config
+}
+
+#[test]
+fn offline_code_limits_out_of_range_are_refused_with_their_reason_and_their_edges_accepted() {
+    let million = shared::campus::MAX_OFFLINE_MONEY_LIMIT.get();
+    let cases = [
+        (
+            with_code_limits(0, 6_000, 4),
+            "offline codes max_sale 0.00 is not within",
+        ),
+        (
+            with_code_limits(3_000, 0, 4),
+            "offline codes max_per_account_per_day 0.00 is not within",
+        ),
+        (
+            with_code_limits(3_000, million + 1, 4),
+            "offline codes max_per_account_per_day 1000000.01 is not within",
+        ),
+        (
+            with_code_limits(6_001, 6_000, 4),
+            "offline codes max_sale 60.01 is above max_per_account_per_day 60.00",
+        ),
+        (
+            with_code_limits(3_000, 6_000, 0),
+            "offline codes max_count_per_account_per_day 0 is not within 1..=20",
+        ),
+        (
+            with_code_limits(3_000, 6_000, 21),
+            "offline codes max_count_per_account_per_day 21 is not within",
+        ),
+    ];
+    for (config, expected) in cases {
+        assert!(config.check().is_err(), "{expected}");
+        assert_refused(&encode_campus_config(&config), expected);
+    }
+    for edge in [
+        with_code_limits(1, 1, 1),
+        with_code_limits(million, million, 20),
+        with_code_limits(6_000, 6_000, 4),
+    ] {
+        assert_eq!(decode_campus_config(&encode_campus_config(&edge)), Ok(edge));
+    }
+    // None configured is valid: tills then refuse virtual-card codes offline.
+    let mut none = with_code_limits(1, 1, 1);
+    none.payments.as_mut().unwrap().offline_codes = None;
+    assert_eq!(decode_campus_config(&encode_campus_config(&none)), Ok(none));
 }

@@ -110,7 +110,8 @@ impl CampusOptions {
 
 /// `config` as the simulator publishes it: code-payment settings it does not set are the
 /// simulated campus's (its virtual-card public key, from `SIM_CAMPUS_KEY_SEED`, as key id
-/// `SIM_CAMPUS_KEY_ID`, and the tills' default timings), so tills verify its codes offline.
+/// `SIM_CAMPUS_KEY_ID`, the tills' default timings and the default offline limits for codes,
+/// `DEFAULT_OFFLINE_CODE_LIMITS`), so tills verify its codes offline and accept them there.
 pub fn with_sim_code_payments(mut config: CampusConfig) -> CampusConfig {
     use pos_firmware::core::config::{
         DEFAULT_ORDER_PAY_WINDOW_MS, DEFAULT_ORDER_QUERY_INTERVAL_MS,
@@ -124,6 +125,7 @@ pub fn with_sim_code_payments(mut config: CampusConfig) -> CampusConfig {
             id: SIM_CAMPUS_KEY_ID,
             public: public.to_bytes(),
         }],
+        offline_codes: Some(shared::campus::DEFAULT_OFFLINE_CODE_LIMITS),
     });
     config
 }
@@ -430,6 +432,11 @@ impl CampusSim {
     /// What the payment side counted.
     pub fn payment_stats(&self) -> PaymentStats {
         lock(&self.shared.payments).stats()
+    }
+
+    /// What an account owes for offline virtual-card sales its balance did not cover.
+    pub fn debt(&self, account: VirtualAccount) -> Fen {
+        lock(&self.shared.payments).debt(account)
     }
 
     /// How long the payment back end took over each of its latest calls (log append and
@@ -762,7 +769,11 @@ fn handle_upload(
     };
     // Never past a conflict (see `CampusStore::ack_through`).
     let stored_through = store.ack_through(batch.terminal);
+    // Offline sales are settled before the ack (idempotent: a resend settles what a crash left).
+    let as_stored = store.stored_as_sent(batch.terminal, &records);
     drop(store);
+    let payments = lock(&shared.payments).settle_uploaded(batch.terminal, &as_stored, shared.now());
+    payments.ok()?; // not durable: no ack; the till resends
     let mut stats = lock(&shared.stats);
     stats.batches += 1;
     stats.records_stored += outcome.stored;

@@ -9,14 +9,26 @@
 //! time and returns what to publish; `campus.rs` does the MQTT. For tests it can hold its
 //! answers (the back end still acts on and logs every call) and release them later, so a kill
 //! provably hits a call the campus booked and whose answer the till has not seen.
+//!
+//! The tills' uploads bring offline virtual-card sales (`RecordBody::OfflineCodeSale`): once
+//! a batch is durable in the campus store, [`CampusPayments::settle_uploaded`] hands each one to
+//! the back end, which charges it once by (terminal, seq) and raises an alarm for a replayed,
+//! forged or over-limit one (`pos_firmware::sim::payments`'s `offline.rs`). Every such record of
+//! a batch is settled, new or resent, before the ack: a settlement lost to a crash is made on
+//! the resend.
 
-use pos_firmware::sim::payments::{LedgerEntry, OrderRecord, PaymentBackend, SIM_CAMPUS_KEY_SEED};
+use pos_firmware::core::config::DEFAULT_UTC_OFFSET_MINUTES;
+use pos_firmware::sim::payments::{
+    LedgerEntry, OfflineRules, OfflineSettlement, OrderRecord, PaymentBackend, SIM_CAMPUS_KEY_SEED,
+};
 use pos_firmware::sim::script::orders::{DEFAULT_ACCOUNTS, DEFAULT_FROZEN};
-use shared::codec::{decode_order_call, encode_order_result};
+use shared::campus::DEFAULT_OFFLINE_CODE_LIMITS;
+use shared::codec::{decode_order_call, decode_record, encode_order_result};
 use shared::mqtt::{order_result_topic, terminal_of_order_request_topic};
 use shared::pay::{OrderId, OrderResult, OrderState};
 use shared::paycode::VirtualAccount;
-use shared::{Fen, UnixMillis};
+use shared::record::RecordBody;
+use shared::{Fen, Seq, TerminalId, UnixMillis};
 use std::collections::VecDeque;
 use std::io;
 use std::path::Path;
@@ -77,7 +89,18 @@ pub struct PaymentStats {
     pub results_published: u64,
     /// Answers kept back while a test holds them ([`CampusPayments::hold`]).
     pub results_held: u64,
+    /// Uploaded offline virtual-card sales settled (each record once, resends not counted).
+    pub offline_sales: u64,
+    /// Of them, the ones that raised an alarm (replayed, forged, over a limit, balance short).
+    pub offline_alarms: u64,
 }
+
+/// The campus's offline rules for virtual-card codes: the limits the simulator announces to
+/// its tills (`campus::with_sim_code_payments`) in the tills' default time zone.
+pub const SIM_OFFLINE_RULES: OfflineRules = OfflineRules {
+    limits: DEFAULT_OFFLINE_CODE_LIMITS,
+    utc_offset_minutes: DEFAULT_UTC_OFFSET_MINUTES,
+};
 
 /// A message for the broker: QoS 1, not retained.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +130,9 @@ impl CampusPayments {
         frozen: impl IntoIterator<Item = VirtualAccount>,
     ) -> io::Result<CampusPayments> {
         Ok(CampusPayments {
-            backend: PaymentBackend::open_with_frozen(log, SIM_CAMPUS_KEY_SEED, accounts, frozen)?,
+            backend: PaymentBackend::new_with_frozen(SIM_CAMPUS_KEY_SEED, accounts, frozen)
+                .with_offline_rules(SIM_OFFLINE_RULES)
+                .durable(log)?,
             stats: PaymentStats::default(),
             hold: false,
             held: Vec::new(),
@@ -175,6 +200,63 @@ impl CampusPayments {
             return None;
         }
         Some(self.publish(result))
+    }
+
+    /// Settles the offline virtual-card sales among `records` (durably stored as terminal
+    /// `terminal`'s: a conflicting version is never passed here). Other records and records
+    /// that do not decode are left alone (the store keeps them). An error: the back end could
+    /// not log a settlement; the batch must not be acked (the till resends, and settling is
+    /// idempotent).
+    pub fn settle_uploaded(
+        &mut self,
+        terminal: TerminalId,
+        records: &[(Seq, &[u8])],
+        now: UnixMillis,
+    ) -> io::Result<()> {
+        for &(seq, bytes) in records {
+            let Ok(record) = decode_record(bytes) else {
+                continue;
+            };
+            let RecordBody::OfflineCodeSale(sale) = record.body else {
+                continue;
+            };
+            if record.seq != seq {
+                continue; // the store's own checks report it; not a sale to charge
+            }
+            let new = self.backend.offline_settlement(terminal, seq).is_none();
+            let settled = self
+                .backend
+                .settle_offline_sale(terminal, seq, &sale, now)
+                .inspect_err(|error| {
+                    self.stats.log_errors += 1;
+                    eprintln!(
+                        "campus: ALARM offline sale {terminal}/{}: the payment log failed \
+                         ({error}); not acked",
+                        seq.0
+                    );
+                })?;
+            if new {
+                self.stats.offline_sales += 1;
+                let alarm = match settled {
+                    OfflineSettlement::Refused(alarm) => Some(alarm),
+                    OfflineSettlement::Charged { alarm, .. } => alarm,
+                };
+                if let Some(alarm) = alarm {
+                    self.stats.offline_alarms += 1;
+                    eprintln!(
+                        "campus: ALARM offline virtual-card sale {terminal}/{} of ¥{} by \
+                         account {}: {alarm:?}",
+                        seq.0, sale.amount, sale.account
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What an account owes for offline sales its balance did not cover.
+    pub fn debt(&self, account: VirtualAccount) -> Fen {
+        self.backend.debt(account)
     }
 
     /// From now on calls are handled (and logged) as always, but their answers kept back.
@@ -386,5 +468,71 @@ mod tests {
         assert_eq!(again.state, first.state);
         assert_eq!(reopened.ledger().len(), 1);
         assert_eq!(reopened.balance(VirtualAccount(5)), Some(Fen::new(49_700)));
+    }
+
+    /// Terminal `terminal`'s journal record `seq`: an offline sale of `fen` by `account`'s
+    /// virtual-card code `nonce` (issued at NOW), as the till's upload carries it.
+    fn offline_sale_record(seq: u64, account: u64, nonce: u64, fen: u64) -> Vec<u8> {
+        use shared::paycode::VirtualCardCode;
+        use shared::record::{JournalRecord, OfflineCodeSale};
+        let text = virtual_card_code(VirtualAccount(account), NOW, nonce);
+        let code = VirtualCardCode::parse(&text).unwrap();
+        shared::codec::encode_record(&JournalRecord {
+            seq: Seq(seq),
+            at: NOW,
+            machine: shared::ids::MachineNumber::FACTORY_DEFAULT,
+            body: RecordBody::OfflineCodeSale(OfflineCodeSale {
+                amount: Fen::new(fen),
+                account: VirtualAccount(account),
+                key_id: code.key_id,
+                issued_at_s: code.issued_at_s,
+                valid_for_s: code.valid_for_s,
+                nonce,
+                signature: code.signature(),
+                fixed_price: false,
+            }),
+        })
+    }
+
+    #[test]
+    fn an_uploaded_offline_sale_is_charged_once_on_a_resent_upload_and_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let sale = offline_sale_record(4, 5, 901, 800);
+        let batch: [(Seq, &[u8]); 1] = [(Seq(4), &sale)];
+        let mut campus = payments(dir.path());
+        campus.settle_uploaded(T, &batch, NOW).unwrap();
+        campus.settle_uploaded(T, &batch, NOW).unwrap();
+        assert_eq!(campus.balance(VirtualAccount(5)), Some(Fen::new(49_200)));
+        assert_eq!(campus.ledger().len(), 1);
+        assert_eq!(campus.ledger()[0].statement.label(), "付款码");
+        assert_eq!(
+            campus.stats().offline_sales,
+            1,
+            "a resend is not a new sale"
+        );
+        let mut reopened = payments(dir.path());
+        reopened.settle_uploaded(T, &batch, NOW).unwrap();
+        assert_eq!(reopened.balance(VirtualAccount(5)), Some(Fen::new(49_200)));
+        assert_eq!(reopened.ledger().len(), 1);
+    }
+
+    #[test]
+    fn a_nonce_replayed_at_a_second_till_is_an_alarm_and_charged_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut campus = payments(dir.path());
+        let at_a = offline_sale_record(4, 6, 902, 500);
+        let at_b = offline_sale_record(11, 6, 902, 500);
+        campus.settle_uploaded(T, &[(Seq(4), &at_a)], NOW).unwrap();
+        campus
+            .settle_uploaded(TerminalId(0xB0B), &[(Seq(11), &at_b)], NOW)
+            .unwrap();
+        assert_eq!(campus.balance(VirtualAccount(6)), Some(Fen::new(49_500)));
+        assert_eq!(campus.ledger().len(), 1);
+        let stats = campus.stats();
+        assert_eq!((stats.offline_sales, stats.offline_alarms), (2, 1));
+        // Records that are not offline sales, or do not decode, are left to the store.
+        let junk: &[u8] = b"not a record";
+        campus.settle_uploaded(T, &[(Seq(5), junk)], NOW).unwrap();
+        assert_eq!(campus.stats().offline_sales, 2);
     }
 }

@@ -380,6 +380,24 @@ impl CampusStore {
         }
     }
 
+    /// The records of `records` that the store holds with exactly these bytes for `terminal`
+    /// (not a conflicting version it quarantined): what the campus may act on.
+    pub fn stored_as_sent<'a>(
+        &self,
+        terminal: TerminalId,
+        records: &[(Seq, &'a [u8])],
+    ) -> Vec<(Seq, &'a [u8])> {
+        let held = self.terminals.get(&terminal);
+        records
+            .iter()
+            .copied()
+            .filter(|(seq, bytes)| {
+                held.and_then(|t| t.records.get(seq))
+                    .is_some_and(|stored| stored.as_slice() == *bytes)
+            })
+            .collect()
+    }
+
     pub fn terminal(&self, terminal: TerminalId) -> Option<&TerminalRecords> {
         self.terminals.get(&terminal)
     }
@@ -399,6 +417,24 @@ impl CampusStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_records_stored_with_the_bytes_sent_are_acted_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = TerminalId(7);
+        let mut store = CampusStore::open(dir.path()).unwrap();
+        store.apply(t, &[(Seq(1), b"a"), (Seq(2), b"b")]).unwrap();
+        // A resend of seq 1, a conflicting version of seq 2 (quarantined), a new seq 3.
+        let batch: [(Seq, &[u8]); 3] = [(Seq(1), b"a"), (Seq(2), b"X"), (Seq(3), b"c")];
+        store.apply(t, &batch).unwrap();
+        let acted_on: Vec<Seq> = store
+            .stored_as_sent(t, &batch)
+            .into_iter()
+            .map(|(seq, _)| seq)
+            .collect();
+        assert_eq!(acted_on, vec![Seq(1), Seq(3)]);
+        assert!(store.stored_as_sent(TerminalId(8), &batch).is_empty());
+    }
 
     #[test]
     fn duplicates_are_ignored_conflicts_never_overwrite_and_a_torn_tail_is_cut() {

@@ -476,6 +476,7 @@ mod tests {
                 query_interval_ms: 2_000,
                 pay_window_ms: 45_000,
                 virtual_card_keys: vec![key],
+                offline_codes: None,
             }),
             ..campus(2)
         };

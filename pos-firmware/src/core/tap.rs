@@ -11,9 +11,10 @@
 //! A scanned code: recognised by `shared::paycode::PaymentCode::recognise` (anything else is
 //! "无法识别的付款码" on both displays, nothing journaled, nothing sent), then handed to the
 //! order flow (`flows/order.rs`), which refuses it when no amount waits, a card write or another
-//! order is under way, the same code was used, the till is offline, a virtual-card code's
-//! signature does not verify with the campus keys the till holds (none held: the campus
-//! verifies) or the code has expired.
+//! order is under way, the same code was used, a virtual-card code's signature does not verify
+//! with the campus keys the till holds (none held: the campus verifies) or the code has expired.
+//! While the campus server cannot be reached, the code goes to `flows/offline_code.rs` instead
+//! (an offline virtual-card sale within the campus's limits; a wallet's code: offer the QR).
 
 use shared::record::{CardAnomaly, CardAnomalyKind, Payer, RecordBody};
 
@@ -227,6 +228,7 @@ mod tests {
                 query_interval_ms: 3_000,
                 pay_window_ms: 60_000,
                 virtual_card_keys,
+                offline_codes: None,
             }),
             max_sale: Fen::from_yuan(50),
             ..shared::testing::campus_config(1)

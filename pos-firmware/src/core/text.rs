@@ -616,3 +616,33 @@ pub const PENDING_ORDER: Text = Text::new("待核订单", "Pending");
 pub const QR_PENDING_CHECKED_ONLINE: Text =
     Text::new("待付款 联网后核对", "Unpaid: checked online");
 pub const ORDER_BEING_SETTLED: Text = Text::new("核对中", "Being settled");
+// ----- offline virtual cards (flows/offline_code.rs) -------------------------------------------
+
+/// A wallet's code (WeChat, Alipay, UnionPay) offline: the till's own QR is the way.
+pub const OFFER_THE_QR: Text = Text::new("请改用扫码付款(二维码)", "Offer the QR code instead");
+/// The payer's line when a wallet's code cannot pay offline.
+pub const TAP_CARD_OR_SCAN_THE_QR: Text = Text::new("请刷卡或扫二维码", "Tap card or scan the QR");
+/// Offline, no virtual-card code is accepted: the campus set no offline limits for codes.
+pub const OFFLINE_CODES_NOT_ALLOWED: Text =
+    Text::new("校园未开通脱机付款码", "Campus allows no offline codes");
+/// Offline, the till holds no campus key to verify a virtual-card code with.
+pub const NO_KEYS_TO_VERIFY_OFFLINE: Text =
+    Text::new("无校园密钥 无法脱机验码", "No campus keys to verify");
+/// A virtual-card code issued later than the till's clock says it is now.
+pub const CODE_NOT_YET_VALID: Text = Text::new("付款码时间不符", "Code time is wrong");
+pub const CHECK_THE_CLOCK: Text = Text::new("请核对时钟", "Check the clock");
+/// The list of codes accepted offline is full of unexpired ones (or the accounts' day tallies).
+pub const OFFLINE_CODE_LIST_FULL: Text = Text::new("脱机付款码记录已满", "Offline code list full");
+/// The title of an offline virtual-card limit's refusal.
+pub const OFFLINE_CODE_LIMIT: Text = Text::new("超过脱机付款码限额", "Offline code limit");
+pub const PER_ACCOUNT_A_DAY: Text = Text::new("每账户每日", "Per account a day");
+/// The success screen's mark of a sale accepted offline (the campus charges it on upload).
+pub const OFFLINE_SALE: Text = Text::new("脱机", "Offline");
+
+/// An offline virtual-card refusal: the account paid `max` codes here today already.
+pub fn offline_codes_a_day(lang: Lang, max: u8) -> String {
+    match lang {
+        Lang::Zh => format!("每账户每日最多{max}笔"),
+        Lang::En => format!("At most {max} a day per account"),
+    }
+}

@@ -24,11 +24,14 @@
 //!   stays declined. The reversal's answer is the truth the till shows and journals;
 //! - every charge and refund is a [`LedgerEntry`], in booking order: per campus account, its
 //!   charges minus its refunds are what its balance lost;
+//! - an offline virtual-card sale a till uploads is settled once by (terminal, seq), and its
+//!   nonce spent like an order's (`offline.rs` has its rules: replays and limits are alarms);
 //! - durable: every call is appended to the call log and fdatasynced before its answer is
 //!   returned; opening replays the log (deterministically) to the same state.
 
 mod codes;
 mod log;
+mod offline;
 mod qr;
 #[cfg(test)]
 mod tests;
@@ -36,7 +39,8 @@ mod tests;
 pub use codes::{
     behaviour_of, virtual_card_code, wallet_code, WalletBehaviour, SIM_VIRTUAL_CARD_VALIDITY_S,
 };
-pub use log::{CallLog, LoggedCall, LOG_MAGIC, MAX_RECORD_BYTES};
+pub use log::{CallLog, Logged, LOG_MAGIC, MAX_RECORD_BYTES, OFFLINE_SALE_TAG, QR_PAY_TAG};
+pub use offline::{OfflineAlarm, OfflineRules, OfflineSettlement};
 pub use qr::{qr_amount, sim_terminal_qr_key, QrRefusal, SIM_QR_MASTER_KEY};
 
 use shared::pay::{
@@ -46,7 +50,8 @@ use shared::paycode::{
     signing_key_from_seed, CampusVerifyingKey, CodeHint, CodeMethod, PaymentCode, VirtualAccount,
     VirtualCardRefusal,
 };
-use shared::{Fen, TerminalId, UnixMillis};
+use shared::record::SalesTally;
+use shared::{Fen, LocalDay, Seq, TerminalId, UnixMillis};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io;
 use std::path::Path;
@@ -205,6 +210,15 @@ pub struct PaymentBackend {
     due: BTreeSet<(UnixMillis, OrderId)>,
     ledger: Vec<LedgerEntry>,
     log: Option<CallLog>,
+    /// Uploaded offline sales settled, by (terminal, seq of the record).
+    offline: BTreeMap<(TerminalId, Seq), OfflineSettlement>,
+    /// What each account paid offline per local day, across every till.
+    offline_days: BTreeMap<(VirtualAccount, LocalDay), SalesTally>,
+    /// What offline sales an account's balance did not cover.
+    debts: BTreeMap<VirtualAccount, Fen>,
+    /// Offline sales that raised an alarm.
+    offline_alarms: u64,
+    offline_rules: Option<OfflineRules>,
 }
 
 impl PaymentBackend {
@@ -231,6 +245,11 @@ impl PaymentBackend {
             due: BTreeSet::new(),
             ledger: Vec::new(),
             log: None,
+            offline: BTreeMap::new(),
+            offline_days: BTreeMap::new(),
+            debts: BTreeMap::new(),
+            offline_alarms: 0,
+            offline_rules: None,
         }
     }
 
@@ -252,16 +271,29 @@ impl PaymentBackend {
         accounts: impl IntoIterator<Item = (VirtualAccount, Fen)>,
         frozen: impl IntoIterator<Item = VirtualAccount>,
     ) -> io::Result<Self> {
+        Self::new_with_frozen(key_seed, accounts, frozen).durable(path)
+    }
+
+    /// This in-memory back end (its accounts and rules as it starts) made durable: replays the
+    /// call log at `path` (creating it) and appends to it from then on.
+    pub fn durable(self, path: &Path) -> io::Result<Self> {
         let (log, calls) = CallLog::open(path)?;
-        let mut backend = Self::new_with_frozen(key_seed, accounts, frozen);
-        for (now, call) in &calls {
-            match call {
-                LoggedCall::Order(call) => {
+        let mut backend = self;
+        for (now, logged) in &calls {
+            match logged {
+                Logged::Call(call) => {
                     backend.apply(call, *now);
                 }
-                LoggedCall::QrPay { payload, account } => {
+                Logged::QrPay { payload, account } => {
                     // Its answer was given when it was logged; the replay rebuilds its effect.
                     let _ = backend.apply_qr_pay(payload, *account, *now);
+                }
+                Logged::OfflineSale {
+                    terminal,
+                    seq,
+                    sale,
+                } => {
+                    backend.apply_offline_sale(*terminal, *seq, sale, *now);
                 }
             }
         }

@@ -691,6 +691,7 @@ fn campus_configuration_version_2_golden_bytes_carry_the_timings_and_keys() {
             query_interval_ms: 3_000,
             pay_window_ms: 60_000,
             virtual_card_keys: vec![CampusKey { id: 1, public }],
+            offline_codes: Some(crate::campus::DEFAULT_OFFLINE_CODE_LIMITS),
         }),
         ..campus_v1_fields()
     };
@@ -704,6 +705,13 @@ fn campus_configuration_version_2_golden_bytes_carry_the_timings_and_keys() {
         0x01, 0x01,       // one key, id 1
     ]);
     golden.extend_from_slice(&public); // 32 bytes, no length
+    #[rustfmt::skip]
+    golden.extend_from_slice(&[
+        0x01,       // offline codes Some
+        0xB8, 0x17, // max sale 3000 fen
+        0xF0, 0x2E, // per account per day 6000 fen
+        0x04,       // 4 codes per account per day
+    ]);
     assert_eq!(encode_campus_config(&config), golden);
     assert_eq!(decode_campus_config(&golden), Ok(config.clone()));
     // A link message carries the same shape.

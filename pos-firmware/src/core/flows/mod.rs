@@ -7,6 +7,8 @@
 //!   of interrupted sales at their card's next tap;
 //! - `order.rs`: a sale paid by a scanned payment code, as an order with the campus server (intent,
 //!   submit, answers, countdown, reversal, the start-up check of open orders);
+//! - `offline_code.rs`: a code scanned while the campus server cannot be reached: an offline
+//!   virtual-card sale within the campus's limits, or a refusal that says why;
 //! - `staff.rs`: the staff PIN (with its journaled lockout), the staff menu, the machine number;
 //! - `card_centre.rs`: issuing blank cards and top-ups;
 //! - `browse.rs`: Clear+9, the journal browser;
@@ -17,6 +19,7 @@ pub mod browse;
 pub mod card_centre;
 pub mod entry;
 pub mod messages;
+pub mod offline_code;
 pub mod order;
 pub mod sale;
 pub mod staff;

@@ -207,15 +207,9 @@ impl Till {
         if open || self.orders.used_codes.contains(&digest) {
             return self.show_error_to_both(vec![text::CODE_ALREADY_USED.get(lang)]);
         }
-        let method = text::method_name(lang, code.method());
         if let Some(why) = self.codes_refused_because() {
-            let use_card = text::PLEASE_USE_THE_CAMPUS_CARD.get(lang);
-            let customer = vec![method.clone(), use_card.clone()];
-            return self.show_message(
-                vec![method, why.get(lang), use_card],
-                Some(customer),
-                Beep::Error,
-            );
+            // No route to the campus: an offline virtual-card sale, or why not (offline_code.rs).
+            return self.offline_code_scanned(payment, code, why);
         }
         if let Some(refusal) = self.forged_virtual_card(&code) {
             let why = match refusal {

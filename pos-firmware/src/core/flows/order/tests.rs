@@ -582,7 +582,7 @@ fn codes_are_refused_offline_saying_why() {
     keys(&mut till, "8E");
     assert_eq!(
         refused(&mut till, &wechat_code(1)),
-        "WeChat | No link: codes cannot pay | Please use the campus card"
+        "WeChat | No link: codes cannot pay | Offer the QR code instead"
     );
     online(&mut till);
     keys(&mut till, "C"); // the sale is cancelled
@@ -591,7 +591,7 @@ fn codes_are_refused_offline_saying_why() {
     keys(&mut till, "8E");
     assert_eq!(
         refused(&mut till, &wechat_code(1)),
-        "WeChat | Offline: codes cannot pay | Please use the campus card"
+        "WeChat | Offline: codes cannot pay | Offer the QR code instead"
     );
     keys(&mut till, "C");
     till.handle_command(Command::ToggleOffline, NOW);
@@ -606,7 +606,7 @@ fn codes_are_refused_offline_saying_why() {
     keys(&mut till, "8E");
     assert_eq!(
         refused(&mut till, &wechat_code(1)),
-        "WeChat | Server down: codes cannot pay | Please use the campus card"
+        "WeChat | Server down: codes cannot pay | Offer the QR code instead"
     );
 }
 
