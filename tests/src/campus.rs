@@ -26,7 +26,7 @@ use pos_firmware::sim::payments::{LedgerEntry, OrderRecord};
 use rumqttc::{
     AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter, TlsConfiguration, Transport,
 };
-use shared::campus::{Blacklist, CampusConfig, CampusKey, CodePaymentSettings};
+use shared::campus::{Blacklist, CampusConfig};
 use shared::codec::{
     decode_upload_batch, encode_blacklist_page, encode_campus_config, encode_server_time,
     encode_upload_ack,
@@ -108,27 +108,7 @@ impl CampusOptions {
     }
 }
 
-/// `config` as the simulator publishes it: code-payment settings it does not set are the
-/// simulated campus's (its virtual-card public key, from `SIM_CAMPUS_KEY_SEED`, as key id
-/// `SIM_CAMPUS_KEY_ID`, the tills' default timings and the default offline limits for codes,
-/// `DEFAULT_OFFLINE_CODE_LIMITS`), so tills verify its codes offline and accept them there.
-pub fn with_sim_code_payments(mut config: CampusConfig) -> CampusConfig {
-    use pos_firmware::core::config::{
-        DEFAULT_ORDER_PAY_WINDOW_MS, DEFAULT_ORDER_QUERY_INTERVAL_MS,
-    };
-    use pos_firmware::sim::payments::{SIM_CAMPUS_KEY_ID, SIM_CAMPUS_KEY_SEED};
-    let public = shared::paycode::signing_key_from_seed(SIM_CAMPUS_KEY_SEED).verifying_key();
-    config.payments.get_or_insert_with(|| CodePaymentSettings {
-        query_interval_ms: DEFAULT_ORDER_QUERY_INTERVAL_MS,
-        pay_window_ms: DEFAULT_ORDER_PAY_WINDOW_MS,
-        virtual_card_keys: vec![CampusKey {
-            id: SIM_CAMPUS_KEY_ID,
-            public: public.to_bytes(),
-        }],
-        offline_codes: Some(shared::campus::DEFAULT_OFFLINE_CODE_LIMITS),
-    });
-    config
-}
+pub use crate::campus_pay::with_sim_code_payments;
 
 /// What the simulator counted since it started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -321,6 +321,32 @@ impl CampusPayments {
     }
 }
 
+/// `config` as the simulator publishes it: code-payment settings it does not set are the
+/// simulated campus's (its virtual-card public key, from `SIM_CAMPUS_KEY_SEED`, as key id
+/// `SIM_CAMPUS_KEY_ID`, the tills' default timings and the default offline limits for codes,
+/// `DEFAULT_OFFLINE_CODE_LIMITS`), so tills verify its codes offline and accept them there.
+pub fn with_sim_code_payments(
+    mut config: shared::campus::CampusConfig,
+) -> shared::campus::CampusConfig {
+    use pos_firmware::core::config::{
+        DEFAULT_ORDER_PAY_WINDOW_MS, DEFAULT_ORDER_QUERY_INTERVAL_MS,
+    };
+    use pos_firmware::sim::payments::{SIM_CAMPUS_KEY_ID, SIM_CAMPUS_KEY_SEED};
+    let public = shared::paycode::signing_key_from_seed(SIM_CAMPUS_KEY_SEED).verifying_key();
+    config
+        .payments
+        .get_or_insert_with(|| shared::campus::CodePaymentSettings {
+            query_interval_ms: DEFAULT_ORDER_QUERY_INTERVAL_MS,
+            pay_window_ms: DEFAULT_ORDER_PAY_WINDOW_MS,
+            virtual_card_keys: vec![shared::campus::CampusKey {
+                id: SIM_CAMPUS_KEY_ID,
+                public: public.to_bytes(),
+            }],
+            offline_codes: Some(shared::campus::DEFAULT_OFFLINE_CODE_LIMITS),
+        });
+    config
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
