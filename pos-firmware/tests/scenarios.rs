@@ -31,7 +31,7 @@
 //!
 //! Directives: comment lines `# config: key=value ...` before the first command set up the run:
 //! `lang=zh|en`, `start=YYYY-MM-DDTHH:MM[:SS]` (local time; default `DEFAULT_START`) and
-//! `max_sale=<yuan>` and `qr_key=<64 hex digits>` (the till's offline QR key). The CLI ignores them (they are comments): pass `--lang`, `--start` or a
+//! `max_sale=<yuan>` and `qr_key=<64 hex digits>` (the till's offline QR key; `qr_key=sim`: derived from the simulated campus's QR master, as the CLI's). The CLI ignores them (they are comments): pass `--lang`, `--start` or a
 //! `till.toml` instead.
 //!
 //! Golden output: a scenario listed in [`GOLDEN`] must print exactly `<name>.out`. Regenerate
@@ -121,6 +121,7 @@ scenarios!(
     max_sale,
     merchants_day,
     offline_qr,
+    offline_qr_paid,
     reader_fault,
     staff,
     topup,
@@ -170,6 +171,11 @@ fn read_directives(name: &str, text: &str) -> Result<Directives, String> {
                 }
                 "start" => start = parse_local(&value.replace('T', " ")).ok_or_else(bad)?,
                 "max_sale" => config.max_sale = Fen::parse_yuan(value).map_err(|_| bad())?,
+                // `qr_key=sim`: the key the simulator's till gets (derived from the simulated
+                // campus's QR master, as the CLI does), so the script's campus app can pay it.
+                "qr_key" if value == "sim" => {
+                    config.demo_qr_master = Some(pos_firmware::sim::payments::SIM_QR_MASTER_KEY);
+                }
                 "qr_key" => {
                     let bytes = hex::decode(value).map_err(|_| bad())?;
                     let bytes = <[u8; 32]>::try_from(bytes).map_err(|_| bad())?;

@@ -28,6 +28,7 @@ use crate::sim::cards::{PausePoint, SimCards, SimCardsError, WriteFault};
 use orders::LocalCampus;
 use shared::pay::OrderCall;
 
+mod app;
 mod campus;
 pub mod orders;
 pub mod qr_png;
@@ -124,6 +125,10 @@ pub struct ScriptRunner<W: Write> {
     qr_png: Option<PathBuf>,
     /// QR codes written so far (the next file's number).
     qr_written: u32,
+    /// The last offline QR payload the till showed (`app pay` pays it).
+    last_qr: Option<String>,
+    /// The confirmation code the campus app showed last (`app type` types it).
+    app_code: Option<u32>,
 }
 
 impl<W: Write> ScriptRunner<W> {
@@ -160,6 +165,8 @@ impl<W: Write> ScriptRunner<W> {
             campus_connected: false,
             qr_png: None,
             qr_written: 0,
+            last_qr: None,
+            app_code: None,
         };
         runner.boot()?;
         Ok(runner)
@@ -420,6 +427,7 @@ impl<W: Write> ScriptRunner<W> {
             "tap" => self.tap(rest)?,
             "scan" => self.scan(rest)?,
             "backend" => self.backend_line(rest)?,
+            "app" => self.app_line(rest)?,
             "sales" => self.sales(rest)?,
             "wait-uploaded" => {
                 let ms = self.duration(rest)?;
@@ -633,7 +641,10 @@ impl<W: Write> ScriptRunner<W> {
     fn print(&mut self, outputs: Vec<HostOutput>) -> Result<(), ScriptError> {
         for output in outputs {
             match output {
-                HostOutput::Displays(displays) if self.quiet => self.printed = displays,
+                HostOutput::Displays(displays) if self.quiet => {
+                    self.last_qr = displays.qr.clone().or(self.last_qr.take());
+                    self.printed = displays;
+                }
                 HostOutput::Displays(displays) => self.print_displays(&displays, false)?,
                 HostOutput::Beep(_) if self.quiet => {}
                 HostOutput::Beep(beep) => writeln!(self.out, "{} BEEP {beep:?}", self.stamp())?,
@@ -667,6 +678,7 @@ impl<W: Write> ScriptRunner<W> {
             writeln!(self.out, "{stamp} C| {}", screen_text(&displays.customer))?;
         }
         if let Some(payload) = &displays.qr {
+            self.last_qr = Some(payload.clone());
             if always || self.printed.qr.as_ref() != Some(payload) {
                 // The payload is an order, not a bearer token: printing it is safe.
                 writeln!(self.out, "{stamp} QR {payload}")?;

@@ -171,6 +171,17 @@ impl LocalCampus {
             .find(|a| a.name.eq_ignore_ascii_case(name) || a.account.0.to_string() == name)
     }
 
+    /// The campus app pays the offline QR `payload` from `account` at the campus's clock `now`
+    /// (the phone's own network: whatever the till's link): the confirmation code, or why not.
+    pub fn pay_qr(
+        &mut self,
+        payload: &str,
+        account: VirtualAccount,
+        now: UnixMillis,
+    ) -> Result<u32, crate::sim::payments::QrRefusal> {
+        self.backend().pay_qr(payload, account, now)
+    }
+
     /// Makes the code `spec` asks for, at the campus's clock `now`.
     pub fn make_code(&mut self, spec: &CodeSpec, now: UnixMillis) -> Result<String, String> {
         match spec {
