@@ -175,7 +175,7 @@ fn journal_floor(dir: &Path, intents: &[JournalRecord]) -> Vec<Duration> {
 /// The campus's side: verify (key derived per call) and pay, per payload.
 fn campus(payloads: usize) -> (Vec<Duration>, Vec<Duration>) {
     const MASTER: [u8; 32] = SIM_QR_MASTER_KEY;
-    let account = VirtualAccount(2026_000_001);
+    let account = VirtualAccount(2_026_000_001);
     let orders: Vec<QrOrder> = (0..payloads as u64)
         .map(|i| QrOrder {
             terminal: TerminalId(0x3bc9_ae7d_ccd8_0000 + i % 200),
