@@ -1,5 +1,5 @@
 //! The runner's own lines: faults, card copies, the reader switch, durations, and the code-payment
-//! lines (named codes, the campus's switch and accounts).
+//! lines (named codes, the campus's switch and accounts) and the campus app's.
 
 use super::*;
 
@@ -261,4 +261,73 @@ fn a_qr_shown_is_printed_once_as_a_qr_line_and_written_as_a_png_with_qr_png() {
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
     assert!(second.exists());
     assert!(!pngs.join("qr-0003.png").exists());
+}
+
+/// A runner whose till holds the simulated campus's QR key (as the CLI's), offline by hand.
+fn offline_qr_runner(dir: &Path) -> ScriptRunner<Vec<u8>> {
+    let setup = ScriptSetup {
+        data_dir: dir.to_path_buf(),
+        config: TillConfig {
+            demo_qr_master: Some(crate::sim::payments::SIM_QR_MASTER_KEY),
+            ..TillConfig::default()
+        },
+        start: parse_local(DEFAULT_START).unwrap(),
+        pause_at: None,
+        link: None,
+    };
+    let mut run = ScriptRunner::start(setup, Vec::new()).unwrap();
+    run.run_line("keys Clear 7").unwrap();
+    run.run_line("keys Clear").unwrap();
+    run
+}
+
+fn printed(run: ScriptRunner<Vec<u8>>) -> String {
+    String::from_utf8(run.into_output()).unwrap()
+}
+
+#[test]
+fn the_app_lines_need_a_qr_shown_and_a_code_paid_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = offline_qr_runner(dir.path());
+    let error = run.run_line("app pay alice").unwrap_err().to_string();
+    assert!(error.contains("no QR code yet"), "{error}");
+    let error = run.run_line("app type").unwrap_err().to_string();
+    assert!(error.contains("no code yet"), "{error}");
+    let error = run.run_line("app scan alice").unwrap_err().to_string();
+    assert!(
+        error.contains("usage: app pay ACCOUNT, or app type"),
+        "{error}"
+    );
+    run.run_line("type 8").unwrap();
+    run.run_line("keys Enter").unwrap();
+    let error = run.run_line("app pay nobody").unwrap_err().to_string();
+    assert!(error.contains("no campus account 'nobody'"), "{error}");
+}
+
+#[test]
+fn the_app_refuses_a_qr_the_account_cannot_cover_and_pays_it_once_from_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = offline_qr_runner(dir.path());
+    run.run_line("type 8").unwrap();
+    run.run_line("keys Enter").unwrap();
+    run.run_line("app pay bob").unwrap(); // ¥3.00 does not cover ¥8.00
+    run.run_line("app pay alice").unwrap();
+    run.run_line("app pay alice").unwrap(); // the app retrying: the same code, no new charge
+    run.run_line("app pay bob").unwrap(); // paid already, by another account
+    run.run_line("expect balance alice 92.00").unwrap();
+    run.run_line("expect balance bob 3.00").unwrap();
+    run.run_line("app type").unwrap();
+    run.run_line("expect merchant 交易成功 | ¥8.00").unwrap();
+    let out = printed(run);
+    let apps: Vec<&str> = out.lines().filter(|l| l.contains(" APP ")).collect();
+    assert_eq!(apps.len(), 4, "{out}");
+    assert!(
+        apps[0].contains("refused: the balance does not cover"),
+        "{out}"
+    );
+    let code = |line: &str| line.rsplit_once("code ").map(|(_, c)| c.to_string());
+    assert!(apps[1].contains("paid by alice (2026000001)"), "{out}");
+    assert_eq!(code(apps[1]).unwrap().len(), 6);
+    assert_eq!(code(apps[1]), code(apps[2]));
+    assert!(apps[3].contains("refused: this order was already paid from another account"));
 }
