@@ -31,7 +31,9 @@
 //!
 //! Directives: comment lines `# config: key=value ...` before the first command set up the run:
 //! `lang=zh|en`, `start=YYYY-MM-DDTHH:MM[:SS]` (local time; default `DEFAULT_START`) and
-//! `max_sale=<yuan>` and `qr_key=<64 hex digits>` (the till's offline QR key; `qr_key=sim`: derived from the simulated campus's QR master, as the CLI's). The CLI ignores them (they are comments): pass `--lang`, `--start` or a
+//! `max_sale=<yuan>` and `qr_key=<64 hex digits>` (the till's offline QR key; `qr_key=sim`: the
+//! key derived from the simulated campus's QR master, as the CLI's). The CLI ignores them (they
+//! are comments): pass `--lang`, `--start` or a
 //! `till.toml` instead.
 //!
 //! Golden output: a scenario listed in [`GOLDEN`] must print exactly `<name>.out`. Regenerate
