@@ -441,6 +441,26 @@ impl CampusSim {
         lock(&self.shared.payments).order(id)
     }
 
+    /// The campus app pays the offline QR `payload` from `account` at the campus's clock: the
+    /// confirmation code it shows the payer, or why the campus refused (nothing charged).
+    pub fn pay_qr(
+        &self,
+        payload: &str,
+        account: VirtualAccount,
+    ) -> Result<u32, pos_firmware::sim::payments::QrRefusal> {
+        let now = self.shared.now();
+        lock(&self.shared.payments).pay_qr(payload, account, now)
+    }
+
+    /// The merchant's statement `query` asks for, from the store and the ledger as they are now.
+    pub fn statement(
+        &self,
+        query: &crate::statement::StatementQuery,
+    ) -> crate::statement::Statement {
+        let ledger = self.ledger();
+        crate::statement::statement(&lock(&self.shared.store), &ledger, query)
+    }
+
     /// An order's state as the back end last settled it.
     pub fn order_state(&self, id: OrderId) -> Option<OrderState> {
         lock(&self.shared.payments).order_state(id)
