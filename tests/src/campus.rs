@@ -22,7 +22,8 @@ use crate::campus_pay::{
     sim_accounts, sim_frozen, CampusPayments, PaymentStats, ResultMessage, PAYMENTS_LOG_FILE,
 };
 use crate::campus_store::{CampusStore, StoreError};
-use pos_firmware::sim::payments::{LedgerEntry, OrderRecord};
+use crate::statement::{Statement, StatementQuery};
+use pos_firmware::sim::payments::{LedgerEntry, OrderRecord, QrRefusal};
 use rumqttc::{
     AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter, TlsConfiguration, Transport,
 };
@@ -441,22 +442,14 @@ impl CampusSim {
         lock(&self.shared.payments).order(id)
     }
 
-    /// The campus app pays the offline QR `payload` from `account` at the campus's clock: the
-    /// confirmation code it shows the payer, or why the campus refused (nothing charged).
-    pub fn pay_qr(
-        &self,
-        payload: &str,
-        account: VirtualAccount,
-    ) -> Result<u32, pos_firmware::sim::payments::QrRefusal> {
-        let now = self.shared.now();
-        lock(&self.shared.payments).pay_qr(payload, account, now)
+    /// The campus app pays an offline QR `payload` from `account` at the campus's clock: the
+    /// confirmation code it shows, or why the campus refused (nothing charged).
+    pub fn pay_qr(&self, payload: &str, account: VirtualAccount) -> Result<u32, QrRefusal> {
+        lock(&self.shared.payments).pay_qr(payload, account, self.shared.now())
     }
 
-    /// The merchant's statement `query` asks for, from the store and the ledger as they are now.
-    pub fn statement(
-        &self,
-        query: &crate::statement::StatementQuery,
-    ) -> crate::statement::Statement {
+    /// The merchant's statement `query` asks for, from the store and the ledger as they are.
+    pub fn statement(&self, query: &StatementQuery) -> Statement {
         let ledger = self.ledger();
         crate::statement::statement(&lock(&self.shared.store), &ledger, query)
     }

@@ -12,15 +12,16 @@
 use super::*;
 use pos_firmware::core::calendar::local_time;
 use pos_firmware::core::config::TillConfig;
-use pos_firmware::sim::payments::{virtual_card_code, QrRefusal};
+use pos_firmware::sim::payments::{virtual_card_code, QrRefusal, StatementType};
 use shared::codec::decode_record;
+use shared::pay::OrderState;
 use shared::paycode::{CodeMethod, VirtualAccount};
 use shared::qrpay::QrOrder;
 use shared::record::{OrderEnd, Payer, RecordBody};
 use shared::{Fen, UnixMillis};
 use std::collections::{BTreeMap, BTreeSet};
 use till_tests::campus_pay::{sim_accounts, SIM_ACCOUNTS, SIM_FIRST_ACCOUNT};
-use till_tests::statement::StatementQuery;
+use till_tests::statement::{StatementQuery, StatementTypeKey, CAMPUS_UTC_OFFSET_MINUTES};
 use till_tests::{audit_journal, TillProcess};
 
 /// Card sales during the outage (card-1 and card-2, half each, ¥0.10 each).
@@ -169,6 +170,12 @@ fn journal_sales(data: &std::path::Path) -> Sold {
     sold
 }
 
+/// The campus's local date now.
+fn campus_today() -> chrono::NaiveDate {
+    let zone = chrono::FixedOffset::east_opt(CAMPUS_UTC_OFFSET_MINUTES * 60).expect("UTC+8");
+    chrono::Utc::now().with_timezone(&zone).date_naive()
+}
+
 /// The amount and count of `N笔 ¥X.YZ` on the merchant display.
 fn parse_totals(line: &str) -> (u64, Fen) {
     let count_at = line.find('笔').expect("a count");
@@ -234,7 +241,7 @@ fn the_network_drops_in_the_middle_of_lunch_and_every_sale_is_booked_once_when_i
     let mut qr_payers: BTreeMap<Seq, VirtualAccount> = BTreeMap::new();
     let mut later = Vec::new();
     let mut late = Vec::new();
-    let mut never = 0;
+    let mut never = Vec::new();
     for i in 0..QR_SALES_PER_ENDING {
         let payer = accounts[i % accounts.len()];
         // Confirmed at the till by the code the app shows.
@@ -250,9 +257,8 @@ fn the_network_drops_in_the_middle_of_lunch_and_every_sale_is_booked_once_when_i
         qr_payers.insert(QrOrder::parse(&payload).unwrap().intent, payer);
         later.push(payload);
         // Never paid: the student walks away.
-        open_qr(&mut till);
+        never.push(open_qr(&mut till));
         till.send("keys Clear\n");
-        never += 1;
         // Paid too late (below).
         late.push((open_qr(&mut till), payer));
         till.send("keys Clear\n");
@@ -264,6 +270,7 @@ fn the_network_drops_in_the_middle_of_lunch_and_every_sale_is_booked_once_when_i
     ));
     // 60 offline virtual-card sales: 20 accounts, 3 each.
     let mut nonce = 1_000;
+    let mut codes = Vec::new();
     for _ in 0..VIRTUAL_SALES_PER_ACCOUNT {
         for &account in &accounts {
             nonce += 1;
@@ -271,6 +278,7 @@ fn the_network_drops_in_the_middle_of_lunch_and_every_sale_is_booked_once_when_i
             let code = virtual_card_code(account, till_clock(&till, &start), nonce);
             till.send(&format!("type {VIRTUAL_AMOUNT}\nkeys Enter\nscan {code}\n"));
             till.wait_for("交易成功");
+            codes.push(code);
         }
     }
     // The script runs behind the test: wait for its last outage line before the network returns.
@@ -285,6 +293,19 @@ fn the_network_drops_in_the_middle_of_lunch_and_every_sale_is_booked_once_when_i
         + VIRTUAL_SALES_PER_ACCOUNT * SIM_ACCOUNTS
         + 4 * QR_SALES_PER_ENDING as u64;
     let outage_done = started.elapsed();
+
+    // While the till is still offline the statement already shows what the phones paid.
+    let scan_to_pay = StatementQuery {
+        terminals: BTreeSet::from([terminal]),
+        from: campus_today().pred_opt().unwrap(),
+        to: campus_today().succ_opt().unwrap(),
+        types: Some(BTreeSet::from([StatementTypeKey::ScanToPay])),
+    };
+    assert_eq!(
+        campus.statement(&scan_to_pay).rows.len(),
+        2 * QR_SALES_PER_ENDING,
+        "the QR orders paid in the app, before any upload of them"
+    );
 
     // The app tries the late ones after their expiry: refused, nothing charged.
     campus.advance_clock(CAMPUS_PAST_EXPIRY);
@@ -350,12 +371,7 @@ fn the_network_drops_in_the_middle_of_lunch_and_every_sale_is_booked_once_when_i
     assert_eq!(sold.virtual_cards, VIRTUAL_SALES_PER_ACCOUNT * SIM_ACCOUNTS);
 
     // The statement's total is the till's Clear+5 for the day, each sale one row.
-    let today = chrono::Utc::now()
-        .with_timezone(
-            &chrono::FixedOffset::east_opt(till_tests::statement::CAMPUS_UTC_OFFSET_MINUTES * 60)
-                .unwrap(),
-        )
-        .date_naive();
+    let today = campus_today();
     let statement = campus.statement(&StatementQuery {
         terminals: BTreeSet::from([terminal]),
         from: today.pred_opt().unwrap(),
@@ -369,6 +385,16 @@ fn the_network_drops_in_the_middle_of_lunch_and_every_sale_is_booked_once_when_i
     );
     assert_eq!(statement.total, sold.total, "statement == journal");
     assert_eq!(statement.rows.len() as u64, till_count, "one row per sale");
+    let of_type = |kind| statement.rows.iter().filter(|r| r.kind == kind).count() as u64;
+    assert_eq!(
+        (
+            of_type(StatementType::CardSale),
+            of_type(StatementType::PaymentCode),
+            of_type(StatementType::ScanToPay),
+        ),
+        (sold.cards, sold.virtual_cards, sold.qr_paid),
+        "卡消费, 付款码, 扫一扫"
+    );
     let orders: BTreeSet<_> = statement.rows.iter().map(|r| r.order).collect();
     assert_eq!(orders.len(), statement.rows.len(), "no sale twice");
 
@@ -397,11 +423,38 @@ fn the_network_drops_in_the_middle_of_lunch_and_every_sale_is_booked_once_when_i
         );
     }
     assert_eq!(campus.payment_stats().offline_alarms, 0, "no alarm");
-    assert_eq!(later.len() + late.len() + never, 3 * QR_SALES_PER_ENDING);
+    // A virtual-card code is a bearer token: in no log (the script echoes only its input).
+    let till_log = std::fs::read_to_string(dir.path().join("till.log")).unwrap_or_default();
+    let daemon_log = daemon.log_text();
+    for code in &codes {
+        assert!(!till_log.contains(code.as_str()), "the till logged a code");
+        assert!(
+            !daemon_log.contains(code.as_str()),
+            "the daemon logged a code"
+        );
+    }
+    // The campus holds each QR order as it ended: paid, or closed by the till's reversal.
+    let state = |payload: &String| {
+        let order = QrOrder::parse(payload).expect("the till's payload parses");
+        campus.order_state(shared::pay::OrderId {
+            terminal,
+            intent: order.intent,
+        })
+    };
+    for payload in &later {
+        assert!(matches!(state(payload), Some(OrderState::Paid { .. })));
+    }
+    for payload in never.iter().chain(late.iter().map(|(payload, _)| payload)) {
+        assert_eq!(
+            state(payload),
+            Some(OrderState::Reversed { refunded: false }),
+            "expired unpaid, nothing charged"
+        );
+    }
 
     println!(
         "lunch: {} online card sales; outage {outage_sales} sales ({} card, {} virtual card, {} QR: \
-         {} by code, {} confirmed by the campus later, {never} never paid, {} paid too late) in \
+         {} by code, {} confirmed by the campus later, {} never paid, {} paid too late) in \
          {:.1}s; after the network came back: {} QR orders expired unpaid, statement {} rows \
          ¥{} == Clear+5 {till_count}笔 ¥{}; {} records uploaded; {:.1}s in all",
         10,
@@ -410,6 +463,7 @@ fn the_network_drops_in_the_middle_of_lunch_and_every_sale_is_booked_once_when_i
         4 * QR_SALES_PER_ENDING,
         QR_SALES_PER_ENDING,
         later.len(),
+        never.len(),
         late.len(),
         outage_done.as_secs_f64(),
         sold.qr_expired,
