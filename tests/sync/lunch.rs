@@ -31,6 +31,8 @@ const VIRTUAL_SALES_PER_ACCOUNT: u64 = 3;
 /// The amount of each offline virtual-card sale, typed (¥5.00: under the ¥30 per-sale limit,
 /// three of them under the ¥60 a day).
 const VIRTUAL_AMOUNT: &str = "5";
+/// The customer display once an offline virtual-card sale of `VIRTUAL_AMOUNT` is paid.
+const VIRTUAL_CARD_PAID: &str = "C| 交易成功 ¥5.00 | 脱机 虚拟卡";
 /// Offline QR sales in each of the four endings: confirmed at the till by code, paid in the
 /// app and left for the campus to confirm, never paid, paid too late.
 const QR_SALES_PER_ENDING: usize = 10;
@@ -268,6 +270,9 @@ fn the_network_drops_in_the_middle_of_lunch_and_every_sale_is_booked_once_when_i
     till.send(&format!(
         "sales {half} 0.10 card-1\nsales {half} 0.10 card-2\n"
     ));
+    for _card in 0..2 {
+        till.wait_for(&format!("sales: {half} of {half} committed"));
+    }
     // 60 offline virtual-card sales: 20 accounts, 3 each.
     let mut nonce = 1_000;
     let mut codes = Vec::new();
@@ -277,7 +282,7 @@ fn the_network_drops_in_the_middle_of_lunch_and_every_sale_is_booked_once_when_i
             // The code is made now by the till's clock (its sales moved it ahead of the wall's).
             let code = virtual_card_code(account, till_clock(&till, &start), nonce);
             till.send(&format!("type {VIRTUAL_AMOUNT}\nkeys Enter\nscan {code}\n"));
-            till.wait_for("交易成功");
+            till.wait_for(VIRTUAL_CARD_PAID);
             codes.push(code);
         }
     }
