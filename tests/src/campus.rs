@@ -22,7 +22,8 @@ use crate::campus_pay::{
     sim_accounts, sim_frozen, CampusPayments, PaymentStats, ResultMessage, PAYMENTS_LOG_FILE,
 };
 use crate::campus_store::{CampusStore, StoreError};
-use pos_firmware::sim::payments::{LedgerEntry, OrderRecord};
+use crate::statement::{Statement, StatementQuery};
+use pos_firmware::sim::payments::{LedgerEntry, OrderRecord, QrRefusal};
 use rumqttc::{
     AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter, TlsConfiguration, Transport,
 };
@@ -439,6 +440,18 @@ impl CampusSim {
     /// An order as the back end holds it.
     pub fn order(&self, id: OrderId) -> Option<OrderRecord> {
         lock(&self.shared.payments).order(id)
+    }
+
+    /// The campus app pays an offline QR `payload` from `account` at the campus's clock: the
+    /// confirmation code it shows, or why the campus refused (nothing charged).
+    pub fn pay_qr(&self, payload: &str, account: VirtualAccount) -> Result<u32, QrRefusal> {
+        lock(&self.shared.payments).pay_qr(payload, account, self.shared.now())
+    }
+
+    /// The merchant's statement `query` asks for, from the store and the ledger as they are.
+    pub fn statement(&self, query: &StatementQuery) -> Statement {
+        let ledger = self.ledger();
+        crate::statement::statement(&lock(&self.shared.store), &ledger, query)
     }
 
     /// An order's state as the back end last settled it.

@@ -254,6 +254,17 @@ impl CampusPayments {
         Ok(())
     }
 
+    /// The campus app pays an offline QR payload (`PaymentBackend::pay_qr`): durable before
+    /// it answers with the confirmation code.
+    pub fn pay_qr(
+        &mut self,
+        payload: &str,
+        account: VirtualAccount,
+        now: UnixMillis,
+    ) -> Result<u32, pos_firmware::sim::payments::QrRefusal> {
+        self.backend.pay_qr(payload, account, now)
+    }
+
     /// What an account owes for offline sales its balance did not cover.
     pub fn debt(&self, account: VirtualAccount) -> Fen {
         self.backend.debt(account)

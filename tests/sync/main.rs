@@ -7,11 +7,14 @@
 //!
 //! Files: `real_till.rs` (the real firmware on the link), `uploads.rs`, `broker_config.rs`,
 //! `downlinks.rs`, `restore.rs`, `orders.rs`, `orders_real_till.rs` (the real till's orders,
-//! killed at every step), `morning.rs` (a small campus morning); the rigs they run (Mosquitto,
-//! the campus simulator, the daemon and the fake till) are the till-tests library (`tests/src/`).
+//! killed at every step), `morning.rs` (a small campus morning), `lunch.rs` (the network drops
+//! in the middle of lunch: card, offline virtual-card and offline QR sales, settled once it
+//! returns); the rigs they run (Mosquitto, the campus simulator, the daemon and the fake till)
+//! are the till-tests library (`tests/src/`).
 
 mod broker_config;
 mod downlinks;
+mod lunch;
 mod morning;
 mod orders;
 mod orders_real_till;
