@@ -103,6 +103,11 @@ enum Cmd {
         /// (qr-0001.png, ...; a `QR-PNG path` line says which); docs/script.md.
         #[arg(long, value_name = "DIR")]
         qr_png: Option<PathBuf>,
+        /// Give the till the simulated campus's offline QR key (derived for its terminal), so it
+        /// shows an offline QR order when it is offline; without it (and without till.toml's
+        /// qr_key_file) the script's till takes cards only offline.
+        #[arg(long)]
+        demo_qr_key: bool,
     },
     /// Run the till on its own hardware: the MFRC522 on spidev, the keypad on evdev, the code
     /// scanner as a line device; displays on framebuffers (--fb) or as lines on standard output,
@@ -256,10 +261,18 @@ fn load_config(common: &Common, data_dir: &std::path::Path) -> anyhow::Result<Ti
     prepare_data_dir(data_dir)?;
     let mut config = load_settings(data_dir)?;
     common.apply_lang(&mut config);
-    // The simulated campus's QR master: the simulator's till gets its offline QR key as the
-    // card centre would provision it, and the campus-app simulator pays its codes.
-    config.demo_qr_master = Some(pos_firmware::sim::payments::SIM_QR_MASTER_KEY);
     Ok(config)
+}
+
+/// Gives the simulated till its offline QR key as the card centre would provision it: derived
+/// from the simulated campus's QR master for its terminal (the campus-app simulator pays its
+/// codes). The terminal simulator always; the script runner with `--demo-qr-key`.
+#[cfg(feature = "script")]
+fn with_demo_qr_key(mut config: TillConfig) -> TillConfig {
+    if config.qr_key.is_none() {
+        config.demo_qr_master = Some(pos_firmware::sim::payments::SIM_QR_MASTER_KEY);
+    }
+    config
 }
 
 /// `device`'s settings file, read once and checked as `device` needs it.
@@ -695,7 +708,7 @@ fn main() -> anyhow::Result<()> {
             backend,
         } => {
             let data_dir = common.sim_data_dir();
-            let config = load_config(&common, &data_dir)?;
+            let config = with_demo_qr_key(load_config(&common, &data_dir)?);
             init_logging(Some(&data_dir.join(SIM_LOG_FILE_NAME)))?;
             let link = match (no_link, link) {
                 (true, _) => None,
@@ -713,10 +726,14 @@ fn main() -> anyhow::Result<()> {
             pause_at,
             link,
             qr_png,
+            demo_qr_key,
         } => {
             init_logging(None)?;
             let data_dir = common.sim_data_dir();
-            let config = load_config(&common, &data_dir)?;
+            let mut config = load_config(&common, &data_dir)?;
+            if demo_qr_key {
+                config = with_demo_qr_key(config);
+            }
             let Some(start) = parse_local(&start) else {
                 bail!("--start: '{start}' is not YYYY-MM-DD HH:MM[:SS]");
             };

@@ -217,7 +217,13 @@ fn the_network_drops_in_the_middle_of_lunch_and_every_sale_is_booked_once_when_i
     let start = local_now();
     let mut till = TillProcess::start_logged(
         &data,
-        &["--link", socket_text.as_str(), "--start", start.as_str()],
+        &[
+            "--link",
+            socket_text.as_str(),
+            "--start",
+            start.as_str(),
+            "--demo-qr-key",
+        ],
         Some(&dir.path().join("till.log")),
     );
     till.wait_for("Blacklist applied 1");

@@ -78,8 +78,17 @@ fn an_order_goes_to_the_welcomed_daemon_and_its_answers_come_back_as_events() {
     });
     assert!(matches!(daemon.recv(), ToDaemon::Welcome { .. }));
 
+    // The link marks the daemon welcomed just after it queued the `Welcome` (so no order can
+    // overtake it): the test may read the `Welcome` a moment before. Poll for it, bounded.
     let call = wechat_submit(terminal, 1);
-    server.send_order(call.clone()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while let Err(why) = server.send_order(call.clone()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the welcomed daemon never took orders: {why}"
+        );
+        std::thread::yield_now();
+    }
     assert_eq!(daemon.answer(), ToDaemon::Order(call.clone()));
 
     // The campus server's answer and the daemon's "not sent" reach the main loop.
