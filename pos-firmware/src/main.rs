@@ -9,6 +9,10 @@
 //! server the sync daemon connects to (`--link`, see docs/link.md). `check-config` checks the
 //! till's settings file without starting, `journal-status` tells the package's `preinst` what
 //! is not uploaded yet (docs/device.md, "Install on a till").
+//!
+//! This file is long because it holds the whole command line in one place: clap's definition of
+//! every subcommand and its options beside the few lines that start each; the work itself lives
+//! in the library (`host`, `runtime`, `sim`, `device`).
 
 // Without a front end (`--no-default-features` alone) only `reader-check` is left, and the
 // settings and logging helpers the front ends share go unused.

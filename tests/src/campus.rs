@@ -17,6 +17,10 @@
 //! 10 s" does so without a test waiting 10 s. Its default configuration announces the
 //! simulated campus's virtual-card key and the default order timings
 //! ([`with_sim_code_payments`]).
+//!
+//! This file is long because the simulator's MQTT event loop and the accessors the tests read
+//! share one state and stay together; the payment side is `campus_pay.rs`, the store
+//! `campus_store.rs`, its tests `campus/tests.rs`.
 
 use crate::campus_pay::{
     sim_accounts, sim_frozen, CampusPayments, PaymentStats, ResultMessage, PAYMENTS_LOG_FILE,

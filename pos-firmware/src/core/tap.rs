@@ -212,24 +212,10 @@ mod tests {
     /// An online English till holding the campus configuration's virtual-card keys: id and
     /// the seed of the signing key whose public half it is.
     fn till_with_keys(keys: &[(u8, u8)]) -> Till {
-        use shared::campus::{CampusConfig, CampusKey, CodePaymentSettings};
+        use shared::campus::CampusConfig;
         let mut till = super::super::testkit::online_till();
-        let virtual_card_keys = keys
-            .iter()
-            .map(|&(id, seed)| CampusKey {
-                id,
-                public: shared::paycode::signing_key_from_seed([seed; 32])
-                    .verifying_key()
-                    .to_bytes(),
-            })
-            .collect();
         let config = CampusConfig {
-            payments: Some(CodePaymentSettings {
-                query_interval_ms: 3_000,
-                pay_window_ms: 60_000,
-                virtual_card_keys,
-                offline_codes: None,
-            }),
+            payments: Some(super::super::testkit::code_payments(keys, None)),
             max_sale: Fen::from_yuan(50),
             ..shared::testing::campus_config(1)
         };

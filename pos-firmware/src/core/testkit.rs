@@ -126,6 +126,29 @@ pub fn wechat_code(n: u8) -> String {
 
 /// A campus virtual-card code of `account`, issued at `issued` and valid 60 s, signed with a
 /// test key.
+/// Code-payment settings as a campus configuration carries them: the default timings, the
+/// campus keys `(key id, seed of the signing key whose public half it is)` and `offline_codes`.
+pub fn code_payments(
+    keys: &[(u8, u8)],
+    offline_codes: Option<shared::campus::OfflineCodeLimits>,
+) -> shared::campus::CodePaymentSettings {
+    let virtual_card_keys = keys
+        .iter()
+        .map(|&(id, seed)| shared::campus::CampusKey {
+            id,
+            public: shared::paycode::signing_key_from_seed([seed; 32])
+                .verifying_key()
+                .to_bytes(),
+        })
+        .collect();
+    shared::campus::CodePaymentSettings {
+        query_interval_ms: 3_000,
+        pay_window_ms: 60_000,
+        virtual_card_keys,
+        offline_codes,
+    }
+}
+
 pub fn virtual_code(account: u64, issued: UnixMillis, nonce: u64) -> String {
     let key = shared::paycode::signing_key_from_seed([7; 32]);
     let issued_s = u32::try_from(issued.0 / 1000).expect("a time in range");

@@ -3,6 +3,10 @@
 //! scanned codes and time steps, on a virtual clock, and prints every display change, beep and
 //! durable journal record as text. The same script always prints the same lines, so anyone can
 //! replay a merchant's day and check it. Format: `docs/script.md`.
+//!
+//! This file is long because it is the script's one parser and dispatcher: every script line
+//! kind is matched here, next to the runner state it changes; the pieces with logic of their own
+//! are in `script/` (orders, the campus, the campus app, tests).
 
 use chrono::{NaiveDateTime, TimeDelta};
 use keymap::TillKey;

@@ -1,8 +1,9 @@
 //! The offline virtual-card sale: what is accepted, each refusal (journaling nothing), the
 //! limits at and over their boundaries, across a restart and across clock jumps.
 
+use crate::core::testkit::code_payments;
 use keymap::Command;
-use shared::campus::{CampusConfig, CampusKey, CodePaymentSettings, OfflineCodeLimits};
+use shared::campus::{CampusConfig, OfflineCodeLimits};
 use shared::paycode::VirtualAccount;
 use shared::record::{OfflineCodeSale, RecordBody, SeenNonce, TillSnapshot};
 use shared::{Fen, TerminalId, UnixMillis};
@@ -33,22 +34,8 @@ fn at(offset_ms: i64) -> UnixMillis {
 /// offline limits and keys: (key id, seed of the signing key).
 fn offline_till(limits: Option<OfflineCodeLimits>, keys: &[(u8, u8)]) -> Till {
     let mut till = till();
-    let virtual_card_keys = keys
-        .iter()
-        .map(|&(id, seed)| CampusKey {
-            id,
-            public: shared::paycode::signing_key_from_seed([seed; 32])
-                .verifying_key()
-                .to_bytes(),
-        })
-        .collect();
     let config = CampusConfig {
-        payments: Some(CodePaymentSettings {
-            query_interval_ms: 3_000,
-            pay_window_ms: 60_000,
-            virtual_card_keys,
-            offline_codes: limits,
-        }),
+        payments: Some(code_payments(keys, limits)),
         ..shared::testing::campus_config(1)
     };
     till.handle_campus_config(config, NOW).unwrap();
